@@ -1,0 +1,121 @@
+"""What the training loop needs from an algorithm, and the pieces BP and its rivals share.
+
+An algorithm is an `nn.Module` that owns its optimizer and says how to learn from one batch.
+`fwdlib.train.fit` does the rest (epochs, validation, early stopping, timing), so each
+algorithm module holds only its own math.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import Dataset, Split
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One phase of training. Most algorithms have one; greedy MF has one per layer and CaFo
+    one per block. `max_epochs` overrides fit's epoch cap for this stage; a `closed_form`
+    stage is solved once by `Algorithm.solve` instead of trained by epochs."""
+    name: str
+    max_epochs: int | None = None
+    closed_form: bool = False
+
+
+@dataclass
+class StageData:
+    """The tensors a stage trains on: raw images, or cached features of frozen layers below."""
+    train: Split
+    val: Split
+    augment: bool = False
+
+
+class Algorithm(nn.Module):
+    """Interface used by `fit`. Subclasses implement `train_step` and `predict`."""
+
+    name = "algorithm"
+
+    def stages(self) -> list[Stage]:
+        return [Stage("all")]
+
+    def begin_stage(self, stage: Stage, data: Dataset, batch_size: int) -> StageData:
+        """Prepare `stage` (freeze, cache features) and return what it trains on."""
+        return StageData(data.train, data.val, data.augment)
+
+    def end_stage(self, stage: Stage) -> None:
+        """Called after `stage` ended, with its best state restored."""
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, stage: Stage) -> dict[str, torch.Tensor]:
+        """Learn from one batch. Returns {"loss": scalar} and optionally {"correct": count};
+        tensors stay on the device so the loop never waits for the GPU mid-epoch."""
+        raise NotImplementedError
+
+    def eval_step(self, x: torch.Tensor, y: torch.Tensor, stage: Stage
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(summed loss, number correct) of one validation batch of `stage`'s data."""
+        logits = self.logits(x)
+        return F.cross_entropy(logits, y, reduction="sum"), (logits.argmax(1) == y).sum()
+
+    def solve(self, stage: Stage, data: StageData) -> None:
+        raise NotImplementedError(f"{self.name} has no closed-form stage {stage.name!r}")
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(x).argmax(1)
+
+
+def mlp_layers(in_features: int, widths: tuple[int, ...]) -> nn.ModuleList:
+    """The hidden Linear layers of an MLP: in -> widths[0] -> widths[1] -> ..."""
+    sizes = (in_features, *widths)
+    return nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """CaFo's block (and its BP twin's): Conv3x3 -> ReLU -> MaxPool 2x2 -> BatchNorm."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.BatchNorm2d(out_channels))
+
+
+def conv_blocks(input_shape: tuple[int, ...], channels: tuple[int, ...]) -> nn.ModuleList:
+    if len(input_shape) != 3 or min(input_shape[1:]) < 2 ** len(channels):
+        raise ValueError(
+            f"a CNN needs image input (C, H, W) at least {2 ** len(channels)} pixels on a side, "
+            f"got input_shape={tuple(input_shape)}; use an MLP (bp-mlp, mf, ff) for flat input")
+    sizes = (input_shape[0], *channels)
+    return nn.ModuleList(conv_block(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def block_out_dims(input_shape: tuple[int, int, int], channels: tuple[int, ...]) -> list[int]:
+    """Flattened size of each block's output: every block halves H and W (floor)."""
+    _, h, w = input_shape
+    dims = []
+    for c in channels:
+        h, w = h // 2, w // 2
+        dims.append(c * h * w)
+    return dims
+
+
+def require_images(x: torch.Tensor, who: str) -> None:
+    if x.dim() != 4:
+        raise ValueError(f"{who} is a CNN and needs image batches (N, C, H, W), got shape "
+                         f"{tuple(x.shape)}; pass the dataset's images, not flattened vectors")
+
+
+def make_optimizer(params, kind: str, lr: float, weight_decay: float, momentum: float = 0.9):
+    """AdamW or SGD with momentum, with the multi-tensor (foreach) kernels: fewer launches."""
+    params = [p for p in params if p.requires_grad]
+    if kind == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                               foreach=True)
+    raise ValueError(f"unknown optimizer {kind!r}; choose 'adamw' or 'sgd'")
+
+
+def accuracy_count(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (logits.argmax(1) == y).sum()

@@ -1,0 +1,179 @@
+"""Forward-Forward (Hinton 2022), supervised: each layer learns to tell real from fake data.
+
+The label is written into the first C pixels of the image (one-hot). A positive sample carries
+its true label, a negative one a uniformly drawn wrong label. Each layer has a goodness
+
+    g = sum_j ReLU(z_j)^2,   p(positive) = sigmoid(g - theta),   theta = layer width,
+
+and a local logistic loss softplus(theta - g_pos) + softplus(g_neg - theta). Mean-of-squares
+with theta = 1 gives the same decision (g / width > 1 exactly when g > width) but a loss whose
+logit is divided by the width, i.e. a much softer sigmoid; we use the sum, as Hinton's code does.
+
+Every layer's input is length-normalised (divided by its root mean square), so the next layer
+cannot read goodness off the vector's length and must use its direction, and detached, so no
+gradient crosses a layer boundary. All layers learn from every minibatch.
+
+Prediction (a) `goodness`: write each label in turn, sum the goodness of layers from
+`score_from` on (the first layer is skipped by default), argmax: C forward passes.
+Prediction (b) `head`: one pass with a neutral label (every entry 1/C) and a softmax head on the
+normalised activities of those same layers, trained on detached inputs.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import Split, batches
+from .base import Algorithm, accuracy_count, make_optimizer, mlp_layers
+
+PREDICTIONS = ("goodness", "head")
+
+
+def goodness(h: torch.Tensor) -> torch.Tensor:
+    """Sum of squared activities per sample (h is already ReLU'd)."""
+    return h.pow(2).sum(1)
+
+
+def rms_normalise(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Divide each row by its root mean square: direction kept, length set to sqrt(dim)."""
+    return x / (x.pow(2).mean(1, keepdim=True).sqrt() + eps)
+
+
+def embed_label(x: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> torch.Tensor:
+    """Flatten and overwrite the first C pixels with one-hot(labels) (None: neutral 1/C)."""
+    x = x.flatten(1).clone()
+    if labels is None:
+        x[:, :num_classes] = 1.0 / num_classes
+    else:
+        x[:, :num_classes] = F.one_hot(labels, num_classes).to(x.dtype)
+    return x
+
+
+def wrong_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator | None = None
+                 ) -> torch.Tensor:
+    """A uniformly random label different from y: y + k (mod C) with k uniform in 1..C-1.
+
+    (Shuffling the labels of the batch instead gives the true label ~1/C of the time.)
+    """
+    shift = torch.randint(1, num_classes, y.shape, generator=generator,
+                          device="cpu" if generator is not None else y.device).to(y.device)
+    return (y + shift) % num_classes
+
+
+def ff_layer_loss(g_pos: torch.Tensor, g_neg: torch.Tensor, theta: float) -> torch.Tensor:
+    """softplus(theta - g_pos) + softplus(g_neg - theta), averaged over the batch."""
+    return (F.softplus(theta - g_pos) + F.softplus(g_neg - theta)).mean()
+
+
+class ForwardForward(Algorithm):
+    name = "ff"
+
+    def __init__(self, input_shape, num_classes, *, hidden=(1000, 1000, 1000), lr=1e-3,
+                 weight_decay=3e-4, optimizer="adamw", momentum=0.9, head_lr=1e-2,
+                 head_weight_decay=3e-3, peer_norm=0.0, peer_momentum=0.9, score_from=1,
+                 prediction="goodness"):
+        super().__init__()
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"unknown prediction {prediction!r}; choose one of {PREDICTIONS}")
+        if not 0 <= score_from < len(hidden):
+            raise ValueError(f"score_from must index a layer (0..{len(hidden) - 1}), got {score_from}")
+        in_features = math.prod(input_shape)
+        if in_features <= num_classes:
+            raise ValueError(f"FF writes the label into the first {num_classes} pixels; the input "
+                             f"has only {in_features}")
+        self.num_classes, self.score_from, self.prediction = num_classes, score_from, prediction
+        self.layers = mlp_layers(in_features, tuple(hidden))
+        for layer in self.layers:     # Loewe's initialisation: std 1/sqrt(fan_out), zero bias
+            nn.init.normal_(layer.weight, std=layer.out_features ** -0.5)
+            nn.init.zeros_(layer.bias)
+        self.head = nn.Linear(sum(hidden[score_from:]), num_classes)
+        self.peer_norm, self.peer_momentum = peer_norm, peer_momentum
+        for i, width in enumerate(hidden):
+            self.register_buffer(f"mean_activity{i}", torch.zeros(width))
+        self.optimizer = make_optimizer(self.layers.parameters(), optimizer, lr, weight_decay, momentum)
+        self.head_optimizer = make_optimizer(self.head.parameters(), optimizer, head_lr,
+                                             head_weight_decay, momentum)
+
+    def thresholds(self) -> list[float]:
+        return [float(layer.out_features) for layer in self.layers]
+
+    def activities(self, x_with_label: torch.Tensor) -> list[torch.Tensor]:
+        """ReLU activities of every layer; each layer's input normalised and detached."""
+        h, out = x_with_label, []
+        for layer in self.layers:
+            h = F.relu(layer(rms_normalise(h.detach())))
+            out.append(h)
+        return out
+
+    def layer_goodness(self, x: torch.Tensor, labels: torch.Tensor | None) -> list[torch.Tensor]:
+        """Goodness of every layer, (B,) each, with `labels` written into the images."""
+        return [goodness(h) for h in self.activities(embed_label(x, labels, self.num_classes))]
+
+    def _peer_loss(self, i: int, h_pos: torch.Tensor) -> torch.Tensor:
+        """Peer normalisation: push every neuron's running mean activity towards the layer's."""
+        running = getattr(self, f"mean_activity{i}")
+        mean = self.peer_momentum * running + (1 - self.peer_momentum) * h_pos.mean(0)
+        running.copy_(mean.detach())
+        return (mean - mean.mean()).pow(2).mean()
+
+    def ff_losses(self, x: torch.Tensor, y: torch.Tensor, update_stats: bool = False) -> list[torch.Tensor]:
+        """Per-layer FF loss on positives (true label) and negatives (a wrong label)."""
+        both = torch.cat([embed_label(x, y, self.num_classes),
+                          embed_label(x, wrong_labels(y, self.num_classes), self.num_classes)])
+        losses = []
+        for i, (h, theta) in enumerate(zip(self.activities(both), self.thresholds())):
+            g_pos, g_neg = goodness(h).chunk(2)
+            loss = ff_layer_loss(g_pos, g_neg, theta)
+            if update_stats and self.peer_norm > 0:
+                loss = loss + self.peer_norm * self._peer_loss(i, h[: len(x)])
+            losses.append(loss)
+        return losses
+
+    def head_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Neutral-label pass; the head reads normalised, detached activities of scored layers."""
+        acts = self.activities(embed_label(x, None, self.num_classes))[self.score_from:]
+        return self.head(torch.cat([rms_normalise(h.detach()) for h in acts], 1))
+
+    def train_step(self, x, y, stage):
+        loss = torch.stack(self.ff_losses(x, y, update_stats=True)).sum()   # exact: detached inputs
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        head_logits = self.head_logits(x)
+        head_loss = F.cross_entropy(head_logits, y)
+        self.head_optimizer.zero_grad(set_to_none=True)
+        head_loss.backward()
+        self.head_optimizer.step()
+        return {"loss": loss.detach()}
+
+    def label_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C): summed goodness of the scored layers with each candidate label written in."""
+        columns = []
+        for c in range(self.num_classes):
+            labels = torch.full((len(x),), c, dtype=torch.long, device=x.device)
+            columns.append(torch.stack(self.layer_goodness(x, labels)[self.score_from:]).sum(0))
+        return torch.stack(columns, 1)
+
+    def logits(self, x):
+        return self.label_scores(x) if self.prediction == "goodness" else self.head_logits(x)
+
+    def eval_step(self, x, y, stage):
+        loss = torch.stack(self.ff_losses(x, y)).sum()
+        return loss * len(x), accuracy_count(self.logits(x), y)
+
+    @torch.no_grad()
+    def separation(self, split: Split, batch_size: int = 1024) -> list[dict]:
+        """Per layer: mean goodness of positives and negatives, and how often pos > neg."""
+        self.eval()
+        sums = torch.zeros(len(self.layers), 3)
+        for x, y in batches(split, batch_size):
+            pos = self.layer_goodness(x, y)
+            neg = self.layer_goodness(x, wrong_labels(y, self.num_classes))
+            for i, (p, n) in enumerate(zip(pos, neg)):
+                sums[i] += torch.stack([p.sum(), n.sum(), (p > n).float().sum()]).cpu()
+        sums /= len(split)
+        return [{"layer": i + 1, "pos_goodness": float(p), "neg_goodness": float(n),
+                 "pos_beats_neg": float(w)} for i, (p, n, w) in enumerate(sums)]

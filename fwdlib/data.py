@@ -1,0 +1,415 @@
+"""Data: the study's four datasets and an embedded Fashion-MNIST sample, resident on the device.
+
+`load(name)` returns a `Dataset` whose `train`, `val` and `test` splits are already normalised
+float32 tensors on the device, split as in Spyra & Dzwinel (2025): MNIST keeps the first 50k
+training images for training and the last 10k for validation; the other sets hold out a seeded
+random 10%. Batches are index slices of those tensors (no DataLoader, no per-batch copy).
+
+Where full datasets come from, in order: `root` (or $FWDLIB_DATA), the user cache, system dataset
+directories (Debian's dataset-fashion-mnist), then a torchvision download.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import pickle
+import shutil
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .utils import pick_device
+
+SAMPLE_NAME = "fashion_mnist_sample"
+SAMPLE_FILE = Path(__file__).parent / "_data" / "fashion_mnist_sample.npz"
+SAMPLE_MANIFEST = SAMPLE_FILE.with_suffix(".json")
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the study says about one dataset, and where its files are usually found."""
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    kind: str                      # "idx" (MNIST family) or "cifar" (python pickles)
+    torchvision_class: str
+    system_dirs: tuple[str, ...] = ()
+
+
+SPECS = {
+    "mnist": Spec((0.1307,), (0.3081,), (1, 28, 28), 10, "idx", "MNIST",
+                  ("/usr/share/datasets/mnist",)),
+    "fashion_mnist": Spec((0.2860,), (0.3530,), (1, 28, 28), 10, "idx", "FashionMNIST",
+                          ("/usr/share/datasets/fashion-mnist",)),
+    "cifar10": Spec((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), (3, 32, 32), 10,
+                    "cifar", "CIFAR10"),
+    "cifar100": Spec((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761), (3, 32, 32), 100,
+                     "cifar", "CIFAR100"),
+}
+NAMES = (*SPECS, SAMPLE_NAME)
+
+IDX_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
+             "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte"}
+CIFAR_DIRS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+
+class DataError(RuntimeError):
+    """A dataset could not be found or read; the message says where and how to fix it."""
+
+
+# ----------------------------------------------------------------------------- splits
+
+@dataclass
+class Split:
+    """One split: normalised images `x` (N, C, H, W) float32 and labels `y` (N,) int64."""
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class Dataset:
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+    input_shape: tuple[int, int, int]
+    classes: tuple[str, ...]
+    source: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    augment: bool = False          # CIFAR: random crop + flip on training batches
+
+    @property
+    def device(self) -> torch.device:
+        return self.train.x.device
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name}: train {len(self.train)}, val {len(self.val)}, "
+                f"test {len(self.test)}, {self.num_classes} classes, {self.input_shape}, "
+                f"on {self.device}; from {self.source})")
+
+
+def batches(split: Split, batch_size: int, *, shuffle: bool = False,
+            generator: torch.Generator | None = None, augment: bool = False
+            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Minibatches as index slices of device-resident tensors (no host copy per batch).
+
+    The permutation is drawn on the CPU from `generator`, so a seed gives the same order on
+    every device; it is moved to the device once per epoch.
+    """
+    n = len(split)
+    if shuffle:
+        order = torch.randperm(n, generator=generator).to(split.x.device)
+    for start in range(0, n, batch_size):
+        if shuffle:
+            idx = order[start:start + batch_size]
+            x, y = split.x[idx], split.y[idx]
+        else:
+            x, y = split.x[start:start + batch_size], split.y[start:start + batch_size]
+        if augment:
+            x = random_crop_flip(x, generator)
+        yield x, y
+
+
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator | None = None,
+                     padding: int = 4) -> torch.Tensor:
+    """CIFAR augmentation on the device: reflect-pad by 4, random 32x32 crop, random h-flip.
+
+    Padding commutes with per-channel normalisation, so it is applied to normalised images.
+    """
+    b, c, h, w = x.shape
+    padded = F.pad(x, (padding,) * 4, mode="reflect")
+    offsets = torch.randint(0, 2 * padding + 1, (2, b), generator=generator).to(x.device)
+    flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+    rows = offsets[0, :, None] + torch.arange(h, device=x.device)            # (b, h)
+    cols = offsets[1, :, None] + torch.arange(w, device=x.device)            # (b, w)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    batch_idx = torch.arange(b, device=x.device)[:, None, None, None]
+    chan_idx = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch_idx, chan_idx, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+# ----------------------------------------------------------------------------- file readers
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (gzip-compressed or raw) of unsigned bytes into a NumPy array.
+
+    Format: 2 zero bytes, a type byte (0x08 = uint8), the number of dimensions, then one
+    big-endian uint32 per dimension, then the data.
+    """
+    path = Path(path)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise DataError(f"{path} is truncated or corrupt ({err}); delete it so fwdlib "
+                        "finds or downloads a good copy") from err
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{path} is not an IDX file (bad magic number); delete or replace it")
+    if raw[2] != 0x08:
+        raise DataError(f"{path} holds IDX type 0x{raw[2]:02x}; fwdlib reads uint8 (0x08) only")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated: its header is incomplete; delete it")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = int(np.prod(shape))
+    if len(raw) - header != expected:
+        raise DataError(f"{path} is truncated or corrupt: its header promises {expected} bytes "
+                        f"of data for shape {shape}, the file holds {len(raw) - header}; "
+                        "delete it so fwdlib finds or downloads a good copy")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+def _find_idx(directory: Path) -> dict[str, Path] | None:
+    """The four IDX files in `directory` (gzip or raw), or None when any is missing."""
+    found = {}
+    for key, stem in IDX_FILES.items():
+        for candidate in (directory / f"{stem}.gz", directory / stem):
+            if candidate.is_file():
+                found[key] = candidate
+                break
+        else:
+            return None
+    return found
+
+
+def _read_idx_set(files: dict[str, Path]) -> dict[str, np.ndarray]:
+    arrays = {key: read_idx(path) for key, path in files.items()}
+    for part in ("train", "test"):
+        if len(arrays[f"{part}_x"]) != len(arrays[f"{part}_y"]):
+            raise DataError(f"{files[part + '_x']} and {files[part + '_y']} disagree in length")
+    return arrays
+
+
+def _read_cifar(directory: Path, name: str) -> dict[str, np.ndarray]:
+    """Read torchvision's python-pickle CIFAR layout (from `directory`, or its .tar.gz)."""
+    label_key = b"labels" if name == "cifar10" else b"fine_labels"
+    parts = {"train": [f"data_batch_{i}" for i in range(1, 6)] if name == "cifar10" else ["train"],
+             "test": ["test_batch"] if name == "cifar10" else ["test"]}
+    arrays = {}
+    for part, files in parts.items():
+        xs, ys = [], []
+        for file in files:
+            path = directory / file
+            try:
+                with open(path, "rb") as f:
+                    batch = pickle.load(f, encoding="bytes")
+                xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+                ys.append(np.asarray(batch[label_key], dtype=np.int64))
+            except (OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError) as err:
+                raise DataError(f"{path} is truncated or corrupt ({err!r}); delete it") from err
+        arrays[f"{part}_x"], arrays[f"{part}_y"] = np.concatenate(xs), np.concatenate(ys)
+    return arrays
+
+
+def _cifar_classes(directory: Path, name: str) -> tuple[str, ...]:
+    if name == "cifar10":
+        return CIFAR10_CLASSES
+    with open(directory / "meta", "rb") as f:
+        return tuple(label.decode() for label in pickle.load(f, encoding="bytes")[b"fine_label_names"])
+
+
+# ----------------------------------------------------------------------------- resolution
+
+def user_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fwdlib"
+
+
+def _candidate_dirs(name: str, directory: Path) -> list[Path]:
+    """Layouts accepted under one place: the files themselves, a name folder, torchvision's."""
+    spec = SPECS[name]
+    if spec.kind == "idx":
+        return [directory, directory / name, directory / spec.torchvision_class / "raw"]
+    return [directory / CIFAR_DIRS[name], directory / name / CIFAR_DIRS[name]]
+
+
+def _try_place(name: str, directory: Path):
+    """(arrays, classes, where) when `name` is readable under `directory`, else None."""
+    for candidate in _candidate_dirs(name, directory):
+        if SPECS[name].kind == "idx":
+            files = _find_idx(candidate)
+            if files:
+                classes = FASHION_CLASSES if name == "fashion_mnist" else tuple(map(str, range(10)))
+                return _read_idx_set(files), classes, candidate
+        elif (candidate / ("test_batch" if name == "cifar10" else "test")).is_file():
+            return _read_cifar(candidate, name), _cifar_classes(candidate, name), candidate
+    return None
+
+
+def _download(name: str, cache: Path) -> Path:
+    """Download through torchvision into a temporary folder, then move into the cache.
+
+    Each file lands with an atomic rename, so an interrupted download leaves no half file
+    that a later run would trust.
+    """
+    import torchvision
+
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache, prefix=".download-") as tmp:
+        getattr(torchvision.datasets, SPECS[name].torchvision_class)(tmp, train=True, download=True)
+        getattr(torchvision.datasets, SPECS[name].torchvision_class)(tmp, train=False, download=True)
+        if SPECS[name].kind == "idx":
+            source, target = Path(tmp) / SPECS[name].torchvision_class / "raw", cache / name
+            wanted = [f"{stem}.gz" for stem in IDX_FILES.values()]
+        else:
+            source, target = Path(tmp) / CIFAR_DIRS[name], cache / CIFAR_DIRS[name]
+            wanted = [p.name for p in source.iterdir() if p.is_file()]
+        target.mkdir(parents=True, exist_ok=True)
+        for file in wanted:
+            atomic_copy(source / file, target / file)
+    return cache
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    """Copy to a temporary name beside `target`, flush it to disk, then rename into place."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)   # mkstemp makes owner-only files
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _resolve(name: str, root, download: bool):
+    """Find `name` in the documented order; one error listing every place tried if absent."""
+    tried = []
+    places = []
+    explicit = root if root is not None else os.environ.get("FWDLIB_DATA")
+    if explicit:
+        places.append(("root" if root is not None else "$FWDLIB_DATA", Path(explicit)))
+    places.append(("user cache", user_cache()))
+    places += [("system", Path(d)) for d in SPECS[name].system_dirs]
+    for label, place in places:
+        found = _try_place(name, place)
+        if found:
+            return found
+        tried.append(f"  - {label}: {', '.join(map(str, _candidate_dirs(name, place)))}")
+    if download:
+        try:
+            found = _try_place(name, _download(name, user_cache()))
+            if found:
+                return found
+            tried.append(f"  - download into {user_cache()}: finished but files not readable")
+        except Exception as err:  # noqa: BLE001 - any download failure is reported with the rest
+            tried.append(f"  - torchvision download into {user_cache()}: {type(err).__name__}: {err}")
+    else:
+        tried.append("  - torchvision download: skipped (download=False)")
+    debian = (" On Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist."
+              if name == "fashion_mnist" else "")
+    raise DataError(
+        f"could not find dataset {name!r}. Places tried:\n" + "\n".join(tried) +
+        f"\nFix: put the files in one of these places, point FWDLIB_DATA (or root=) at a folder "
+        f"that holds them, or allow a download with network access.{debian} "
+        f"For a small offline set use load({SAMPLE_NAME!r})."
+    )
+
+
+# ----------------------------------------------------------------------------- the sample
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _read_sample() -> dict[str, np.ndarray]:
+    if not SAMPLE_FILE.is_file() or not SAMPLE_MANIFEST.is_file():
+        raise DataError(f"the embedded sample {SAMPLE_FILE} is missing; reinstall fwdlib or run "
+                        "python scripts/make_sample.py")
+    manifest = json.loads(SAMPLE_MANIFEST.read_text())
+    if sha256(SAMPLE_FILE) != manifest["sha256"]:
+        raise DataError(f"the embedded sample {SAMPLE_FILE} does not match its manifest's "
+                        "sha256 (damaged copy); reinstall fwdlib or run python scripts/make_sample.py")
+    with np.load(io.BytesIO(SAMPLE_FILE.read_bytes())) as npz:
+        return {key: npz[key] for key in ("train_x", "train_y", "test_x", "test_y")}
+
+
+# ----------------------------------------------------------------------------- load
+
+_announced: set[str] = set()
+
+
+def load(name: str, *, root: str | Path | None = None, device=None, val_fraction: float = 0.1,
+         seed: int = 0, download: bool = True) -> Dataset:
+    """Load `name` with the study's splits and normalisation, resident on `device`."""
+    if name not in NAMES:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
+    device = pick_device(device)
+    if name == SAMPLE_NAME:
+        arrays, classes = _read_sample(), FASHION_CLASSES
+        spec = SPECS["fashion_mnist"]
+        source = (f"embedded sample of Fashion-MNIST ({SAMPLE_FILE.name}: "
+                  f"{len(arrays['train_y'])} train + {len(arrays['test_y'])} test images), "
+                  "NOT the full dataset")
+    else:
+        arrays, classes, where = _resolve(name, root, download)
+        spec = SPECS[name]
+        source = f"{name} from {where}"
+    if source not in _announced:
+        print(f"data: {source}")
+        _announced.add(source)
+
+    train_x, train_y = arrays["train_x"], arrays["train_y"]
+    if name == "mnist":                       # the study: first 50k train, last 10k validation
+        train_idx, val_idx = np.arange(50_000), np.arange(50_000, len(train_y))
+    else:
+        perm = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(seed)).numpy()
+        n_val = int(round(val_fraction * len(train_y)))
+        val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+
+    def split(x: np.ndarray, y: np.ndarray) -> Split:
+        return Split(_normalise(x, spec, device), torch.as_tensor(y, dtype=torch.int64).to(device))
+
+    return Dataset(
+        name=name,
+        train=split(train_x[train_idx], train_y[train_idx]),
+        val=split(train_x[val_idx], train_y[val_idx]),
+        test=split(arrays["test_x"], arrays["test_y"]),
+        num_classes=spec.num_classes, input_shape=spec.input_shape, classes=classes,
+        source=source, mean=spec.mean, std=spec.std, augment=spec.kind == "cifar",
+    )
+
+
+def _normalise(images: np.ndarray, spec: Spec, device: torch.device) -> torch.Tensor:
+    """uint8 images -> float32 (N, C, H, W) on `device`, scaled to [0, 1] then standardised."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255.0)
+    x = x.reshape(len(images), *spec.input_shape)
+    mean = torch.tensor(spec.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(spec.std, device=device).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def unnormalise(x: torch.Tensor, data: Dataset) -> torch.Tensor:
+    """Back to [0, 1] pixel values, for showing images."""
+    mean = torch.tensor(data.mean, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(data.std, device=x.device).view(1, -1, 1, 1)
+    if x.dim() == 2:
+        x = x.reshape(-1, *data.input_shape)
+    return (x * std + mean).clamp(0, 1)

@@ -1,0 +1,192 @@
+"""One training loop for every algorithm: epochs, validation, early stopping, timing.
+
+`fit` walks the algorithm's stages in order (one for BP; one per layer for greedy MF; one per
+block for CaFo) and applies the same stopping rule to each: stop when the monitored validation
+metric has not improved by `min_delta` for `patience` epochs, then restore the best state.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from .algorithms.base import Algorithm, Stage, StageData
+from .data import Dataset, Split, batches
+from .utils import synchronize
+
+MONITORS = ("val_loss", "val_acc")
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; the message names where."""
+
+
+@dataclass
+class History:
+    """Per-epoch records (dicts) of every stage, plus the best epoch of each stage."""
+    records: list[dict] = field(default_factory=list)
+    best: dict[str, dict] = field(default_factory=dict)
+    stopped_early: dict[str, bool] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> list:
+        return [r[key] for r in self.records]
+
+    @property
+    def epochs(self) -> int:
+        return len(self.records)
+
+    @property
+    def train_time_s(self) -> float:
+        return sum(r["time_s"] for r in self.records)
+
+    def __repr__(self) -> str:
+        last = self.records[-1] if self.records else {}
+        return (f"History({self.epochs} epochs over {len(self.best)} stage(s), "
+                f"train {self.train_time_s:.1f} s, last val_acc {last.get('val_acc', float('nan')):.4f})")
+
+
+def show_progress() -> bool:
+    """Bars in an interactive terminal or notebook; silent in CI and in logs."""
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        return False
+    return "ipykernel" in sys.modules or sys.stderr.isatty()
+
+
+def fit(algorithm: Algorithm, data: Dataset, *, epochs: int, batch_size: int = 128,
+        monitor: str = "val_loss", patience: int | None = None, min_delta: float = 0.0,
+        seed: int = 0, restore_best: bool = True, eval_batch_size: int = 1024,
+        progress: bool | None = None, on_epoch=None) -> History:
+    """Train `algorithm` on `data` and return its History.
+
+    epochs: cap per stage (a stage's own `max_epochs` overrides it). patience=None trains the
+    full cap (the `matched` protocol) but still restores the best validation checkpoint when
+    `restore_best`. on_epoch(record) is called after each epoch (learning curves, energy laps).
+    """
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
+    generator = torch.Generator().manual_seed(seed)
+    history = History()
+    progress = show_progress() if progress is None else progress
+    for stage in algorithm.stages():
+        stage_data = algorithm.begin_stage(stage, data, batch_size)
+        if stage.closed_form:
+            start = time.perf_counter()
+            algorithm.solve(stage, stage_data)
+            synchronize(data.device)
+            record = _record(stage, 1, math.nan, math.nan, time.perf_counter() - start,
+                             *_validate(algorithm, stage, stage_data.val, eval_batch_size))
+            history.records.append(record)
+            history.best[stage.name] = record
+            history.stopped_early[stage.name] = False
+            _notify(on_epoch, record)
+        else:
+            _fit_stage(algorithm, stage, stage_data, history, epochs=stage.max_epochs or epochs,
+                       batch_size=batch_size, monitor=monitor, patience=patience,
+                       min_delta=min_delta, generator=generator, restore_best=restore_best,
+                       eval_batch_size=eval_batch_size, progress=progress, on_epoch=on_epoch)
+        algorithm.end_stage(stage)
+    return history
+
+
+def _fit_stage(algorithm, stage, stage_data: StageData, history, *, epochs, batch_size, monitor,
+               patience, min_delta, generator, restore_best, eval_batch_size, progress, on_epoch):
+    device = stage_data.train.x.device
+    best_value, best_state, bad_epochs = None, None, 0
+    history.stopped_early[stage.name] = False
+    bar = _progress_bar(epochs, f"{algorithm.name} {stage.name}", progress)
+    for epoch in range(1, epochs + 1):
+        algorithm.train()
+        synchronize(device)
+        start = time.perf_counter()
+        losses, correct = [], torch.zeros((), device=device, dtype=torch.long)
+        for x, y in batches(stage_data.train, batch_size, shuffle=True, generator=generator,
+                            augment=stage_data.augment):
+            out = algorithm.train_step(x, y, stage)
+            losses.append(out["loss"])
+            if "correct" in out:
+                correct = correct + out["correct"]
+        synchronize(device)
+        seconds = time.perf_counter() - start
+        step_losses = torch.stack(losses).float()
+        _check_finite(step_losses, stage, epoch, algorithm)
+        n = len(stage_data.train)
+        train_acc = correct.item() / n if "correct" in out else math.nan
+        record = _record(stage, epoch, step_losses.mean().item(), train_acc, seconds,
+                         *_validate(algorithm, stage, stage_data.val, eval_batch_size))
+        history.records.append(record)
+        _notify(on_epoch, record)
+        value = record[monitor]
+        improved = best_value is None or (
+            value < best_value - min_delta if monitor == "val_loss" else value > best_value + min_delta)
+        if improved:
+            best_value, bad_epochs = value, 0
+            history.best[stage.name] = record
+            if restore_best:
+                best_state = copy.deepcopy(algorithm.state_dict())
+        else:
+            bad_epochs += 1
+        if bar is not None:
+            bar.set_postfix(val_loss=f"{record['val_loss']:.4f}", val_acc=f"{record['val_acc']:.4f}")
+            bar.update()
+        if patience is not None and bad_epochs >= patience:
+            history.stopped_early[stage.name] = True
+            break
+    if bar is not None:
+        bar.close()
+    if restore_best and best_state is not None:
+        algorithm.load_state_dict(best_state)
+
+
+def _check_finite(step_losses: torch.Tensor, stage: Stage, epoch: int, algorithm) -> None:
+    finite = torch.isfinite(step_losses)
+    if not bool(finite.all()):
+        step = int((~finite).nonzero()[0]) + 1
+        raise TrainingDiverged(
+            f"{algorithm.name}: the loss became {step_losses[step - 1].item()} at epoch {epoch}, "
+            f"step {step} (stage {stage.name!r}). Training diverged: try a lower learning rate "
+            "(for example half of it), or check the inputs for NaN values.")
+
+
+def _validate(algorithm, stage: Stage, split: Split, batch_size: int) -> tuple[float, float]:
+    algorithm.eval()
+    loss, correct = 0.0, 0
+    with torch.no_grad():
+        for x, y in batches(split, batch_size):
+            batch_loss, batch_correct = algorithm.eval_step(x, y, stage)
+            loss, correct = loss + batch_loss, correct + batch_correct
+    n = len(split)
+    return float(loss) / n, int(correct) / n
+
+
+def _record(stage, epoch, train_loss, train_acc, seconds, val_loss, val_acc) -> dict:
+    return {"stage": stage.name, "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
+            "val_loss": val_loss, "val_acc": val_acc, "time_s": seconds}
+
+
+def _notify(on_epoch, record):
+    if on_epoch is not None:
+        on_epoch(record)
+
+
+def _progress_bar(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+def evaluate(algorithm: Algorithm, split: Split, *, batch_size: int = 1024) -> float:
+    """Accuracy of `algorithm.predict` on a split (eval mode, no gradients)."""
+    algorithm.eval()
+    correct = 0
+    with torch.no_grad():
+        for x, y in batches(split, batch_size):
+            correct += int((algorithm.predict(x) == y).sum())
+    return correct / len(split)

@@ -1,0 +1,80 @@
+"""Small shared helpers: the device, seeds, quick mode and where the course lives.
+
+Every notebook, test and benchmark goes through these, so a setting changes in one place.
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+
+# The repository behind every Colab badge and install cell. An instructor who forks the
+# course changes this line (and README's badges, with `python scripts/make_exercises.py`).
+REPO = "fwdlib/fwdlib"
+BRANCH = "main"
+
+
+def colab_url(path: str) -> str:
+    """Open-in-Colab address of a notebook path inside the repository."""
+    return f"https://colab.research.google.com/github/{REPO}/blob/{BRANCH}/{path}"
+
+
+def install_spec() -> str:
+    """pip spec that installs fwdlib from the repository (used by the notebooks on Colab)."""
+    return f"fwdlib @ git+https://github.com/{REPO}@{BRANCH}"
+
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def quick_mode() -> bool:
+    """True when FWDLIB_QUICK asks notebooks, tests and the benchmark to shrink their work."""
+    return os.environ.get("FWDLIB_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def pick_device(preferred: str | torch.device | None = None) -> torch.device:
+    """The requested device, else the best available one: cuda, then mps, then cpu."""
+    if preferred is not None:
+        device = torch.device(preferred)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(
+                f"device {str(preferred)!r} was requested but CUDA is not available here; "
+                "pass device='cpu' or leave device unset to pick the best available one"
+            )
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    if in_colab():
+        print("No GPU in this Colab runtime: Runtime > Change runtime type > T4 GPU, then rerun.")
+    return torch.device("cpu")
+
+
+def seed_all(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); returns a CPU generator seeded the same."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def synchronize(device: torch.device | str | None) -> None:
+    """Wait for queued GPU work: CUDA is asynchronous, a clock read without this lies."""
+    device = torch.device(device) if device is not None else None
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device is not None and device.type == "mps":
+        torch.mps.synchronize()
+
+
+def banner(device: torch.device) -> str:
+    """One line naming the device and the mode, printed by every notebook's setup cell."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    mode = "quick" if quick_mode() else "full"
+    return f"fwdlib on {name} ({device}), {mode} mode, torch {torch.__version__}"
