@@ -1,0 +1,267 @@
+"""The meters at their boundaries: fake NVML, fake RAPL tree, fake clock, real offline CodeCarbon."""
+import os
+import socket
+from types import SimpleNamespace
+
+import pytest
+
+from fwdlib import energy
+from fwdlib.energy import EnergyMeter
+
+GPU = [("cuda:0", "Fake H100", "GPU-aaaa-1111")]
+
+
+class FakeNVML:
+    """Just the NVML calls fwdlib makes. Counter readings (mJ) come from a list, one per call."""
+
+    class NVMLError(Exception):
+        pass
+
+    def __init__(self, counter=None, watts=250.0, uuids=("GPU-aaaa-1111",), init_error=None,
+                 instant_field=True):
+        self.counter, self.watts, self.uuids = list(counter or []), watts, uuids
+        self.init_error, self.instant_field = init_error, instant_field
+
+    def nvmlInit(self):
+        if self.init_error:
+            raise self.NVMLError(self.init_error)
+
+    def nvmlDeviceGetCount(self):
+        return len(self.uuids)
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return f"handle{i}"
+
+    def nvmlDeviceGetUUID(self, handle):
+        return self.uuids[int(handle[-1])]
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        if not self.counter:
+            raise self.NVMLError("Not Supported")
+        return self.counter.pop(0) if len(self.counter) > 1 else self.counter[0]
+
+    def nvmlDeviceGetFieldValues(self, handle, fields):
+        if not self.instant_field:
+            raise self.NVMLError("Not Supported")
+        return [SimpleNamespace(nvmlReturn=0, value=SimpleNamespace(uiVal=int(self.watts * 1000)))]
+
+    def nvmlDeviceGetPowerUsage(self, handle):
+        return int(self.watts * 1000)
+
+    def nvmlDeviceGetMemoryInfo(self, handle):
+        return SimpleNamespace(used=123 * 2**20)
+
+
+def meter(**kw):
+    kw.setdefault("co2", False)
+    kw.setdefault("rapl_root", "/nonexistent")
+    return EnergyMeter(**kw)
+
+
+def gpu_entry(result):
+    return next(d for d in result.devices if d.kind == "gpu")
+
+
+# ------------------------------------------------------------------ NVML
+
+def test_counter_delta_becomes_joules():
+    # probe read, start read, stop read (mJ)
+    m = meter(nvml=FakeNVML(counter=[0, 1_000, 6_500, 6_500]), cuda_device_list=GPU)
+    with m:
+        pass
+    entry = gpu_entry(m.result)
+    assert (entry.source, entry.backend, entry.joules) == ("measured_counter", "nvml_counter", 5.5)
+    assert m.result.measured_joules() == 5.5
+
+
+def test_counter_reset_is_invalid_not_negative():
+    m = meter(nvml=FakeNVML(counter=[0, 9_000, 2_000, 2_000]), cuda_device_list=GPU)
+    with m:
+        pass
+    entry = gpu_entry(m.result)
+    assert entry.joules is None and entry.source == "unavailable" and "reset" in entry.reason
+    assert m.result.measured_joules() == 0
+
+
+def test_no_counter_falls_back_to_sampled_instant_power():
+    m = meter(nvml=FakeNVML(counter=None, watts=200.0), cuda_device_list=GPU, sample_interval=0.01)
+    with m:
+        import time
+        time.sleep(0.3)
+    entry = gpu_entry(m.result)
+    assert (entry.source, entry.backend) == ("sampled_power", "nvml_sampler")
+    assert entry.joules == pytest.approx(200.0 * m.result.wall_s, rel=0.1)
+
+
+def test_library_not_found_is_unavailable_with_reason():
+    m = meter(nvml=FakeNVML(init_error="NVML Shared Library Not Found"), cuda_device_list=GPU)
+    with m:
+        pass
+    entry = gpu_entry(m.result)
+    assert entry.source == "unavailable" and "Library Not Found" in entry.reason
+    assert m.result.measured_joules() == 0
+
+
+def test_gpus_matched_by_uuid_not_index():
+    nvml = FakeNVML(counter=[0], uuids=("GPU-other-0000", "GPU-aaaa-1111"))
+    backends, missing, handles = energy.probe_gpus(nvml, GPU, 0.1)
+    assert missing == [] and handles == {"cuda:0 (Fake H100)": "handle1"}
+    _, missing, _ = energy.probe_gpus(FakeNVML(uuids=("GPU-zzzz",)), GPU, 0.1)
+    assert "no NVML device with UUID" in missing[0].reason
+
+
+def test_sampler_integrates_exact_trapezoids_on_a_fake_clock():
+    times = iter([0.0, 0.1, 0.3, 0.6, 1.0])
+    watts = iter([100.0, 110.0, 130.0, 90.0, 50.0])
+    sampler = energy.PowerSampler({"gpu": lambda: next(watts)}, clock=lambda: next(times))
+    sampler.start(thread=False)
+    sampler.sample()
+    sampler.sample()
+    sampler.sample()
+    joules, reason = sampler.snapshot()["gpu"]
+    expected = 0.1 * 105 + 0.2 * 120 + 0.3 * 110 + 0.4 * 70
+    assert reason is None and joules == pytest.approx(expected, abs=1e-12)
+    assert energy.integrate([(0, 10), (2, 10)], 0, 2) == 20
+
+
+# ------------------------------------------------------------------ RAPL
+
+def rapl_tree(root, packages=((100, 1000), (200, 1000))):
+    for i, (uj, max_uj) in enumerate(packages):
+        domain = root / f"intel-rapl:{i}"
+        domain.mkdir(parents=True)
+        (domain / "name").write_text(f"package-{i}\n")
+        (domain / "energy_uj").write_text(str(uj))
+        (domain / "max_energy_range_uj").write_text(str(max_uj))
+        sub = root / f"intel-rapl:{i}:0"                 # core sub-domain: part of the package
+        sub.mkdir()
+        (sub / "name").write_text("core\n")
+        (sub / "energy_uj").write_text("999999")
+    psys = root / "intel-rapl:9"
+    psys.mkdir()
+    (psys / "name").write_text("psys\n")
+    (psys / "energy_uj").write_text("5")
+
+
+def test_rapl_reads_packages_once_and_handles_wraparound(tmp_path):
+    rapl_tree(tmp_path)
+    rapl = energy.Rapl(tmp_path)
+    assert rapl.devices == ["cpu package-0", "cpu package-1"]
+    rapl.start()
+    (tmp_path / "intel-rapl:0" / "energy_uj").write_text("400")          # +300 uJ
+    (tmp_path / "intel-rapl:1" / "energy_uj").write_text("50")           # wrapped: +850 uJ
+    snap = rapl.snapshot()
+    assert snap["cpu package-0"] == (300e-6, None)
+    assert snap["cpu package-1"] == (pytest.approx(850e-6), None)
+
+
+def test_rapl_permission_denied_is_unavailable(tmp_path):
+    rapl_tree(tmp_path)
+
+    def opener(path, *args):
+        if path.name == "energy_uj":
+            raise PermissionError(13, "Permission denied", str(path))
+        return open(path, *args)
+
+    m = meter(rapl_root=tmp_path, rapl_opener=opener, cuda_device_list=[])
+    with m:
+        pass
+    cpu = next(d for d in m.result.devices if d.backend == "rapl")
+    assert cpu.source == "unavailable" and "Permission denied" in cpu.reason
+
+
+def test_rapl_counts_in_the_meter(tmp_path):
+    rapl_tree(tmp_path, packages=((0, 10**9),))
+    m = meter(rapl_root=tmp_path, cuda_device_list=[])
+    m.start()
+    (tmp_path / "intel-rapl:0" / "energy_uj").write_text(str(3_000_000))
+    result = m.stop()
+    assert result.measured_joules() == pytest.approx(3.0)
+
+
+# ------------------------------------------------------------------ the record
+
+def test_laps_partial_and_short_window_warnings():
+    m = meter(nvml=FakeNVML(counter=[0, 0, 1_000, 3_000]), cuda_device_list=GPU)
+    with pytest.raises(RuntimeError):
+        with m:
+            m.lap("epoch1")
+            raise RuntimeError("training blew up")
+    result = m.result
+    assert result.partial and "PARTIAL" in str(result)
+    assert result.laps[0].joules == {"cuda:0 (Fake H100)": 1.0} and result.laps[0].warning
+    assert any("shorter than" in w for w in result.warnings)
+
+
+def test_estimates_never_join_measurements_silently():
+    entries = (energy.DeviceEnergy("gpu", "gpu", 10.0, "measured_counter", "nvml_counter"),
+               energy.DeviceEnergy("cpu", "cpu", 5.0, "estimated", "codecarbon"),
+               energy.DeviceEnergy("x", "gpu", None, "unavailable", "nvml", "why"))
+    result = energy.EnergyResult(1.0, None, entries, (), None, "m", None, "off", None, {}, ())
+    assert result.measured_joules() == 10.0
+    assert result.total_joules(include_estimates=False) == (10.0, "measured only")
+    total, label = result.total_joules(include_estimates=True)
+    assert total == 15.0 and "ESTIMATED" in label
+    assert "<table>" in result._repr_html_() and "estimated (codecarbon)" in str(result)
+
+
+def test_failing_backend_never_breaks_the_work():
+    class Broken:
+        backend, source, kind, devices = "broken", "measured_counter", "gpu", ["gpu x"]
+
+        def start(self):
+            raise OSError("device vanished")
+
+    m = meter(cuda_device_list=[])
+    m.backends.append(Broken())
+    with m:
+        total = sum(range(1000))
+    assert total == 499500
+    entry = next(d for d in m.result.devices if d.backend == "broken")
+    assert entry.source == "unavailable" and "device vanished" in entry.reason
+
+
+# ------------------------------------------------------------------ CodeCarbon, for real, offline
+
+@pytest.fixture
+def clean_codecarbon_env(monkeypatch, tmp_path):
+    for key in list(os.environ):
+        if key.startswith("CODECARBON_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", str(tmp_path))              # no ~/.codecarbon.config
+    monkeypatch.chdir(tmp_path)                            # no ./.codecarbon.config
+    attempts = []
+
+    def guard(self, address, *args):
+        attempts.append(address)
+        raise OSError(f"network blocked by the test: {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", guard)
+    return tmp_path, attempts
+
+
+def test_offline_codecarbon_on_this_cpu_machine(clean_codecarbon_env):
+    tmp, attempts = clean_codecarbon_env
+    m = EnergyMeter(rapl_root="/nonexistent", cuda_device_list=[])
+    with m:
+        sum(i * i for i in range(200_000))
+    result = m.result
+    assert attempts == [], f"CodeCarbon tried the network: {attempts}"
+    assert result.co2_kg is not None and result.co2_kg > 0
+    assert "Offline" in result.co2_method and "POL" in result.co2_method
+    assert result.grid_g_per_kwh is not None and 100 < result.grid_g_per_kwh < 2000
+    gpu = gpu_entry(result)
+    assert gpu.source == "unavailable" and "no CUDA device" in gpu.reason
+    assert result.measured_joules() == 0
+    estimates = [d for d in result.devices if d.backend == "codecarbon"]
+    assert estimates and all(d.source == "estimated" for d in estimates)
+    assert list(tmp.iterdir()) == []                        # no output files unless asked
+
+
+def test_codecarbon_none_is_a_failure_not_zero(clean_codecarbon_env, monkeypatch):
+    m = EnergyMeter(rapl_root="/nonexistent", cuda_device_list=[])
+    m.start()
+    monkeypatch.setattr(m._tracker.tracker, "stop", lambda: None)
+    result = m.stop()
+    assert result.co2_kg is None and "FAILED" in result.co2_method
+    assert any("CO2 not available" in w for w in result.warnings)
