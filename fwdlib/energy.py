@@ -80,6 +80,7 @@ class EnergyResult:
     gpu_memory: tuple[GPUMemory, ...]
     cpu_peak_rss_bytes: int | None
     cpu_rss_method: str
+    cpu_rss_start_bytes: int | None
     co2_kg: float | None
     co2_method: str
     grid_g_per_kwh: float | None
@@ -126,8 +127,10 @@ class EnergyResult:
                          f"{m.peak_reserved_bytes / 2**20:.0f} MiB reserved (peak)",
                          "torch allocator", f"NVML device-wide used: {nvml}"))
         if self.cpu_peak_rss_bytes is not None:
+            start = ("" if self.cpu_rss_start_bytes is None else
+                     f"{(self.cpu_peak_rss_bytes - self.cpu_rss_start_bytes) / 2**20:.0f} MiB above the start")
             rows.append(("memory CPU", f"{self.cpu_peak_rss_bytes / 2**20:.0f} MiB peak RSS",
-                         self.cpu_rss_method, ""))
+                         self.cpu_rss_method, start))
         co2 = "-" if self.co2_kg is None else f"{self.co2_kg * 1000:.4f} g"
         grid = "" if self.grid_g_per_kwh is None else f"grid {self.grid_g_per_kwh:.0f} g/kWh"
         rows.append(("CO2", co2, self.co2_method, grid))
@@ -484,6 +487,7 @@ class EnergyMeter:
             self._event_start = torch.cuda.Event(enable_timing=True)
             self._event_start.record()
         self._rss_method = _reset_peak_rss()
+        self._rss_start = _status_bytes("VmRSS")
         self._started = []
         for backend in self.backends:
             try:
@@ -550,9 +554,11 @@ class EnergyMeter:
             else:
                 warnings.append(f"CO2 not available: {reason}")
         rss = _peak_rss_bytes()
+        rss_start = self._rss_start if self._rss_method.startswith("VmHWM") else None
         self.result = EnergyResult(
             wall_s=wall, gpu_time_s=gpu_time, devices=tuple(entries), gpu_memory=self._gpu_memory(),
-            cpu_peak_rss_bytes=rss, cpu_rss_method=self._rss_method, co2_kg=co2, co2_method=co2_method,
+            cpu_peak_rss_bytes=rss, cpu_rss_method=self._rss_method, cpu_rss_start_bytes=rss_start,
+            co2_kg=co2, co2_method=co2_method,
             grid_g_per_kwh=grid, versions=_versions(), device_names=self.device_names,
             partial=partial, laps=tuple(self._laps), warnings=tuple(warnings))
         return self.result
@@ -623,13 +629,21 @@ def _reset_peak_rss() -> str:
         return "ru_maxrss: peak over the whole process lifetime (could not reset)"
 
 
-def _peak_rss_bytes() -> int | None:
+def _status_bytes(field: str) -> int | None:
+    """A memory line of /proc/self/status (Linux), in bytes."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
+    return None
+
+
+def _peak_rss_bytes() -> int | None:
+    peak = _status_bytes("VmHWM")
+    if peak is not None:
+        return peak
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if platform.system() == "Darwin" else peak * 1024   # bytes on macOS, KiB on Linux
 
@@ -697,5 +711,5 @@ if __name__ == "__main__":
     print(f"{report['device']}: bare {report['bare_s']:.3f} s, metered {report['metered_s']:.3f} s, "
           f"overhead {100 * report['overhead']:+.2f}% ({report['iterations']} matmuls of 512x512)")
     with EnergyMeter() as meter:
-        work_s = measure_overhead.__doc__ and sum(range(10**6))
+        torch.randn(1024, 1024) @ torch.randn(1024, 1024)
     print(meter.result)

@@ -17,6 +17,7 @@ import torch
 
 from .algorithms.base import Algorithm, Stage, StageData
 from .data import Dataset, Split, batches
+from .graphs import GraphedStep, execution_mode
 from .utils import synchronize
 
 MONITORS = ("val_loss", "val_acc")
@@ -32,6 +33,8 @@ class History:
     records: list[dict] = field(default_factory=list)
     best: dict[str, dict] = field(default_factory=dict)
     stopped_early: dict[str, bool] = field(default_factory=dict)
+    mode: str = "eager"
+    notes: list[str] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> list:
         return [r[key] for r in self.records]
@@ -60,19 +63,21 @@ def show_progress() -> bool:
 def fit(algorithm: Algorithm, data: Dataset, *, epochs: int, batch_size: int = 128,
         monitor: str = "val_loss", patience: int | None = None, min_delta: float = 0.0,
         seed: int = 0, restore_best: bool = True, eval_batch_size: int = 1024,
-        progress: bool | None = None, on_epoch=None) -> History:
+        progress: bool | None = None, on_epoch=None, cuda_graphs: bool = False) -> History:
     """Train `algorithm` on `data` and return its History.
 
     epochs: cap per stage (a stage's own `max_epochs` overrides it). patience=None trains the
     full cap (the `matched` protocol) but still restores the best validation checkpoint when
     `restore_best`. on_epoch(record) is called after each epoch (learning curves, energy laps).
+    cuda_graphs: on CUDA, replay each stage's fixed-shape training step as a CUDA graph.
     """
     if monitor not in MONITORS:
         raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
     generator = torch.Generator().manual_seed(seed)
-    history = History()
+    algorithm.to(data.device)
+    history = History(mode=execution_mode(cuda_graphs, data.device))
     progress = show_progress() if progress is None else progress
     for stage in algorithm.stages():
         stage_data = algorithm.begin_stage(stage, data, batch_size)
@@ -98,6 +103,11 @@ def fit(algorithm: Algorithm, data: Dataset, *, epochs: int, batch_size: int = 1
 def _fit_stage(algorithm, stage, stage_data: StageData, history, *, epochs, batch_size, monitor,
                patience, min_delta, generator, restore_best, eval_batch_size, progress, on_epoch):
     device = stage_data.train.x.device
+    if history.mode == "cuda-graph":
+        step = GraphedStep(algorithm, stage)
+    else:
+        def step(x, y):
+            return algorithm.train_step(x, y, stage)
     best_value, best_state, bad_epochs = None, None, 0
     history.stopped_early[stage.name] = False
     bar = _progress_bar(epochs, f"{algorithm.name} {stage.name}", progress)
@@ -108,7 +118,7 @@ def _fit_stage(algorithm, stage, stage_data: StageData, history, *, epochs, batc
         losses, correct = [], torch.zeros((), device=device, dtype=torch.long)
         for x, y in batches(stage_data.train, batch_size, shuffle=True, generator=generator,
                             augment=stage_data.augment):
-            out = algorithm.train_step(x, y, stage)
+            out = step(x, y)
             losses.append(out["loss"])
             if "correct" in out:
                 correct = correct + out["correct"]
@@ -142,6 +152,8 @@ def _fit_stage(algorithm, stage, stage_data: StageData, history, *, epochs, batc
         bar.close()
     if restore_best and best_state is not None:
         algorithm.load_state_dict(best_state)
+    if getattr(step, "failure", None):
+        history.notes.append(f"{stage.name}: {step.failure}")
 
 
 def _check_finite(step_losses: torch.Tensor, stage: Stage, epoch: int, algorithm) -> None:

@@ -197,7 +197,7 @@ def test_estimates_never_join_measurements_silently():
     entries = (energy.DeviceEnergy("gpu", "gpu", 10.0, "measured_counter", "nvml_counter"),
                energy.DeviceEnergy("cpu", "cpu", 5.0, "estimated", "codecarbon"),
                energy.DeviceEnergy("x", "gpu", None, "unavailable", "nvml", "why"))
-    result = energy.EnergyResult(1.0, None, entries, (), None, "m", None, "off", None, {}, ())
+    result = energy.EnergyResult(1.0, None, entries, (), None, "m", None, None, "off", None, {}, ())
     assert result.measured_joules() == 10.0
     assert result.total_joules(include_estimates=False) == (10.0, "measured only")
     total, label = result.total_joules(include_estimates=True)

@@ -71,10 +71,10 @@ def ff_layer_loss(g_pos: torch.Tensor, g_neg: torch.Tensor, theta: float) -> tor
 class ForwardForward(Algorithm):
     name = "ff"
 
-    def __init__(self, input_shape, num_classes, *, hidden=(1000, 1000, 1000), lr=1e-3,
+    def __init__(self, input_shape, num_classes, *, hidden=(1000, 1000, 1000), lr=3e-4,
                  weight_decay=3e-4, optimizer="adamw", momentum=0.9, head_lr=1e-2,
                  head_weight_decay=3e-3, peer_norm=0.0, peer_momentum=0.9, score_from=1,
-                 prediction="goodness"):
+                 prediction="head"):
         super().__init__()
         if prediction not in PREDICTIONS:
             raise ValueError(f"unknown prediction {prediction!r}; choose one of {PREDICTIONS}")

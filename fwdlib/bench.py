@@ -1,0 +1,526 @@
+"""The head-to-head benchmark: every forward-only algorithm against its backprop twin.
+
+    python -m fwdlib.bench --preset quick                # the default: embedded sample, CPU minutes
+    python -m fwdlib.bench --preset paper-fmnist --device cuda
+    python -m fwdlib.bench --preset speed                # seconds per epoch beside the study's
+
+Fairness: both members of a pair get the same data split, batch size, epoch cap, stopping rule
+(metric, patience, min_delta), warm-up and execution mode; several seeds run interleaved
+(seed-major, the algorithm order rotated each seed) so drift and heat favour no one.
+
+Nothing is lost: each finished run is appended at once to OUT/results.jsonl as one JSON line
+(flushed and fsynced), keyed by a hash of its full configuration. Running the same command again
+skips finished runs; a failed run is recorded with its reason and the others go on.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import algorithms, data as datasets
+from .energy import EnergyMeter
+from .train import evaluate, fit
+from .utils import pick_device, quick_mode, seed_all
+
+PROTOCOLS = ("converge", "matched")
+DEFAULT_OUT = "bench-results"
+
+
+# ============================================================================ what the study says
+
+@dataclass(frozen=True)
+class Published:
+    """One row of Spyra & Dzwinel (2025): mean of 3 runs on an A100-40GB."""
+    config: str
+    acc: float
+    time_s: float
+    energy_wh: float
+    epochs: float | None
+
+    @property
+    def s_per_epoch(self) -> float | None:
+        return self.time_s / self.epochs if self.epochs else None
+
+
+STUDY = {
+    ("fashion_mnist", "ff"): Published("MLP 4x2000", 89.63, 574.6, 14.28, 90.3),
+    ("fashion_mnist", "bp-mlp@ff"): Published("MLP 4x2000", 88.88, 43.1, 1.48, 15.7),
+    ("mnist", "ff"): Published("MLP 3x1000", 98.33, 370.7, 6.68, 77),
+    ("mnist", "bp-mlp@ff"): Published("MLP 3x1000", 98.09, 83.9, 1.52, 35),
+    ("fashion_mnist", "cafo-rand"): Published("CNN 3 blocks, CE", 90.36, 101.1, 1.76, 44.3),
+    ("fashion_mnist", "cafo-dfa"): Published("CNN 3 blocks, CE", 91.72, 105.4, 2.48, 47.3),
+    ("fashion_mnist", "bp-cnn"): Published("CNN 3 blocks", 89.25, 33.2, 0.81, 13.3),
+    ("mnist", "cafo-rand"): Published("CNN", 98.62, 69.2, 1.20, None),
+    ("mnist", "cafo-dfa"): Published("CNN", 99.02, 84.5, 1.64, None),
+    ("mnist", "bp-cnn"): Published("CNN", 98.94, 37.6, 0.90, None),
+    ("cifar10", "cafo-rand"): Published("CNN", 66.09, 332.8, 5.50, None),
+    ("cifar10", "cafo-dfa"): Published("CNN", 77.60, 1314.4, 27.37, None),
+    ("cifar10", "bp-cnn"): Published("CNN", 79.32, 339.5, 6.81, None),
+    ("cifar100", "cafo-rand"): Published("CNN", 41.19, 631.6, 10.56, None),
+    ("cifar100", "cafo-dfa"): Published("CNN", 48.20, 1161.8, 24.09, None),
+    ("cifar100", "bp-cnn"): Published("CNN", 52.63, 180.6, 3.56, None),
+    ("mnist", "mf"): Published("MLP 2x1000", 98.14, 35.0, 0.60, 15.3),
+    ("mnist", "bp-mlp@mf"): Published("MLP 2x1000", 98.05, 39.8, 0.69, 16),
+    ("fashion_mnist", "mf"): Published("MLP 2x1000", 89.72, 52.1, 0.86, 23),
+    ("fashion_mnist", "bp-mlp@mf"): Published("MLP 2x1000", 89.21, 44.1, 0.79, 17.7),
+    ("cifar10", "mf"): Published("MLP 3x2000", 62.34, 177.7, 3.17, 38),
+    ("cifar10", "bp-mlp@mf"): Published("MLP 3x2000", 61.13, 268.5, 5.35, 50.7),
+    ("cifar100", "mf"): Published("MLP 3x2000", 30.31, 110.4, 2.02, 24),
+    ("cifar100", "bp-mlp@mf"): Published("MLP 3x2000", 29.94, 111.8, 2.30, 21.3),
+}
+
+
+def study_row(dataset: str, entry: str) -> Published | None:
+    """The study's row for our run; the embedded sample is compared with full Fashion-MNIST."""
+    family = "fashion_mnist" if dataset == datasets.SAMPLE_NAME else dataset
+    return STUDY.get((family, entry))
+
+
+# ============================================================================ presets
+
+@dataclass(frozen=True)
+class Pair:
+    """A forward-only rival and its BP twin (same layers), each with its own config."""
+    rival: str
+    rival_config: dict
+    twin: str
+    twin_config: dict
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    datasets: tuple[str, ...]
+    pairs: dict                       # dataset -> tuple[Pair, ...]
+    epochs: int                       # cap per stage
+    patience: int
+    min_delta: float = 1e-3
+    monitor: str = "val_acc"          # one rule for every pair: FF's loss is not a class loss
+    batch_size: int = 128
+    seeds: int = 3
+    matched_epochs: int | None = None  # the `matched` protocol's budget (default: epochs)
+
+
+def _mlp_pairs(ff_hidden, mf_hidden, ff_extra=None, mf_extra=None, twin_extra=None):
+    twin_extra = twin_extra or {}
+    pairs = []
+    if ff_hidden:
+        pairs.append(Pair("ff", {"hidden": ff_hidden, **(ff_extra or {})},
+                          "bp-mlp", {"hidden": ff_hidden, **twin_extra}))
+    pairs.append(Pair("mf", {"hidden": mf_hidden, **(mf_extra or {})},
+                      "bp-mlp", {"hidden": mf_hidden, **twin_extra}))
+    return pairs
+
+
+def _cnn_pairs(channels=(32, 128, 512), extra=None, twin_extra=None):
+    cfg = {"channels": channels, **(extra or {})}
+    twin = {"channels": channels, **(twin_extra or {})}
+    return [Pair("cafo-rand", cfg, "bp-cnn", twin), Pair("cafo-dfa", cfg, "bp-cnn", twin)]
+
+
+# The study's published Fashion-MNIST tuning (REFERENCE section 1); the FF twin reuses the
+# 2x1000 twin's values, which the study does not give separately.
+STUDY_BP = {"lr": 2.132e-4, "weight_decay": 2.71e-5}
+STUDY_FF = {"lr": 3.72e-4, "head_lr": 1.11e-2}
+STUDY_MF = {"lr": 3.873e-4}
+
+QUICK_CNN = (8, 16, 32)
+PRESETS = {
+    "quick": Preset(
+        "quick", "embedded Fashion-MNIST sample, small networks, all six algorithms (CPU minutes)",
+        (datasets.SAMPLE_NAME,),
+        {datasets.SAMPLE_NAME: (*_mlp_pairs((256, 256, 256), (256, 256), ff_extra={"prediction": "head"}),
+                                *_cnn_pairs(QUICK_CNN))},
+        epochs=6, patience=2, seeds=3),
+    "paper-fmnist": Preset(
+        "paper-fmnist", "the study's Fashion-MNIST configurations with its published tuning",
+        ("fashion_mnist",),
+        {"fashion_mnist": (*_mlp_pairs((2000,) * 4, (1000, 1000), STUDY_FF, STUDY_MF, STUDY_BP),
+                           *_cnn_pairs())},
+        epochs=100, patience=10),
+    "paper": Preset(
+        "paper", "all four datasets of the study (those present)",
+        ("mnist", "fashion_mnist", "cifar10", "cifar100"),
+        {"mnist": (*_mlp_pairs((1000,) * 3, (1000, 1000)), *_cnn_pairs()),
+         "fashion_mnist": (*_mlp_pairs((2000,) * 4, (1000, 1000), STUDY_FF, STUDY_MF, STUDY_BP),
+                           *_cnn_pairs()),
+         "cifar10": (*_mlp_pairs(None, (2000,) * 3), *_cnn_pairs()),
+         "cifar100": (*_mlp_pairs(None, (2000,) * 3), *_cnn_pairs())},
+        epochs=100, patience=10),
+}
+SPEED = "speed"
+PRESET_NAMES = (*PRESETS, SPEED)
+
+
+# ============================================================================ runs
+
+def run_key(spec: dict) -> str:
+    """Hash of a run's full configuration: the same configuration is the same run."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def plan(preset: Preset, *, datasets_: tuple[str, ...], algorithms_: tuple[str, ...] | None,
+         seeds: int, protocol: str, device: str, cuda_graphs: bool, epochs: int | None = None) -> list[dict]:
+    """Every run of a benchmark, interleaved: seed-major, algorithm order rotated per seed."""
+    cap = epochs or (preset.matched_epochs or preset.epochs if protocol == "matched" else preset.epochs)
+    rule = {"batch_size": preset.batch_size, "epochs": cap, "monitor": preset.monitor,
+            "patience": None if protocol == "matched" else preset.patience,
+            "min_delta": preset.min_delta, "protocol": protocol}
+    unique = []
+    for dataset in datasets_:
+        for pair in preset.pairs[dataset]:
+            for name, config, role in ((pair.rival, pair.rival_config, "rival"),
+                                       (pair.twin, pair.twin_config, f"twin of {pair.rival}")):
+                if algorithms_ and name not in algorithms_ and not (role != "rival" and pair.rival in algorithms_):
+                    continue
+                entry = name if role == "rival" else f"{name}@{pair.rival}"
+                base = {"dataset": dataset, "algorithm": name, "config": dict(config), **rule,
+                        "device": device, "cuda_graphs": cuda_graphs}
+                if not any(u["base"] == base for u in unique):
+                    unique.append({"base": base, "entries": [entry]})
+                else:
+                    next(u for u in unique if u["base"] == base)["entries"].append(entry)
+    runs = []
+    for seed in range(seeds):
+        shift = seed % max(len(unique), 1)
+        for item in unique[shift:] + unique[:shift]:
+            spec = {**item["base"], "seed": seed}
+            runs.append({"key": run_key(spec), "spec": spec, "entries": item["entries"]})
+    return runs
+
+
+class ResultsLog:
+    """Append-only JSON lines: one finished run per line, fsynced, never rewritten."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair()
+
+    def _repair(self) -> None:
+        """A process killed mid-write can leave a last line without its newline: drop it
+        (that run had not finished), keeping every complete line."""
+        if not self.path.exists():
+            return
+        raw = self.path.read_bytes()
+        if raw and not raw.endswith(b"\n"):
+            keep = raw[: raw.rfind(b"\n") + 1]
+            with open(self.path, "r+b") as f:
+                f.truncate(len(keep))
+                f.flush()
+                os.fsync(f.fileno())
+            print(f"bench: dropped an unfinished last line from {self.path}")
+
+    def records(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        out = []
+        for number, line in enumerate(self.path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                print(f"bench: {self.path} line {number} is not valid JSON; ignored (left in place)")
+        return out
+
+    def append(self, record: dict) -> None:
+        line = (json.dumps(record, default=str) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)          # one write of the whole line, then to disk
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+_DATA_CACHE: dict = {}
+
+
+def _dataset(name: str, device: torch.device, root=None):
+    key = (name, str(device), root)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE.clear()                    # one dataset resident at a time
+        _DATA_CACHE[key] = datasets.load(name, device=device, root=root)
+    return _DATA_CACHE[key]
+
+
+WARMUP_STEPS = 5
+
+
+def warm_up(name: str, config: dict, data, batch_size: int) -> None:
+    """The same untimed warm-up for every run: a throwaway model trains on a few batches
+    (kernels load, autotuning settles, allocator pools grow)."""
+    n = WARMUP_STEPS * batch_size
+    head = datasets.Split(data.train.x[:n], data.train.y[:n])
+    small = copy.copy(data)
+    small.train, small.val = head, head
+    model = algorithms.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
+    fit(model, small, epochs=1, batch_size=batch_size, progress=False, restore_best=False)
+
+
+def run_one(run: dict, *, root=None, co2: bool = True, idle_s: float = 0.0) -> dict:
+    """Train one configuration under the meter; never raises for a failed run."""
+    spec = run["spec"]
+    record = {"key": run["key"], "spec": spec, "entries": run["entries"], "status": "ok",
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    try:
+        device = pick_device(spec["device"])
+        data = _dataset(spec["dataset"], device, root)
+        warm_up(spec["algorithm"], spec["config"], data, spec["batch_size"])
+        seed_all(spec["seed"])
+        model = algorithms.build(spec["algorithm"], input_shape=data.input_shape,
+                                 num_classes=data.num_classes, **spec["config"])
+        with EnergyMeter(co2=co2, idle_s=idle_s) as meter:
+            history = fit(model, data, epochs=spec["epochs"], batch_size=spec["batch_size"],
+                          monitor=spec["monitor"], patience=spec["patience"],
+                          min_delta=spec["min_delta"], seed=spec["seed"], progress=False,
+                          cuda_graphs=spec["cuda_graphs"])
+        result = meter.result
+        record.update(
+            test_acc=evaluate(model, data.test), best_val_acc=max(history["val_acc"]),
+            epochs=history.epochs, stopped_early=history.stopped_early,
+            train_time_s=history.train_time_s, wall_s=result.wall_s, gpu_time_s=result.gpu_time_s,
+            energy_measured_j=result.measured_joules(),
+            energy_idle_subtracted_j=result.idle_subtracted_joules(),
+            energy_estimated_j=result.estimated_joules(),
+            energy_sources=sorted({f"{d.device}: {d.source}" + (f" ({d.reason})" if d.reason else "")
+                                   for d in result.devices}),
+            co2_kg=result.co2_kg, co2_method=result.co2_method,
+            gpu_peak_allocated_bytes=sum(m.peak_allocated_bytes for m in result.gpu_memory) or None,
+            gpu_peak_reserved_bytes=sum(m.peak_reserved_bytes for m in result.gpu_memory) or None,
+            nvml_used_bytes=sum(m.nvml_used_bytes or 0 for m in result.gpu_memory) or None,
+            cpu_peak_rss_bytes=result.cpu_peak_rss_bytes, cpu_rss_method=result.cpu_rss_method,
+            cpu_rss_growth_bytes=(None if result.cpu_rss_start_bytes is None
+                                  else result.cpu_peak_rss_bytes - result.cpu_rss_start_bytes),
+            execution_mode=history.mode, notes=history.notes, history=history.records,
+            data_source=data.source, device_names=result.device_names, versions=result.versions,
+            parameters=sum(p.numel() for p in model.parameters()))
+    except Exception as err:  # noqa: BLE001 - recorded as failed; the benchmark goes on
+        record.update(status="failed", reason=f"{type(err).__name__}: {err}",
+                      traceback=traceback.format_exc(limit=4))
+    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    return record
+
+
+def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
+        algorithms_: str | list[str] | None = None, seeds: int | None = None,
+        protocol: str = "converge", out: str | Path = DEFAULT_OUT, device: str | None = None,
+        cuda_graphs: bool = True, epochs: int | None = None, root=None, co2: bool = True,
+        idle_s: float = 0.0, retry_failed: bool = False, report: bool = True, verbose: bool = True) -> list[dict]:
+    """Run a benchmark (resuming what OUT already holds) and write its report. Returns records."""
+    preset_obj, dataset_names, algorithm_names = _validate(preset, dataset, algorithms_, protocol, seeds, epochs)
+    if preset == SPEED:
+        return speed(dataset_names, algorithm_names, out=out, device=device, cuda_graphs=cuda_graphs,
+                     epochs=epochs, root=root, verbose=verbose)
+    device_name = str(pick_device(device))
+    runs = plan(preset_obj, datasets_=_present(dataset_names, root, verbose), algorithms_=algorithm_names,
+                seeds=seeds if seeds is not None else (1 if quick_mode() and preset == "quick" else preset_obj.seeds),
+                protocol=protocol, device=device_name, cuda_graphs=cuda_graphs, epochs=epochs)
+    out = Path(out)
+    log = ResultsLog(out / "results.jsonl")
+    done = {r["key"]: r for r in log.records() if r["status"] == "ok" or not retry_failed}
+    todo = [r for r in runs if r["key"] not in done]
+    if verbose:
+        print(f"bench {preset}: {len(runs)} runs, {len(runs) - len(todo)} already in {log.path}, "
+              f"{len(todo)} to go; protocol {protocol}, device {device_name}")
+    for i, item in enumerate(todo, 1):
+        record = run_one(item, root=root, co2=co2, idle_s=idle_s)
+        log.append(record)
+        if verbose:
+            spec = record["spec"]
+            what = (f"test acc {record['test_acc']:.4f}, {record['epochs']} epochs, "
+                    f"{record['train_time_s']:.1f} s" if record["status"] == "ok"
+                    else f"FAILED: {record['reason']}")
+            print(f"  [{i}/{len(todo)}] {spec['dataset']} {spec['algorithm']} seed {spec['seed']}: {what}",
+                  flush=True)
+    keys = {r["key"] for r in runs}
+    records = [r for r in log.records() if r["key"] in keys]
+    if report:
+        from .report import write_report
+        paths = write_report(records, out, title=f"preset {preset}, protocol {protocol}")
+        if verbose:
+            print((out / "report.md").read_text())
+            print("written: " + ", ".join(str(p) for p in paths))
+    return records
+
+
+def _validate(preset, dataset, algorithms_, protocol, seeds, epochs):
+    if preset not in PRESET_NAMES:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    if seeds is not None and seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {epochs}")
+    preset_obj = PRESETS.get(preset)
+    allowed = preset_obj.datasets if preset_obj else datasets.NAMES
+    names = _as_tuple(dataset) or (allowed if preset_obj else ())
+    for name in names:
+        if name not in allowed:
+            raise ValueError(f"unknown dataset {name!r} for preset {preset!r}; choose from {', '.join(allowed)}")
+    algos = _as_tuple(algorithms_)
+    for name in algos or ():
+        if name not in algorithms.NAMES:
+            raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join(algorithms.NAMES)}")
+    return preset_obj, names, algos
+
+
+def _as_tuple(value) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(value)
+
+
+def _present(names, root, verbose) -> tuple[str, ...]:
+    """Datasets whose files are here (the `paper` preset runs those present)."""
+    present = []
+    for name in names:
+        if name == datasets.SAMPLE_NAME:
+            present.append(name)
+            continue
+        try:
+            datasets._resolve(name, root, download=True)
+            present.append(name)
+        except datasets.DataError as err:
+            if len(names) == 1:
+                raise
+            if verbose:
+                print(f"bench: skipping {name}: {str(err).splitlines()[0]}")
+    return tuple(present)
+
+
+# ============================================================================ speed
+
+# The study's seconds per epoch on an A100 (time / epochs of its table).
+STUDY_S_PER_EPOCH = {"bp-mlp 2x1000": 2.49, "mf 2x1000": 2.26, "bp-mlp 3x2000": 5.30,
+                     "mf 3x2000": 4.68, "ff 4x2000": 6.36, "bp-cnn": 33.2 / 13.3,
+                     "cafo-rand": 101.1 / 44.3, "cafo-dfa": 105.4 / 47.3}
+SPEED_CASES = (   # (label, dataset family, algorithm, config)
+    ("bp-mlp 2x1000", "fashion_mnist", "bp-mlp", {"hidden": (1000, 1000)}),
+    ("mf 2x1000", "fashion_mnist", "mf", {"hidden": (1000, 1000)}),
+    ("bp-mlp 3x2000", "cifar10", "bp-mlp", {"hidden": (2000,) * 3}),
+    ("mf 3x2000", "cifar10", "mf", {"hidden": (2000,) * 3}),
+    ("ff 4x2000", "fashion_mnist", "ff", {"hidden": (2000,) * 4, "prediction": "head"}),
+    ("bp-mlp 4x2000", "fashion_mnist", "bp-mlp", {"hidden": (2000,) * 4}),
+    ("bp-cnn", "fashion_mnist", "bp-cnn", {}),
+    ("cafo-rand", "fashion_mnist", "cafo-rand", {}),
+    ("cafo-dfa", "fashion_mnist", "cafo-dfa", {}),
+)
+
+
+def synthetic(name: str, device: torch.device, n_train: int, seed: int = 0) -> datasets.Dataset:
+    """Random tensors shaped like `name`, for timing only (accuracy is meaningless)."""
+    spec = datasets.SPECS[name]
+    gen = torch.Generator().manual_seed(seed)
+
+    def split(n):
+        return datasets.Split(torch.randn(n, *spec.input_shape, generator=gen).to(device),
+                              torch.randint(0, spec.num_classes, (n,), generator=gen).to(device))
+
+    return datasets.Dataset(f"{name}-shaped synthetic (TIMING ONLY)", split(n_train), split(1000),
+                            split(1000), spec.num_classes, spec.input_shape,
+                            tuple(map(str, range(spec.num_classes))), "synthetic random tensors",
+                            spec.mean, spec.std, augment=spec.kind == "cifar")
+
+
+def speed(dataset_names=None, algorithm_names=None, *, out=DEFAULT_OUT, device=None, cuda_graphs=True,
+          epochs=None, root=None, verbose=True) -> list[dict]:
+    """Seconds per epoch at batch 128 on the study's architectures, beside the study's."""
+    device = pick_device(device)
+    epochs = epochs or 3                       # the first epoch of each stage is warm-up
+    rows = []
+    for label, family, name, config in SPEED_CASES:
+        if algorithm_names and name not in algorithm_names:
+            continue
+        if dataset_names and family not in dataset_names:
+            continue
+        try:
+            data = datasets.load(family, device=device, root=root, download=False)
+            data_label = data.name
+        except datasets.DataError:
+            n = 45_000 if family.startswith("cifar") else 54_000
+            data, data_label = synthetic(family, device, n), f"{family}-shaped synthetic (timing only)"
+        seed_all(0)
+        model = algorithms.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
+        history = fit(model, data, epochs=epochs, batch_size=128, progress=False, cuda_graphs=cuda_graphs)
+        per_stage = {}
+        for r in history.records:
+            per_stage.setdefault(r["stage"], []).append(r["time_s"])
+        timed = [t for times in per_stage.values() for t in (times[1:] or times)]
+        row = {"case": label, "algorithm": name, "data": data_label, "device": str(device),
+               "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+               "mode": history.mode, "s_per_epoch": float(np.median(timed)), "epochs_timed": len(timed),
+               "study_s_per_epoch_a100": STUDY_S_PER_EPOCH.get(label), "notes": history.notes,
+               "torch": torch.__version__}
+        rows.append(row)
+        if verbose:
+            study = row["study_s_per_epoch_a100"]
+            print(f"  {label:15s} {row['s_per_epoch']:8.3f} s/epoch ({row['mode']}, {data_label})"
+                  + (f"   study A100: {study:.2f} s" if study else ""), flush=True)
+        del model, data
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "speed.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(rows, indent=2))
+    os.replace(tmp, path)
+    return rows
+
+
+# ============================================================================ command line
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fwdlib.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="quick", help=f"one of: {', '.join(PRESET_NAMES)}")
+    parser.add_argument("--dataset", help="comma-separated subset of the preset's datasets")
+    parser.add_argument("--algorithms", help="comma-separated subset (twins follow their rival)")
+    parser.add_argument("--seeds", type=int, help="runs per configuration (default: preset's, 3)")
+    parser.add_argument("--protocol", default="converge", help="converge (own early stop) or matched (same epochs)")
+    parser.add_argument("--epochs", type=int, help="override the epoch cap (per stage)")
+    parser.add_argument("--out", default=DEFAULT_OUT, help="results folder (resumed if it exists)")
+    parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--data-root", help="folder holding the datasets (else $FWDLIB_DATA, cache, system)")
+    parser.add_argument("--no-cuda-graphs", action="store_true", help="run every step eagerly")
+    parser.add_argument("--no-co2", action="store_true", help="skip CodeCarbon")
+    parser.add_argument("--idle-s", type=float, default=0.0, help="seconds of idle-power baseline per run")
+    parser.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
+    parser.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/results.jsonl")
+    args = parser.parse_args(argv)
+    try:
+        if args.report_only:
+            from .report import write_report
+            records = ResultsLog(Path(args.out) / "results.jsonl").records()
+            if not records:
+                raise ValueError(f"no results in {args.out}/results.jsonl to report on")
+            write_report(records, Path(args.out), title="from results.jsonl")
+            print((Path(args.out) / "report.md").read_text())
+            return 0
+        run(args.preset, dataset=args.dataset, algorithms_=args.algorithms, seeds=args.seeds,
+            protocol=args.protocol, out=args.out, device=args.device, cuda_graphs=not args.no_cuda_graphs,
+            epochs=args.epochs, root=args.data_root, co2=not args.no_co2, idle_s=args.idle_s,
+            retry_failed=args.retry_failed)
+    except (ValueError, datasets.DataError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

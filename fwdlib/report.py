@@ -1,0 +1,189 @@
+"""The benchmark's report: medians with bootstrap intervals, ratios to the twin, the study beside.
+
+Every metric is summarised over seeds as median [95% bootstrap interval]. A forward-only
+algorithm's ratio to its BP twin is median(rival) / median(twin) of the same dataset, protocol
+and device. Energy is the hardware-measured total where there is one; otherwise the report says
+"not measured" and shows CodeCarbon's estimate, labelled as such.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .bench import study_row
+
+
+def bootstrap_ci(values, *, level: float = 0.95, resamples: int = 10_000, seed: int = 0,
+                 statistic=np.median) -> tuple[float, float]:
+    """Percentile bootstrap interval of `statistic` over `values` (resampled with replacement)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    draws = rng.choice(values, size=(resamples, len(values)), replace=True)
+    stats = statistic(draws, axis=1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
+
+
+def summarise(values) -> dict:
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not values:
+        return {"median": None, "lo": None, "hi": None, "n": 0}
+    lo, hi = bootstrap_ci(values)
+    return {"median": float(np.median(values)), "lo": lo, "hi": hi, "n": len(values)}
+
+
+METRICS = (  # (column, how to read it from a record, unit scale, unit)
+    ("test_acc", lambda r: r["test_acc"] * 100, "%"),
+    ("epochs", lambda r: r["epochs"], ""),
+    ("train_time_s", lambda r: r["train_time_s"], "s"),
+    ("energy_wh", lambda r: r["energy_measured_j"] / 3600 if r["energy_measured_j"] else None, "Wh"),
+    ("energy_estimated_wh", lambda r: r["energy_estimated_j"] / 3600 if r["energy_estimated_j"] else None,
+     "Wh (ESTIMATED)"),
+    ("peak_memory_mib", lambda r: _memory_bytes(r) / 2**20 if _memory_bytes(r) is not None else None, "MiB"),
+    ("co2_g", lambda r: r["co2_kg"] * 1000 if r.get("co2_kg") is not None else None, "g"),
+)
+
+
+def _memory_bytes(record: dict) -> int | None:
+    """The algorithm's memory: the allocator peak on a GPU; on a CPU the growth of the peak RSS
+    over the window's start (the process's own baseline - torch, data - is not the algorithm's)."""
+    if record.get("gpu_peak_allocated_bytes"):
+        return record["gpu_peak_allocated_bytes"]
+    return record.get("cpu_rss_growth_bytes")
+
+
+def group_rows(records: list[dict]) -> list[dict]:
+    """One row per (dataset, protocol, device, entry): an entry is `ff` or `bp-mlp@ff`."""
+    groups: dict = {}
+    for r in records:
+        for entry in r["entries"]:
+            s = r["spec"]
+            key = (s["dataset"], s["protocol"], s["device"], entry)
+            groups.setdefault(key, []).append(r)
+    rows = []
+    for (dataset, protocol, device, entry), runs in groups.items():
+        ok = [r for r in runs if r["status"] == "ok"]
+        row = {"dataset": dataset, "protocol": protocol, "device": device, "entry": entry,
+               "algorithm": runs[0]["spec"]["algorithm"], "config": runs[0]["spec"]["config"],
+               "seeds_ok": len(ok), "failed": [r.get("reason", "") for r in runs if r["status"] != "ok"],
+               "mode": sorted({r.get("execution_mode", "?") for r in ok}),
+               "memory_method": "torch allocator peak (max_memory_allocated)"
+               if any(r.get("gpu_peak_allocated_bytes") for r in ok)
+               else (f"CPU peak RSS minus RSS at the window start; {ok[0]['cpu_rss_method']}" if ok else ""),
+               "energy_sources": sorted({s for r in ok for s in r.get("energy_sources", [])}),
+               "rule": {k: runs[0]["spec"][k] for k in ("batch_size", "epochs", "monitor", "patience", "min_delta")},
+               "study": study_row(dataset, entry)}
+        for name, read, _ in METRICS:
+            row[name] = summarise([read(r) for r in ok])
+        rows.append(row)
+    for row in rows:                            # ratios to the twin
+        if "@" in row["entry"]:
+            continue
+        twin = next((t for t in rows if t["entry"].endswith(f"@{row['entry']}") and
+                     (t["dataset"], t["protocol"], t["device"]) == (row["dataset"], row["protocol"], row["device"])),
+                    None)
+        row["twin"] = twin["entry"] if twin else None
+        for name, _, _ in METRICS:
+            mine, theirs = row[name]["median"], twin[name]["median"] if twin else None
+            row[name]["ratio"] = mine / theirs if mine is not None and theirs else None
+    return sorted(rows, key=lambda r: (r["dataset"], r["protocol"], r["entry"].split("@")[-1], "@" in r["entry"]))
+
+
+def _fmt(summary: dict, digits: int = 2) -> str:
+    if summary["median"] is None:
+        return "not measured"
+    text = f"{summary['median']:.{digits}f} [{summary['lo']:.{digits}f}, {summary['hi']:.{digits}f}]"
+    if summary.get("ratio") is not None:
+        text += f" (x{summary['ratio']:.2f})"
+    return text
+
+
+def markdown(rows: list[dict], title: str) -> str:
+    out = [f"# fwdlib benchmark: {title}", "",
+           "Median over seeds [95% bootstrap interval]; (xR) = ratio to the BP twin. Study: Spyra & "
+           "Dzwinel 2025, mean of 3 runs on an A100 (full datasets; its configuration is named).", ""]
+    for dataset in sorted({r["dataset"] for r in rows}):
+        subset = [r for r in rows if r["dataset"] == dataset]
+        out += [f"## {dataset}", "",
+                "| algorithm | seeds | test acc % | study acc % | epochs | train time s | study time s "
+                "| energy Wh (measured) | study energy Wh | peak memory MiB | CO2 g |",
+                "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in subset:
+            study = r["study"]
+            energy = _fmt(r["energy_wh"], 4)
+            if r["energy_wh"]["median"] is None and r["energy_estimated_wh"]["median"] is not None:
+                energy += f"; ESTIMATED {r['energy_estimated_wh']['median']:.4f} (CodeCarbon CPU+RAM model)"
+            failed = f" ({len(r['failed'])} failed)" if r["failed"] else ""
+            out.append(
+                f"| {r['entry']} | {r['seeds_ok']}{failed} | {_fmt(r['test_acc'])} | "
+                f"{f'{study.acc:.2f} ({study.config})' if study else '-'} | {_fmt(r['epochs'], 1)} | "
+                f"{_fmt(r['train_time_s'])} | {f'{study.time_s:.1f}' if study else '-'} | {energy} | "
+                f"{f'{study.energy_wh:.2f}' if study else '-'} | {_fmt(r['peak_memory_mib'], 0)} | "
+                f"{_fmt(r['co2_g'], 4)} |")
+        out.append("")
+    out += ["## Protocol (the same for both members of every pair)", ""]
+    for r in rows:
+        if "@" not in r["entry"]:
+            continue
+        rule = r["rule"]
+        out.append(f"- {r['dataset']} / {r['protocol']}: batch {rule['batch_size']}, epoch cap "
+                   f"{rule['epochs']} per stage, stop on {rule['monitor']} with patience "
+                   f"{rule['patience'] if rule['patience'] is not None else 'none (matched budget)'} "
+                   f"and min_delta {rule['min_delta']}; execution {', '.join(r['mode'])}; device {r['device']}")
+        break
+    out += ["", "## Where the numbers come from", ""]
+    sources = sorted({s for r in rows for s in r["energy_sources"]})
+    out += [f"- energy: {s}" for s in sources]
+    methods = sorted({r["memory_method"] for r in rows if r["memory_method"]})
+    out += [f"- memory: {m}" for m in methods]
+    out.append("- time: sum of synchronised per-epoch training times (validation excluded)")
+    failures = [(r["entry"], f) for r in rows for f in r["failed"]]
+    if failures:
+        out += ["", "## Failed runs", ""] + [f"- {e}: {f}" for e, f in failures]
+    return "\n".join(out) + "\n"
+
+
+def write_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    header = ["dataset", "protocol", "device", "entry", "seeds_ok"]
+    for name, _, unit in METRICS:
+        header += [f"{name}_median", f"{name}_lo", f"{name}_hi", f"{name}_ratio_to_twin"]
+    header += ["study_config", "study_acc", "study_time_s", "study_energy_wh", "study_epochs"]
+    writer.writerow(header)
+    for r in rows:
+        line = [r["dataset"], r["protocol"], r["device"], r["entry"], r["seeds_ok"]]
+        for name, _, _ in METRICS:
+            s = r[name]
+            line += [s["median"], s["lo"], s["hi"], s.get("ratio")]
+        study = r["study"]
+        line += [study.config, study.acc, study.time_s, study.energy_wh, study.epochs] if study else [""] * 5
+        writer.writerow(line)
+    return buffer.getvalue()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_report(records: list[dict], out: Path, title: str = "") -> list[Path]:
+    """report.md, report.csv and the figures, each written atomically into `out`."""
+    from . import plots
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = group_rows(records)
+    paths = [out / "report.md", out / "report.csv"]
+    _atomic_write(paths[0], markdown(rows, title))
+    _atomic_write(paths[1], write_csv(rows))
+    paths += plots.benchmark_figures(rows, records, out)
+    return paths

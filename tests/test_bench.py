@@ -1,0 +1,167 @@
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fwdlib import algorithms, bench, report
+from fwdlib.algorithms.base import Algorithm
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_both_members_of_every_pair_share_the_protocol():
+    for protocol in bench.PROTOCOLS:
+        runs = bench.plan(bench.PRESETS["quick"], datasets_=("fashion_mnist_sample",), algorithms_=None,
+                          seeds=2, protocol=protocol, device="cpu", cuda_graphs=True)
+        rule_keys = ("dataset", "batch_size", "epochs", "monitor", "patience", "min_delta",
+                     "protocol", "device", "cuda_graphs")
+        by_entry = {e: r["spec"] for r in runs if r["spec"]["seed"] == 0 for e in r["entries"]}
+        for rival, twin in algorithms.TWINS.items():
+            a, b = by_entry[rival], by_entry[f"{twin}@{rival}"]
+            assert {k: a[k] for k in rule_keys} == {k: b[k] for k in rule_keys}
+            assert a["config"].get("hidden", a["config"].get("channels")) == \
+                b["config"].get("hidden", b["config"].get("channels"))          # same layers
+        assert (runs[0]["spec"]["patience"] is None) == (protocol == "matched")
+    names = {r["spec"]["algorithm"] for r in runs}
+    assert names == {"ff", "mf", "cafo-rand", "cafo-dfa", "bp-mlp", "bp-cnn"}
+
+
+def test_runs_are_interleaved_and_keys_unique():
+    runs = bench.plan(bench.PRESETS["quick"], datasets_=("fashion_mnist_sample",), algorithms_=None,
+                      seeds=3, protocol="converge", device="cpu", cuda_graphs=True)
+    assert len({r["key"] for r in runs}) == len(runs)
+    firsts = [next(r["spec"]["algorithm"] for r in runs if r["spec"]["seed"] == s) for s in range(3)]
+    assert len(set(firsts)) == 3                       # a different algorithm opens each seed
+    assert [r["spec"]["seed"] for r in runs] == sorted(r["spec"]["seed"] for r in runs)
+
+
+def test_bad_arguments_list_the_valid_choices(capsys):
+    cases = [(["--preset", "huge"], "quick, paper-fmnist, paper, speed"),
+             (["--algorithms", "rnn"], "bp-mlp"),
+             (["--dataset", "imagenet"], "fashion_mnist_sample"),
+             (["--protocol", "forever"], "converge, matched"),
+             (["--seeds", "0"], "at least 1")]
+    for argv, expected in cases:
+        assert bench.main(argv + ["--out", "/nonexistent/never"]) == 2
+        assert expected in capsys.readouterr().err
+
+
+class Diverging(Algorithm):
+    name = "diverging"
+
+    def __init__(self, input_shape, num_classes, **config):
+        super().__init__()
+        self.w = torch.nn.Linear(4, 2)
+
+    def train_step(self, x, y, stage):
+        return {"loss": torch.tensor(math.nan)}
+
+
+def test_a_diverging_run_is_recorded_as_failed_and_the_rest_finish(monkeypatch, tmp_path):
+    monkeypatch.setitem(algorithms.REGISTRY, "diverging", Diverging)
+    monkeypatch.setattr(algorithms, "NAMES", (*algorithms.NAMES, "diverging"))
+    pairs = (bench.Pair("diverging", {}, "bp-mlp", {"hidden": (32,)}),)
+    preset = bench.Preset("t", "test", ("fashion_mnist_sample",), {"fashion_mnist_sample": pairs},
+                          epochs=1, patience=1, seeds=1)
+    monkeypatch.setitem(bench.PRESETS, "t", preset)
+    monkeypatch.setattr(bench, "PRESET_NAMES", (*bench.PRESET_NAMES, "t"))
+    records = bench.run("t", out=tmp_path, co2=False, verbose=False)
+    status = {r["spec"]["algorithm"]: r for r in records}
+    assert status["diverging"]["status"] == "failed"
+    assert "TrainingDiverged" in status["diverging"]["reason"] and "learning rate" in status["diverging"]["reason"]
+    assert status["bp-mlp"]["status"] == "ok" and status["bp-mlp"]["test_acc"] > 0.5
+    assert "Failed runs" in (tmp_path / "report.md").read_text()
+
+
+def _lines(path):
+    raw = path.read_text()
+    assert raw.endswith("\n")
+    return [json.loads(line) for line in raw.splitlines()]
+
+
+def test_resume_after_the_process_is_killed(tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "fwdlib.bench", "--preset", "quick", "--algorithms", "mf",
+           "--seeds", "3", "--epochs", "2", "--no-co2", "--out", str(out)]
+    env = {**os.environ, "CI": "true", "FWDLIB_QUICK": "0"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = out / "results.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (results.exists() and results.read_text().count("\n") >= 2):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = _lines(results)
+    assert 2 <= len(before) < 6, "the kill should land mid-benchmark"
+    with open(results, "ab") as f:                      # a torn write from a crash
+        f.write(b'{"key": "half a line')
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    after = _lines(results)
+    keys = [r["key"] for r in after]
+    assert len(after) == 6 and len(set(keys)) == 6        # mf + twin, 3 seeds: none twice
+    assert [r["key"] for r in after[: len(before)]] == [r["key"] for r in before]
+    assert f"{len(before)} already in" in done.stdout
+
+
+def fixture_records():
+    """Hand-made results: mf beats its twin on time, loses on accuracy; one failure."""
+    def rec(algorithm, entries, seed, acc, seconds, joules, status="ok"):
+        spec = {"dataset": "fashion_mnist", "algorithm": algorithm, "config": {}, "batch_size": 128,
+                "epochs": 5, "monitor": "val_acc", "patience": 2, "min_delta": 0.001,
+                "protocol": "converge", "device": "cuda", "cuda_graphs": True, "seed": seed}
+        if status != "ok":
+            return {"key": f"{algorithm}{seed}", "spec": spec, "entries": entries, "status": status,
+                    "reason": "TrainingDiverged: boom"}
+        return {"key": f"{algorithm}{seed}", "spec": spec, "entries": entries, "status": "ok",
+                "test_acc": acc, "epochs": 5, "train_time_s": seconds, "energy_measured_j": joules,
+                "energy_estimated_j": 1.0, "energy_sources": ["cuda:0: measured_counter"],
+                "co2_kg": 1e-5, "gpu_peak_allocated_bytes": 100 * 2**20, "cpu_peak_rss_bytes": 1,
+                "cpu_rss_method": "x", "execution_mode": "cuda-graph",
+                "history": [{"val_acc": acc - 0.01 * i} for i in range(3)][::-1]}
+    records = [rec("mf", ["mf"], s, a, t, j) for s, (a, t, j) in
+               enumerate([(0.88, 10.0, 3600.0), (0.89, 11.0, 3960.0), (0.90, 12.0, 4320.0)])]
+    records += [rec("bp-mlp", ["bp-mlp@mf"], s, a, t, j) for s, (a, t, j) in
+                enumerate([(0.89, 20.0, 7200.0), (0.90, 22.0, 7920.0), (0.91, 24.0, 8640.0)])]
+    records.append(rec("ff", ["ff"], 0, 0, 0, 0, status="failed"))
+    return records
+
+
+def test_report_and_figures_from_a_fixture(tmp_path):
+    paths = report.write_report(fixture_records(), tmp_path, title="fixture")
+    md = (tmp_path / "report.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| mf |"))
+    assert "89.00 [88.00, 90.00] (x0.99)" in row              # median acc and ratio to the twin
+    assert "11.00 [10.00, 12.00] (x0.50)" in row              # time halved
+    assert "1.1000 [1.0000, 1.2000] (x0.50)" in row           # 3960 J = 1.1 Wh
+    assert "89.72 (MLP 2x1000)" in row and "52.1" in row      # the study beside ours
+    assert "ff: TrainingDiverged: boom" in md and "patience 2" in md
+    csv_text = (tmp_path / "report.csv").read_text().splitlines()
+    assert csv_text[0].startswith("dataset,protocol,device,entry,seeds_ok,test_acc_median")
+    for name in ("accuracy_vs_energy.png", "time_energy.png", "memory.png", "learning_curves.png"):
+        assert (tmp_path / name).stat().st_size > 5000 and tmp_path / name in paths
+
+
+def test_bootstrap_interval_on_known_data():
+    assert report.bootstrap_ci([3.0, 3.0, 3.0]) == (3.0, 3.0)
+    lo, hi = report.bootstrap_ci([0.0, 1.0])                  # medians 0, .5, 1 w.p. 1/4, 1/2, 1/4
+    assert (lo, hi) == (0.0, 1.0)
+    rng = np.random.default_rng(1)
+    sample = rng.normal(10, 1, 400)
+    lo, hi = report.bootstrap_ci(sample, statistic=np.mean)
+    se = sample.std(ddof=1) / 20
+    assert lo == pytest.approx(sample.mean() - 1.96 * se, abs=0.03)
+    assert hi == pytest.approx(sample.mean() + 1.96 * se, abs=0.03)
+
+
+def test_speed_uses_labelled_synthetic_tensors_when_data_is_absent():
+    ds = bench.synthetic("cifar10", torch.device("cpu"), 256)
+    assert ds.train.x.shape == (256, 3, 32, 32) and "TIMING ONLY" in ds.name and ds.augment
