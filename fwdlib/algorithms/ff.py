@@ -72,7 +72,7 @@ class ForwardForward(Algorithm):
     name = "ff"
 
     def __init__(self, input_shape, num_classes, *, hidden=(1000, 1000, 1000), lr=3e-4,
-                 weight_decay=3e-4, optimizer="adamw", momentum=0.9, head_lr=1e-2,
+                 weight_decay=3e-4, optimizer="adamw", momentum=0.9, head_lr=1e-3,
                  head_weight_decay=3e-3, peer_norm=0.0, peer_momentum=0.9, score_from=1,
                  prediction="head"):
         super().__init__()

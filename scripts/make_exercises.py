@@ -1,0 +1,139 @@
+"""Write the student notebooks in exercises/ from their one source, solutions/.
+
+    python scripts/make_exercises.py           # regenerate exercises/, restamp repository links
+    python scripts/make_exercises.py --check   # exit 1 if anything committed is stale
+
+In a solution notebook:
+- code between `# BEGIN SOLUTION` and `# END SOLUTION` becomes, inside a function, a stub
+  `raise NotImplementedError("Exercise 2.3: ...")`; at top level, each `name = value` becomes
+  `name = ...`;
+- Markdown between `<!-- BEGIN SOLUTION -->` and `<!-- END SOLUTION -->` becomes a prompt;
+- cells tagged `solution-only` are dropped; cells tagged `exercise-only` are stored as raw cells
+  (so they do not run in the solution notebook) and become code or Markdown cells
+  (metadata `fwdlib_cell_type`) in the exercise notebook;
+- cells tagged `needs-student` (they use a student's result) get nbval's `raises-exception`.
+Outputs are stripped and the Colab badge points at the exercise file.
+
+It also stamps the repository of `fwdlib.utils.REPO` / `BRANCH` into every badge and install
+cell of notebooks/, solutions/, exercises/ and README.md, so a fork changes it in one place.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from fwdlib.utils import BRANCH, REPO, colab_url, install_spec  # noqa: E402
+
+CODE_BLOCK = re.compile(r"^([ \t]*)# BEGIN SOLUTION[^\n]*\n(.*?)^[ \t]*# END SOLUTION[^\n]*(\n|$)", re.S | re.M)
+MARKDOWN_BLOCK = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->", re.S)
+EXERCISE_TITLE = re.compile(r"Exercise (\d+\.\d+)")
+ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*)\s*=")
+COLAB = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/([^\s)\"]+)")
+INSTALL = re.compile(r"fwdlib @ git\+https://github\.com/[^\s\"']+")
+
+
+def stub(match: re.Match, exercise: str) -> str:
+    indent, body = match.group(1), match.group(2)
+    if indent:
+        return f'{indent}raise NotImplementedError("Exercise {exercise}: replace this line with your code")\n'
+    names = [m.group(1) for line in body.splitlines() if (m := ASSIGNMENT.match(line))]
+    if not names:
+        return f"...  # Exercise {exercise}: your code here\n"
+    return "".join(f"{name} = ...  # Exercise {exercise}: your answer\n" for name in dict.fromkeys(names))
+
+
+def stamp(text: str) -> str:
+    """Point every Colab badge and install spec at REPO/BRANCH."""
+    text = COLAB.sub(lambda m: colab_url(m.group(1)), text)
+    return INSTALL.sub(install_spec(), text)
+
+
+def exercise_notebook(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    out = nbformat.v4.new_notebook(metadata=solution.metadata)
+    exercise = "?"
+    for cell in solution.cells:
+        tags = set(cell.metadata.get("tags", []))
+        if "solution-only" in tags:
+            continue
+        source = cell.source
+        if cell.cell_type == "markdown":
+            found = EXERCISE_TITLE.findall(source)
+            exercise = found[-1] if found else exercise
+            source = MARKDOWN_BLOCK.sub("*Write your answer here.*", source)
+            source = source.replace(f"solutions/{name}", f"exercises/{name}")
+        elif cell.cell_type == "code":
+            source = CODE_BLOCK.sub(lambda m: stub(m, exercise), source)
+        kind = cell.metadata.get("fwdlib_cell_type", cell.cell_type) if "exercise-only" in tags else cell.cell_type
+        new = (nbformat.v4.new_code_cell(source) if kind == "code" else
+               nbformat.v4.new_markdown_cell(source) if kind == "markdown" else nbformat.v4.new_raw_cell(source))
+        new.id = cell.id
+        keep = sorted(tags - {"exercise-only", "needs-student"} | ({"raises-exception"} if "needs-student" in tags else set()))
+        if keep:
+            new.metadata["tags"] = keep
+        out.cells.append(new)
+    return out
+
+
+def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def render(nb: nbformat.NotebookNode) -> str:
+    for cell in nb.cells:
+        cell.source = stamp(cell.source)
+    return nbformat.writes(strip_outputs(nb)) + "\n"
+
+
+def expected_files() -> dict[Path, str]:
+    """Every file this script owns, with the content it should have."""
+    files = {}
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        solution = nbformat.read(path, as_version=4)
+        files[path] = render(solution)
+        files[ROOT / "exercises" / path.name] = render(exercise_notebook(solution, path.name))
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        files[path] = render(nbformat.read(path, as_version=4))
+    readme = ROOT / "README.md"
+    files[readme] = stamp(readme.read_text())
+    return files
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if any generated file is stale")
+    args = parser.parse_args()
+    files = expected_files()
+    owned = set(files)
+    stray = [p for p in (ROOT / "exercises").glob("*.ipynb") if p not in owned]
+    stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]
+    if args.check:
+        for p in stale:
+            print(f"stale: {p.relative_to(ROOT)}")
+        for p in stray:
+            print(f"no solution for: {p.relative_to(ROOT)}")
+        if stale or stray:
+            print("run `make exercises` (python scripts/make_exercises.py) and commit the result")
+            return 1
+        print(f"exercises and links up to date ({len(files)} files, repository {REPO}@{BRANCH})")
+        return 0
+    (ROOT / "exercises").mkdir(exist_ok=True)
+    for p in stale:
+        p.write_text(files[p])
+        print(f"wrote {p.relative_to(ROOT)}")
+    for p in stray:
+        p.unlink()
+        print(f"removed {p.relative_to(ROOT)} (no solution notebook)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
