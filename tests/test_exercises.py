@@ -1,0 +1,108 @@
+"""Exercises are generated from their solutions, carry no solution code, and run unsolved."""
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from IPython.core.inputtransformer2 import TransformerManager
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import make_exercises  # noqa: E402
+
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
+
+
+def exercise_numbers(nb) -> list[str]:
+    return [n for cell in nb.cells if cell.cell_type == "markdown"
+            for n in re.findall(r"### Exercise (\d+\.\d+)", cell.source)]
+
+
+def test_generator_check_passes():
+    done = subprocess.run([sys.executable, "scripts/make_exercises.py", "--check"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_one_exercise_notebook_per_lesson_with_enough_exercises():
+    lessons = sorted(p.name[:2] for p in (ROOT / "notebooks").glob("0[1-6]_*.ipynb"))
+    assert [p.name[:2] for p in SOLUTIONS] == lessons == ["01", "02", "03", "04", "05", "06"]
+    total = 0
+    for path in SOLUTIONS:
+        numbers = exercise_numbers(nbformat.read(path, as_version=4))
+        assert len(numbers) >= 3 and all(n.split(".")[0] == str(int(path.name[:2])) for n in numbers)
+        assert len(set(numbers)) == len(numbers)
+        total += len(numbers)
+        assert (ROOT / "notebooks" / path.name.replace("_exercises", "")).exists()
+    assert total >= 18
+
+
+def test_no_solution_code_survives_and_stubs_parse():
+    transform = TransformerManager().transform_cell
+    for sol_path in SOLUTIONS:
+        solution = nbformat.read(sol_path, as_version=4)
+        exercise = nbformat.read(ROOT / "exercises" / sol_path.name, as_version=4)
+        assert "BEGIN SOLUTION" not in "\n".join(c.source for c in exercise.cells)
+        text = "\n".join(c.source for c in exercise.cells if c.cell_type == "code")   # hints may quote code
+        assert "BEGIN SOLUTION" not in text and "solution-only" not in str(exercise.metadata)
+        hidden = [line.strip() for c in solution.cells
+                  for block in re.findall(r"BEGIN SOLUTION[^\n]*\n(.*?)END SOLUTION", c.source, re.S)
+                  for line in block.splitlines() if len(line.strip()) > 12 and "#" not in line.strip()[:1]]
+        assert hidden, f"{sol_path.name} has no solution blocks"
+        for line in hidden:
+            assert line not in text, f"solution code leaked into exercises/{sol_path.name}: {line}"
+        for cell in exercise.cells:
+            if cell.cell_type == "code":
+                ast.parse(transform(cell.source))
+            assert not cell.get("outputs")
+        badge = exercise.cells[0].source
+        assert f"exercises/{sol_path.name}" in badge and "solutions/" not in badge
+
+
+def test_top_level_blocks_become_placeholders():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("### Exercise 6.9 · Verdict"),
+                nbformat.v4.new_code_cell("# BEGIN SOLUTION\nanswer = 42\nother = answer + 1\n# END SOLUTION\nprint(answer)"),
+                nbformat.v4.new_markdown_cell("Why?\n<!-- BEGIN SOLUTION -->\nBecause.\n<!-- END SOLUTION -->")]
+    nb.cells[1].metadata["tags"] = ["needs-student"]
+    out = make_exercises.exercise_notebook(nb, "x.ipynb")
+    assert out.cells[1].source.startswith("answer = ...  # Exercise 6.9") and "42" not in out.cells[1].source
+    assert out.cells[1].metadata["tags"] == ["raises-exception"]
+    assert "Because" not in out.cells[2].source and "Write your answer here" in out.cells[2].source
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
+def test_unsolved_exercises_run_top_to_bottom(path, tmp_path):
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    env_quick = os.environ.get("FWDLIB_QUICK")
+    os.environ["FWDLIB_QUICK"] = "1"
+    try:
+        NotebookClient(nb, timeout=300, allow_errors=True, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        if env_quick is None:
+            os.environ.pop("FWDLIB_QUICK")
+        else:
+            os.environ["FWDLIB_QUICK"] = env_quick
+    printed = ""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.outputs:
+            if output.output_type == "error":
+                assert output.ename == "NotImplementedError", f"{path.name}: {output.ename}: {output.evalue}"
+                assert "raises-exception" in cell.metadata.get("tags", []), \
+                    f"{path.name}: a cell that does not need a student's result raised"
+            printed += output.get("text", "")
+    checked = {f"{a}.{b}" for c in nb.cells if c.cell_type == "code"
+               for a, b in re.findall(r"check\.ex(\d+)_(\d+)\(", c.source)}
+    assert len(checked) >= 3
+    for number in checked:
+        assert f"Exercise {number} not attempted yet" in printed, f"{path.name}: no feedback for {number}"
