@@ -320,13 +320,19 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
         algorithms_: str | list[str] | None = None, seeds: int | None = None,
         protocol: str = "converge", out: str | Path = DEFAULT_OUT, device: str | None = None,
         cuda_graphs: bool = True, epochs: int | None = None, root=None, co2: bool = True,
-        idle_s: float = 0.0, retry_failed: bool = False, report: bool = True, verbose: bool = True) -> list[dict]:
-    """Run a benchmark (resuming what OUT already holds) and write its report. Returns records."""
+        idle_s: float | None = None, retry_failed: bool = False, report: bool = True, verbose: bool = True) -> list[dict]:
+    """Run a benchmark (resuming what OUT already holds) and write its report. Returns records.
+
+    idle_s: seconds of idle-power baseline before each run, for idle-subtracted energy
+    (default: 3 on CUDA, where energy is measured; 0 elsewhere).
+    """
     preset_obj, dataset_names, algorithm_names = _validate(preset, dataset, algorithms_, protocol, seeds, epochs)
     if preset == SPEED:
         return speed(dataset_names, algorithm_names, out=out, device=device, cuda_graphs=cuda_graphs,
                      epochs=epochs, root=root, verbose=verbose)
     device_name = str(pick_device(device))
+    if idle_s is None:
+        idle_s = 3.0 if device_name.startswith("cuda") else 0.0
     runs = plan(preset_obj, datasets_=_present(dataset_names, root, verbose), algorithms_=algorithm_names,
                 seeds=seeds if seeds is not None else (1 if quick_mode() and preset == "quick" else preset_obj.seeds),
                 protocol=protocol, device=device_name, cuda_graphs=cuda_graphs, epochs=epochs)
@@ -499,7 +505,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", help="folder holding the datasets (else $FWDLIB_DATA, cache, system)")
     parser.add_argument("--no-cuda-graphs", action="store_true", help="run every step eagerly")
     parser.add_argument("--no-co2", action="store_true", help="skip CodeCarbon")
-    parser.add_argument("--idle-s", type=float, default=0.0, help="seconds of idle-power baseline per run")
+    parser.add_argument("--idle-s", type=float, help="seconds of idle-power baseline per run (default: 3 on CUDA, else 0)")
     parser.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/results.jsonl")
     args = parser.parse_args(argv)

@@ -30,7 +30,7 @@ import platform
 import resource
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -89,6 +89,7 @@ class EnergyResult:
     partial: bool = False
     laps: tuple[Lap, ...] = ()
     warnings: tuple[str, ...] = ()
+    cross_checks: dict = field(default_factory=dict)   # second opinions, never summed
 
     def measured_joules(self) -> float:
         """Sum of hardware-measured entries only (counters and sampled power); 0 if none."""
@@ -320,16 +321,17 @@ class CodeCarbon:
             self.tracker.start()
 
     def stop(self):
-        """(co2_kg or None, method, grid g/kWh, cpu J, ram J, reason)."""
+        """(co2_kg or None, method, grid g/kWh, cpu J, ram J, gpu J, reason)."""
         with _quiet_codecarbon():
             emissions = self.tracker.stop()
         data = getattr(self.tracker, "final_emissions_data", None)
         method = f"CodeCarbon {_version('codecarbon')} OfflineEmissionsTracker, country {self.country}"
         if emissions is None or data is None:
-            return None, method + ": FAILED (tracker returned None)", None, None, None, "tracker returned None"
+            return None, method + ": FAILED (tracker returned None)", None, None, None, None, "tracker returned None"
         kwh = data.energy_consumed
         grid = emissions / kwh * 1000 if kwh else None
-        return (float(emissions), method, grid, data.cpu_energy * 3.6e6, data.ram_energy * 3.6e6, None)
+        return (float(emissions), method, grid, data.cpu_energy * 3.6e6, data.ram_energy * 3.6e6,
+                data.gpu_energy * 3.6e6, None)
 
 
 @contextlib.contextmanager
@@ -441,14 +443,16 @@ class EnergyMeter:
 
     idle_s: seconds of idle baseline taken before the window (0 = none).
     co2: run CodeCarbon's offline tracker around the window (its ~1.5 s start-up is outside
-    the timed region). nvml / rapl_root / rapl_opener / cuda_device_list: injection points
-    for tests and unusual machines.
+    the timed region). cross_check: also sample the power of GPUs that have a counter, and
+    keep CodeCarbon's GPU figure, in `result.cross_checks` (never added to the totals).
+    nvml / rapl_root / rapl_opener / cuda_device_list: injection points for tests and unusual
+    machines.
     """
 
     def __init__(self, *, idle_s: float = 0.0, co2: bool = True, country: str = DEFAULT_COUNTRY,
                  codecarbon_output_dir: str | None = None, sample_interval: float = 0.1,
                  nvml=None, rapl_root: str | Path = "/sys/class/powercap", rapl_opener=open,
-                 cuda_device_list: list[tuple[str, str, str]] | None = None):
+                 cuda_device_list: list[tuple[str, str, str]] | None = None, cross_check: bool = False):
         self.idle_s, self.co2, self.country = idle_s, co2, country
         self.codecarbon_output_dir = codecarbon_output_dir
         devices = cuda_devices() if cuda_device_list is None else cuda_device_list
@@ -458,6 +462,11 @@ class EnergyMeter:
         rapl_backends, rapl_missing = probe_rapl(rapl_root, rapl_opener)
         self.unavailable += rapl_missing
         self.backends = gpu_backends + rapl_backends
+        counters = [b for b in gpu_backends if isinstance(b, NvmlCounter)]
+        self._cross_sampler = None
+        if cross_check and counters:
+            readers = {d: _power_reader(self.nvml, h) for d, h in counters[0].handles.items()}
+            self._cross_sampler = PowerSampler(readers, sample_interval)
         self.device_names = tuple(f"{label} ({name})" for label, name, _ in devices) + (_cpu_name(),)
         self.result: EnergyResult | None = None
         self._laps: list[Lap] = []
@@ -496,6 +505,8 @@ class EnergyMeter:
             except Exception as err:  # noqa: BLE001
                 self.unavailable += [DeviceEnergy(d, backend.kind, None, "unavailable", backend.backend,
                                                   f"start failed: {err}") for d in backend.devices]
+        if self._cross_sampler is not None:
+            self._cross_sampler.start()
         self._t0 = self._lap_t = time.perf_counter()
         self._lap_energy = {d: (0.0, None) for backend in self._started for d in backend.devices}
         return self
@@ -541,12 +552,17 @@ class EnergyMeter:
             warnings.append(f"window of {wall:.3f} s is shorter than {SHORT_WINDOW_S:.0f} s: "
                             "counter-based energy is coarse (the NVML counter steps every ~100 ms)")
         co2, co2_method, grid = None, self._co2_error or "disabled (co2=False)", None
+        cross_checks = {}
+        if self._cross_sampler is not None:
+            cross_checks["sampled_power_j"] = {d: j for d, (j, _) in self._cross_sampler.snapshot().items()}
+            self._cross_sampler.stop()
         if self._tracker is not None:
             try:
-                co2, co2_method, grid, cpu_j, ram_j, reason = self._tracker.stop()
+                co2, co2_method, grid, cpu_j, ram_j, gpu_j, reason = self._tracker.stop()
             except Exception as err:  # noqa: BLE001
-                co2_method, cpu_j, ram_j, reason = f"CodeCarbon failed: {err}", None, None, str(err)
+                co2_method, cpu_j, ram_j, gpu_j, reason = f"CodeCarbon failed: {err}", None, None, None, str(err)
             if reason is None:
+                cross_checks["codecarbon_gpu_j"] = gpu_j
                 entries.append(DeviceEnergy("CPU (CodeCarbon model)", "cpu", cpu_j, "estimated", "codecarbon",
                                             "TDP x CPU load model unless CodeCarbon found RAPL"))
                 entries.append(DeviceEnergy("RAM (CodeCarbon model)", "ram", ram_j, "estimated", "codecarbon",
@@ -560,7 +576,7 @@ class EnergyMeter:
             cpu_peak_rss_bytes=rss, cpu_rss_method=self._rss_method, cpu_rss_start_bytes=rss_start,
             co2_kg=co2, co2_method=co2_method,
             grid_g_per_kwh=grid, versions=_versions(), device_names=self.device_names,
-            partial=partial, laps=tuple(self._laps), warnings=tuple(warnings))
+            partial=partial, laps=tuple(self._laps), warnings=tuple(warnings), cross_checks=cross_checks)
         return self.result
 
     # -- helpers
@@ -581,14 +597,16 @@ class EnergyMeter:
     def _idle_baseline(self) -> dict[str, float]:
         """Average watts of each metered device over `idle_s` seconds of doing nothing."""
         self._sync()
+        started = time.perf_counter()
         for backend in self.backends:
             backend.start()
         time.sleep(self.idle_s)
+        elapsed = time.perf_counter() - started
         watts = {}
         for backend in self.backends:
             for device, (joules, _) in backend.snapshot().items():
                 if joules is not None:
-                    watts[device] = joules / self.idle_s
+                    watts[device] = joules / elapsed
             if hasattr(backend, "stop"):
                 backend.stop()
         return watts
@@ -700,16 +718,46 @@ def measure_overhead(seconds: float = 10.0, repeats: int = 3, device=None) -> di
             "overhead": (metered_s - bare_s) / bare_s, "iterations": n}
 
 
+def gpu_agreement(seconds: float = 5.0) -> dict:
+    """On a GPU: one `seconds`-long matmul workload metered three ways (NVML counter, power
+    sampled every 100 ms, CodeCarbon), plus allocator peak against NVML's device figure."""
+    if not torch.cuda.is_available():
+        raise RuntimeError("gpu_agreement needs a CUDA GPU")
+    a = torch.randn(8192, 8192, device="cuda")
+    with EnergyMeter(cross_check=True) as meter:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            for _ in range(20):
+                a @ a
+            torch.cuda.synchronize()
+    r = meter.result
+    counter = next(d for d in r.devices if d.source == "measured_counter")
+    sampled = r.cross_checks.get("sampled_power_j", {}).get(counter.device)
+    codecarbon = r.cross_checks.get("codecarbon_gpu_j")
+    memory = r.gpu_memory[0]
+    return {"device": counter.device, "wall_s": r.wall_s, "counter_j": counter.joules,
+            "sampled_j": sampled, "codecarbon_gpu_j": codecarbon,
+            "sampled_vs_counter": sampled / counter.joules - 1 if sampled else None,
+            "codecarbon_vs_counter": codecarbon / counter.joules - 1 if codecarbon else None,
+            "allocator_peak_bytes": memory.peak_allocated_bytes, "nvml_used_bytes": memory.nvml_used_bytes}
+
+
 if __name__ == "__main__":
     import argparse
 
     parser = argparse.ArgumentParser(description="Meter a workload and report the meter's overhead.")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--gpu-check", action="store_true",
+                        help="on a GPU: counter vs sampled power vs CodeCarbon, allocator vs NVML")
     args = parser.parse_args()
-    report = measure_overhead(args.seconds, device=args.device)
-    print(f"{report['device']}: bare {report['bare_s']:.3f} s, metered {report['metered_s']:.3f} s, "
-          f"overhead {100 * report['overhead']:+.2f}% ({report['iterations']} matmuls of 512x512)")
-    with EnergyMeter() as meter:
-        torch.randn(1024, 1024) @ torch.randn(1024, 1024)
-    print(meter.result)
+    if args.gpu_check:
+        for key, value in gpu_agreement().items():
+            print(f"{key:22s} {value}")
+    else:
+        report = measure_overhead(args.seconds, device=args.device)
+        print(f"{report['device']}: bare {report['bare_s']:.3f} s, metered {report['metered_s']:.3f} s, "
+              f"overhead {100 * report['overhead']:+.2f}% ({report['iterations']} matmuls of 512x512)")
+        with EnergyMeter() as meter:
+            torch.randn(1024, 1024) @ torch.randn(1024, 1024)
+        print(meter.result)

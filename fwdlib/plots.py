@@ -17,6 +17,23 @@ def _errors(summaries: list[dict]) -> np.ndarray:
     return np.array([[s["median"] - s["lo"], s["hi"] - s["median"]] for s in summaries]).T
 
 
+def distinct(rows: list[dict]) -> list[dict]:
+    """One row per trained configuration: a twin shared by two rivals is drawn once."""
+    out, seen = [], {}
+    for r in rows:
+        key = (r["dataset"], r["protocol"], r["algorithm"], repr(sorted(r["config"].items())))
+        if key in seen:
+            seen[key]["label"] += f", {r['entry'].split('@')[1]}"
+            continue
+        seen[key] = dict(r, label=r["entry"])
+        out.append(seen[key])
+    for r in out:
+        if "@" in r["label"]:
+            name, rivals = r["label"].split("@", 1)
+            r["label"] = f"{name} (twin of {rivals})"
+    return out
+
+
 def energy_column(rows: list[dict]) -> tuple[str, str]:
     """Measured energy when every row has it; else CodeCarbon's estimate, labelled."""
     if all(r["energy_wh"]["median"] is not None for r in rows):
@@ -28,13 +45,13 @@ def accuracy_vs_energy(rows: list[dict]) -> Figure:
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     column, label = energy_column(rows)
-    for r in rows:
+    for r in distinct(rows):
         e, a = r[column], r["test_acc"]
         if e["median"] is None or a["median"] is None:
             continue
         marker = "s" if "@" in r["entry"] else "o"
         ax.errorbar([e["median"]], [a["median"]], xerr=_errors([e]), yerr=_errors([a]), fmt=marker,
-                    capsize=3, label=f"{r['entry']} ({r['dataset']})")
+                    capsize=3, label=f"{r['label']} ({r['dataset']})")
     ax.set_xlabel(label)
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Accuracy against energy (median, 95% bootstrap interval)")
@@ -47,9 +64,10 @@ def accuracy_vs_energy(rows: list[dict]) -> Figure:
 
 
 def bars(rows: list[dict], columns: list[tuple[str, str]], title: str) -> Figure:
+    rows = distinct(rows)
     fig = Figure(figsize=(4 * len(columns), 4))
     axes = np.atleast_1d(fig.subplots(1, len(columns)))
-    names = [f"{r['entry']}\n{r['dataset']}" for r in rows]
+    names = [f"{r['label']}\n{r['dataset']}" for r in rows]
     for ax, (column, label) in zip(axes, columns):
         summaries = [r[column] for r in rows]
         present = [i for i, s in enumerate(summaries) if s["median"] is not None]

@@ -39,11 +39,13 @@ def summarise(values) -> dict:
     return {"median": float(np.median(values)), "lo": lo, "hi": hi, "n": len(values)}
 
 
-METRICS = (  # (column, how to read it from a record, unit scale, unit)
+METRICS = (  # (column, how to read it from a record, unit)
     ("test_acc", lambda r: r["test_acc"] * 100, "%"),
     ("epochs", lambda r: r["epochs"], ""),
     ("train_time_s", lambda r: r["train_time_s"], "s"),
     ("energy_wh", lambda r: r["energy_measured_j"] / 3600 if r["energy_measured_j"] else None, "Wh"),
+    ("energy_above_idle_wh", lambda r: r["energy_idle_subtracted_j"] / 3600
+     if r.get("energy_idle_subtracted_j") is not None else None, "Wh"),
     ("energy_estimated_wh", lambda r: r["energy_estimated_j"] / 3600 if r["energy_estimated_j"] else None,
      "Wh (ESTIMATED)"),
     ("peak_memory_mib", lambda r: _memory_bytes(r) / 2**20 if _memory_bytes(r) is not None else None, "MiB"),
@@ -118,6 +120,8 @@ def markdown(rows: list[dict], title: str) -> str:
         for r in subset:
             study = r["study"]
             energy = _fmt(r["energy_wh"], 4)
+            if r["energy_above_idle_wh"]["median"] is not None:
+                energy += f"; above idle {r['energy_above_idle_wh']['median']:.4f}"
             if r["energy_wh"]["median"] is None and r["energy_estimated_wh"]["median"] is not None:
                 energy += f"; ESTIMATED {r['energy_estimated_wh']['median']:.4f} (CodeCarbon CPU+RAM model)"
             failed = f" ({len(r['failed'])} failed)" if r["failed"] else ""
@@ -154,7 +158,7 @@ def write_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     header = ["dataset", "protocol", "device", "entry", "seeds_ok"]
-    for name, _, unit in METRICS:
+    for name, _, _ in METRICS:
         header += [f"{name}_median", f"{name}_lo", f"{name}_hi", f"{name}_ratio_to_twin"]
     header += ["study_config", "study_acc", "study_time_s", "study_energy_wh", "study_epochs"]
     writer.writerow(header)

@@ -265,3 +265,28 @@ def test_codecarbon_none_is_a_failure_not_zero(clean_codecarbon_env, monkeypatch
     result = m.stop()
     assert result.co2_kg is None and "FAILED" in result.co2_method
     assert any("CO2 not available" in w for w in result.warnings)
+
+
+def test_idle_baseline_gives_idle_watts_and_subtracted_joules():
+    # probe, idle start, idle end (+0.5 J over ~0.2 s), window start, window end (+10 J)
+    nvml = FakeNVML(counter=[0, 0, 500, 1_000, 11_000])
+    m = meter(nvml=nvml, cuda_device_list=GPU, idle_s=0.2)
+    with m:
+        pass
+    entry = gpu_entry(m.result)
+    assert entry.joules == 10.0
+    assert entry.idle_watts == pytest.approx(2.5, rel=0.2)
+    assert entry.idle_subtracted_joules == pytest.approx(10.0 - entry.idle_watts * m.result.wall_s)
+    assert m.result.idle_subtracted_joules() == entry.idle_subtracted_joules
+
+
+def test_cross_check_sampler_is_kept_apart_from_the_total():
+    m = meter(nvml=FakeNVML(counter=[0, 0, 4_000], watts=100.0), cuda_device_list=GPU,
+              cross_check=True, sample_interval=0.01)
+    with m:
+        import time
+        time.sleep(0.1)
+    result = m.result
+    assert result.measured_joules() == 4.0                      # the counter only
+    sampled = result.cross_checks["sampled_power_j"]["cuda:0 (Fake H100)"]
+    assert sampled == pytest.approx(100.0 * result.wall_s, rel=0.3)

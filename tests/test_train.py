@@ -93,3 +93,9 @@ def test_history_and_evaluate_on_real_data(sample):
                                        "val_acc", "time_s"}
     assert history.train_time_s > 0 and 0 <= history["train_acc"][-1] <= 1
     assert 0.5 < train.evaluate(algo, sample.test) <= 1
+
+
+def test_cuda_graphs_request_falls_back_to_eager_off_cuda():
+    algo = Scripted([1.0, 0.9])
+    history = train.fit(algo, tiny_dataset(), epochs=2, batch_size=16, progress=False, cuda_graphs=True)
+    assert history.mode.startswith("eager") and "need CUDA" in history.mode and history.epochs == 2

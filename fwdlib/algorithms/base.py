@@ -119,3 +119,15 @@ def make_optimizer(params, kind: str, lr: float, weight_decay: float, momentum: 
 
 def accuracy_count(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(1) == y).sum()
+
+
+@torch.no_grad()
+def accuracy_of_each(model: nn.Module, scores_fn, split: Split, batch_size: int = 1024) -> list[float]:
+    """Accuracy of each of the score tensors `scores_fn(x)` returns (one per layer or block)."""
+    model.eval()
+    correct = None
+    for start in range(0, len(split), batch_size):
+        x, y = split.x[start:start + batch_size], split.y[start:start + batch_size]
+        counts = torch.stack([accuracy_count(s, y) for s in scores_fn(x)]).cpu()
+        correct = counts if correct is None else correct + counts
+    return (correct.double() / len(split)).tolist()

@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Split, batches
-from .base import (Algorithm, Stage, StageData, accuracy_count, block_out_dims, conv_blocks,
-                   make_optimizer, require_images)
+from .base import (Algorithm, Stage, StageData, accuracy_count, accuracy_of_each, block_out_dims,
+                   conv_blocks, make_optimizer, require_images)
 
 LOSSES = ("ce", "mse", "sl")
 AGGREGATIONS = ("softmax", "sparsemax", "logits")
@@ -242,15 +242,9 @@ class CascadedForward(Algorithm):
     def logits(self, x):
         return self.combine(self.block_logits(x))
 
-    @torch.no_grad()
     def block_accuracy(self, split: Split, batch_size: int = 1024) -> list[float]:
         """Accuracy of each block's predictor alone."""
-        self.eval()
-        correct = torch.zeros(len(self.blocks))
-        for x, y in batches(split, batch_size):
-            for i, z in enumerate(self.block_logits(x)):
-                correct[i] += accuracy_count(z, y).item()
-        return (correct / len(split)).tolist()
+        return accuracy_of_each(self, self.block_logits, split, batch_size)
 
 
 class CaFoRand(CascadedForward):

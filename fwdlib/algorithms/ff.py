@@ -15,8 +15,13 @@ gradient crosses a layer boundary. All layers learn from every minibatch.
 
 Prediction (a) `goodness`: write each label in turn, sum the goodness of layers from
 `score_from` on (the first layer is skipped by default), argmax: C forward passes.
-Prediction (b) `head`: one pass with a neutral label (every entry 1/C) and a softmax head on the
-normalised activities of those same layers, trained on detached inputs.
+Prediction (b) `head` (the default): one pass with a neutral label (every entry 1/C) and a
+softmax head on the normalised activities of those same layers, trained on detached inputs.
+The head is the default because it costs one pass instead of C and, in our measurements, is the
+more accurate of the two at short budgets (Fashion-MNIST 3x1000, 6-10 epochs: 86% against 79%).
+
+Defaults: AdamW with lr 3e-4 (the study tuned 3.72e-4), head lr 1e-3, weights drawn with std
+1/sqrt(fan_out) and zero biases as in Loewe's public implementation.
 """
 from __future__ import annotations
 

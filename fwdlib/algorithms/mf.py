@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Split, batches
-from .base import Algorithm, Stage, StageData, accuracy_count, make_optimizer, mlp_layers
+from .base import Algorithm, Stage, StageData, accuracy_count, accuracy_of_each, make_optimizer, mlp_layers
 
 SCHEDULES = ("per-batch", "greedy")
 PREDICTIONS = ("last", "sum")
@@ -117,12 +117,6 @@ class MonoForward(Algorithm):
         _, g = self.layer_forward(self._layer_index(stage), x)   # the local validation loss
         return F.cross_entropy(g, y, reduction="sum"), accuracy_count(g, y)
 
-    @torch.no_grad()
     def layer_accuracy(self, split: Split, batch_size: int = 1024) -> list[float]:
         """Accuracy of each layer's own G_i on a split."""
-        self.eval()
-        correct = torch.zeros(len(self.layers))
-        for x, y in batches(split, batch_size):
-            for i, g in enumerate(self.layer_logits(x)):
-                correct[i] += accuracy_count(g, y).item()
-        return (correct / len(split)).tolist()
+        return accuracy_of_each(self, self.layer_logits, split, batch_size)
