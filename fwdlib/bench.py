@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import algorithms, data as datasets
+from . import algorithms as registry, data as datasets
 from .energy import EnergyMeter
 from .train import evaluate, fit
 from .utils import pick_device, quick_mode, seed_all
@@ -172,7 +172,7 @@ def run_key(spec: dict) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def plan(preset: Preset, *, datasets_: tuple[str, ...], algorithms_: tuple[str, ...] | None,
+def plan(preset: Preset, *, dataset_names: tuple[str, ...], algorithm_names: tuple[str, ...] | None,
          seeds: int, protocol: str, device: str, cuda_graphs: bool, epochs: int | None = None) -> list[dict]:
     """Every run of a benchmark, interleaved: seed-major, algorithm order rotated per seed."""
     cap = epochs or (preset.matched_epochs or preset.epochs if protocol == "matched" else preset.epochs)
@@ -180,11 +180,12 @@ def plan(preset: Preset, *, datasets_: tuple[str, ...], algorithms_: tuple[str, 
             "patience": None if protocol == "matched" else preset.patience,
             "min_delta": preset.min_delta, "protocol": protocol}
     unique = []
-    for dataset in datasets_:
+    for dataset in dataset_names:
         for pair in preset.pairs[dataset]:
             for name, config, role in ((pair.rival, pair.rival_config, "rival"),
                                        (pair.twin, pair.twin_config, f"twin of {pair.rival}")):
-                if algorithms_ and name not in algorithms_ and not (role != "rival" and pair.rival in algorithms_):
+                if (algorithm_names and name not in algorithm_names
+                        and not (role != "rival" and pair.rival in algorithm_names)):
                     continue
                 entry = name if role == "rival" else f"{name}@{pair.rival}"
                 base = {"dataset": dataset, "algorithm": name, "config": dict(config), **rule,
@@ -268,7 +269,7 @@ def warm_up(name: str, config: dict, data, batch_size: int) -> None:
     head = datasets.Split(data.train.x[:n], data.train.y[:n])
     small = copy.copy(data)
     small.train, small.val = head, head
-    model = algorithms.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
+    model = registry.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
     fit(model, small, epochs=1, batch_size=batch_size, progress=False, restore_best=False)
 
 
@@ -282,7 +283,7 @@ def run_one(run: dict, *, root=None, co2: bool = True, idle_s: float = 0.0) -> d
         data = _dataset(spec["dataset"], device, root)
         warm_up(spec["algorithm"], spec["config"], data, spec["batch_size"])
         seed_all(spec["seed"])
-        model = algorithms.build(spec["algorithm"], input_shape=data.input_shape,
+        model = registry.build(spec["algorithm"], input_shape=data.input_shape,
                                  num_classes=data.num_classes, **spec["config"])
         with EnergyMeter(co2=co2, idle_s=idle_s) as meter:
             history = fit(model, data, epochs=spec["epochs"], batch_size=spec["batch_size"],
@@ -317,7 +318,7 @@ def run_one(run: dict, *, root=None, co2: bool = True, idle_s: float = 0.0) -> d
 
 
 def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
-        algorithms_: str | list[str] | None = None, seeds: int | None = None,
+        algorithms: str | list[str] | None = None, seeds: int | None = None,
         protocol: str = "converge", out: str | Path = DEFAULT_OUT, device: str | None = None,
         cuda_graphs: bool = True, epochs: int | None = None, root=None, co2: bool = True,
         idle_s: float | None = None, retry_failed: bool = False, report: bool = True, verbose: bool = True) -> list[dict]:
@@ -326,14 +327,14 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
     idle_s: seconds of idle-power baseline before each run, for idle-subtracted energy
     (default: 3 on CUDA, where energy is measured; 0 elsewhere).
     """
-    preset_obj, dataset_names, algorithm_names = _validate(preset, dataset, algorithms_, protocol, seeds, epochs)
+    preset_obj, dataset_names, algorithm_names = _validate(preset, dataset, algorithms, protocol, seeds, epochs)
     if preset == SPEED:
         return speed(dataset_names, algorithm_names, out=out, device=device, cuda_graphs=cuda_graphs,
                      epochs=epochs, root=root, verbose=verbose)
     device_name = str(pick_device(device))
     if idle_s is None:
         idle_s = 3.0 if device_name.startswith("cuda") else 0.0
-    runs = plan(preset_obj, datasets_=_present(dataset_names, root, verbose), algorithms_=algorithm_names,
+    runs = plan(preset_obj, dataset_names=_present(dataset_names, root, verbose), algorithm_names=algorithm_names,
                 seeds=seeds if seeds is not None else (1 if quick_mode() and preset == "quick" else preset_obj.seeds),
                 protocol=protocol, device=device_name, cuda_graphs=cuda_graphs, epochs=epochs)
     out = Path(out)
@@ -364,7 +365,7 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
     return records
 
 
-def _validate(preset, dataset, algorithms_, protocol, seeds, epochs):
+def _validate(preset, dataset, algorithm_list, protocol, seeds, epochs):
     if preset not in PRESET_NAMES:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
     if protocol not in PROTOCOLS:
@@ -379,10 +380,10 @@ def _validate(preset, dataset, algorithms_, protocol, seeds, epochs):
     for name in names:
         if name not in allowed:
             raise ValueError(f"unknown dataset {name!r} for preset {preset!r}; choose from {', '.join(allowed)}")
-    algos = _as_tuple(algorithms_)
+    algos = _as_tuple(algorithm_list)
     for name in algos or ():
-        if name not in algorithms.NAMES:
-            raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join(algorithms.NAMES)}")
+        if name not in registry.NAMES:
+            raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join(registry.NAMES)}")
     return preset_obj, names, algos
 
 
@@ -402,7 +403,7 @@ def _present(names, root, verbose) -> tuple[str, ...]:
             present.append(name)
             continue
         try:
-            datasets._resolve(name, root, download=True)
+            datasets.locate(name, root, download=True)
             present.append(name)
         except datasets.DataError as err:
             if len(names) == 1:
@@ -464,7 +465,7 @@ def speed(dataset_names=None, algorithm_names=None, *, out=DEFAULT_OUT, device=N
             n = 45_000 if family.startswith("cifar") else 54_000
             data, data_label = synthetic(family, device, n), f"{family}-shaped synthetic (timing only)"
         seed_all(0)
-        model = algorithms.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
+        model = registry.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
         history = fit(model, data, epochs=epochs, batch_size=128, progress=False, cuda_graphs=cuda_graphs)
         per_stage = {}
         for r in history.records:
@@ -518,7 +519,7 @@ def main(argv=None) -> int:
             write_report(records, Path(args.out), title="from results.jsonl")
             print((Path(args.out) / "report.md").read_text())
             return 0
-        run(args.preset, dataset=args.dataset, algorithms_=args.algorithms, seeds=args.seeds,
+        run(args.preset, dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds,
             protocol=args.protocol, out=args.out, device=args.device, cuda_graphs=not args.no_cuda_graphs,
             epochs=args.epochs, root=args.data_root, co2=not args.no_co2, idle_s=args.idle_s,
             retry_failed=args.retry_failed)

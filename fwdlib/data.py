@@ -297,8 +297,9 @@ def atomic_copy(source: Path, target: Path) -> None:
         raise
 
 
-def _resolve(name: str, root, download: bool):
-    """Find `name` in the documented order; one error listing every place tried if absent."""
+def locate(name: str, root=None, download: bool = True):
+    """(arrays, classes, folder) of `name`, looked for in the documented order; one error
+    listing every place tried when it is nowhere."""
     tried = []
     places = []
     explicit = root if root is not None else os.environ.get("FWDLIB_DATA")
@@ -369,7 +370,7 @@ def load(name: str, *, root: str | Path | None = None, device=None, val_fraction
                   f"{len(arrays['train_y'])} train + {len(arrays['test_y'])} test images), "
                   "NOT the full dataset")
     else:
-        arrays, classes, where = _resolve(name, root, download)
+        arrays, classes, where = locate(name, root, download)
         spec = SPECS[name]
         source = f"{name} from {where}"
     if source not in _announced:

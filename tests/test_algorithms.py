@@ -99,7 +99,7 @@ def test_ff_label_embedding_and_normalisation():
 
 def test_ff_predictions_match_a_hand_computed_example():
     torch.manual_seed(0)
-    net = ff.ForwardForward((1, 2, 2), 2, hidden=(3, 3), score_from=1)
+    net = ff.ForwardForward((1, 2, 2), 2, hidden=(3, 3), score_from=1, prediction="goodness")
     x = torch.randn(4, 1, 2, 2)
     expected = []
     for c in range(2):                                      # by hand: write label c, run layers

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_both_members_of_every_pair_share_the_protocol():
     for protocol in bench.PROTOCOLS:
-        runs = bench.plan(bench.PRESETS["quick"], datasets_=("fashion_mnist_sample",), algorithms_=None,
+        runs = bench.plan(bench.PRESETS["quick"], dataset_names=("fashion_mnist_sample",), algorithm_names=None,
                           seeds=2, protocol=protocol, device="cpu", cuda_graphs=True)
         rule_keys = ("dataset", "batch_size", "epochs", "monitor", "patience", "min_delta",
                      "protocol", "device", "cuda_graphs")
@@ -35,7 +35,7 @@ def test_both_members_of_every_pair_share_the_protocol():
 
 
 def test_runs_are_interleaved_and_keys_unique():
-    runs = bench.plan(bench.PRESETS["quick"], datasets_=("fashion_mnist_sample",), algorithms_=None,
+    runs = bench.plan(bench.PRESETS["quick"], dataset_names=("fashion_mnist_sample",), algorithm_names=None,
                       seeds=3, protocol="converge", device="cpu", cuda_graphs=True)
     assert len({r["key"] for r in runs}) == len(runs)
     firsts = [next(r["spec"]["algorithm"] for r in runs if r["spec"]["seed"] == s) for s in range(3)]
