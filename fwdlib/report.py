@@ -54,11 +54,10 @@ METRICS = (  # (column, how to read it from a record, unit)
 
 
 def _memory_bytes(record: dict) -> int | None:
-    """The algorithm's memory: the allocator peak on a GPU; on a CPU the growth of the peak RSS
-    over the window's start (the process's own baseline - torch, data - is not the algorithm's)."""
-    if record.get("gpu_peak_allocated_bytes"):
-        return record["gpu_peak_allocated_bytes"]
-    return record.get("cpu_rss_growth_bytes")
+    """The algorithm's memory: the torch allocator's peak on a GPU. On a CPU there is no
+    per-run figure: the process's RSS reuses memory freed by earlier runs, so its growth
+    over a run is near zero for whichever algorithm happens to run later."""
+    return record.get("gpu_peak_allocated_bytes") or None
 
 
 def group_rows(records: list[dict]) -> list[dict]:
@@ -78,7 +77,7 @@ def group_rows(records: list[dict]) -> list[dict]:
                "mode": sorted({r.get("execution_mode", "?") for r in ok}),
                "memory_method": "torch allocator peak (max_memory_allocated)"
                if any(r.get("gpu_peak_allocated_bytes") for r in ok)
-               else (f"CPU peak RSS minus RSS at the window start; {ok[0]['cpu_rss_method']}" if ok else ""),
+               else "not measured on CPU: process RSS cannot isolate one run (results.jsonl keeps the raw RSS)",
                "energy_sources": sorted({s for r in ok for s in r.get("energy_sources", [])}),
                "rule": {k: runs[0]["spec"][k] for k in ("batch_size", "epochs", "monitor", "patience", "min_delta")},
                "study": study_row(dataset, entry)}
