@@ -1,6 +1,7 @@
 """Every algorithm learns real data: 8 epochs at batch 128, default configuration, the sample.
 
-Floors sit a few points under what we measured (see the closing note of issue 3) and far above
+Floors sit a few points under what we measured (bp-mlp 0.819, mf 0.829, ff 0.801, cafo-rand
+0.874, cafo-dfa 0.873, bp-cnn 0.865 on 2 CPU cores, torch 2.14) and far above
 chance (10%): a broken update rule lands near chance, a subtly wrong one well below these.
 """
 import pytest
@@ -8,7 +9,7 @@ import torch
 
 from fwdlib import algorithms, train
 
-FLOORS = {"bp-mlp": 0.78, "mf": 0.78, "ff": 0.72, "cafo-rand": 0.83, "cafo-dfa": 0.83, "bp-cnn": 0.82}
+FLOORS = {"bp-mlp": 0.78, "mf": 0.78, "ff": 0.76, "cafo-rand": 0.83, "cafo-dfa": 0.83, "bp-cnn": 0.82}
 
 
 @pytest.mark.parametrize("name", list(FLOORS))
