@@ -32,7 +32,7 @@ import torch
 from . import algorithms as registry, data as datasets
 from .energy import EnergyMeter
 from .train import evaluate, fit
-from .utils import pick_device, quick_mode, seed_all
+from .utils import atomic_write, pick_device, quick_mode, seed_all
 
 PROTOCOLS = ("converge", "matched")
 DEFAULT_OUT = "bench-results"
@@ -484,10 +484,7 @@ def speed(dataset_names=None, algorithm_names=None, *, out=DEFAULT_OUT, device=N
         del model, data
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "speed.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(rows, indent=2))
-    os.replace(tmp, path)
+    atomic_write(out / "speed.json", json.dumps(rows, indent=2))
     return rows
 
 

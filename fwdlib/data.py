@@ -16,7 +16,6 @@ import io
 import json
 import os
 import pickle
-import shutil
 import struct
 import tempfile
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .utils import pick_device
+from .utils import atomic_write, pick_device
 
 SAMPLE_NAME = "fashion_mnist_sample"
 SAMPLE_FILE = Path(__file__).parent / "_data" / "fashion_mnist_sample.npz"
@@ -278,23 +277,8 @@ def _download(name: str, cache: Path) -> Path:
             wanted = [p.name for p in source.iterdir() if p.is_file()]
         target.mkdir(parents=True, exist_ok=True)
         for file in wanted:
-            atomic_copy(source / file, target / file)
+            atomic_write(target / file, (source / file).read_bytes())
     return cache
-
-
-def atomic_copy(source: Path, target: Path) -> None:
-    """Copy to a temporary name beside `target`, flush it to disk, then rename into place."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)   # mkstemp makes owner-only files
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def locate(name: str, root=None, download: bool = True):

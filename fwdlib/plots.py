@@ -5,11 +5,14 @@ and in notebooks alike; a notebook shows a returned Figure by leaving it as the 
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+
+from .utils import atomic_write
 
 
 def _errors(summaries: list[dict]) -> np.ndarray:
@@ -113,11 +116,10 @@ def benchmark_figures(rows: list[dict], records: list[dict], out: Path) -> list[
     }
     paths = []
     for name, fig in figures.items():
-        path = Path(out) / name
-        tmp = path.with_name(f".{name}.tmp.png")
-        fig.savefig(tmp, dpi=110)
-        tmp.replace(path)
-        paths.append(path)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=110)
+        atomic_write(Path(out) / name, buffer.getvalue())
+        paths.append(Path(out) / name)
     return paths
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .bench import study_row
+from .utils import atomic_write
 
 
 def bootstrap_ci(values, *, level: float = 0.95, resamples: int = 10_000, seed: int = 0,
@@ -172,12 +172,6 @@ def write_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_report(records: list[dict], out: Path, title: str = "") -> list[Path]:
     """report.md, report.csv and the figures, each written atomically into `out`."""
     from . import plots
@@ -186,7 +180,7 @@ def write_report(records: list[dict], out: Path, title: str = "") -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     rows = group_rows(records)
     paths = [out / "report.md", out / "report.csv"]
-    _atomic_write(paths[0], markdown(rows, title))
-    _atomic_write(paths[1], write_csv(rows))
+    atomic_write(paths[0], markdown(rows, title))
+    atomic_write(paths[1], write_csv(rows))
     paths += plots.benchmark_figures(rows, records, out)
     return paths

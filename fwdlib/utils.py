@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import random
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,6 +27,24 @@ def colab_url(path: str) -> str:
 def install_spec() -> str:
     """pip spec that installs fwdlib from the repository (used by the notebooks on Colab)."""
     return f"fwdlib @ git+https://github.com/{REPO}@{BRANCH}"
+
+
+def atomic_write(path: str | Path, payload: bytes | str) -> None:
+    """Write `payload` to a temporary file beside `path`, flush it to disk, then rename it into
+    place: readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    data = payload.encode() if isinstance(payload, str) else payload
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)   # mkstemp makes owner-only files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def in_colab() -> bool:

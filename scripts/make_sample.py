@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from fwdlib.data import SAMPLE_FILE, SAMPLE_MANIFEST, _find_idx, _read_idx_set, sha256
+from fwdlib.utils import atomic_write
 
 TRAIN_PER_CLASS, TEST_PER_CLASS, SEED = 600, 100, 0
 
@@ -26,16 +25,6 @@ def stratified(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> 
     picks = [rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
              for c in range(int(labels.max()) + 1)]
     return np.sort(np.concatenate(picks))
-
-
-def write_atomic(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(payload)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)   # mkstemp makes owner-only files
-    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -56,7 +45,7 @@ def main() -> None:
                         test_x=full["test_x"][test], test_y=full["test_y"][test],
                         train_index=train.astype(np.int32), test_index=test.astype(np.int32))
     SAMPLE_FILE.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(SAMPLE_FILE, buffer.getvalue())
+    atomic_write(SAMPLE_FILE, buffer.getvalue())
     manifest = {
         "dataset": "Fashion-MNIST (Xiao, Rasul & Vollgraf 2017), Zalando Research",
         "licence": "MIT, Copyright (c) 2017 Zalando SE; https://github.com/zalandoresearch/fashion-mnist",
@@ -65,7 +54,7 @@ def main() -> None:
         "made_by": "scripts/make_sample.py",
         "sha256": sha256(SAMPLE_FILE),
     }
-    write_atomic(SAMPLE_MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    atomic_write(SAMPLE_MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     print(f"wrote {SAMPLE_FILE} ({SAMPLE_FILE.stat().st_size / 1e6:.2f} MB), sha256 {manifest['sha256'][:12]}")
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from fwdlib import data
+from fwdlib import data, utils
 from fwdlib.data import DataError
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
@@ -167,20 +167,18 @@ def test_blocked_download_is_reported_and_leaves_no_file(isolated, no_network):
     assert leftovers == []
 
 
-def test_atomic_copy_never_leaves_a_half_file(tmp_path, monkeypatch):
-    source = tmp_path / "src"
-    source.write_bytes(b"x" * 1000)
+def test_atomic_write_never_leaves_a_half_file(tmp_path, monkeypatch):
     target = tmp_path / "out" / "file.gz"
     target.parent.mkdir()
+    target.write_bytes(b"old complete file")
 
-    def interrupted(src, dst, *args):
-        dst.write(src.read(10))
-        raise KeyboardInterrupt
+    def interrupted(fd):
+        raise KeyboardInterrupt            # killed after writing, before the rename
 
-    monkeypatch.setattr(data.shutil, "copyfileobj", interrupted)
+    monkeypatch.setattr(utils.os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        data.atomic_copy(source, target)
-    assert list(target.parent.iterdir()) == []
+        utils.atomic_write(target, b"x" * 1000)
+    assert list(target.parent.iterdir()) == [target] and target.read_bytes() == b"old complete file"
 
 
 def test_mnist_uses_first_50k_for_training(monkeypatch, tmp_path):
