@@ -112,36 +112,45 @@ def batches(split: Split, batch_size: int, *, shuffle: bool = False,
             ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Minibatches as index slices of device-resident tensors (no host copy per batch).
 
-    The permutation is drawn on the CPU from `generator`, so a seed gives the same order on
-    every device; it is moved to the device once per epoch.
+    The permutation (and, with `augment`, every crop offset and flip) is drawn on the CPU from
+    `generator`, so a seed gives the same epoch on every device, and moved to the device once
+    per epoch.
     """
     n = len(split)
+    device = split.x.device
     if shuffle:
-        order = torch.randperm(n, generator=generator).to(split.x.device)
+        order = torch.randperm(n, generator=generator).to(device)
+    if augment:
+        offsets, flips = (t.to(device) for t in draw_crops(n, generator))
     for start in range(0, n, batch_size):
+        end = min(start + batch_size, n)
         if shuffle:
-            idx = order[start:start + batch_size]
+            idx = order[start:end]
             x, y = split.x[idx], split.y[idx]
         else:
-            x, y = split.x[start:start + batch_size], split.y[start:start + batch_size]
+            x, y = split.x[start:end], split.y[start:end]
         if augment:
-            x = random_crop_flip(x, generator)
+            x = random_crop_flip(x, offsets[:, start:end], flips[start:end])
         yield x, y
 
 
-def random_crop_flip(x: torch.Tensor, generator: torch.Generator | None = None,
-                     padding: int = 4) -> torch.Tensor:
-    """CIFAR augmentation on the device: reflect-pad by 4, random 32x32 crop, random h-flip.
+def draw_crops(n: int, generator: torch.Generator | None = None, padding: int = 4
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random (row, column) crop offsets in 0..2*padding, shape (2, n), and h-flips, shape (n,)."""
+    offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator)
+    return offsets, torch.rand(n, generator=generator) < 0.5
 
-    Padding commutes with per-channel normalisation, so it is applied to normalised images.
-    """
+
+def random_crop_flip(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor,
+                     padding: int = 4) -> torch.Tensor:
+    """CIFAR augmentation on the device: reflect-pad by 4, crop back to size at `offsets`,
+    mirror where `flips`. Padding commutes with per-channel normalisation, so it is applied
+    to normalised images."""
     b, c, h, w = x.shape
     padded = F.pad(x, (padding,) * 4, mode="reflect")
-    offsets = torch.randint(0, 2 * padding + 1, (2, b), generator=generator).to(x.device)
-    flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
     rows = offsets[0, :, None] + torch.arange(h, device=x.device)            # (b, h)
     cols = offsets[1, :, None] + torch.arange(w, device=x.device)            # (b, w)
-    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    cols = torch.where(flips[:, None], cols.flip(1), cols)
     batch_idx = torch.arange(b, device=x.device)[:, None, None, None]
     chan_idx = torch.arange(c, device=x.device)[None, :, None, None]
     return padded[batch_idx, chan_idx, rows[:, None, :, None], cols[:, None, None, :]]
@@ -244,17 +253,23 @@ def _candidate_dirs(name: str, directory: Path) -> list[Path]:
     return [directory / CIFAR_DIRS[name], directory / name / CIFAR_DIRS[name]]
 
 
-def _try_place(name: str, directory: Path):
-    """(arrays, classes, where) when `name` is readable under `directory`, else None."""
+def _find_in(name: str, directory: Path) -> Path | None:
+    """The folder under `directory` that holds `name`'s files (checked, not read), or None."""
     for candidate in _candidate_dirs(name, directory):
         if SPECS[name].kind == "idx":
-            files = _find_idx(candidate)
-            if files:
-                classes = FASHION_CLASSES if name == "fashion_mnist" else tuple(map(str, range(10)))
-                return _read_idx_set(files), classes, candidate
+            if _find_idx(candidate):
+                return candidate
         elif (candidate / ("test_batch" if name == "cifar10" else "test")).is_file():
-            return _read_cifar(candidate, name), _cifar_classes(candidate, name), candidate
+            return candidate
     return None
+
+
+def _read_folder(name: str, folder: Path):
+    """(arrays, classes, folder) of `name` read from `folder`."""
+    if SPECS[name].kind == "idx":
+        classes = FASHION_CLASSES if name == "fashion_mnist" else tuple(map(str, range(10)))
+        return _read_idx_set(_find_idx(folder)), classes, folder
+    return _read_cifar(folder, name), _cifar_classes(folder, name), folder
 
 
 def _download(name: str, cache: Path) -> Path:
@@ -281,26 +296,35 @@ def _download(name: str, cache: Path) -> Path:
     return cache
 
 
-def locate(name: str, root=None, download: bool = True):
-    """(arrays, classes, folder) of `name`, looked for in the documented order; one error
-    listing every place tried when it is nowhere."""
-    tried = []
+def _places(name: str, root) -> list[tuple[str, Path]]:
+    """Where `name` is looked for, in order: root or $FWDLIB_DATA, the user cache, system."""
     places = []
     explicit = root if root is not None else os.environ.get("FWDLIB_DATA")
     if explicit:
         places.append(("root" if root is not None else "$FWDLIB_DATA", Path(explicit)))
     places.append(("user cache", user_cache()))
-    places += [("system", Path(d)) for d in SPECS[name].system_dirs]
-    for label, place in places:
-        found = _try_place(name, place)
-        if found:
-            return found
+    return places + [("system", Path(d)) for d in SPECS[name].system_dirs]
+
+
+def available(name: str, root=None) -> bool:
+    """Whether `name`'s files are already on this machine (nothing is read or downloaded)."""
+    return name == SAMPLE_NAME or any(_find_in(name, place) for _, place in _places(name, root))
+
+
+def locate(name: str, root=None, download: bool = True):
+    """(arrays, classes, folder) of `name`, looked for in the documented order; one error
+    listing every place tried when it is nowhere."""
+    tried = []
+    for label, place in _places(name, root):
+        folder = _find_in(name, place)
+        if folder:
+            return _read_folder(name, folder)
         tried.append(f"  - {label}: {', '.join(map(str, _candidate_dirs(name, place)))}")
     if download:
         try:
-            found = _try_place(name, _download(name, user_cache()))
-            if found:
-                return found
+            folder = _find_in(name, _download(name, user_cache()))
+            if folder:
+                return _read_folder(name, folder)
             tried.append(f"  - download into {user_cache()}: finished but files not readable")
         except Exception as err:  # noqa: BLE001 - any download failure is reported with the rest
             tried.append(f"  - torchvision download into {user_cache()}: {type(err).__name__}: {err}")

@@ -137,7 +137,9 @@ def test_idx_reader_names_truncated_and_corrupt_files(tmp_path):
 
 def test_resolution_order(isolated, monkeypatch, no_network):
     tmp = isolated
+    assert not data.available("fashion_mnist") and data.available("fashion_mnist_sample")
     write_idx_set(tmp / "system", marker=3)
+    assert data.available("fashion_mnist")
     assert marker_of(data.load("fashion_mnist", device="cpu", download=False)) == 3
     write_idx_set(tmp / "cache" / "fwdlib" / "fashion_mnist", marker=2)      # cache beats system
     assert marker_of(data.load("fashion_mnist", device="cpu", download=False)) == 2
@@ -216,13 +218,19 @@ def test_batches_cover_each_index_once(sample):
     assert sorted(seen.tolist()) == list(range(5400))
     sizes = [len(y) for _, y in data.batches(sample.val, 128)]
     assert sizes == [128] * 4 + [88]
+    epochs = [torch.cat([x for x, _ in data.batches(sample.val, 128, augment=True,
+                                                     generator=torch.Generator().manual_seed(3))])
+              for _ in range(2)]
+    assert torch.equal(epochs[0], epochs[1]) and not torch.equal(epochs[0], sample.val.x)
 
 
 def test_random_crop_flip_is_a_crop_of_the_padded_image():
     x = torch.randn(6, 3, 32, 32)
-    out = data.random_crop_flip(x, torch.Generator().manual_seed(0))
-    again = data.random_crop_flip(x, torch.Generator().manual_seed(0))
+    out = data.random_crop_flip(x, *data.draw_crops(6, torch.Generator().manual_seed(0)))
+    again = data.random_crop_flip(x, *data.draw_crops(6, torch.Generator().manual_seed(0)))
     assert out.shape == x.shape and torch.equal(out, again)
+    unmoved = data.random_crop_flip(x, torch.full((2, 6), 4), torch.zeros(6, dtype=torch.bool))
+    assert torch.equal(unmoved, x)                       # centre crop, no flip: the image itself
     padded = torch.nn.functional.pad(x, (4, 4, 4, 4), mode="reflect")
     for i in range(len(x)):
         crops = [padded[i, :, r:r + 32, c:c + 32] for r in range(9) for c in range(9)]

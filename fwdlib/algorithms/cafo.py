@@ -61,8 +61,12 @@ def sparsemax_loss(z: torch.Tensor, y: torch.Tensor, reduction: str = "mean") ->
 
 def ridge_solution(h: torch.Tensor, targets: torch.Tensor, lam: float) -> torch.Tensor:
     """W minimising ||H W - Y||^2 + lam ||W||^2: W = (H^T H + lam I)^-1 H^T Y."""
-    gram = h.T @ h + lam * torch.eye(h.shape[1], dtype=h.dtype, device=h.device)
-    return torch.linalg.solve(gram, h.T @ targets)
+    return ridge_from_sums(h.T @ h, h.T @ targets, lam)
+
+
+def ridge_from_sums(gram: torch.Tensor, cross: torch.Tensor, lam: float) -> torch.Tensor:
+    """The same W from H^T H and H^T Y, which can be summed over chunks of H."""
+    return torch.linalg.solve(gram + lam * torch.eye(len(gram), dtype=gram.dtype, device=gram.device), cross)
 
 
 def with_bias(h: torch.Tensor) -> torch.Tensor:
@@ -206,8 +210,7 @@ class CascadedForward(Algorithm):
             h = with_bias(x.to(solve_device, torch.float64))
             gram += h.T @ h
             cross += h.T @ F.one_hot(y.to(solve_device), self.num_classes).double()
-        gram += self.ridge * torch.eye(dim, dtype=torch.float64, device=solve_device)
-        w = torch.linalg.solve(gram, cross)
+        w = ridge_from_sums(gram, cross, self.ridge)
         predictor = self.predictors[i]
         with torch.no_grad():
             predictor.weight.copy_(w[:-1].T.to(predictor.weight))
