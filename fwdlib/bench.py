@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -321,20 +322,27 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
         algorithms: str | list[str] | None = None, seeds: int | None = None,
         protocol: str = "converge", out: str | Path = DEFAULT_OUT, device: str | None = None,
         cuda_graphs: bool = True, epochs: int | None = None, root=None, co2: bool = True,
-        idle_s: float | None = None, retry_failed: bool = False, report: bool = True, verbose: bool = True) -> list[dict]:
+        idle_s: float | None = None, retry_failed: bool = False, params=None, report: bool = True,
+        verbose: bool = True) -> list[dict]:
     """Run a benchmark (resuming what OUT already holds) and write its report. Returns records.
 
     idle_s: seconds of idle-power baseline before each run, for idle-subtracted energy
     (default: 3 on CUDA, where energy is measured; 0 elsewhere).
+    params: best-parameters file(s) of `python -m fwdlib.tune`, merged into the runs they fit.
     """
     preset_obj, dataset_names, algorithm_names = _validate(preset, dataset, algorithms, protocol, seeds, epochs)
     if preset == SPEED:
+        if params:
+            raise ValueError("--params does not apply to the speed preset: it times fixed configurations")
         return speed(dataset_names, algorithm_names, out=out, device=device, cuda_graphs=cuda_graphs,
                      epochs=epochs, root=root, verbose=verbose)
     device_name = str(pick_device(device))
     if idle_s is None:
         idle_s = 3.0 if device_name.startswith("cuda") else 0.0
-    runs = plan(preset_obj, dataset_names=_present(dataset_names, root, verbose), algorithm_names=algorithm_names,
+    dataset_names = _present(dataset_names, root, verbose)
+    if params:
+        preset_obj = apply_params(preset_obj, load_params(params), dataset_names, verbose)
+    runs = plan(preset_obj, dataset_names=dataset_names, algorithm_names=algorithm_names,
                 seeds=seeds if seeds is not None else (1 if quick_mode() and preset == "quick" else preset_obj.seeds),
                 protocol=protocol, device=device_name, cuda_graphs=cuda_graphs, epochs=epochs)
     out = Path(out)
@@ -411,6 +419,76 @@ def _present(names, root, verbose) -> tuple[str, ...]:
             if verbose:
                 print(f"bench: skipping {name}: {str(err).splitlines()[0]}")
     return tuple(present)
+
+
+# ============================================================================ tuned parameters
+
+def load_params(paths) -> list[dict]:
+    """Best-parameters files written by `python -m fwdlib.tune`, checked."""
+    from .tune import FORMAT
+    tuned = []
+    for path in _as_tuple(paths) or ():
+        path = Path(path)
+        try:
+            record = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ValueError(f"--params {path}: no such file (python -m fwdlib.tune writes one)") from None
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--params {path}: not valid JSON ({err})") from None
+        if not isinstance(record, dict) or record.get("format") != FORMAT:
+            raise ValueError(f"--params {path}: not a best-parameters file of python -m fwdlib.tune "
+                             f"(expected format {FORMAT!r})")
+        tuned.append({**record, "path": str(path)})
+    return tuned
+
+
+def apply_params(preset: Preset, tuned: list[dict], dataset_names, verbose: bool = True) -> Preset:
+    """The preset with tuned parameters merged into the configs they were tuned for.
+
+    A file applies to its entries (e.g. "mf", "bp-mlp@mf") on its dataset, and only if the rest
+    of the configuration (layers, schedule, ...) is the one it was tuned with."""
+    pairs = {d: list(p) for d, p in preset.pairs.items()}
+    tuned_entries = set()
+    for t in tuned:
+        if t["dataset"] not in dataset_names:
+            raise ValueError(f"--params {t['path']} was tuned on {t['dataset']}; this benchmark runs "
+                             f"{', '.join(dataset_names)}. Tune on the benchmark's dataset, or pick it with --dataset")
+        applied = []
+        for i, pair in enumerate(pairs[t["dataset"]]):
+            rival_config, twin_config = pair.rival_config, pair.twin_config
+            if pair.rival in t["entries"]:
+                rival_config = _tuned_config(t, pair.rival, rival_config)
+            if f"{pair.twin}@{pair.rival}" in t["entries"]:
+                twin_config = _tuned_config(t, f"{pair.twin}@{pair.rival}", twin_config)
+            if (rival_config, twin_config) != (pair.rival_config, pair.twin_config):
+                pairs[t["dataset"]][i] = Pair(pair.rival, rival_config, pair.twin, twin_config)
+                applied += [e for e in (pair.rival, f"{pair.twin}@{pair.rival}") if e in t["entries"]]
+        if not applied:
+            raise ValueError(f"--params {t['path']} is for {', '.join(t['entries'])}, which preset "
+                             f"{preset.name} does not run on {t['dataset']}")
+        tuned_entries.update((t["dataset"], e) for e in applied)
+        if verbose:
+            values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())
+            print(f"bench: tuned parameters from {t['path']} for {', '.join(applied)}: {values}")
+    for dataset, ps in pairs.items():
+        for pair in ps:
+            rival, twin = (dataset, pair.rival), (dataset, f"{pair.twin}@{pair.rival}")
+            if verbose and (rival in tuned_entries) != (twin in tuned_entries):
+                print(f"bench: note: only one of {rival[1]} and {twin[1]} on {dataset} is tuned; "
+                      "the pair is not compared on equal terms")
+    return dataclasses.replace(preset, pairs={d: tuple(p) for d, p in pairs.items()})
+
+
+def _tuned_config(tuned: dict, entry: str, config: dict) -> dict:
+    rest = {k: v for k, v in config.items() if k not in tuned["params"]}
+    if _jsonable(rest) != _jsonable(tuned["config"]):
+        raise ValueError(f"--params {tuned['path']} tuned {entry} with configuration {tuned['config']}, "
+                         f"but this benchmark runs it with {rest}: tune again with the benchmark's configuration")
+    return {**config, **tuned["params"]}
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, sort_keys=True, default=list))
 
 
 # ============================================================================ speed
@@ -505,6 +583,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-co2", action="store_true", help="skip CodeCarbon")
     parser.add_argument("--idle-s", type=float, help="seconds of idle-power baseline per run (default: 3 on CUDA, else 0)")
     parser.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
+    parser.add_argument("--params", action="append", metavar="FILE",
+                        help="best parameters from python -m fwdlib.tune (repeat for several algorithms)")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/results.jsonl")
     args = parser.parse_args(argv)
     try:
@@ -519,7 +599,7 @@ def main(argv=None) -> int:
         run(args.preset, dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds,
             protocol=args.protocol, out=args.out, device=args.device, cuda_graphs=not args.no_cuda_graphs,
             epochs=args.epochs, root=args.data_root, co2=not args.no_co2, idle_s=args.idle_s,
-            retry_failed=args.retry_failed)
+            retry_failed=args.retry_failed, params=args.params)
     except (ValueError, datasets.DataError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

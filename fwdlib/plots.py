@@ -114,13 +114,15 @@ def benchmark_figures(rows: list[dict], records: list[dict], out: Path) -> list[
         "memory.png": bars(rows, [("peak_memory_mib", "peak memory (MiB)")], "Peak memory"),
         "learning_curves.png": learning_curves(records),
     }
-    paths = []
-    for name, fig in figures.items():
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=110)
-        atomic_write(Path(out) / name, buffer.getvalue())
-        paths.append(Path(out) / name)
-    return paths
+    return [save_png(fig, Path(out) / name) for name, fig in figures.items()]
+
+
+def save_png(fig: Figure, path: Path) -> Path:
+    """Write a figure as PNG, atomically (a reader never sees half an image)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    atomic_write(path, buffer.getvalue())
+    return path
 
 
 # ------------------------------------------------------------------ teaching figures

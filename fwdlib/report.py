@@ -141,6 +141,10 @@ def markdown(rows: list[dict], title: str) -> str:
                    f"{rule['patience'] if rule['patience'] is not None else 'none (matched budget)'} "
                    f"and min_delta {rule['min_delta']}; execution {', '.join(r['mode'])}; device {r['device']}")
         break
+    out += ["", "## Configurations (tuned values included)", ""]
+    for r in rows:
+        settings = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["config"].items())
+        out.append(f"- {r['dataset']} / {r['entry']}: {settings or 'defaults'}")
     out += ["", "## Where the numbers come from", ""]
     sources = sorted({s for r in rows for s in r["energy_sources"]})
     out += [f"- energy: {s}" for s in sources]

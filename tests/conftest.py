@@ -1,9 +1,11 @@
+import math
 import socket
 
 import pytest
 import torch
 
-from fwdlib import data
+from fwdlib import algorithms, data
+from fwdlib.algorithms.base import Algorithm
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +26,23 @@ def no_network(monkeypatch):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+class Diverging(Algorithm):
+    """An algorithm whose loss is NaN from the first step."""
+    name = "diverging"
+
+    def __init__(self, input_shape, num_classes, **config):
+        super().__init__()
+        self.w = torch.nn.Linear(4, 2)
+
+    def train_step(self, x, y, stage):
+        return {"loss": torch.tensor(math.nan)}
+
+
+@pytest.fixture
+def diverging(monkeypatch):
+    """Register `Diverging` as the algorithm "diverging" for one test."""
+    monkeypatch.setitem(algorithms.REGISTRY, "diverging", Diverging)
+    monkeypatch.setattr(algorithms, "NAMES", (*algorithms.NAMES, "diverging"))
+    return "diverging"

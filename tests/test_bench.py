@@ -54,20 +54,7 @@ def test_bad_arguments_list_the_valid_choices(capsys):
         assert expected in capsys.readouterr().err
 
 
-class Diverging(Algorithm):
-    name = "diverging"
-
-    def __init__(self, input_shape, num_classes, **config):
-        super().__init__()
-        self.w = torch.nn.Linear(4, 2)
-
-    def train_step(self, x, y, stage):
-        return {"loss": torch.tensor(math.nan)}
-
-
-def test_a_diverging_run_is_recorded_as_failed_and_the_rest_finish(monkeypatch, tmp_path):
-    monkeypatch.setitem(algorithms.REGISTRY, "diverging", Diverging)
-    monkeypatch.setattr(algorithms, "NAMES", (*algorithms.NAMES, "diverging"))
+def test_a_diverging_run_is_recorded_as_failed_and_the_rest_finish(monkeypatch, tmp_path, diverging):
     pairs = (bench.Pair("diverging", {}, "bp-mlp", {"hidden": (32,)}),)
     preset = bench.Preset("t", "test", ("fashion_mnist_sample",), {"fashion_mnist_sample": pairs},
                           epochs=1, patience=1, seeds=1)

@@ -1,0 +1,463 @@
+"""Hyperparameter search with Optuna: the same fair search for every algorithm.
+
+    python -m fwdlib.tune --algorithm mf --dataset fashion_mnist_sample --trials 20
+    python -m fwdlib.bench --params tune-results/mf-fashion_mnist_sample.json
+
+The study this kit reproduces tuned each algorithm with Optuna TPE, and its own audit found the
+tuning unfair: a median pruner for BP but none for the others, one sampler seed reused across
+studies, weight decay searched for some algorithms only. Here every algorithm gets
+- the study's search space (REFERENCE section 1), with weight decay searched for all of them;
+- the same pruner (median by default, or none) and the same stopping rule inside each trial: the
+  benchmark preset's (monitor, patience, min_delta, batch size);
+- a sampler seed of its own, derived from the study's name, --seed and --worker.
+The objective is validation accuracy of the restored best model; the test set is never seen.
+
+Storage: a local SQLite file by default (rerun the command to resume an interrupted search);
+journal:FILE for several worker processes on one machine; any database URL Optuna accepts
+(postgresql://...) for workers on several machines running one study together.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import socket
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import algorithms as registry, bench, data as datasets
+from .plots import save_png
+from .train import TrainingDiverged, evaluate, fit, show_progress
+from .utils import atomic_write, pick_device, seed_all
+
+DEFAULT_DIR = Path("tune-results")
+DEFAULT_STORAGE = f"sqlite:///{DEFAULT_DIR}/studies.db"
+PRUNERS = ("median", "none")
+FORMAT = "fwdlib-params/1"      # the best-parameters file `python -m fwdlib.bench --params` reads
+
+
+# ============================================================================ search spaces
+
+@dataclass(frozen=True)
+class Param:
+    """One searched hyperparameter: log-uniform floats, or integer epoch counts.
+
+    `epochs`: an epoch count, clipped to the trial's epoch cap. `applies(config)`: whether the
+    configuration uses the parameter at all (a greedy-only setting is not searched per-batch)."""
+    name: str
+    low: float
+    high: float
+    epochs: bool = False
+    applies: Callable[[dict], bool] | None = None
+
+
+def _greedy(config): return config.get("schedule") == "greedy"
+def _head(config): return config.get("prediction", "head") == "head"
+def _trained_predictors(config): return config.get("loss", "ce") != "mse"
+
+
+LR_BP, WD_BP = Param("lr", 1e-5, 1e-2), Param("weight_decay", 1e-6, 1e-3)
+CAFO = (Param("lr", 2e-4, 5e-3, applies=_trained_predictors),
+        Param("weight_decay", 1e-7, 1e-4, applies=_trained_predictors))
+# The study's spaces; weight decay added where it fixed it (MF: 0), in its twin's range.
+SPACES: dict[str, tuple[Param, ...]] = {
+    "bp-mlp": (LR_BP, WD_BP),
+    "bp-cnn": (LR_BP, WD_BP),
+    "mf": (LR_BP, WD_BP, Param("epochs_per_layer", 5, 30, epochs=True, applies=_greedy)),
+    "ff": (Param("lr", 2e-4, 5e-3), Param("weight_decay", 1e-4, 1e-3),
+           Param("head_lr", 2e-3, 5e-2, applies=_head), Param("head_weight_decay", 1e-3, 1e-2, applies=_head)),
+    "cafo-rand": (*CAFO, Param("epochs_per_block", 80, 500, epochs=True, applies=_trained_predictors)),
+    "cafo-dfa": (*CAFO, Param("epochs_per_block", 80, 180, epochs=True, applies=_trained_predictors),
+                 Param("dfa_lr", 2e-5, 5e-4), Param("dfa_weight_decay", 1e-7, 1e-4)),
+}
+
+
+def search_space(algorithm: str, config: dict, epochs: int, only=None) -> tuple[dict, dict]:
+    """(searched, fixed): searched maps name -> (low, high, kind) with kind "log" or "int";
+    fixed holds epoch counts the epoch cap pins to one value."""
+    params = [p for p in SPACES[algorithm] if p.applies is None or p.applies(config)]
+    if only:
+        unknown = sorted(set(only) - {p.name for p in params})
+        if unknown:
+            raise ValueError(f"--only names {', '.join(unknown)}, which {algorithm} with this configuration "
+                             f"does not search; its space: {', '.join(p.name for p in params) or 'empty'}")
+        params = [p for p in params if p.name in only]
+    searched, fixed = {}, {}
+    for p in params:
+        if not p.epochs:
+            searched[p.name] = (p.low, p.high, "log")
+            continue
+        high = min(int(p.high), epochs)        # no stage may outrun the trial's epoch cap
+        low = min(int(p.low), high)
+        if low == high:
+            fixed[p.name] = high
+        else:
+            searched[p.name] = (low, high, "int")
+    if not searched:
+        raise ValueError(f"nothing to search for {algorithm} with configuration {config}"
+                         + (f" (fixed by --epochs {epochs}: {fixed})" if fixed else "")
+                         + ": choose parameters it uses (--only), a configuration that trains them, "
+                           "or a larger --epochs")
+    return searched, fixed
+
+
+# ============================================================================ what is tuned
+
+@dataclass(frozen=True)
+class Target:
+    """An algorithm as the benchmark runs it: its entries (e.g. "bp-mlp@mf") and base config."""
+    algorithm: str
+    entries: tuple[str, ...]
+    dataset: str
+    config: dict
+    preset: bench.Preset
+
+
+def target(name: str, dataset: str, overrides: dict | None = None) -> Target:
+    """Find `name` (an algorithm or a twin entry like "bp-mlp@mf") in the benchmark preset that
+    runs `dataset`, so the tuned parameters fit the configuration the benchmark will train."""
+    if dataset not in datasets.NAMES:
+        raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(datasets.NAMES)}")
+    preset = next(p for p in bench.PRESETS.values() if dataset in p.pairs)
+    entries = {}
+    for pair in preset.pairs[dataset]:
+        entries[pair.rival] = (pair.rival, pair.rival_config)
+        entries[f"{pair.twin}@{pair.rival}"] = (pair.twin, pair.twin_config)
+    if name in entries:
+        matches = {name: entries[name]}
+    elif name in registry.NAMES:
+        matches = {e: v for e, v in entries.items() if v[0] == name} or {name: (name, {})}
+    else:
+        raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(registry.NAMES)}, "
+                         f"or a twin entry of preset {preset.name}: "
+                         + ", ".join(e for e in entries if "@" in e))
+    configs = {json.dumps(c, sort_keys=True, default=list) for _, c in matches.values()}
+    if len(configs) > 1:
+        raise ValueError(f"{name} runs with different layers in preset {preset.name} on {dataset} "
+                         f"({', '.join(matches)}); name the one to tune, e.g. --algorithm {next(iter(matches))}")
+    algorithm, config = next(iter(matches.values()))
+    return Target(algorithm, tuple(matches), dataset, {**config, **(overrides or {})}, preset)
+
+
+def sampler_seed(study_name: str, seed: int, worker: int = 0) -> int:
+    """A seed of the study's own: two studies (or two workers) never share one by accident."""
+    digest = hashlib.sha256(f"{study_name}|{seed}|{worker}".encode()).hexdigest()
+    return int(digest[:8], 16)
+
+
+# ============================================================================ storage
+
+def open_storage(url: str):
+    """sqlite:///FILE, journal:FILE or any database URL Optuna accepts; a clear error otherwise."""
+    import optuna
+    hint = ("use sqlite:///FILE.db (one process at a time), journal:FILE.log (several processes on one "
+            "machine) or a database URL such as postgresql://USER:PASSWORD@HOST/DB (several machines; "
+            "install its driver, e.g. pip install psycopg2-binary)")
+    if url.startswith("journal:"):
+        path = Path(url.removeprefix("journal:"))
+        if not path.name or path.is_dir():
+            raise ValueError(f"storage {url!r} names no journal file; {hint}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        from optuna.storages.journal import JournalFileBackend
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as err:  # noqa: BLE001 - every way a URL can fail gets the same advice
+        reason = str(err).splitlines()[0]
+        raise ValueError(f"cannot open the storage {redact(url)!r} ({type(err).__name__}: {reason}); "
+                         f"{hint}") from err
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for files and logs."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_abandoned(study, storage) -> list[int]:
+    """Trials left running by a worker of this machine that no longer exists (killed, crashed):
+    mark them failed and queue their parameters again, so the search resumes where it stopped.
+    Workers on other machines are left alone: only they know whether they still run."""
+    from optuna.trial import TrialState
+    host = socket.gethostname()
+    study_id = storage.get_study_id_from_name(study.study_name)
+    retried = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker_host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+        if worker_host != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_user_attr(trial_id, "abandoned", f"worker {trial.user_attrs['worker']} exited mid-trial")
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        retried.append(trial.number)
+    return retried
+
+
+# ============================================================================ the search
+
+def _setup(tgt: Target, searched: dict, fixed: dict, epochs: int, pruner: str) -> dict:
+    """Everything that must match for trials to be comparable; stored with the study."""
+    preset = tgt.preset
+    return json.loads(json.dumps({
+        "algorithm": tgt.algorithm, "entries": tgt.entries, "dataset": tgt.dataset,
+        "config": {**{k: v for k, v in tgt.config.items() if k not in searched}, **fixed}, "space": searched, "epochs": epochs, "pruner": pruner,
+        "batch_size": preset.batch_size, "monitor": preset.monitor, "patience": preset.patience,
+        "min_delta": preset.min_delta}, default=list))
+
+
+def _make_pruner(name: str):
+    import optuna
+    if name == "median":     # the study's BP pruner, now for everyone; never on the first two epochs
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+    return optuna.pruners.NopPruner()
+
+
+def objective(tgt: Target, data, setup: dict, seed: int):
+    """Optuna's objective: build with the sampled parameters, train with `fit`, return the
+    validation accuracy. Each epoch reports to the pruner; divergence counts as pruned."""
+    import optuna
+
+    def run_trial(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", WORKER)
+        params = {name: (trial.suggest_int(name, low, high) if kind == "int"
+                         else trial.suggest_float(name, low, high, log=True))
+                  for name, (low, high, kind) in setup["space"].items()}
+        seed_all(seed)
+        model = registry.build(tgt.algorithm, input_shape=data.input_shape,
+                               num_classes=data.num_classes, **setup["config"], **params)
+        step = 0
+
+        def report(record):
+            nonlocal step
+            step += 1
+            trial.report(record["val_acc"], step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {step}: val_acc {record['val_acc']:.4f}")
+
+        try:
+            fit(model, data, epochs=setup["epochs"], batch_size=setup["batch_size"],
+                monitor=setup["monitor"], patience=setup["patience"], min_delta=setup["min_delta"],
+                seed=seed, progress=False, on_epoch=report, cuda_graphs=True)
+        except TrainingDiverged as err:
+            trial.set_user_attr("diverged", str(err))
+            raise optuna.TrialPruned(str(err)) from err
+        return evaluate(model, data.val)
+
+    return run_trial
+
+
+def _check_setup(study, setup: dict, url: str) -> None:
+    stored = study.user_attrs.get("fwdlib_setup")
+    if stored is None:
+        study.set_user_attr("fwdlib_setup", setup)
+        return
+    differ = sorted(k for k in set(stored) | set(setup) if stored.get(k) != setup.get(k))
+    if differ:
+        lines = "; ".join(f"{k}: study has {stored.get(k)!r}, asked {setup.get(k)!r}" for k in differ)
+        raise ValueError(f"study {study.study_name!r} in {redact(url)} was made with other settings "
+                         f"({lines}); its trials would not be comparable. Resume it with the same "
+                         "settings, or start another with --study NAME")
+
+
+def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 20, epochs: int | None = None,
+         storage: str = DEFAULT_STORAGE, study: str | None = None, seed: int = 0, worker: int = 0,
+         out: str | Path | None = None, pruner: str = "median", only=None, overrides: dict | None = None,
+         device: str | None = None, root=None, figures: bool = True, progress: bool | None = None,
+         verbose: bool = True) -> dict:
+    """Run (or resume) a search until the study holds `trials` finished trials; write the best
+    parameters to `out` (default tune-results/STUDY.json) and return what was written."""
+    import optuna
+    from optuna.trial import TrialState
+
+    if trials < 1:
+        raise ValueError(f"--trials must be at least 1, got {trials}")
+    if pruner not in PRUNERS:
+        raise ValueError(f"unknown pruner {pruner!r}; choose one of {', '.join(PRUNERS)}")
+    tgt = target(algorithm, dataset, overrides)
+    epochs = epochs or tgt.preset.epochs
+    if epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {epochs}")
+    searched, fixed = search_space(tgt.algorithm, tgt.config, epochs, only)
+    setup = _setup(tgt, searched, fixed, epochs, pruner)
+    study_name = study or f"{tgt.entries[0] if len(tgt.entries) == 1 else tgt.algorithm}-{dataset}"
+    out = Path(out) if out else DEFAULT_DIR / f"{study_name}.json"
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = open_storage(storage)
+    sampler = optuna.samplers.TPESampler(seed=sampler_seed(study_name, seed, worker), constant_liar=True)
+    the_study = optuna.create_study(study_name=study_name, storage=store, sampler=sampler,
+                                    pruner=_make_pruner(pruner), direction="maximize", load_if_exists=True)
+    _check_setup(the_study, setup, storage)
+    retried = recover_abandoned(the_study, store)
+    finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
+    done = len(the_study.get_trials(deepcopy=False, states=finished_states))
+    if verbose:
+        print(f"tune {study_name}: {done} of {trials} trials already finished in {redact(storage)}"
+              + (f"; retrying interrupted trial(s) {retried}" if retried else ""), flush=True)
+    if done < trials:
+        data = datasets.load(dataset, device=pick_device(device), root=root)
+        bar = _trial_bar(trials, done, study_name, show_progress() if progress is None else progress)
+        callbacks = [optuna.study.MaxTrialsCallback(trials, states=finished_states)]
+        if bar is not None:
+            callbacks.append(lambda s, t: _advance(bar, s, t))
+        the_study.optimize(objective(tgt, data, setup, seed), n_trials=trials - done, callbacks=callbacks)
+        if bar is not None:
+            bar.close()
+        del data
+    return summarise(the_study, setup, storage=storage, out=out, figures=figures, verbose=verbose,
+                     sampler_seed=sampler_seed(study_name, seed, worker))
+
+
+def _trial_bar(total, initial, name, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, desc=f"tune {name}", unit="trial")
+
+
+def _advance(bar, study, trial) -> None:
+    if trial.state.is_finished() and trial.state.name in ("COMPLETE", "PRUNED"):
+        bar.update()
+    try:
+        bar.set_postfix(best_val_acc=f"{study.best_value:.4f}")
+    except ValueError:                  # no completed trial yet
+        pass
+
+
+def summarise(study, setup: dict, *, storage: str, out: Path, figures: bool = True,
+              verbose: bool = True, sampler_seed: int | None = None) -> dict:
+    """Write the best parameters (and figures) and print the study's summary."""
+    from optuna.trial import TrialState
+    states = {s: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
+    counts = ", ".join(f"{n} {s.name.lower()}" for s, n in states.items() if n)
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if not complete:
+        raise RuntimeError(f"study {study.study_name!r} has no completed trial ({counts or 'no trials'}); "
+                           "every trial was pruned or failed: run more trials, or use --pruner none")
+    best = study.best_trial
+    result = {
+        "format": FORMAT, "algorithm": setup["algorithm"], "entries": setup["entries"],
+        "dataset": setup["dataset"], "params": best.params, "config": setup["config"],
+        "best_val_acc": best.value, "best_trial": best.number,
+        "finished_trials": states[TrialState.COMPLETE] + states[TrialState.PRUNED],
+        "trial_states": {s.name.lower(): n for s, n in states.items() if n},
+        "study": study.study_name, "storage": redact(storage), "sampler_seed": sampler_seed,
+        "search": {k: setup[k] for k in ("space", "epochs", "pruner", "batch_size", "monitor",
+                                         "patience", "min_delta")},
+        "versions": {"torch": torch.__version__, "optuna": _optuna_version()},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, json.dumps(result, indent=2))
+    written = [out]
+    if figures:
+        written += _figures(study, out)
+    if verbose:
+        print(f"study {study.study_name}: {counts}")
+        print(f"best: trial {best.number}, validation accuracy {best.value:.4f}")
+        for name, value in best.params.items():
+            print(f"  {name} = {value:.4g}" if isinstance(value, float) else f"  {name} = {value}")
+        print("written: " + ", ".join(map(str, written)))
+        print(f"use it: python -m fwdlib.bench --params {out}")
+    return result
+
+
+def _optuna_version() -> str:
+    import optuna
+    return optuna.__version__
+
+
+def _figures(study, out: Path) -> list[Path]:
+    """Optimisation history and parameter importances, beside the parameters file."""
+    import matplotlib.pyplot as plt
+    import optuna
+    from optuna.visualization import matplotlib as optuna_plots
+    drawn = []
+    for name, draw in (("history", optuna_plots.plot_optimization_history),
+                       ("importances", optuna_plots.plot_param_importances)):
+        # rc_context: Optuna switches the global style to ggplot; the notebooks' figures keep theirs.
+        with warnings.catch_warnings(), plt.rc_context():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            try:
+                fig = draw(study).figure
+            except (ValueError, RuntimeError) as err:   # importances need two completed trials
+                print(f"tune: {name} figure not drawn: {err}")
+                continue
+            fig.tight_layout()
+            drawn.append(save_png(fig, out.with_name(f"{out.stem}-{name}.png")))
+            plt.close(fig)
+    return drawn
+
+
+# ============================================================================ command line
+
+def parse_overrides(items) -> dict:
+    """--set key=value pairs, values as JSON (hidden=[256,256], schedule="greedy" or greedy)."""
+    overrides = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fwdlib.tune", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--algorithm", required=True,
+                        help=f"one of {', '.join(registry.NAMES)}, or a twin entry such as bp-mlp@mf")
+    parser.add_argument("--dataset", default=datasets.SAMPLE_NAME, help=", ".join(datasets.NAMES))
+    parser.add_argument("--trials", type=int, default=20, help="finished trials the study should hold")
+    parser.add_argument("--epochs", type=int, help="epoch cap per trial and stage (default: the preset's)")
+    parser.add_argument("--storage", default=DEFAULT_STORAGE, help="sqlite:///FILE, journal:FILE or a database URL")
+    parser.add_argument("--study", help="study name (default: ALGORITHM-DATASET)")
+    parser.add_argument("--seed", type=int, default=0, help="training seed; with the study name, the sampler's")
+    parser.add_argument("--worker", type=int, default=0, help="this worker's number, when several share a study")
+    parser.add_argument("--out", help="best-parameters file (default: tune-results/STUDY.json)")
+    parser.add_argument("--pruner", default="median", help="median or none: the same for every algorithm")
+    parser.add_argument("--only", help="comma-separated subset of the search space")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="change the base configuration")
+    parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--data-root", help="folder holding the datasets")
+    parser.add_argument("--no-figures", action="store_true", help="skip the history and importance plots")
+    args = parser.parse_args(argv)
+    try:
+        tune(args.algorithm, args.dataset, trials=args.trials, epochs=args.epochs, storage=args.storage,
+             study=args.study, seed=args.seed, worker=args.worker, out=args.out, pruner=args.pruner,
+             only=bench._as_tuple(args.only), overrides=parse_overrides(args.set), device=args.device,
+             root=args.data_root, figures=not args.no_figures)
+    except (ValueError, datasets.DataError, RuntimeError, TypeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from fwdlib import algorithms, bench, tune
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = "fashion_mnist_sample"
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "fwdlib.tune", *args]
+
+
+def _env():
+    return {**os.environ, "CI": "true", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+def _trials(storage: str, study: str, states=None):
+    return optuna.load_study(study_name=study, storage=tune.open_storage(storage)).get_trials(states=states)
+
+
+@pytest.fixture(scope="module")
+def tuned_mf(tmp_path_factory):
+    """A tiny search on the embedded sample: three trials of one epoch."""
+    folder = tmp_path_factory.mktemp("tune")
+    storage = f"sqlite:///{folder}/studies.db"
+    result = tune.tune("mf", SAMPLE, trials=3, epochs=1, storage=storage, out=folder / "mf.json",
+                       progress=False, verbose=False)
+    return folder, storage, result
+
+
+def test_a_tiny_search_writes_the_best_parameters_and_figures(tuned_mf):
+    folder, storage, result = tuned_mf
+    written = json.loads((folder / "mf.json").read_text())
+    assert written == json.loads(json.dumps(result))
+    assert written["format"] == tune.FORMAT and written["entries"] == ["mf"]
+    assert written["config"] == {"hidden": [256, 256]}          # the quick preset's mf layers
+    assert set(written["params"]) == {"lr", "weight_decay"}
+    assert 1e-5 <= written["params"]["lr"] <= 1e-2 and 1e-6 <= written["params"]["weight_decay"] <= 1e-3
+    finished = _trials(storage, "mf-fashion_mnist_sample", (TrialState.COMPLETE, TrialState.PRUNED))
+    assert len(finished) == written["finished_trials"] == 3
+    best = max((t for t in finished if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    assert written["best_val_acc"] == best.value and written["params"] == best.params
+    assert 0.5 < best.value <= 1.0                                   # one epoch of MF learns
+    assert (folder / "mf-history.png").stat().st_size > 1000
+    assert (folder / "mf-importances.png").stat().st_size > 1000
+
+
+def test_rerunning_a_finished_search_trains_nothing_more(tuned_mf, capsys):
+    folder, storage, _ = tuned_mf
+    before = _trials(storage, "mf-fashion_mnist_sample")
+    tune.tune("mf", SAMPLE, trials=3, epochs=1, storage=storage, out=folder / "again.json",
+              figures=False, progress=False)
+    assert "3 of 3 trials already finished" in capsys.readouterr().out
+    assert [t.number for t in _trials(storage, "mf-fashion_mnist_sample")] == [t.number for t in before]
+
+
+def test_every_algorithm_searches_weight_decay_in_the_studys_ranges():
+    for name in algorithms.NAMES:
+        searched, _ = tune.search_space(name, {}, epochs=1000)
+        assert "weight_decay" in searched, name
+    assert tune.search_space("bp-mlp", {}, 10)[0] == {"lr": (1e-5, 1e-2, "log"), "weight_decay": (1e-6, 1e-3, "log")}
+    ff, _ = tune.search_space("ff", {}, 10)
+    assert ff["head_lr"] == (2e-3, 5e-2, "log") and ff["lr"] == (2e-4, 5e-3, "log")
+    dfa, _ = tune.search_space("cafo-dfa", {}, 1000)
+    assert dfa["epochs_per_block"] == (80, 180, "int") and dfa["dfa_lr"] == (2e-5, 5e-4, "log")
+
+
+def test_sampler_seeds_differ_between_studies_and_workers():
+    seeds = {tune.sampler_seed("mf-a", 0), tune.sampler_seed("bp-mlp@mf-a", 0),
+             tune.sampler_seed("mf-a", 0, worker=1), tune.sampler_seed("mf-a", 1)}
+    assert len(seeds) == 4
+    assert tune.sampler_seed("mf-a", 0) == tune.sampler_seed("mf-a", 0)     # reproducible
+
+
+def test_parameters_a_configuration_does_not_use_are_not_searched():
+    assert "epochs_per_layer" not in tune.search_space("mf", {"schedule": "per-batch"}, 50)[0]
+    assert tune.search_space("mf", {"schedule": "greedy"}, 50)[0]["epochs_per_layer"] == (5, 30, "int")
+    assert "head_lr" not in tune.search_space("ff", {"prediction": "goodness"}, 50)[0]
+    # epoch counts never outrun the trial's cap; a range the cap collapses is fixed, not searched
+    searched, fixed = tune.search_space("mf", {"schedule": "greedy"}, 3)
+    assert "epochs_per_layer" not in searched and fixed == {"epochs_per_layer": 3}
+    assert tune.search_space("cafo-rand", {}, 100)[0]["epochs_per_block"] == (80, 100, "int")
+
+
+def test_an_empty_search_space_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match="nothing to search for cafo-rand"):
+        tune.search_space("cafo-rand", {"loss": "mse"}, 10)      # ridge: solved, not trained
+    with pytest.raises(ValueError, match="does not search; its space: lr, weight_decay"):
+        tune.search_space("bp-mlp", {}, 10, only=("momentum",))
+    assert tune.main(["--algorithm", "cafo-rand", "--set", "loss=mse", "--storage", "sqlite:///:memory:"]) == 2
+
+
+def test_unknown_or_ambiguous_algorithms_are_refused(capsys):
+    assert tune.main(["--algorithm", "rnn", "--storage", "sqlite:///:memory:"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown algorithm 'rnn'" in err and "bp-mlp@mf" in err
+    with pytest.raises(ValueError, match="bp-mlp@ff, bp-mlp@mf"):
+        tune.target("bp-mlp", SAMPLE)                 # two twins with different layers
+    assert tune.target("bp-cnn", SAMPLE).entries == ("bp-cnn@cafo-rand", "bp-cnn@cafo-dfa")
+    assert tune.target("bp-mlp@mf", "fashion_mnist").config["hidden"] == (1000, 1000)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        tune.target("mf", "imagenet")
+
+
+def test_bad_storage_urls_are_refused_and_nothing_is_overwritten(tmp_path, capsys):
+    for url in ("nonsense://x", "not a url", "journal:"):
+        with pytest.raises(ValueError, match="journal:FILE.log"):
+            tune.open_storage(url)
+    not_a_db = tmp_path / "notes.db"
+    not_a_db.write_text("my notes")
+    assert tune.main(["--algorithm", "mf", "--storage", f"sqlite:///{not_a_db}", "--trials", "1"]) == 2
+    assert "cannot open the storage" in capsys.readouterr().err
+    assert not_a_db.read_text() == "my notes"
+    assert tune.redact("postgresql://ann:secret@db.lab/optuna") == "postgresql://ann:***@db.lab/optuna"
+
+
+def test_a_study_is_not_resumed_with_other_settings(tuned_mf):
+    folder, storage, _ = tuned_mf
+    with pytest.raises(ValueError, match="epochs: study has 1, asked 2"):
+        tune.tune("mf", SAMPLE, trials=4, epochs=2, storage=storage, out=folder / "x.json", verbose=False)
+    assert len(_trials(storage, "mf-fashion_mnist_sample")) == 3        # untouched
+
+
+def test_divergence_counts_as_pruned(tmp_path, sample, diverging):
+    study = optuna.create_study(storage=tune.open_storage(f"sqlite:///{tmp_path}/s.db"), direction="maximize")
+    target = tune.Target(diverging, (diverging,), SAMPLE, {}, bench.PRESETS["quick"])
+    setup = tune._setup(target, {"lr": (1e-4, 1e-3, "log")}, {}, 1, "none")
+    study.optimize(tune.objective(target, sample, setup, seed=0), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED and "training diverged" in trial.user_attrs["diverged"].lower()
+
+
+def test_an_interrupted_search_resumes_with_its_finished_trials_kept(tmp_path):
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    args = ["--algorithm", "mf", "--epochs", "1", "--storage", storage, "--study", "s",
+            "--out", str(tmp_path / "best.json"), "--no-figures"]
+    proc = subprocess.Popen(_cli(*args, "--trials", "100"), cwd=tmp_path, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            time.sleep(0.3)
+            try:
+                finished = _trials(storage, "s", (TrialState.COMPLETE,))
+            except KeyError:                     # the study does not exist yet
+                continue
+            if len(finished) >= 2:
+                break
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    before = {t.number: (t.params, t.value) for t in _trials(storage, "s", (TrialState.COMPLETE,))}
+    assert len(before) >= 2, "the search did not get going before the deadline"
+    interrupted = _trials(storage, "s", (TrialState.RUNNING,))
+    target = len(before) + 2
+    done = subprocess.run(_cli(*args, "--trials", str(target)), cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    after = _trials(storage, "s")
+    finished = [t for t in after if t.state == TrialState.COMPLETE]
+    assert len(finished) == target
+    assert all(before[t.number] == (t.params, t.value) for t in finished if t.number in before)
+    for lost in interrupted:                     # failed, and its parameters tried again
+        assert after[lost.number].state == TrialState.FAIL
+        retry = next(t for t in after if t.user_attrs.get("retry_of") == lost.number)
+        assert retry.params == lost.params and retry.state == TrialState.COMPLETE
+    assert json.loads((tmp_path / "best.json").read_text())["finished_trials"] == target
+
+
+def test_two_workers_share_one_journal_study_without_losing_or_duplicating_trials(tmp_path):
+    journal = tmp_path / "study.log"
+    args = ["--algorithm", "mf", "--epochs", "1", "--storage", f"journal:{journal}", "--study", "shared",
+            "--trials", "6", "--no-figures"]
+    workers = [subprocess.Popen(_cli(*args, "--worker", str(i), "--out", str(tmp_path / f"w{i}.json")),
+                                cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for i in (1, 2)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], [err for _, err in outputs]
+    trials = _trials(f"journal:{journal}", "shared")
+    assert [t.number for t in trials] == list(range(len(trials)))          # none lost, none twice
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert 6 <= len(trials) <= 7                 # the other worker may finish the trial it was on
+    assert len({t.user_attrs["worker"] for t in trials}) == 2                # both did work
+    assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == len(trials)
+    for i in (1, 2):
+        assert json.loads((tmp_path / f"w{i}.json").read_text())["finished_trials"] >= 6
+
+
+def test_the_benchmark_trains_with_the_tuned_parameters(tuned_mf, tmp_path, capsys):
+    folder, _, result = tuned_mf
+    records = bench.run("quick", algorithms="mf", seeds=1, epochs=1, out=tmp_path / "b", device="cpu",
+                        co2=False, params=[folder / "mf.json"], verbose=False)
+    configs = {r["entries"][0]: r["spec"]["config"] for r in records}
+    assert records and all(r["status"] == "ok" for r in records)
+    assert configs["mf"] == {"hidden": [256, 256], **result["params"]}
+    assert "lr" not in configs["bp-mlp@mf"]                          # the twin keeps its own
+    assert "lr=" in (tmp_path / "b" / "report.md").read_text().split("## Configurations")[1]
+    # the command line takes the file too
+    assert bench.main(["--preset", "quick", "--algorithms", "mf", "--seeds", "1", "--epochs", "1", "--no-co2",
+                       "--device", "cpu", "--out", str(tmp_path / "b"), "--params", str(folder / "mf.json")]) == 0
+    assert "tuned parameters from" in capsys.readouterr().out
+
+
+def test_the_benchmark_refuses_params_that_do_not_fit(tuned_mf, tmp_path):
+    folder, _, result = tuned_mf
+    preset = bench.PRESETS["quick"]
+    other_layers = tmp_path / "wide.json"
+    other_layers.write_text(json.dumps({**result, "config": {"hidden": [512, 512]}}))
+    with pytest.raises(ValueError, match="tune again with the benchmark's configuration"):
+        bench.apply_params(preset, bench.load_params([other_layers]), (SAMPLE,), verbose=False)
+    elsewhere = tmp_path / "cifar.json"
+    elsewhere.write_text(json.dumps({**result, "dataset": "cifar10"}))
+    with pytest.raises(ValueError, match="tuned on cifar10"):
+        bench.apply_params(preset, bench.load_params([elsewhere]), (SAMPLE,), verbose=False)
+    with pytest.raises(ValueError, match="no such file"):
+        bench.load_params([tmp_path / "missing.json"])
+    (tmp_path / "other.json").write_text('{"lr": 0.1}')
+    with pytest.raises(ValueError, match="not a best-parameters file"):
+        bench.load_params([tmp_path / "other.json"])
+    applied = bench.apply_params(preset, bench.load_params([folder / "mf.json"]), (SAMPLE,), verbose=False)
+    mf_pair = next(p for p in applied.pairs[SAMPLE] if p.rival == "mf")
+    assert mf_pair.rival_config == {"hidden": (256, 256), **result["params"]}
+    original = next(p for p in preset.pairs[SAMPLE] if p.rival == "mf")
+    assert "lr" not in original.rival_config                      # the preset itself is unchanged
