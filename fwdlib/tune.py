@@ -230,6 +230,15 @@ def _setup(tgt: Target, searched: dict, fixed: dict, epochs: int, pruner: str) -
         "min_delta": preset.min_delta}, default=list))
 
 
+def check_config(tgt: Target, setup: dict) -> None:
+    """Build the model once, on the CPU, before anything is stored: a bad --set fails here
+    with the constructor's message instead of leaving a study behind."""
+    spec = datasets.SPECS["fashion_mnist" if tgt.dataset == datasets.SAMPLE_NAME else tgt.dataset]
+    params = {name: low for name, (low, _, _) in setup["space"].items()}
+    registry.build(tgt.algorithm, input_shape=spec.input_shape, num_classes=spec.num_classes,
+                   **setup["config"], **params)
+
+
 def _make_pruner(name: str):
     import optuna
     if name == "median":     # the study's BP pruner, now for everyone; never on the first two epochs
@@ -299,11 +308,12 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
     if pruner not in PRUNERS:
         raise ValueError(f"unknown pruner {pruner!r}; choose one of {', '.join(PRUNERS)}")
     tgt = target(algorithm, dataset, overrides)
-    epochs = epochs or tgt.preset.epochs
+    epochs = tgt.preset.epochs if epochs is None else epochs
     if epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {epochs}")
     searched, fixed = search_space(tgt.algorithm, tgt.config, epochs, only)
     setup = _setup(tgt, searched, fixed, epochs, pruner)
+    check_config(tgt, setup)
     study_name = study or f"{tgt.entries[0] if len(tgt.entries) == 1 else tgt.algorithm}-{dataset}"
     out = Path(out) if out else DEFAULT_DIR / f"{study_name}.json"
 
@@ -396,15 +406,21 @@ def _figures(study, out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     import optuna
     from optuna.visualization import matplotlib as optuna_plots
+    from optuna.trial import TrialState
     drawn = []
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     for name, draw in (("history", optuna_plots.plot_optimization_history),
                        ("importances", optuna_plots.plot_param_importances)):
+        if name == "importances" and (len(complete) < 2 or len(complete[0].params) < 2):
+            print("tune: importances figure not drawn: it needs two searched parameters and two "
+                  "completed trials")
+            continue
         # rc_context: Optuna switches the global style to ggplot; the notebooks' figures keep theirs.
         with warnings.catch_warnings(), plt.rc_context():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             try:
                 fig = draw(study).figure
-            except (ValueError, RuntimeError) as err:   # importances need two completed trials
+            except (ValueError, RuntimeError) as err:
                 print(f"tune: {name} figure not drawn: {err}")
                 continue
             fig.tight_layout()

@@ -34,7 +34,7 @@ def tuned_mf(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tune")
     storage = f"sqlite:///{folder}/studies.db"
     result = tune.tune("mf", SAMPLE, trials=3, epochs=1, storage=storage, out=folder / "mf.json",
-                       progress=False, verbose=False)
+                       progress=True, verbose=False)
     return folder, storage, result
 
 
@@ -110,6 +110,18 @@ def test_unknown_or_ambiguous_algorithms_are_refused(capsys):
     assert tune.target("bp-mlp@mf", "fashion_mnist").config["hidden"] == (1000, 1000)
     with pytest.raises(ValueError, match="unknown dataset"):
         tune.target("mf", "imagenet")
+
+
+def test_a_bad_configuration_fails_before_a_study_is_stored(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path}/s.db"
+    assert tune.main(["--algorithm", "mf", "--set", "schedule=sideways", "--storage", storage]) == 2
+    assert "unknown schedule 'sideways'" in capsys.readouterr().err
+    assert tune.main(["--algorithm", "mf", "--set", "colour=1", "--storage", storage]) == 2
+    assert "bad configuration for 'mf'" in capsys.readouterr().err
+    assert not (tmp_path / "s.db").exists()
+    with pytest.raises(ValueError, match="key=value"):
+        tune.parse_overrides(["hidden"])
+    assert tune.parse_overrides(["hidden=[64, 64]", "schedule=greedy"]) == {"hidden": [64, 64], "schedule": "greedy"}
 
 
 def test_bad_storage_urls_are_refused_and_nothing_is_overwritten(tmp_path, capsys):
