@@ -152,8 +152,9 @@ def test_divergence_counts_as_pruned(tmp_path, sample, diverging):
     assert trial.state == TrialState.PRUNED and "training diverged" in trial.user_attrs["diverged"].lower()
 
 
-def test_an_interrupted_search_resumes_with_its_finished_trials_kept(tmp_path):
-    storage = f"sqlite:///{tmp_path}/studies.db"
+@pytest.mark.parametrize("kind", ["sqlite:///{}/studies.db", "journal:{}/studies.log"])
+def test_an_interrupted_search_resumes_with_its_finished_trials_kept(tmp_path, kind):
+    storage = kind.format(tmp_path)
     args = ["--algorithm", "mf", "--epochs", "1", "--storage", storage, "--study", "s",
             "--out", str(tmp_path / "best.json"), "--no-figures"]
     proc = subprocess.Popen(_cli(*args, "--trials", "100"), cwd=tmp_path, env=_env(),
