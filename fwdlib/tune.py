@@ -185,15 +185,19 @@ def redact(url: str) -> str:
     return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
 
 
-WORKER = f"{socket.gethostname()}:{os.getpid()}"
+def worker_id() -> str:
+    """host:pid of this process, stored with each trial it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _alive(pid: int) -> bool:
+    if os.name == "nt":          # there os.kill would terminate the process: assume it still runs
+        return True
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)          # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:      # another user's process
         return True
     return True
 
@@ -252,7 +256,7 @@ def objective(tgt: Target, data, setup: dict, seed: int):
     import optuna
 
     def run_trial(trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", WORKER)
+        trial.set_user_attr("worker", worker_id())
         params = {name: (trial.suggest_int(name, low, high) if kind == "int"
                          else trial.suggest_float(name, low, high, log=True))
                   for name, (low, high, kind) in setup["space"].items()}
