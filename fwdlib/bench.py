@@ -438,6 +438,14 @@ def load_params(paths) -> list[dict]:
         if not isinstance(record, dict) or record.get("format") != FORMAT:
             raise ValueError(f"--params {path}: not a best-parameters file of python -m fwdlib.tune "
                              f"(expected format {FORMAT!r})")
+        missing = [k for k in ("dataset", "entries", "params", "config") if k not in record]
+        if missing:
+            raise ValueError(f"--params {path}: {', '.join(missing)} missing; write it again with python -m fwdlib.tune")
+        for other in tuned:
+            both = set(other["entries"]) & set(record["entries"])
+            if other["dataset"] == record["dataset"] and both:
+                raise ValueError(f"--params {other['path']} and {path} both tune {', '.join(sorted(both))} "
+                                 f"on {record['dataset']}; pass one of them")
         tuned.append({**record, "path": str(path)})
     return tuned
 

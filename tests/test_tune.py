@@ -245,6 +245,11 @@ def test_the_benchmark_refuses_params_that_do_not_fit(tuned_mf, tmp_path):
     (tmp_path / "other.json").write_text('{"lr": 0.1}')
     with pytest.raises(ValueError, match="not a best-parameters file"):
         bench.load_params([tmp_path / "other.json"])
+    (tmp_path / "cut.json").write_text(json.dumps({"format": tune.FORMAT, "params": {"lr": 0.1}}))
+    with pytest.raises(ValueError, match="dataset, entries, config missing"):
+        bench.load_params([tmp_path / "cut.json"])
+    with pytest.raises(ValueError, match="both tune mf on fashion_mnist_sample"):
+        bench.load_params([folder / "mf.json", other_layers])
     applied = bench.apply_params(preset, bench.load_params([folder / "mf.json"]), (SAMPLE,), verbose=False)
     mf_pair = next(p for p in applied.pairs[SAMPLE] if p.rival == "mf")
     assert mf_pair.rival_config == {"hidden": (256, 256), **result["params"]}
