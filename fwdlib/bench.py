@@ -33,7 +33,7 @@ import torch
 from . import algorithms as registry, data as datasets
 from .energy import EnergyMeter
 from .train import evaluate, fit
-from .utils import atomic_write, pick_device, quick_mode, seed_all
+from .utils import atomic_write, format_settings, pick_device, quick_mode, seed_all
 
 PROTOCOLS = ("converge", "matched")
 DEFAULT_OUT = "bench-results"
@@ -476,8 +476,7 @@ def apply_params(preset: Preset, tuned: list[dict], dataset_names, verbose: bool
                              f"{preset.name} does not run on {t['dataset']}")
         tuned_entries.update((t["dataset"], e) for e in applied)
         if verbose:
-            values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())
-            print(f"bench: tuned parameters from {t['path']} for {', '.join(applied)}: {values}")
+            print(f"bench: tuned parameters from {t['path']} for {', '.join(applied)}: {format_settings(t['params'])}")
     for dataset, ps in pairs.items():
         for pair in ps:
             rival, twin = (dataset, pair.rival), (dataset, f"{pair.twin}@{pair.rival}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .bench import study_row
-from .utils import atomic_write
+from .utils import atomic_write, format_settings
 
 
 def bootstrap_ci(values, *, level: float = 0.95, resamples: int = 10_000, seed: int = 0,
@@ -143,8 +143,7 @@ def markdown(rows: list[dict], title: str) -> str:
         break
     out += ["", "## Configurations (tuned values included)", ""]
     for r in rows:
-        settings = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["config"].items())
-        out.append(f"- {r['dataset']} / {r['entry']}: {settings or 'defaults'}")
+        out.append(f"- {r['dataset']} / {r['entry']}: {format_settings(r['config']) or 'defaults'}")
     out += ["", "## Where the numbers come from", ""]
     sources = sorted({s for r in rows for s in r["energy_sources"]})
     out += [f"- energy: {s}" for s in sources]

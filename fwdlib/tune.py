@@ -34,7 +34,7 @@ import torch
 from . import algorithms as registry, bench, data as datasets
 from .plots import save_png
 from .train import TrainingDiverged, evaluate, fit, show_progress
-from .utils import atomic_write, pick_device, seed_all
+from .utils import atomic_write, format_settings, pick_device, seed_all
 
 DEFAULT_DIR = Path("tune-results")
 DEFAULT_STORAGE = f"sqlite:///{DEFAULT_DIR}/studies.db"
@@ -392,9 +392,7 @@ def summarise(study, setup: dict, *, storage: str, out: Path, figures: bool = Tr
         written += _figures(study, out)
     if verbose:
         print(f"study {study.study_name}: {counts}")
-        print(f"best: trial {best.number}, validation accuracy {best.value:.4f}")
-        for name, value in best.params.items():
-            print(f"  {name} = {value:.4g}" if isinstance(value, float) else f"  {name} = {value}")
+        print(f"best: trial {best.number}, validation accuracy {best.value:.4f}: {format_settings(best.params)}")
         print("written: " + ", ".join(map(str, written)))
         print(f"use it: python -m fwdlib.bench --params {out}")
     return result

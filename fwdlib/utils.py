@@ -47,6 +47,11 @@ def atomic_write(path: str | Path, payload: bytes | str) -> None:
         raise
 
 
+def format_settings(values: dict) -> str:
+    """lr=0.0005912, hidden=[1000, 1000]: hyperparameters in one readable line."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+
+
 def in_colab() -> bool:
     return "google.colab" in sys.modules
 

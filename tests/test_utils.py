@@ -30,3 +30,8 @@ def test_seed_all_repeats():
     a = torch.rand(3)
     utils.seed_all(3)
     assert torch.equal(a, torch.rand(3))
+
+
+def test_settings_read_as_one_line():
+    assert utils.format_settings({"lr": 0.00059123, "hidden": [1000, 1000], "schedule": "greedy"}) == \
+        "lr=0.0005912, hidden=[1000, 1000], schedule=greedy"
