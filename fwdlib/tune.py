@@ -25,9 +25,9 @@ import os
 import socket
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -170,7 +170,7 @@ def open_storage(url: str):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
         return optuna.storages.RDBStorage(url)
-    except Exception as err:  # noqa: BLE001 - every way a URL can fail gets the same advice
+    except Exception as err:  # every way a URL can fail gets the same advice
         reason = str(err).splitlines()[0]
         raise ValueError(f"cannot open the storage {redact(url)!r} ({type(err).__name__}: {reason}); "
                          f"{hint}") from err
@@ -407,8 +407,8 @@ def _figures(study, out: Path) -> list[Path]:
     """Optimisation history and parameter importances, beside the parameters file."""
     import matplotlib.pyplot as plt
     import optuna
-    from optuna.visualization import matplotlib as optuna_plots
     from optuna.trial import TrialState
+    from optuna.visualization import matplotlib as optuna_plots
     drawn = []
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     for name, draw in (("history", optuna_plots.plot_optimization_history),

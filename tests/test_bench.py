@@ -1,5 +1,4 @@
 import json
-import math
 import os
 import signal
 import subprocess
@@ -12,7 +11,6 @@ import pytest
 import torch
 
 from fwdlib import algorithms, bench, report
-from fwdlib.algorithms.base import Algorithm
 
 ROOT = Path(__file__).resolve().parents[1]
 
