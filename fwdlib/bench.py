@@ -33,7 +33,7 @@ import torch
 from . import algorithms as registry, data as datasets
 from .energy import EnergyMeter
 from .train import evaluate, fit
-from .utils import atomic_write, format_settings, pick_device, quick_mode, seed_all
+from .utils import as_json, atomic_write, format_settings, pick_device, quick_mode, seed_all
 
 PROTOCOLS = ("converge", "matched")
 DEFAULT_OUT = "bench-results"
@@ -98,6 +98,12 @@ class Pair:
     rival_config: dict
     twin: str
     twin_config: dict
+
+    def members(self) -> tuple[tuple[str, str, dict], tuple[str, str, dict]]:
+        """(entry, algorithm, config) of the rival and of the twin; the twin's entry names its
+        rival ("bp-mlp@mf"), since one BP architecture can be the twin of several rivals."""
+        return ((self.rival, self.rival, self.rival_config),
+                (f"{self.twin}@{self.rival}", self.twin, self.twin_config))
 
 
 @dataclass(frozen=True)
@@ -183,12 +189,9 @@ def plan(preset: Preset, *, dataset_names: tuple[str, ...], algorithm_names: tup
     unique = []
     for dataset in dataset_names:
         for pair in preset.pairs[dataset]:
-            for name, config, role in ((pair.rival, pair.rival_config, "rival"),
-                                       (pair.twin, pair.twin_config, f"twin of {pair.rival}")):
-                if (algorithm_names and name not in algorithm_names
-                        and not (role != "rival" and pair.rival in algorithm_names)):
+            for entry, name, config in pair.members():
+                if algorithm_names and name not in algorithm_names and pair.rival not in algorithm_names:
                     continue
-                entry = name if role == "rival" else f"{name}@{pair.rival}"
                 base = {"dataset": dataset, "algorithm": name, "config": dict(config), **rule,
                         "device": device, "cuda_graphs": cuda_graphs}
                 if not any(u["base"] == base for u in unique):
@@ -463,14 +466,14 @@ def apply_params(preset: Preset, tuned: list[dict], dataset_names, verbose: bool
                              f"{', '.join(dataset_names)}. Tune on the benchmark's dataset, or pick it with --dataset")
         applied = []
         for i, pair in enumerate(pairs[t["dataset"]]):
-            rival_config, twin_config = pair.rival_config, pair.twin_config
-            if pair.rival in t["entries"]:
-                rival_config = _tuned_config(t, pair.rival, rival_config)
-            if f"{pair.twin}@{pair.rival}" in t["entries"]:
-                twin_config = _tuned_config(t, f"{pair.twin}@{pair.rival}", twin_config)
-            if (rival_config, twin_config) != (pair.rival_config, pair.twin_config):
-                pairs[t["dataset"]][i] = Pair(pair.rival, rival_config, pair.twin, twin_config)
-                applied += [e for e in (pair.rival, f"{pair.twin}@{pair.rival}") if e in t["entries"]]
+            (rival, _, rival_config), (twin, _, twin_config) = pair.members()
+            if rival in t["entries"]:
+                rival_config = _tuned_config(t, rival, rival_config)
+                applied.append(rival)
+            if twin in t["entries"]:
+                twin_config = _tuned_config(t, twin, twin_config)
+                applied.append(twin)
+            pairs[t["dataset"]][i] = dataclasses.replace(pair, rival_config=rival_config, twin_config=twin_config)
         if not applied:
             raise ValueError(f"--params {t['path']} is for {', '.join(t['entries'])}, which preset "
                              f"{preset.name} does not run on {t['dataset']}")
@@ -479,23 +482,19 @@ def apply_params(preset: Preset, tuned: list[dict], dataset_names, verbose: bool
             print(f"bench: tuned parameters from {t['path']} for {', '.join(applied)}: {format_settings(t['params'])}")
     for dataset, ps in pairs.items():
         for pair in ps:
-            rival, twin = (dataset, pair.rival), (dataset, f"{pair.twin}@{pair.rival}")
-            if verbose and (rival in tuned_entries) != (twin in tuned_entries):
-                print(f"bench: note: only one of {rival[1]} and {twin[1]} on {dataset} is tuned; "
+            (rival, _, _), (twin, _, _) = pair.members()
+            if verbose and ((dataset, rival) in tuned_entries) != ((dataset, twin) in tuned_entries):
+                print(f"bench: note: only one of {rival} and {twin} on {dataset} is tuned; "
                       "the pair is not compared on equal terms")
     return dataclasses.replace(preset, pairs={d: tuple(p) for d, p in pairs.items()})
 
 
 def _tuned_config(tuned: dict, entry: str, config: dict) -> dict:
     rest = {k: v for k, v in config.items() if k not in tuned["params"]}
-    if _jsonable(rest) != _jsonable(tuned["config"]):
+    if as_json(rest) != as_json(tuned["config"]):
         raise ValueError(f"--params {tuned['path']} tuned {entry} with configuration {tuned['config']}, "
                          f"but this benchmark runs it with {rest}: tune again with the benchmark's configuration")
     return {**config, **tuned["params"]}
-
-
-def _jsonable(value):
-    return json.loads(json.dumps(value, sort_keys=True, default=list))
 
 
 # ============================================================================ speed

@@ -110,7 +110,7 @@ def _fit_stage(algorithm, stage, stage_data: StageData, history, *, epochs, batc
             return algorithm.train_step(x, y, stage)
     best_value, best_state, bad_epochs = None, None, 0
     history.stopped_early[stage.name] = False
-    bar = _progress_bar(epochs, f"{algorithm.name} {stage.name}", progress)
+    bar = progress_bar(epochs, f"{algorithm.name} {stage.name}", progress)
     for epoch in range(1, epochs + 1):
         algorithm.train()
         synchronize(device)
@@ -187,11 +187,12 @@ def _notify(on_epoch, record):
         on_epoch(record)
 
 
-def _progress_bar(total: int, desc: str, enabled: bool):
+def progress_bar(total: int, desc: str, enabled: bool, **options):
+    """A tqdm bar (terminal or notebook widget), or None when progress is not shown."""
     if not enabled:
         return None
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, leave=False)
+    return tqdm(total=total, desc=desc, **{"leave": False, **options})
 
 
 def evaluate(algorithm: Algorithm, split: Split, *, batch_size: int = 1024) -> float:

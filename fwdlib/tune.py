@@ -25,6 +25,7 @@ import os
 import socket
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,8 @@ import torch
 
 from . import algorithms as registry, bench, data as datasets
 from .plots import save_png
-from .train import TrainingDiverged, evaluate, fit, show_progress
-from .utils import atomic_write, format_settings, pick_device, seed_all
+from .train import TrainingDiverged, evaluate, fit, progress_bar, show_progress
+from .utils import as_json, atomic_write, format_settings, pick_device, seed_all
 
 DEFAULT_DIR = Path("tune-results")
 DEFAULT_STORAGE = f"sqlite:///{DEFAULT_DIR}/studies.db"
@@ -125,10 +126,8 @@ def target(name: str, dataset: str, overrides: dict | None = None) -> Target:
     if dataset not in datasets.NAMES:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(datasets.NAMES)}")
     preset = next(p for p in bench.PRESETS.values() if dataset in p.pairs)
-    entries = {}
-    for pair in preset.pairs[dataset]:
-        entries[pair.rival] = (pair.rival, pair.rival_config)
-        entries[f"{pair.twin}@{pair.rival}"] = (pair.twin, pair.twin_config)
+    entries = {entry: (algorithm, config) for pair in preset.pairs[dataset]
+               for entry, algorithm, config in pair.members()}
     if name in entries:
         matches = {name: entries[name]}
     elif name in registry.NAMES:
@@ -137,8 +136,8 @@ def target(name: str, dataset: str, overrides: dict | None = None) -> Target:
         raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(registry.NAMES)}, "
                          f"or a twin entry of preset {preset.name}: "
                          + ", ".join(e for e in entries if "@" in e))
-    configs = {json.dumps(c, sort_keys=True, default=list) for _, c in matches.values()}
-    if len(configs) > 1:
+    configs = [as_json(config) for _, config in matches.values()]
+    if any(config != configs[0] for config in configs):
         raise ValueError(f"{name} runs with different layers in preset {preset.name} on {dataset} "
                          f"({', '.join(matches)}); name the one to tune, e.g. --algorithm {next(iter(matches))}")
     algorithm, config = next(iter(matches.values()))
@@ -227,11 +226,11 @@ def recover_abandoned(study, storage) -> list[int]:
 def _setup(tgt: Target, searched: dict, fixed: dict, epochs: int, pruner: str) -> dict:
     """Everything that must match for trials to be comparable; stored with the study."""
     preset = tgt.preset
-    return json.loads(json.dumps({
+    return as_json({
         "algorithm": tgt.algorithm, "entries": tgt.entries, "dataset": tgt.dataset,
         "config": {**{k: v for k, v in tgt.config.items() if k not in searched}, **fixed}, "space": searched, "epochs": epochs, "pruner": pruner,
         "batch_size": preset.batch_size, "monitor": preset.monitor, "patience": preset.patience,
-        "min_delta": preset.min_delta}, default=list))
+        "min_delta": preset.min_delta})
 
 
 def check_config(tgt: Target, setup: dict) -> None:
@@ -323,7 +322,8 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = open_storage(storage)
-    sampler = optuna.samplers.TPESampler(seed=sampler_seed(study_name, seed, worker), constant_liar=True)
+    sampling_seed = sampler_seed(study_name, seed, worker)
+    sampler = optuna.samplers.TPESampler(seed=sampling_seed, constant_liar=True)
     the_study = optuna.create_study(study_name=study_name, storage=store, sampler=sampler,
                                     pruner=_make_pruner(pruner), direction="maximize", load_if_exists=True)
     _check_setup(the_study, setup, storage)
@@ -335,27 +335,22 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
               + (f"; retrying interrupted trial(s) {retried}" if retried else ""), flush=True)
     if done < trials:
         data = datasets.load(dataset, device=pick_device(device), root=root)
-        bar = _trial_bar(trials, done, study_name, show_progress() if progress is None else progress)
+        bar = progress_bar(trials, f"tune {study_name}", show_progress() if progress is None else progress,
+                           initial=done, unit="trial", leave=True)
         callbacks = [optuna.study.MaxTrialsCallback(trials, states=finished_states)]
         if bar is not None:
             callbacks.append(lambda s, t: _advance(bar, s, t))
-        the_study.optimize(objective(tgt, data, setup, seed), n_trials=trials - done, callbacks=callbacks)
-        if bar is not None:
-            bar.close()
-        del data
+        try:
+            the_study.optimize(objective(tgt, data, setup, seed), n_trials=trials - done, callbacks=callbacks)
+        finally:
+            if bar is not None:
+                bar.close()
     return summarise(the_study, setup, storage=storage, out=out, figures=figures, verbose=verbose,
-                     sampler_seed=sampler_seed(study_name, seed, worker))
-
-
-def _trial_bar(total, initial, name, enabled):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, initial=initial, desc=f"tune {name}", unit="trial")
+                     sampler_seed=sampling_seed)
 
 
 def _advance(bar, study, trial) -> None:
-    if trial.state.is_finished() and trial.state.name in ("COMPLETE", "PRUNED"):
+    if trial.state.name in ("COMPLETE", "PRUNED"):
         bar.update()
     try:
         bar.set_postfix(best_val_acc=f"{study.best_value:.4f}")
@@ -366,11 +361,11 @@ def _advance(bar, study, trial) -> None:
 def summarise(study, setup: dict, *, storage: str, out: Path, figures: bool = True,
               verbose: bool = True, sampler_seed: int | None = None) -> dict:
     """Write the best parameters (and figures) and print the study's summary."""
+    import optuna
     from optuna.trial import TrialState
-    states = {s: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
-    counts = ", ".join(f"{n} {s.name.lower()}" for s, n in states.items() if n)
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    if not complete:
+    states = Counter(t.state for t in study.get_trials(deepcopy=False))
+    counts = ", ".join(f"{n} {s.name.lower()}" for s, n in states.items())
+    if not states[TrialState.COMPLETE]:
         raise RuntimeError(f"study {study.study_name!r} has no completed trial ({counts or 'no trials'}); "
                            "every trial was pruned or failed: run more trials, or use --pruner none")
     best = study.best_trial
@@ -379,11 +374,11 @@ def summarise(study, setup: dict, *, storage: str, out: Path, figures: bool = Tr
         "dataset": setup["dataset"], "params": best.params, "config": setup["config"],
         "best_val_acc": best.value, "best_trial": best.number,
         "finished_trials": states[TrialState.COMPLETE] + states[TrialState.PRUNED],
-        "trial_states": {s.name.lower(): n for s, n in states.items() if n},
+        "trial_states": {s.name.lower(): n for s, n in states.items()},
         "study": study.study_name, "storage": redact(storage), "sampler_seed": sampler_seed,
         "search": {k: setup[k] for k in ("space", "epochs", "pruner", "batch_size", "monitor",
                                          "patience", "min_delta")},
-        "versions": {"torch": torch.__version__, "optuna": _optuna_version()},
+        "versions": {"torch": torch.__version__, "optuna": optuna.__version__},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, json.dumps(result, indent=2))
@@ -396,11 +391,6 @@ def summarise(study, setup: dict, *, storage: str, out: Path, figures: bool = Tr
         print("written: " + ", ".join(map(str, written)))
         print(f"use it: python -m fwdlib.bench --params {out}")
     return result
-
-
-def _optuna_version() -> str:
-    import optuna
-    return optuna.__version__
 
 
 def _figures(study, out: Path) -> list[Path]:

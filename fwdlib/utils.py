@@ -4,6 +4,7 @@ Every notebook, test and benchmark goes through these, so a setting changes in o
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
@@ -45,6 +46,12 @@ def atomic_write(path: str | Path, payload: bytes | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def as_json(value):
+    """`value` as JSON reads it back (tuples become lists), so configurations compare equal
+    whether they came from code or from a file."""
+    return json.loads(json.dumps(value, sort_keys=True, default=list))
 
 
 def format_settings(values: dict) -> str:
