@@ -216,8 +216,9 @@ def recover_abandoned(study, storage) -> list[int]:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         storage.set_trial_user_attr(trial_id, "abandoned", f"worker {trial.user_attrs['worker']} exited mid-trial")
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
-        retried.append(trial.number)
+        if trial.params:         # a worker killed before it sampled anything leaves nothing to retry
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            retried.append(trial.number)
     return retried
 
 

@@ -1,6 +1,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -152,6 +153,26 @@ def test_divergence_counts_as_pruned(tmp_path, sample, diverging):
     assert trial.state == TrialState.PRUNED and "training diverged" in trial.user_attrs["diverged"].lower()
 
 
+def test_only_abandoned_trials_of_this_machine_are_failed_and_retried(tmp_path):
+    store = tune.open_storage(f"sqlite:///{tmp_path}/s.db")
+    study = optuna.create_study(study_name="s", storage=store, direction="maximize")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    here = socket.gethostname()
+    drawn, undrawn, alive, elsewhere = (study.ask() for _ in range(4))
+    drawn.suggest_float("lr", 1e-5, 1e-2, log=True)
+    for trial, worker in ((drawn, f"{here}:{dead.pid}"), (undrawn, f"{here}:{dead.pid}"),
+                          (alive, tune.worker_id()), (elsewhere, f"another-host:{dead.pid}")):
+        trial.set_user_attr("worker", worker)
+    assert tune.recover_abandoned(study, store) == [drawn.number]
+    states = [t.state for t in study.trials]
+    assert states[:4] == [TrialState.FAIL, TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING]
+    assert states[4:] == [TrialState.WAITING]                  # one retry, queued
+    retry = study.ask()
+    assert retry.user_attrs["retry_of"] == drawn.number
+    assert retry.suggest_float("lr", 1e-5, 1e-2, log=True) == drawn.params["lr"]
+
+
 @pytest.mark.parametrize("kind", ["sqlite:///{}/studies.db", "journal:{}/studies.log"])
 def test_an_interrupted_search_resumes_with_its_finished_trials_kept(tmp_path, kind):
     storage = kind.format(tmp_path)
@@ -183,10 +204,13 @@ def test_an_interrupted_search_resumes_with_its_finished_trials_kept(tmp_path, k
     finished = [t for t in after if t.state == TrialState.COMPLETE]
     assert len(finished) == target
     assert all(before[t.number] == (t.params, t.value) for t in finished if t.number in before)
-    for lost in interrupted:                     # failed, and its parameters tried again
-        assert after[lost.number].state == TrialState.FAIL
-        retry = next(t for t in after if t.user_attrs.get("retry_of") == lost.number)
-        assert retry.params == lost.params and retry.state == TrialState.COMPLETE
+    for lost in interrupted:                     # failed, and its parameters (if drawn) tried again
+        assert after[lost.number].state == TrialState.FAIL and "abandoned" in after[lost.number].user_attrs
+        retries = [t for t in after if t.user_attrs.get("retry_of") == lost.number]
+        if after[lost.number].params:
+            assert [(t.params, t.state) for t in retries] == [(after[lost.number].params, TrialState.COMPLETE)]
+        else:
+            assert retries == []
     assert json.loads((tmp_path / "best.json").read_text())["finished_trials"] == target
 
 
