@@ -2,11 +2,14 @@
 
 Built on `matplotlib.figure.Figure` (no global pyplot state), so they work headless, in tests
 and in notebooks alike; a notebook shows a returned Figure by leaving it as the cell's value.
+Importing this module inside a Jupyter kernel registers that image formatter (see
+`show_figures_in_notebooks`), so no magic and no pyplot import is needed.
 """
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -57,7 +60,7 @@ def accuracy_vs_energy(rows: list[dict]) -> Figure:
                     capsize=3, label=f"{r['label']} ({r['dataset']})")
     ax.set_xlabel(label)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Accuracy against energy (median, 95% bootstrap interval)")
+    ax.set_title("Accuracy against energy (median and interval over seeds)")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     else:
@@ -67,19 +70,23 @@ def accuracy_vs_energy(rows: list[dict]) -> Figure:
 
 
 def bars(rows: list[dict], columns: list[tuple[str, str]], title: str) -> Figure:
+    """Horizontal bars (one row per configuration, names on the left, read once for all
+    panels) so that long names never overlap."""
     rows = distinct(rows)
-    fig = Figure(figsize=(4 * len(columns), 4))
-    axes = np.atleast_1d(fig.subplots(1, len(columns)))
-    names = [f"{r['label']}\n{r['dataset']}" for r in rows]
+    fig = Figure(figsize=(3.2 + 3.6 * len(columns), 1.2 + 0.42 * len(rows)))
+    axes = np.atleast_1d(fig.subplots(1, len(columns), sharey=True))
+    positions = np.arange(len(rows))[::-1]
     for ax, (column, label) in zip(axes, columns):
         summaries = [r[column] for r in rows]
         present = [i for i, s in enumerate(summaries) if s["median"] is not None]
-        ax.bar(range(len(present)), [summaries[i]["median"] for i in present],
-               yerr=_errors([summaries[i] for i in present]) if present else None, capsize=3,
-               color=["tab:gray" if "@" in rows[i]["entry"] else "tab:blue" for i in present])
-        ax.set_xticks(range(len(present)), [names[i] for i in present], rotation=60, fontsize=7)
-        ax.set_ylabel(label)
-    fig.suptitle(title + " (grey: BP twins)")
+        ax.barh(positions[present], [summaries[i]["median"] for i in present],
+                xerr=_errors([summaries[i] for i in present]) if present else None, capsize=3,
+                color=["tab:gray" if "@" in rows[i]["entry"] else "tab:blue" for i in present])
+        for i in set(range(len(rows))) - set(present):
+            ax.text(0, positions[i], " not measured", va="center", fontsize=8, color="tab:red")
+        ax.set_xlabel(label)
+    axes[0].set_yticks(positions, [f"{r['label']} ({r['dataset']})" for r in rows], fontsize=8)
+    fig.suptitle(f"{title} (median and interval over seeds; grey: BP twins)")
     fig.tight_layout()
     return fig
 
@@ -117,12 +124,54 @@ def benchmark_figures(rows: list[dict], records: list[dict], out: Path) -> list[
     return [save_png(fig, Path(out) / name) for name, fig in figures.items()]
 
 
+def figure_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes, trimmed to what is drawn."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
+
 def save_png(fig: Figure, path: Path) -> Path:
     """Write a figure as PNG, atomically (a reader never sees half an image)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    atomic_write(path, buffer.getvalue())
+    atomic_write(path, figure_png(fig))
     return path
+
+
+def show_figures_in_notebooks() -> bool:
+    """Make every Figure display as a PNG in a Jupyter kernel: as a cell's value, through
+    `display(fig)`, and inside a widget's output.
+
+    Only matplotlib's inline backend registers this formatter, and a fresh kernel loads it
+    when pyplot is first imported; a Figure built without pyplot would otherwise print as
+    `<Figure size 600x320 with 1 Axes>`. Registering it here makes JupyterLab, classic
+    Notebook, VS Code and Colab agree. Returns whether a kernel was found.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:     # not a Jupyter kernel
+        return False
+    shell.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
+    return True
+
+
+def interactive_figure(draw: Callable[..., Figure], **controls):
+    """Controls above a figure that `draw(**values)` redraws whenever a control moves.
+
+    The figure is drawn once with the controls' starting values before anything is shown, so
+    the output is never empty, and a headless run (nbval, nbconvert) stores that figure in the
+    widget's state. Leave the returned widget as the cell's value to show it.
+    """
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    for name, control in controls.items():
+        control.description = control.description or name
+        control.style = {"description_width": "initial"}
+    output = widgets.interactive_output(lambda **values: display(draw(**values)), controls)
+    return widgets.VBox([*controls.values(), output])
 
 
 # ------------------------------------------------------------------ teaching figures
@@ -163,14 +212,58 @@ def histograms(groups: dict[str, list[torch.Tensor]], labels: tuple[str, ...], t
     return fig
 
 
-def curves(series: dict[str, list[float]], xlabel: str, ylabel: str, title: str = "") -> Figure:
+def curves(series: dict[str, list[float]], xlabel: str, ylabel: str, title: str = "",
+           x: list[float] | None = None, log: bool = False) -> Figure:
+    """One line per series, against 1, 2, 3, ... (epochs) or the given `x`; `log` for both axes."""
     fig = Figure(figsize=(6, 3.8))
     ax = fig.subplots()
     for name, values in series.items():
-        ax.plot(range(1, len(values) + 1), values, marker=".", label=name)
+        ax.plot(x if x is not None else range(1, len(values) + 1), values, marker=".", label=name)
+    if log:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def labelled_bars(values: dict[str, float], ylabel: str, title: str = "",
+                  highlight: str | None = None, ylim: tuple[float, float] | None = None) -> Figure:
+    """One bar per name with its value written on it; `highlight` draws one bar in orange."""
+    fig = Figure(figsize=(1.2 + 1.1 * len(values), 3.4))
+    ax = fig.subplots()
+    names = list(values)
+    drawn = ax.bar(names, [values[n] for n in names],
+                   color=["tab:orange" if n == highlight else "tab:blue" for n in names])
+    ax.bar_label(drawn, fmt="%.3g", fontsize=8)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def power_trace(watts: Callable[[float], float], seconds: float, intervals: tuple[float, ...]) -> Figure:
+    """A power curve and, per sampling interval, the samples and the trapezoids they integrate."""
+    fig = Figure(figsize=(8, 3.4))
+    ax = fig.subplots()
+    t = np.linspace(0, seconds, 4000)
+    ax.plot(t, [watts(v) for v in t], color="k", linewidth=0.8, label="true power")
+    for interval, colour in zip(intervals, ("tab:red", "tab:blue", "tab:green")):
+        ts = np.arange(0, seconds + 1e-9, interval)
+        ax.plot(ts, [watts(v) for v in ts], marker="o", markersize=3, color=colour, alpha=0.8,
+                label=f"sampled every {interval:g} s (trapezoids)")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("power (W)")
+    ax.set_title("What a power sampler sees")
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+show_figures_in_notebooks()

@@ -188,11 +188,16 @@ def _notify(on_epoch, record):
 
 
 def progress_bar(total: int, desc: str, enabled: bool, **options):
-    """A tqdm bar (terminal or notebook widget), or None when progress is not shown."""
+    """A tqdm bar, or None when progress is not shown.
+
+    In a notebook it is a text bar on stdout that stays when finished: a widget bar is stored
+    frozen at its first state in a saved notebook, and a bar on stderr looks like an error.
+    """
     if not enabled:
         return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, **{"leave": False, **options})
+    from tqdm import tqdm
+    defaults = {"file": sys.stdout, "leave": True, "ncols": 100} if "ipykernel" in sys.modules else {"leave": False}
+    return tqdm(total=total, desc=desc, **{**defaults, **options})
 
 
 def evaluate(algorithm: Algorithm, split: Split, *, batch_size: int = 1024) -> float:

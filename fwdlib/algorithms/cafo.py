@@ -218,13 +218,14 @@ class CascadedForward(Algorithm):
 
     def eval_step(self, x, y, stage):
         if stage.name == "dfa":
-            logits = self.dfa_head(self._features_all(x)[-1].flatten(1))
+            logits = self.dfa_head(self.block_outputs(x)[-1].flatten(1))
             return F.cross_entropy(logits, y, reduction="sum"), accuracy_count(logits, y)
         logits = self.predictors[int(stage.name.removeprefix("block")) - 1](x)
         return self.predictor_loss(logits, y, reduction="sum"), accuracy_count(logits, y)
 
     # ------------------------------------------------------------------ prediction
-    def _features_all(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def block_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every block's output for x, in order (block i reads block i-1's output)."""
         require_images(x, self.name)
         outputs = []
         for block in self.blocks:
@@ -233,7 +234,7 @@ class CascadedForward(Algorithm):
         return outputs
 
     def block_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return [p(h.flatten(1)) for p, h in zip(self.predictors, self._features_all(x))]
+        return [p(h.flatten(1)) for p, h in zip(self.predictors, self.block_outputs(x))]
 
     def combine(self, logits: list[torch.Tensor], blocks=None) -> torch.Tensor:
         """Sum over the chosen blocks of softmax / sparsemax / raw logits."""
