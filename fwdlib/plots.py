@@ -48,7 +48,7 @@ def energy_column(rows: list[dict]) -> tuple[str, str]:
 
 
 def accuracy_vs_energy(rows: list[dict]) -> Figure:
-    fig = Figure(figsize=(7, 4.5))
+    fig = Figure(figsize=(10, 4.5))
     ax = fig.subplots()
     column, label = energy_column(rows)
     for r in distinct(rows):
@@ -62,7 +62,7 @@ def accuracy_vs_energy(rows: list[dict]) -> Figure:
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Accuracy against energy (median and interval over seeds)")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     else:
         ax.text(0.5, 0.5, "no run has both accuracy and energy", ha="center", transform=ax.transAxes)
     fig.tight_layout()
@@ -84,6 +84,8 @@ def bars(rows: list[dict], columns: list[tuple[str, str]], title: str) -> Figure
                 color=["tab:gray" if "@" in rows[i]["entry"] else "tab:blue" for i in present])
         for i in set(range(len(rows))) - set(present):
             ax.text(0, positions[i], " not measured", va="center", fontsize=8, color="tab:red")
+        if not present:
+            ax.set_xticks([])
         ax.set_xlabel(label)
     axes[0].set_yticks(positions, [f"{r['label']} ({r['dataset']})" for r in rows], fontsize=8)
     fig.suptitle(f"{title} (median and interval over seeds; grey: BP twins)")
@@ -93,7 +95,7 @@ def bars(rows: list[dict], columns: list[tuple[str, str]], title: str) -> Figure
 
 def learning_curves(records: list[dict], metric: str = "val_acc") -> Figure:
     """Validation curves of each configuration's first successful seed."""
-    fig = Figure(figsize=(7, 4.5))
+    fig = Figure(figsize=(9, 4.5))
     ax = fig.subplots()
     seen = set()
     for r in records:
@@ -107,7 +109,7 @@ def learning_curves(records: list[dict], metric: str = "val_acc") -> Figure:
     ax.set_ylabel(metric)
     ax.set_title("Learning curves (one seed each)")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.tight_layout()
     return fig
 
@@ -197,7 +199,7 @@ def image_grid(images: torch.Tensor, titles: list[str] | None = None, cols: int 
 def histograms(groups: dict[str, list[torch.Tensor]], labels: tuple[str, ...], title: str,
                xlabel: str, bins: int = 40, lines: list[float] | None = None) -> Figure:
     """One panel per key of `groups`; each panel overlays histograms of its tensors."""
-    fig = Figure(figsize=(4 * len(groups), 3.2))
+    fig = Figure(figsize=(max(4 * len(groups), 6.5), 3.2))   # wide enough for a long title
     axes = np.atleast_1d(fig.subplots(1, len(groups)))
     for i, (ax, (name, tensors)) in enumerate(zip(axes, groups.items())):
         for tensor, label in zip(tensors, labels):
@@ -261,7 +263,7 @@ def power_trace(watts: Callable[[float], float], seconds: float, intervals: tupl
     ax.set_xlabel("time (s)")
     ax.set_ylabel("power (W)")
     ax.set_title("What a power sampler sees")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
     fig.tight_layout()
     return fig
 

@@ -14,16 +14,22 @@ The objective is validation accuracy of the restored best model; the test set is
 
 Storage: a local SQLite file by default (rerun the command to resume an interrupted search);
 journal:FILE for several worker processes on one machine; any database URL Optuna accepts
-(postgresql://...) for workers on several machines running one study together.
+(postgresql+psycopg://...) for workers on several machines running one study together. On a
+database server every running trial beats a heartbeat: a trial whose worker falls silent for the
+grace period (a machine that lost power, a killed process) is failed and its parameters are run
+again by a live worker. SQLite and journal files have no heartbeat; there a trial left running by
+a dead process of this machine is found by its process id when the search is next started.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
+import logging
 import os
 import socket
 import sys
+import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -41,6 +47,11 @@ DEFAULT_DIR = Path("tune-results")
 DEFAULT_STORAGE = f"sqlite:///{DEFAULT_DIR}/studies.db"
 PRUNERS = ("median", "none")
 FORMAT = "fwdlib-params/1"      # the best-parameters file `python -m fwdlib.bench --params` reads
+# Database storage: a running trial writes a heartbeat every HEARTBEAT_S; once it has been silent
+# for GRACE_S, any live worker fails it and queues its parameters again (at most MAX_RETRIES times,
+# so a trial that kills every worker it meets is not retried forever).
+HEARTBEAT_S, GRACE_S, MAX_RETRIES = 10, 120, 2
+DRIVER_HINT = 'pip install "psycopg[binary]" and use a postgresql+psycopg://USER:PASSWORD@HOST/DB URL'
 
 
 # ============================================================================ search spaces
@@ -152,12 +163,12 @@ def sampler_seed(study_name: str, seed: int, worker: int = 0) -> int:
 
 # ============================================================================ storage
 
-def open_storage(url: str):
-    """sqlite:///FILE, journal:FILE or any database URL Optuna accepts; a clear error otherwise."""
+def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S):
+    """sqlite:///FILE, journal:FILE or any database URL Optuna accepts; a clear error otherwise.
+    A database server's storage gets heartbeats and retries (see the module's docstring)."""
     import optuna
     hint = ("use sqlite:///FILE.db (one process at a time), journal:FILE.log (several processes on one "
-            "machine) or a database URL such as postgresql://USER:PASSWORD@HOST/DB (several machines; "
-            "install its driver, e.g. pip install psycopg2-binary)")
+            f"machine) or a database URL (several machines; for PostgreSQL, {DRIVER_HINT})")
     if url.startswith("journal:"):
         path = Path(url.removeprefix("journal:"))
         if not path.name or path.is_dir():
@@ -165,28 +176,87 @@ def open_storage(url: str):
         path.parent.mkdir(parents=True, exist_ok=True)
         from optuna.storages.journal import JournalFileBackend
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+    heartbeat = not url.startswith("sqlite:")   # a server: workers may be on machines whose processes we cannot see
+    if not heartbeat and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if heartbeat and not 0 < heartbeat_s < grace_s:
+        raise ValueError(f"the heartbeat interval ({heartbeat_s} s) must be positive and shorter than "
+                         f"the grace period ({grace_s} s)")
     try:
-        return optuna.storages.RDBStorage(url)
+        with warnings.catch_warnings():        # heartbeats and retries are marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, **(_heartbeat_options(heartbeat_s, grace_s) if heartbeat else {}))
     except Exception as err:  # every way a URL can fail gets the same advice
-        reason = str(err).splitlines()[0]
+        reason = hide_secrets(str(err).splitlines()[0], url)
         raise ValueError(f"cannot open the storage {redact(url)!r} ({type(err).__name__}: {reason}); "
                          f"{hint}") from err
 
 
+def _heartbeat_options(heartbeat_s: int, grace_s: int) -> dict:
+    """RDBStorage's heartbeat arguments; the retry callback and its argument were renamed in
+    Optuna 4.9, and the kit accepts Optuna from 4.0 on."""
+    import optuna
+    storages = optuna.storages
+    if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
+        retry = {"heartbeat_stale_trial_callback": storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)}
+    else:
+        retry = {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=MAX_RETRIES)}
+    return {"heartbeat_interval": heartbeat_s, "grace_period": grace_s, **retry}
+
+
+def retry_of(trial) -> int | None:
+    """The trial this one repeats: after a dead worker (same machine: user attribute `retry_of`;
+    stale heartbeat: Optuna's system attribute `failed_trial`)."""
+    return trial.user_attrs.get("retry_of", trial.system_attrs.get("failed_trial"))
+
+
+def has_heartbeat(storage) -> bool:
+    from optuna.storages import RDBStorage
+    return isinstance(storage, RDBStorage) and storage.get_heartbeat_interval() is not None
+
+
+SECRET_KEYS = ("password", "passwd", "pwd", "pass", "sslpassword", "secret", "token")
+
+
+def _secrets(url: str) -> list[str]:
+    """The password and every secret query parameter of a database URL."""
+    from sqlalchemy.engine import make_url
+    try:
+        parsed = make_url(url)
+    except Exception:            # not a URL SQLAlchemy reads: nothing to hide that we can find
+        return []
+    found = [parsed.password] if parsed.password else []
+    for key, value in parsed.query.items():
+        if key.lower() in SECRET_KEYS:
+            found += [value] if isinstance(value, str) else list(value)
+    from urllib.parse import quote
+    found = [str(v) for v in found if v]
+    return found + [quote(v, safe="") for v in found if quote(v, safe="") != v]   # as written in the URL
+
+
 def redact(url: str) -> str:
-    """The URL without its password, for files and logs."""
-    if "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+    """The URL without its password (user:PASSWORD@ or ?password=...), for files and logs."""
+    for secret in _secrets(url):
+        url = url.replace(f":{secret}@", ":***@").replace(f"={secret}", "=***")
+    return url
+
+
+def hide_secrets(text: str, url: str) -> str:
+    """`text` (an error message, say) with every secret of `url` replaced by ***."""
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 def worker_id() -> str:
     """host:pid of this process, stored with each trial it runs."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def local_pid(trial) -> int | None:
+    """The process id of the trial's worker if that worker runs on this machine, else None."""
+    host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+    return int(pid) if host == socket.gethostname() and pid.isdigit() else None
 
 
 def _alive(pid: int) -> bool:
@@ -206,12 +276,11 @@ def recover_abandoned(study, storage) -> list[int]:
     mark them failed and queue their parameters again, so the search resumes where it stopped.
     Workers on other machines are left alone: only they know whether they still run."""
     from optuna.trial import TrialState
-    host = socket.gethostname()
     study_id = storage.get_study_id_from_name(study.study_name)
     retried = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker_host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
-        if worker_host != host or not pid.isdigit() or _alive(int(pid)):
+        pid = local_pid(trial)
+        if pid is None or _alive(pid):
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         storage.set_trial_user_attr(trial_id, "abandoned", f"worker {trial.user_attrs['worker']} exited mid-trial")
@@ -250,13 +319,30 @@ def _make_pruner(name: str):
     return optuna.pruners.NopPruner()
 
 
-def objective(tgt: Target, data, setup: dict, seed: int):
+class StudyFull(Exception):
+    """A trial began when the study already held all its trials (finished, running or queued)."""
+
+
+def taken_before(trial) -> int:
+    """Trials numbered below this one that finished, run or wait to run: the places they take.
+    Numbers are given out one at a time by the storage, so two workers that start together
+    never both see room for one last trial."""
+    from optuna.trial import TrialState
+    taking = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+    return sum(t.number < trial.number and t.state in taking for t in trial.study.get_trials(deepcopy=False))
+
+
+def objective(tgt: Target, data, setup: dict, seed: int, trials: int | None = None):
     """Optuna's objective: build with the sampled parameters, train with `fit`, return the
-    validation accuracy. Each epoch reports to the pruner; divergence counts as pruned."""
+    validation accuracy. Each epoch reports to the pruner; divergence counts as pruned. With
+    `trials`, a trial that finds the study full fails at once, before it draws parameters."""
     import optuna
 
     def run_trial(trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", worker_id())
+        if trials is not None and taken_before(trial) >= trials:
+            trial.set_user_attr("surplus", f"the study already held its {trials} trials when this one began")
+            raise StudyFull(trial.number)
         params = {name: (trial.suggest_int(name, low, high) if kind == "int"
                          else trial.suggest_float(name, low, high, log=True))
                   for name, (low, high, kind) in setup["space"].items()}
@@ -301,9 +387,10 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
          storage: str = DEFAULT_STORAGE, study: str | None = None, seed: int = 0, worker: int = 0,
          out: str | Path | None = None, pruner: str = "median", only=None, overrides: dict | None = None,
          device: str | None = None, root=None, figures: bool = True, progress: bool | None = None,
-         verbose: bool = True) -> dict:
+         verbose: bool = True, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S) -> dict:
     """Run (or resume) a search until the study holds `trials` finished trials; write the best
-    parameters to `out` (default tune-results/STUDY.json) and return what was written."""
+    parameters to `out` (default tune-results/STUDY.json) and return what was written.
+    heartbeat_s, grace_s: database storage only (see the module's docstring)."""
     import optuna
     from optuna.trial import TrialState
 
@@ -322,13 +409,13 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
     out = Path(out) if out else DEFAULT_DIR / f"{study_name}.json"
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store = open_storage(storage)
+    store = open_storage(storage, heartbeat_s, grace_s)
     sampling_seed = sampler_seed(study_name, seed, worker)
     sampler = optuna.samplers.TPESampler(seed=sampling_seed, constant_liar=True)
     the_study = optuna.create_study(study_name=study_name, storage=store, sampler=sampler,
                                     pruner=_make_pruner(pruner), direction="maximize", load_if_exists=True)
     _check_setup(the_study, setup, storage)
-    retried = recover_abandoned(the_study, store)
+    retried = [] if has_heartbeat(store) else recover_abandoned(the_study, store)
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
     done = len(the_study.get_trials(deepcopy=False, states=finished_states))
     if verbose:
@@ -338,16 +425,95 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
         data = datasets.load(dataset, device=pick_device(device), root=root)
         bar = progress_bar(trials, f"tune {study_name}", show_progress() if progress is None else progress,
                            initial=done, unit="trial", leave=True)
-        callbacks = [optuna.study.MaxTrialsCallback(trials, states=finished_states)]
-        if bar is not None:
-            callbacks.append(lambda s, t: _advance(bar, s, t))
+        callbacks = [] if bar is None else [lambda s, t: _advance(bar, s, t)]
         try:
-            the_study.optimize(objective(tgt, data, setup, seed), n_trials=trials - done, callbacks=callbacks)
+            fill(the_study, store, objective(tgt, data, setup, seed, trials), trials, callbacks=callbacks,
+                 verbose=verbose)
         finally:
             if bar is not None:
                 bar.close()
     return summarise(the_study, setup, storage=storage, out=out, figures=figures, verbose=verbose,
                      sampler_seed=sampling_seed)
+
+
+def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float = 1.0,
+         verbose: bool = True) -> None:
+    """Run trials until the study holds `trials` finished ones (completed or pruned).
+
+    Several workers may fill one study. A worker starts a trial while finished, running and
+    queued trials leave room (a queued one, a retry, is always taken first). When no room is left
+    but trials still run, it waits for them, because one may belong to a dead worker: with a
+    database server's heartbeats such a trial is failed and queued again once it has been silent
+    for the grace period; with SQLite or a journal file, only a dead process of this machine can
+    be told (by its process id), so a worker stops waiting when the rest run elsewhere.
+    """
+    import optuna
+    from optuna.trial import TrialState
+    heartbeat, waited_for = has_heartbeat(storage), set()
+    while True:
+        if heartbeat:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+        else:
+            recover_abandoned(study, storage)
+        states = Counter(t.state for t in study.get_trials(deepcopy=False))
+        finished = states[TrialState.COMPLETE] + states[TrialState.PRUNED]
+        if finished >= trials:
+            return
+        if states[TrialState.WAITING] or finished + states[TrialState.RUNNING] < trials:
+            with _quiet_about(StudyFull):
+                study.optimize(run_trial, n_trials=1, callbacks=callbacks, catch=(StudyFull,))
+            continue
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not heartbeat and all(local_pid(t) is None for t in running):
+            return
+        for trial in running:
+            if verbose and trial.number not in waited_for:
+                waited_for.add(trial.number)
+                print(f"tune: waiting for trial {trial.number} of worker {trial.user_attrs.get('worker', '?')}; "
+                      "if that worker has stopped, its trial is failed and retried here "
+                      + ("once its heartbeat has been silent for the grace period" if heartbeat
+                         else "as soon as its process is gone"), flush=True)
+        time.sleep(poll_s)
+
+
+class _quiet_about:
+    """Hide Optuna's "Trial N failed ... because of" warning for one expected exception type
+    (a filter on the handlers: Optuna logs from child loggers, which skip a parent's filters)."""
+
+    def __init__(self, kind: type[Exception]):
+        self.filter = lambda record: kind.__name__ not in record.getMessage()
+        self.handlers = logging.getLogger("optuna").handlers
+
+    def __enter__(self):
+        for handler in self.handlers:
+            handler.addFilter(self.filter)
+
+    def __exit__(self, *exc):
+        for handler in self.handlers:
+            handler.removeFilter(self.filter)
+
+
+def status(study_name: str, storage: str) -> str:
+    """Every trial of a study, one line each, readable from any machine that reaches the storage:
+    a running trial shows its worker and how long it has been running."""
+    import optuna
+    try:
+        study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
+    except KeyError:
+        raise ValueError(f"no study {study_name!r} in {redact(storage)}; name it with --study") from None
+    lines = [f"study {study_name} in {redact(storage)}"]
+    for t in study.get_trials(deepcopy=False):
+        repeats = retry_of(t)
+        notes = [f"val_acc {t.value:.4f}" if t.value is not None else "",
+                 f"running for {time.time() - t.datetime_start.timestamp():.0f} s"
+                 if t.state.name == "RUNNING" and t.datetime_start else "",
+                 f"retry of trial {repeats}" if repeats is not None else "",
+                 t.user_attrs.get("surplus", ""), t.user_attrs.get("abandoned", "")]
+        lines.append(f"  trial {t.number:3d} {t.state.name:8s} worker {t.user_attrs.get('worker', '-')}"
+                     + "".join(f"; {n}" for n in notes if n))
+    return "\n".join(lines)
 
 
 def _advance(bar, study, trial) -> None:
@@ -456,14 +622,24 @@ def main(argv=None) -> int:
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     parser.add_argument("--data-root", help="folder holding the datasets")
     parser.add_argument("--no-figures", action="store_true", help="skip the history and importance plots")
+    parser.add_argument("--heartbeat", type=int, default=HEARTBEAT_S, metavar="S",
+                        help=f"database storage: seconds between a running trial's heartbeats (default {HEARTBEAT_S})")
+    parser.add_argument("--grace", type=int, default=GRACE_S, metavar="S",
+                        help="database storage: seconds of silence after which a trial's worker counts as "
+                             f"dead and the trial is failed and retried (default {GRACE_S})")
+    parser.add_argument("--status", action="store_true",
+                        help="print every trial of the study (state, worker, heartbeat, value) and exit")
     args = parser.parse_args(argv)
     try:
+        if args.status:
+            print(status(args.study or f"{args.algorithm}-{args.dataset}", args.storage))
+            return 0
         tune(args.algorithm, args.dataset, trials=args.trials, epochs=args.epochs, storage=args.storage,
              study=args.study, seed=args.seed, worker=args.worker, out=args.out, pruner=args.pruner,
              only=bench._as_tuple(args.only), overrides=parse_overrides(args.set), device=args.device,
-             root=args.data_root, figures=not args.no_figures)
+             root=args.data_root, figures=not args.no_figures, heartbeat_s=args.heartbeat, grace_s=args.grace)
     except (ValueError, datasets.DataError, RuntimeError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {hide_secrets(str(err), args.storage)}", file=sys.stderr)
         return 2
     return 0
 

@@ -99,3 +99,15 @@ def test_cuda_graphs_request_falls_back_to_eager_off_cuda():
     algo = Scripted([1.0, 0.9])
     history = train.fit(algo, tiny_dataset(), epochs=2, batch_size=16, progress=False, cuda_graphs=True)
     assert history.mode.startswith("eager") and "need CUDA" in history.mode and history.epochs == 2
+
+
+def test_progress_in_a_notebook_is_a_finished_text_bar_on_stdout(monkeypatch, capsys):
+    import sys
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)      # looks like a kernel is running
+    bar = train.progress_bar(2, "mf all", True)
+    bar.update(2)
+    bar.close()
+    out, err = capsys.readouterr()
+    assert "mf all: 100%" in out and "2/2" in out and err == ""   # a widget bar would print nothing here
+    monkeypatch.delitem(sys.modules, "ipykernel")
+    assert train.progress_bar(2, "mf all", False) is None
