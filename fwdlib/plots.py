@@ -202,8 +202,10 @@ def histograms(groups: dict[str, list[torch.Tensor]], labels: tuple[str, ...], t
     fig = Figure(figsize=(max(4 * len(groups), 6.5), 3.2))   # wide enough for a long title
     axes = np.atleast_1d(fig.subplots(1, len(groups)))
     for i, (ax, (name, tensors)) in enumerate(zip(axes, groups.items())):
-        for tensor, label in zip(tensors, labels):
-            ax.hist(tensor.detach().cpu().numpy(), bins=bins, alpha=0.55, label=label)
+        values = [t.detach().cpu().numpy() for t in tensors]
+        edges = np.histogram_bin_edges(np.concatenate(values), bins=bins)
+        for v, label in zip(values, labels):     # one artist per histogram: quick to redraw in a widget
+            ax.stairs(np.histogram(v, edges)[0], edges, fill=True, alpha=0.55, label=label)
         if lines:
             ax.axvline(lines[i], color="k", linestyle="--", linewidth=1)
         ax.set_title(name)
