@@ -15,6 +15,7 @@ skips finished runs; a failed run is recorded with its reason and the others go 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -33,7 +34,7 @@ import torch
 from . import algorithms as registry, data as datasets
 from .energy import EnergyMeter
 from .train import evaluate, fit
-from .utils import as_json, atomic_write, format_settings, pick_device, quick_mode, seed_all
+from .utils import as_json, atomic_write, format_settings, pick_device, process_alive, quick_mode, seed_all
 
 PROTOCOLS = ("converge", "matched")
 DEFAULT_OUT = "bench-results"
@@ -207,12 +208,56 @@ def plan(preset: Preset, *, dataset_names: tuple[str, ...], algorithm_names: tup
     return runs
 
 
+def writable_folder(folder: Path) -> Path:
+    """Make `folder` and check, by writing, that results can go there: before anything trains."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"the results folder {folder} is a file; choose another --out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"x" * 4096)      # room for a record or two
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"cannot write to the results folder {folder} ({err.strerror or err}); "
+                         "make it writable (or free space) or choose another --out. Nothing was trained.") from err
+    return folder
+
+
+class ResultsNotSaved(OSError):
+    """A finished run could not be written to the results log (disk full, ...)."""
+
+
+# What the report reads from a record: a line without it (another program's, an older schema)
+# is skipped rather than breaking the report.
+RECORD_KEYS = ("key", "spec", "entries", "status")
+SPEC_KEYS = ("dataset", "algorithm", "config", "protocol", "device", "seed")
+OK_KEYS = ("test_acc", "epochs", "train_time_s", "energy_measured_j", "energy_estimated_j", "history")
+
+
+def schema_problem(record) -> str | None:
+    """Why `record` is not one of this kit's benchmark records, or None if it is."""
+    if not isinstance(record, dict):
+        return "not a benchmark record"
+    missing = [k for k in RECORD_KEYS if k not in record]
+    if not missing:
+        spec = record["spec"] if isinstance(record["spec"], dict) else {}
+        missing = [f"spec.{k}" for k in SPEC_KEYS if k not in spec]
+        missing += [k for k in OK_KEYS if record["status"] == "ok" and k not in record]
+    return f"not a benchmark record of this version (no {', '.join(missing)})" if missing else None
+
+
 class ResultsLog:
-    """Append-only JSON lines: one finished run per line, fsynced, never rewritten."""
+    """Append-only JSON lines: one finished run per line, fsynced, never rewritten.
+
+    A record is written whole or not at all: a short write is continued, and a failed one is
+    cut back to the last complete record, so the file never holds half a line."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writable_folder(self.path.parent)
+        if self.path.is_dir():
+            raise ValueError(f"{self.path} is a folder, not a results file; move it away or choose another --out")
         self._repair()
 
     def _repair(self) -> None:
@@ -222,34 +267,85 @@ class ResultsLog:
             return
         raw = self.path.read_bytes()
         if raw and not raw.endswith(b"\n"):
-            keep = raw[: raw.rfind(b"\n") + 1]
-            with open(self.path, "r+b") as f:
-                f.truncate(len(keep))
-                f.flush()
-                os.fsync(f.fileno())
+            self._truncate(raw.rfind(b"\n") + 1)
             print(f"bench: dropped an unfinished last line from {self.path}")
 
+    def _truncate(self, size: int) -> None:
+        with open(self.path, "r+b") as f:
+            f.truncate(size)
+            f.flush()
+            os.fsync(f.fileno())
+
     def records(self) -> list[dict]:
+        """Every record, in file order. A line that is not one of this kit's records (invalid
+        UTF-8 or JSON, another program's line, an older schema) is skipped with a warning that
+        names it, and left in place."""
         if not self.path.exists():
             return []
         out = []
-        for number, line in enumerate(self.path.read_text().splitlines(), 1):
-            if not line.strip():
+        for number, raw in enumerate(self.path.read_bytes().split(b"\n"), 1):
+            if not raw.strip():
                 continue
             try:
-                out.append(json.loads(line))
+                record = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                problem = "not UTF-8 text"
             except json.JSONDecodeError:
-                print(f"bench: {self.path} line {number} is not valid JSON; ignored (left in place)")
+                problem = "not valid JSON"
+            else:
+                problem = schema_problem(record)
+            if problem:
+                print(f"bench: {self.path} line {number} is {problem}; skipped (left in place)")
+            else:
+                out.append(record)
         return out
 
+    def latest(self) -> list[dict]:
+        """The last record of each run key: a retried run replaces its failure, a duplicate is
+        not a second seed."""
+        return list({r["key"]: r for r in self.records()}.values())
+
     def append(self, record: dict) -> None:
+        """Write one record whole, then to disk; on failure cut the file back and raise."""
         line = (json.dumps(record, default=str) + "\n").encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        size = os.fstat(fd).st_size
         try:
-            os.write(fd, line)          # one write of the whole line, then to disk
+            written = 0
+            while written < len(line):          # os.write may write less than asked
+                n = os.write(fd, line[written:])
+                if n == 0:
+                    raise OSError(28, "no space left on device")
+                written += n
             os.fsync(fd)
-        finally:
+        except OSError as err:
             os.close(fd)
+            self._truncate(size)               # never leave half a record behind
+            raise ResultsNotSaved(err.errno, f"could not write to {self.path} ({err.strerror or err})") from err
+        os.close(fd)
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Only one benchmark writes to a results folder at a time."""
+        path = self.path.parent / ".lock"
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                break
+            except FileExistsError:
+                holder = path.read_text().strip() if path.exists() else ""
+                if holder.isdigit() and process_alive(int(holder)):
+                    raise ValueError(f"another benchmark (process {holder}) is writing to {self.path.parent}; "
+                                     "wait for it to finish, or choose another --out") from None
+                path.unlink(missing_ok=True)     # its process is gone: the lock is stale
+        else:
+            raise ValueError(f"could not take the lock {path}; remove it if no benchmark is running")
+        try:
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            yield
+        finally:
+            path.unlink(missing_ok=True)
 
 
 _DATA_CACHE: dict = {}
@@ -278,13 +374,15 @@ def warm_up(name: str, config: dict, data, batch_size: int) -> None:
 
 
 def run_one(run: dict, *, root=None, co2: bool = True, idle_s: float = 0.0) -> dict:
-    """Train one configuration under the meter; never raises for a failed run."""
+    """Train one configuration under the meter. What the algorithm does wrong (an exception in
+    building, training or evaluating it) is recorded as a failed run; a missing device or
+    unreadable data raise, since retrying the algorithm would not help."""
     spec = run["spec"]
     record = {"key": run["key"], "spec": spec, "entries": run["entries"], "status": "ok",
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    device = pick_device(spec["device"])      # outside the try: the environment's failures are
+    data = _dataset(spec["dataset"], device, root)   # not the algorithm's, and stop the benchmark
     try:
-        device = pick_device(spec["device"])
-        data = _dataset(spec["dataset"], device, root)
         warm_up(spec["algorithm"], spec["config"], data, spec["batch_size"])
         seed_all(spec["seed"])
         model = registry.build(spec["algorithm"], input_shape=data.input_shape,
@@ -339,34 +437,47 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
             raise ValueError("--params does not apply to the speed preset: it times fixed configurations")
         return speed(dataset_names, algorithm_names, out=out, device=device, cuda_graphs=cuda_graphs,
                      epochs=epochs, root=root, verbose=verbose)
+    # The environment first: a missing device, unreadable data or an unwritable OUT stops the
+    # benchmark here with its reason, before anything trains and before anything is recorded.
     device_name = str(pick_device(device))
     if idle_s is None:
         idle_s = 3.0 if device_name.startswith("cuda") else 0.0
+    out = Path(out)
+    log = ResultsLog(out / "results.jsonl")
     dataset_names = _present(dataset_names, root, verbose)
+    for name in dataset_names:
+        _dataset(name, torch.device(device_name), root)          # read once: corrupt files fail here
     if params:
         preset_obj = apply_params(preset_obj, load_params(params), dataset_names, verbose)
     runs = plan(preset_obj, dataset_names=dataset_names, algorithm_names=algorithm_names,
                 seeds=seeds if seeds is not None else (1 if quick_mode() and preset == "quick" else preset_obj.seeds),
                 protocol=protocol, device=device_name, cuda_graphs=cuda_graphs, epochs=epochs)
-    out = Path(out)
-    log = ResultsLog(out / "results.jsonl")
-    done = {r["key"]: r for r in log.records() if r["status"] == "ok" or not retry_failed}
-    todo = [r for r in runs if r["key"] not in done]
-    if verbose:
-        print(f"bench {preset}: {len(runs)} runs, {len(runs) - len(todo)} already in {log.path}, "
-              f"{len(todo)} to go; protocol {protocol}, device {device_name}")
-    for i, item in enumerate(todo, 1):
-        record = run_one(item, root=root, co2=co2, idle_s=idle_s)
-        log.append(record)
+    if not runs:
+        raise ValueError(f"nothing to run: preset {preset} has no run for {', '.join(algorithm_names or ())} "
+                         f"on {', '.join(dataset_names)}")
+    with log.lock():
+        done = {r["key"] for r in log.latest() if r["status"] == "ok" or not retry_failed}
+        todo = [r for r in runs if r["key"] not in done]
         if verbose:
+            print(f"bench {preset}: {len(runs)} runs, {len(runs) - len(todo)} already in {log.path}, "
+                  f"{len(todo)} to go; protocol {protocol}, device {device_name}")
+        for i, item in enumerate(todo, 1):
+            record = run_one(item, root=root, co2=co2, idle_s=idle_s)
             spec = record["spec"]
-            what = (f"test acc {record['test_acc']:.4f}, {record['epochs']} epochs, "
-                    f"{record['train_time_s']:.1f} s" if record["status"] == "ok"
-                    else f"FAILED: {record['reason']}")
-            print(f"  [{i}/{len(todo)}] {spec['dataset']} {spec['algorithm']} seed {spec['seed']}: {what}",
-                  flush=True)
+            name = f"{spec['dataset']} {spec['algorithm']} seed {spec['seed']}"
+            try:
+                log.append(record)
+            except ResultsNotSaved as err:
+                raise ResultsNotSaved(err.errno, f"run {name} finished but was NOT saved: {err.strerror}. "
+                                      f"The {len(todo) - i + 1} run(s) from this one on will run again when "
+                                      "you rerun the same command; every earlier run is kept.") from err
+            if verbose:
+                what = (f"test acc {record['test_acc']:.4f}, {record['epochs']} epochs, "
+                        f"{record['train_time_s']:.1f} s" if record["status"] == "ok"
+                        else f"FAILED: {record['reason']}")
+                print(f"  [{i}/{len(todo)}] {name}: {what}", flush=True)
     keys = {r["key"] for r in runs}
-    records = [r for r in log.records() if r["key"] in keys]
+    records = [r for r in log.latest() if r["key"] in keys]
     if report:
         from .report import write_report
         paths = write_report(records, out, title=f"preset {preset}, protocol {protocol}")
@@ -408,7 +519,7 @@ def _as_tuple(value) -> tuple[str, ...] | None:
 
 def _present(names, root, verbose) -> tuple[str, ...]:
     """Datasets whose files are here (the `paper` preset runs those present)."""
-    present = []
+    present, missing = [], []
     for name in names:
         if datasets.available(name, root):     # a file check: the run itself reads the data
             present.append(name)
@@ -419,8 +530,12 @@ def _present(names, root, verbose) -> tuple[str, ...]:
         except datasets.DataError as err:
             if len(names) == 1:
                 raise
+            missing.append(f"{name}: {str(err).splitlines()[0]}")
             if verbose:
                 print(f"bench: skipping {name}: {str(err).splitlines()[0]}")
+    if not present:
+        raise datasets.DataError("none of the datasets is here, so there is nothing to run:\n  "
+                                 + "\n  ".join(missing) + "\nFix: install or download one (see the README's Data section)")
     return tuple(present)
 
 
@@ -436,6 +551,11 @@ def load_params(paths) -> list[dict]:
             record = json.loads(path.read_text())
         except FileNotFoundError:
             raise ValueError(f"--params {path}: no such file (python -m fwdlib.tune writes one)") from None
+        except IsADirectoryError:
+            raise ValueError(f"--params {path} is a folder; pass the .json file python -m fwdlib.tune wrote "
+                             f"in it, e.g. {path / 'mf-fashion_mnist_sample.json'}") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"--params {path}: cannot read it ({err})") from None
         except json.JSONDecodeError as err:
             raise ValueError(f"--params {path}: not valid JSON ({err})") from None
         if not isinstance(record, dict) or record.get("format") != FORMAT:
@@ -535,6 +655,7 @@ def speed(dataset_names=None, algorithm_names=None, *, out=DEFAULT_OUT, device=N
           epochs=None, root=None, verbose=True) -> list[dict]:
     """Seconds per epoch at batch 128 on the study's architectures, beside the study's."""
     device = pick_device(device)
+    out = writable_folder(out)
     epochs = epochs or 3                       # the first epoch of each stage is warm-up
     rows = []
     for label, family, name, config in SPEED_CASES:
@@ -566,8 +687,6 @@ def speed(dataset_names=None, algorithm_names=None, *, out=DEFAULT_OUT, device=N
             print(f"  {label:15s} {row['s_per_epoch']:8.3f} s/epoch ({row['mode']}, {data_label})"
                   + (f"   study A100: {study:.2f} s" if study else ""), flush=True)
         del model, data
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "speed.json", json.dumps(rows, indent=2))
     return rows
 
@@ -596,19 +715,29 @@ def main(argv=None) -> int:
     try:
         if args.report_only:
             from .report import write_report
-            records = ResultsLog(Path(args.out) / "results.jsonl").records()
+            records = ResultsLog(Path(args.out) / "results.jsonl").latest()
             if not records:
                 raise ValueError(f"no results in {args.out}/results.jsonl to report on")
             write_report(records, Path(args.out), title="from results.jsonl")
             print((Path(args.out) / "report.md").read_text())
             return 0
-        run(args.preset, dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds,
-            protocol=args.protocol, out=args.out, device=args.device, cuda_graphs=not args.no_cuda_graphs,
-            epochs=args.epochs, root=args.data_root, co2=not args.no_co2, idle_s=args.idle_s,
-            retry_failed=args.retry_failed, params=args.params)
+        records = run(args.preset, dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds,
+                      protocol=args.protocol, out=args.out, device=args.device,
+                      cuda_graphs=not args.no_cuda_graphs, epochs=args.epochs, root=args.data_root,
+                      co2=not args.no_co2, idle_s=args.idle_s, retry_failed=args.retry_failed,
+                      params=args.params)
+    except ResultsNotSaved as err:
+        print(f"error: {err.strerror}", file=sys.stderr)
+        return 1
     except (ValueError, datasets.DataError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    failed = [r for r in records if r.get("status") == "failed"]
+    if failed:
+        print(f"error: {len(failed)} run(s) failed (first: {failed[0]['spec']['algorithm']} seed "
+              f"{failed[0]['spec']['seed']}: {failed[0]['reason']}); fix the cause and rerun the same "
+              "command with --retry-failed", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -264,6 +264,25 @@ def _find_in(name: str, directory: Path) -> Path | None:
     return None
 
 
+def _expected_files(name: str) -> str:
+    if SPECS[name].kind == "idx":
+        return ", ".join(f"{stem}[.gz]" for stem in IDX_FILES.values())
+    return f"{CIFAR_DIRS[name]}/ from torchvision"
+
+
+def check_labels(arrays: dict[str, np.ndarray], num_classes: int, where: str) -> None:
+    """Labels must be one integer per image, each a class index: anything else (an image file
+    given as the label file, values out of range) would train quietly wrong."""
+    for part in ("train", "test"):
+        x, y = arrays[f"{part}_x"], arrays[f"{part}_y"]
+        if y.ndim != 1 or len(y) != len(x):
+            raise DataError(f"{where}: the {part} labels have shape {y.shape}, expected ({len(x)},) "
+                            "(one label per image); is an image file standing in for the label file?")
+        if len(y) and (y.min() < 0 or y.max() >= num_classes):
+            raise DataError(f"{where}: {part} labels range over {int(y.min())}..{int(y.max())}, but this "
+                            f"dataset has classes 0..{num_classes - 1}; the label file is wrong or damaged")
+
+
 def _read_folder(name: str, folder: Path):
     """(arrays, classes, folder) of `name` read from `folder`."""
     if SPECS[name].kind == "idx":
@@ -319,7 +338,15 @@ def locate(name: str, root=None, download: bool = True):
         folder = _find_in(name, place)
         if folder:
             return _read_folder(name, folder)
-        tried.append(f"  - {label}: {', '.join(map(str, _candidate_dirs(name, place)))}")
+        where = f"{label}: {', '.join(map(str, _candidate_dirs(name, place)))}"
+        tried.append(f"  - {where}")
+        if label in ("root", "$FWDLIB_DATA"):    # a place the user named: never pass it over in silence
+            why = ("is a file, not a folder" if place.is_file() else "does not exist" if not place.exists()
+                   else f"does not hold {name}'s files ({_expected_files(name)})")
+            if label == "root":
+                raise DataError(f"root={str(place)!r} {why}. Looked in {where}. Fix: point root at the "
+                                "folder that holds the files, or leave it unset to search the usual places")
+            print(f"data: warning: $FWDLIB_DATA={str(place)!r} {why}; looking in the usual places instead")
     if download:
         try:
             folder = _find_in(name, _download(name, user_cache()))
@@ -381,6 +408,7 @@ def load(name: str, *, root: str | Path | None = None, device=None, val_fraction
         arrays, classes, where = locate(name, root, download)
         spec = SPECS[name]
         source = f"{name} from {where}"
+    check_labels(arrays, spec.num_classes, source)
     if source not in _announced:
         print(f"data: {source}")
         _announced.add(source)

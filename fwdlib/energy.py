@@ -30,6 +30,7 @@ import platform
 import resource
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -291,6 +292,15 @@ class Rapl:
         return {d: (uj / 1e6, None) for d, uj in self.total.items()}
 
 
+def _codecarbon_countries() -> set[str]:
+    """The countries CodeCarbon has a grid mix for (empty if its data cannot be read)."""
+    try:
+        from codecarbon.input import DataSource
+        return set(DataSource().get_global_energy_mix_data())
+    except Exception:  # noqa: BLE001 - a check, not a requirement
+        return set()
+
+
 class CodeCarbon:
     """CodeCarbon's OfflineEmissionsTracker: CO2 for the window from a national grid factor.
 
@@ -305,6 +315,11 @@ class CodeCarbon:
 
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         self.country = country
+        known = _codecarbon_countries()
+        if known and country not in known:     # CodeCarbon would use the world average silently
+            warnings.warn(f"CodeCarbon knows no country {country!r} (ISO 3166 alpha-3, e.g. POL, FRA, "
+                          "USA): its CO2 figure would use the world-average grid. Pass a known code.",
+                          stacklevel=3)
         options = dict(log_level="error", allow_multiple_runs=True, measure_power_secs=1)
         try:   # CodeCarbon 3.x names its outputs; 2.x used the save_to_file flag
             from codecarbon.emissions_tracker import OutputMethod
@@ -319,6 +334,7 @@ class CodeCarbon:
     def start(self) -> None:
         with _quiet_codecarbon():
             self.tracker.start()
+
 
     def stop(self):
         """(co2_kg or None, method, grid g/kWh, cpu J, ram J, gpu J, reason)."""
@@ -471,6 +487,7 @@ class EnergyMeter:
         self.result: EnergyResult | None = None
         self._laps: list[Lap] = []
         self._warnings: list[str] = []
+        self._state = "new"                    # then "running", then "done": one window per meter
 
     # -- context manager
     def __enter__(self) -> "EnergyMeter":
@@ -481,6 +498,10 @@ class EnergyMeter:
         self.stop(partial=exc_type is not None)
 
     def start(self) -> "EnergyMeter":
+        if self._state != "new":
+            raise RuntimeError("this EnergyMeter has already measured a window; make a new EnergyMeter() "
+                               "for the next one, so that its laps and totals do not mix with the old ones")
+        self._state = "running"
         self._tracker, self._co2_error = None, None
         if self.co2:
             try:
@@ -513,6 +534,7 @@ class EnergyMeter:
 
     def lap(self, name: str) -> Lap:
         """Close a sub-window (an epoch, say) and start the next."""
+        self._require_running("lap")
         self._sync()
         now, energy = time.perf_counter(), self._snapshot()
         seconds = now - self._lap_t
@@ -525,7 +547,17 @@ class EnergyMeter:
         self._lap_t, self._lap_energy = now, energy
         return lap
 
+    def _require_running(self, what: str) -> None:
+        if self._state == "new":
+            raise RuntimeError(f"EnergyMeter.{what}() before start(): call meter.start() first, "
+                               "or use `with EnergyMeter() as meter:`")
+        if self._state == "done":
+            raise RuntimeError(f"EnergyMeter.{what}() after stop(): this meter has finished; "
+                               "its result is in meter.result")
+
     def stop(self, partial: bool = False) -> EnergyResult:
+        self._require_running("stop")
+        self._state = "done"
         self._sync()
         wall = time.perf_counter() - self._t0
         energy = self._snapshot()

@@ -21,6 +21,9 @@ from .graphs import GraphedStep, execution_mode
 from .utils import synchronize
 
 MONITORS = ("val_loss", "val_acc")
+# Divergence: a non-finite loss, or an epoch whose mean loss exceeds this multiple of the stage's
+# first step's loss (training that works lowers its loss; one that explodes raises it by orders).
+DIVERGENCE_FACTOR = 100.0
 
 
 class TrainingDiverged(FloatingPointError):
@@ -75,6 +78,10 @@ def fit(algorithm: Algorithm, data: Dataset, *, epochs: int, batch_size: int = 1
         raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
+    for part in ("train", "val"):
+        if len(getattr(data, part)) == 0:
+            raise ValueError(f"the {part} split of {data.name} is empty; training needs both a training "
+                             "and a validation split (data.load gives both)")
     generator = torch.Generator().manual_seed(seed)
     algorithm.to(data.device)
     history = History(mode=execution_mode(cuda_graphs, data.device))
@@ -125,7 +132,9 @@ def _fit_stage(algorithm, stage, stage_data: StageData, history, *, epochs, batc
         synchronize(device)
         seconds = time.perf_counter() - start
         step_losses = torch.stack(losses).float()
-        _check_finite(step_losses, stage, epoch, algorithm)
+        if epoch == 1:
+            first_loss = step_losses[0].item()
+        _check_diverged(step_losses, first_loss, stage, epoch, algorithm)
         n = len(stage_data.train)
         train_acc = correct.item() / n if "correct" in out else math.nan
         record = _record(stage, epoch, step_losses.mean().item(), train_acc, seconds,
@@ -156,14 +165,22 @@ def _fit_stage(algorithm, stage, stage_data: StageData, history, *, epochs, batc
         history.notes.append(f"{stage.name}: {step.failure}")
 
 
-def _check_finite(step_losses: torch.Tensor, stage: Stage, epoch: int, algorithm) -> None:
+def _check_diverged(step_losses: torch.Tensor, first_loss: float, stage: Stage, epoch: int, algorithm) -> None:
+    """Raise TrainingDiverged, naming the rule that fired: a non-finite loss, or an epoch's mean
+    loss above DIVERGENCE_FACTOR times the stage's first step's."""
     finite = torch.isfinite(step_losses)
     if not bool(finite.all()):
         step = int((~finite).nonzero()[0]) + 1
         raise TrainingDiverged(
             f"{algorithm.name}: the loss became {step_losses[step - 1].item()} at epoch {epoch}, "
-            f"step {step} (stage {stage.name!r}). Training diverged: try a lower learning rate "
-            "(for example half of it), or check the inputs for NaN values.")
+            f"step {step} (stage {stage.name!r}; rule: the loss must stay finite). Training diverged: "
+            "try a lower learning rate (for example half of it), or check the inputs for NaN values.")
+    mean = step_losses.mean().item()
+    if math.isfinite(first_loss) and abs(first_loss) > 0 and mean > DIVERGENCE_FACTOR * abs(first_loss):
+        raise TrainingDiverged(
+            f"{algorithm.name}: epoch {epoch}'s mean loss {mean:.3g} is more than {DIVERGENCE_FACTOR:g}x "
+            f"the first step's {first_loss:.3g} (stage {stage.name!r}; rule: the loss must not grow "
+            f"{DIVERGENCE_FACTOR:g}-fold). Training diverged: try a lower learning rate.")
 
 
 def _validate(algorithm, stage: Stage, split: Split, batch_size: int) -> tuple[float, float]:

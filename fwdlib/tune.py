@@ -41,7 +41,7 @@ import torch
 from . import algorithms as registry, bench, data as datasets
 from .plots import save_png
 from .train import TrainingDiverged, evaluate, fit, progress_bar, show_progress
-from .utils import as_json, atomic_write, format_settings, pick_device, seed_all
+from .utils import as_json, atomic_write, format_settings, pick_device, process_alive, seed_all
 
 DEFAULT_DIR = Path("tune-results")
 DEFAULT_STORAGE = f"sqlite:///{DEFAULT_DIR}/studies.db"
@@ -155,9 +155,10 @@ def target(name: str, dataset: str, overrides: dict | None = None) -> Target:
     return Target(algorithm, tuple(matches), dataset, {**config, **(overrides or {})}, preset)
 
 
-def sampler_seed(study_name: str, seed: int, worker: int = 0) -> int:
-    """A seed of the study's own: two studies (or two workers) never share one by accident."""
-    digest = hashlib.sha256(f"{study_name}|{seed}|{worker}".encode()).hexdigest()
+def sampler_seed(study_name: str, seed: int, worker: int = 0, stored: int = 0) -> int:
+    """A seed of the study's own: two studies (or two workers) never share one by accident, and
+    a resumed search (`stored` trials already in the study) continues instead of replaying."""
+    digest = hashlib.sha256(f"{study_name}|{seed}|{worker}|{stored}".encode()).hexdigest()
     return int(digest[:8], 16)
 
 
@@ -173,12 +174,12 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_
         path = Path(url.removeprefix("journal:"))
         if not path.name or path.is_dir():
             raise ValueError(f"storage {url!r} names no journal file; {hint}")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(path.parent, url)
         from optuna.storages.journal import JournalFileBackend
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     heartbeat = not url.startswith("sqlite:")   # a server: workers may be on machines whose processes we cannot see
     if not heartbeat and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(Path(url.removeprefix("sqlite:///")).parent, url)
     if heartbeat and not 0 < heartbeat_s < grace_s:
         raise ValueError(f"the heartbeat interval ({heartbeat_s} s) must be positive and shorter than "
                          f"the grace period ({grace_s} s)")
@@ -190,6 +191,14 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_
         reason = hide_secrets(str(err).splitlines()[0], url)
         raise ValueError(f"cannot open the storage {redact(url)!r} ({type(err).__name__}: {reason}); "
                          f"{hint}") from err
+
+
+def _make_folder(folder: Path, url: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:    # a file where a folder should be, no permission, ...
+        raise ValueError(f"cannot make the folder {folder} for the storage {redact(url)!r} "
+                         f"({err.strerror or err}); choose a path in a folder you can write") from None
 
 
 def _heartbeat_options(heartbeat_s: int, grace_s: int) -> dict:
@@ -259,18 +268,6 @@ def local_pid(trial) -> int | None:
     return int(pid) if host == socket.gethostname() and pid.isdigit() else None
 
 
-def _alive(pid: int) -> bool:
-    if os.name == "nt":          # there os.kill would terminate the process: assume it still runs
-        return True
-    try:
-        os.kill(pid, 0)          # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:      # another user's process
-        return True
-    return True
-
-
 def recover_abandoned(study, storage) -> list[int]:
     """Trials left running by a worker of this machine that no longer exists (killed, crashed):
     mark them failed and queue their parameters again, so the search resumes where it stopped.
@@ -280,7 +277,7 @@ def recover_abandoned(study, storage) -> list[int]:
     retried = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = local_pid(trial)
-        if pid is None or _alive(pid):
+        if pid is None or process_alive(pid):
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         storage.set_trial_user_attr(trial_id, "abandoned", f"worker {trial.user_attrs['worker']} exited mid-trial")
@@ -403,6 +400,9 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
     if epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {epochs}")
     searched, fixed = search_space(tgt.algorithm, tgt.config, epochs, only)
+    for key in sorted(set(overrides or {}) & set(searched)):
+        print(f"tune: warning: --set {key}={overrides[key]!r} is ignored, because {key} is searched; "
+              f"leave it out of the search with --only to fix it at that value", file=sys.stderr)
     setup = _setup(tgt, searched, fixed, epochs, pruner)
     check_config(tgt, setup)
     study_name = study or f"{tgt.entries[0] if len(tgt.entries) == 1 else tgt.algorithm}-{dataset}"
@@ -410,11 +410,11 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = open_storage(storage, heartbeat_s, grace_s)
-    sampling_seed = sampler_seed(study_name, seed, worker)
-    sampler = optuna.samplers.TPESampler(seed=sampling_seed, constant_liar=True)
-    the_study = optuna.create_study(study_name=study_name, storage=store, sampler=sampler,
-                                    pruner=_make_pruner(pruner), direction="maximize", load_if_exists=True)
+    the_study = optuna.create_study(study_name=study_name, storage=store, pruner=_make_pruner(pruner),
+                                    direction="maximize", load_if_exists=True)
     _check_setup(the_study, setup, storage)
+    sampling_seed = sampler_seed(study_name, seed, worker, stored=len(the_study.get_trials(deepcopy=False)))
+    the_study.sampler = optuna.samplers.TPESampler(seed=sampling_seed, constant_liar=True)
     retried = [] if has_heartbeat(store) else recover_abandoned(the_study, store)
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
     done = len(the_study.get_trials(deepcopy=False, states=finished_states))
@@ -429,6 +429,13 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
         try:
             fill(the_study, store, objective(tgt, data, setup, seed, trials), trials, callbacks=callbacks,
                  verbose=verbose)
+        except KeyboardInterrupt:   # Optuna has marked the running trial failed; keep the best so far
+            saved = bool(the_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            if saved:
+                summarise(the_study, setup, storage=storage, out=out, figures=False, verbose=False,
+                          sampler_seed=sampling_seed)
+            raise KeyboardInterrupt("interrupted; the running trial is marked failed, the finished ones are kept"
+                                    + (f", the best so far is in {out}" if saved else "")) from None
         finally:
             if bar is not None:
                 bar.close()
@@ -462,7 +469,7 @@ def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float 
         if finished >= trials:
             return
         if states[TrialState.WAITING] or finished + states[TrialState.RUNNING] < trials:
-            with _quiet_about(StudyFull):
+            with _quiet_about(StudyFull, KeyboardInterrupt):   # both are reported our own way
                 study.optimize(run_trial, n_trials=1, callbacks=callbacks, catch=(StudyFull,))
             continue
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -479,11 +486,11 @@ def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float 
 
 
 class _quiet_about:
-    """Hide Optuna's "Trial N failed ... because of" warning for one expected exception type
+    """Hide Optuna's "Trial N failed ... because of" warning for expected exception types
     (a filter on the handlers: Optuna logs from child loggers, which skip a parent's filters)."""
 
-    def __init__(self, kind: type[Exception]):
-        self.filter = lambda record: kind.__name__ not in record.getMessage()
+    def __init__(self, *kinds: type[BaseException]):
+        self.filter = lambda record: not any(f"{k.__name__}(" in record.getMessage() for k in kinds)
         self.handlers = logging.getLogger("optuna").handlers
 
     def __enter__(self):
@@ -638,6 +645,9 @@ def main(argv=None) -> int:
              study=args.study, seed=args.seed, worker=args.worker, out=args.out, pruner=args.pruner,
              only=bench._as_tuple(args.only), overrides=parse_overrides(args.set), device=args.device,
              root=args.data_root, figures=not args.no_figures, heartbeat_s=args.heartbeat, grace_s=args.grace)
+    except KeyboardInterrupt as stop:
+        print(f"\ntune: {stop or 'interrupted'}. To resume, run the same command again.", file=sys.stderr)
+        return 130
     except (ValueError, datasets.DataError, RuntimeError, TypeError) as err:
         print(f"error: {hide_secrets(str(err), args.storage)}", file=sys.stderr)
         return 2

@@ -63,19 +63,31 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
+QUICK_ON, QUICK_OFF = ("1", "true", "yes", "y", "on"), ("", "0", "false", "no", "n", "off")
+
+
 def quick_mode() -> bool:
-    """True when FWDLIB_QUICK asks notebooks, tests and the benchmark to shrink their work."""
-    return os.environ.get("FWDLIB_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when FWDLIB_QUICK asks notebooks, tests and the benchmark to shrink their work;
+    a value that is neither yes nor no is refused rather than read as full mode."""
+    value = os.environ.get("FWDLIB_QUICK", "").strip().lower()
+    if value not in QUICK_ON + QUICK_OFF:
+        raise ValueError(f"FWDLIB_QUICK={os.environ['FWDLIB_QUICK']!r} is not understood: set it to 1 "
+                         f"(quick mode; also {', '.join(QUICK_ON[1:])}) or 0 (full mode; also "
+                         f"{', '.join(QUICK_OFF[2:])}), or unset it")
+    return value in QUICK_ON
 
 
 def pick_device(preferred: str | torch.device | None = None) -> torch.device:
     """The requested device, else the best available one: cuda, then mps, then cpu."""
     if preferred is not None:
         device = torch.device(preferred)
-        if device.type == "cuda" and not torch.cuda.is_available():
+        mps = getattr(torch.backends, "mps", None)
+        missing = ("CUDA" if device.type == "cuda" and not torch.cuda.is_available() else
+                   "Apple GPU (MPS)" if device.type == "mps" and not (mps and mps.is_available()) else None)
+        if missing:
             raise RuntimeError(
-                f"device {str(preferred)!r} was requested but CUDA is not available here; "
-                "pass device='cpu' or leave device unset to pick the best available one"
+                f"device {str(preferred)!r} was requested but this machine has no {missing}; "
+                "pass device='cpu' (--device cpu) or leave it unset to pick the best available one"
             )
         return device
     if torch.cuda.is_available():
@@ -86,6 +98,20 @@ def pick_device(preferred: str | torch.device | None = None) -> torch.device:
     if in_colab():
         print("No GPU in this Colab runtime: Runtime > Change runtime type > T4 GPU, then rerun.")
     return torch.device("cpu")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine with this id exists (assumed yes where it cannot be
+    asked without harm: on Windows, os.kill would terminate it)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)          # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # another user's process
+        return True
+    return True
 
 
 def seed_all(seed: int) -> torch.Generator:

@@ -235,3 +235,35 @@ def test_random_crop_flip_is_a_crop_of_the_padded_image():
     for i in range(len(x)):
         crops = [padded[i, :, r:r + 32, c:c + 32] for r in range(9) for c in range(9)]
         assert any(torch.equal(out[i], crop) or torch.equal(out[i], crop.flip(-1)) for crop in crops)
+
+
+# ------------------------------------------------------------------ a place the user named
+
+def test_a_named_root_that_does_not_hold_the_data_is_refused(isolated, no_network):
+    write_idx_set(isolated / "system")                      # a good copy elsewhere is not used
+    a_file = isolated / "notes.txt"
+    a_file.write_text("not a folder")
+    no_labels = write_idx_set(isolated / "partial")
+    (no_labels / "train-labels-idx1-ubyte.gz").unlink()
+    for root, why in ((a_file, "is a file, not a folder"), (isolated / "nowhere", "does not exist"),
+                      (no_labels, "does not hold fashion_mnist's files")):
+        with pytest.raises(DataError, match=why):
+            data.load("fashion_mnist", root=root, device="cpu", download=False)
+
+
+def test_a_bad_fwdlib_data_is_reported_then_passed_over(isolated, monkeypatch, capsys, no_network):
+    write_idx_set(isolated / "system", marker=4)
+    monkeypatch.setenv("FWDLIB_DATA", str(isolated / "nowhere"))
+    assert marker_of(data.load("fashion_mnist", device="cpu", download=False)) == 4
+    assert "$FWDLIB_DATA='" in capsys.readouterr().out
+
+
+def test_labels_out_of_range_or_shaped_like_images_are_refused(isolated, no_network):
+    folder = write_idx_set(isolated / "root")
+    write_idx(folder / "train-labels-idx1-ubyte", np.full(40, 200))
+    with pytest.raises(DataError, match=r"labels range over 200\.\.200.*classes 0\.\.9"):
+        data.load("fashion_mnist", root=folder, device="cpu", download=False)
+    images = (folder / "train-images-idx3-ubyte.gz").read_bytes()
+    (folder / "train-labels-idx1-ubyte.gz").write_bytes(images)       # an image file as labels
+    with pytest.raises(DataError, match=r"labels have shape \(40, 28, 28\)"):
+        data.load("fashion_mnist", root=folder, device="cpu", download=False)

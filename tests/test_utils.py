@@ -5,16 +5,27 @@ from fwdlib import utils
 
 
 def test_quick_mode_reads_the_environment(monkeypatch):
-    monkeypatch.setenv("FWDLIB_QUICK", "1")
-    assert utils.quick_mode()
-    monkeypatch.setenv("FWDLIB_QUICK", "0")
-    assert not utils.quick_mode()
+    for value in ("1", "true", "Yes", "y", "on"):
+        monkeypatch.setenv("FWDLIB_QUICK", value)
+        assert utils.quick_mode()
+    for value in ("0", "false", "no", "n", "off", ""):
+        monkeypatch.setenv("FWDLIB_QUICK", value)
+        assert not utils.quick_mode()
+    monkeypatch.setenv("FWDLIB_QUICK", "2")          # neither: refused, never read as full mode
+    with pytest.raises(ValueError, match="FWDLIB_QUICK='2' is not understood"):
+        utils.quick_mode()
+
+
+def test_pick_device_refuses_a_missing_mps(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="this machine has no Apple GPU"):
+        utils.pick_device("mps")
 
 
 def test_pick_device_prefers_request_and_refuses_missing_cuda(monkeypatch):
     assert utils.pick_device("cpu") == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(RuntimeError, match="CUDA is not available"):
+    with pytest.raises(RuntimeError, match="this machine has no CUDA"):
         utils.pick_device("cuda")
 
 

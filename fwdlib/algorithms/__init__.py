@@ -16,10 +16,37 @@ TWINS = {"ff": "bp-mlp", "mf": "bp-mlp", "cafo-rand": "bp-cnn", "cafo-dfa": "bp-
 NAMES: tuple[str, ...] = tuple(REGISTRY)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_config(name: str, config: dict) -> None:
+    """Refuse values no algorithm can train with, naming the parameter and what it needs:
+    learning rates > 0, weight decays and the ridge >= 0, layer widths and channel counts
+    non-empty with every entry a positive integer, epoch counts positive integers."""
+    for key, value in config.items():
+        if key == "lr" or key.endswith("_lr"):
+            ok, need = _is_number(value) and value > 0, "a number above 0, e.g. 1e-3"
+        elif "weight_decay" in key or key == "ridge":
+            ok, need = _is_number(value) and value >= 0, "a number, 0 or above"
+        elif key in ("hidden", "channels"):
+            ok = (isinstance(value, (list, tuple)) and len(value) > 0
+                  and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value))
+            need = "a non-empty list of positive integers, e.g. [256, 256]"
+        elif key.startswith("epochs_per") or key == "dfa_epochs":
+            ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+            need = "a positive integer (or None for the fit's epoch cap)"
+        else:
+            continue
+        if not ok:
+            raise ValueError(f"bad configuration for {name!r}: {key}={value!r}; {key} must be {need}")
+
+
 def build(name: str, *, input_shape, num_classes: int, **config) -> Algorithm:
     """Construct a registered algorithm; `config` goes to its constructor."""
     if name not in REGISTRY:
         raise ValueError(f"unknown algorithm {name!r}; registered: {', '.join(NAMES)}")
+    check_config(name, config)
     try:
         return REGISTRY[name](tuple(input_shape), num_classes, **config)
     except TypeError as err:

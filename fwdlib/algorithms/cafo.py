@@ -125,6 +125,7 @@ class CascadedForward(Algorithm):
         if stage.name == "dfa":
             return StageData(data.train, data.val, data.augment)
         i = int(stage.name.removeprefix("block")) - 1
+        require_images(data.train.x, self.name)
         if not self.frozen:                    # after DFA, fix the blocks
             self.blocks.requires_grad_(False)
             self.frozen = True
