@@ -729,6 +729,10 @@ def main(argv=None) -> int:
     except ResultsNotSaved as err:
         print(f"error: {err.strerror}", file=sys.stderr)
         return 1
+    except OSError as err:        # the report or its figures: the results log itself is safe
+        print(f"error: could not write the report in {args.out} ({err.strerror or err}); every finished run "
+              f"is kept in {args.out}/results.jsonl: free space, then run with --report-only", file=sys.stderr)
+        return 1
     except (ValueError, datasets.DataError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -292,13 +292,17 @@ class Rapl:
         return {d: (uj / 1e6, None) for d, uj in self.total.items()}
 
 
-def _codecarbon_countries() -> set[str]:
-    """The countries CodeCarbon has a grid mix for (empty if its data cannot be read)."""
+def check_country(country: str, stacklevel: int = 3) -> None:
+    """Warn when CodeCarbon has no grid mix for `country`: it would silently use the world
+    average. (Nothing is said when CodeCarbon's own data cannot be read.)"""
     try:
         from codecarbon.input import DataSource
-        return set(DataSource().get_global_energy_mix_data())
+        known = set(DataSource().get_global_energy_mix_data())
     except Exception:  # noqa: BLE001 - a check, not a requirement
-        return set()
+        return
+    if country not in known:
+        warnings.warn(f"CodeCarbon knows no country {country!r} (ISO 3166 alpha-3, e.g. POL, FRA, USA): "
+                      "its CO2 figure would use the world-average grid. Pass a known code.", stacklevel=stacklevel)
 
 
 class CodeCarbon:
@@ -315,11 +319,6 @@ class CodeCarbon:
 
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         self.country = country
-        known = _codecarbon_countries()
-        if known and country not in known:     # CodeCarbon would use the world average silently
-            warnings.warn(f"CodeCarbon knows no country {country!r} (ISO 3166 alpha-3, e.g. POL, FRA, "
-                          "USA): its CO2 figure would use the world-average grid. Pass a known code.",
-                          stacklevel=3)
         options = dict(log_level="error", allow_multiple_runs=True, measure_power_secs=1)
         try:   # CodeCarbon 3.x names its outputs; 2.x used the save_to_file flag
             from codecarbon.emissions_tracker import OutputMethod
@@ -470,6 +469,8 @@ class EnergyMeter:
                  nvml=None, rapl_root: str | Path = "/sys/class/powercap", rapl_opener=open,
                  cuda_device_list: list[tuple[str, str, str]] | None = None, cross_check: bool = False):
         self.idle_s, self.co2, self.country = idle_s, co2, country
+        if co2:
+            check_country(country)
         self.codecarbon_output_dir = codecarbon_output_dir
         devices = cuda_devices() if cuda_device_list is None else cuda_device_list
         self.cuda = bool(devices) and torch.cuda.is_available()
@@ -506,10 +507,14 @@ class EnergyMeter:
         if self.co2:
             try:
                 self._tracker = CodeCarbon(self.country, self.codecarbon_output_dir)
-                self._tracker.start()
             except Exception as err:  # noqa: BLE001 - CO2 is optional, training is not
                 self._tracker, self._co2_error = None, f"CodeCarbon failed to start: {err}"
         self._idle_watts = self._idle_baseline() if self.idle_s > 0 else {}
+        if self._tracker is not None:   # after the idle baseline: CO2 covers the energy's window
+            try:
+                self._tracker.start()
+            except Exception as err:  # noqa: BLE001
+                self._tracker, self._co2_error = None, f"CodeCarbon failed to start: {err}"
         self._sync()
         if self.cuda:
             for i in range(torch.cuda.device_count()):
@@ -630,12 +635,17 @@ class EnergyMeter:
         """Average watts of each metered device over `idle_s` seconds of doing nothing."""
         self._sync()
         started = time.perf_counter()
+        running = []
         for backend in self.backends:
-            backend.start()
+            try:                 # the same guard as start(): a backend that fails is left out
+                backend.start()
+                running.append(backend)
+            except Exception:  # noqa: BLE001 - start() reports the failure for the measured window
+                continue
         time.sleep(self.idle_s)
         elapsed = time.perf_counter() - started
         watts = {}
-        for backend in self.backends:
+        for backend in running:
             for device, (joules, _) in backend.snapshot().items():
                 if joules is not None:
                     watts[device] = joules / elapsed

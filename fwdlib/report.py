@@ -1,6 +1,10 @@
 """The benchmark's report: medians with bootstrap intervals, ratios to the twin, the study beside.
 
-Every metric is summarised over seeds as median [95% bootstrap interval]. A forward-only
+Every metric is summarised over seeds as its median and an interval whose kind depends on the
+number of seeds: below BOOTSTRAP_MIN_SEEDS the range [min, max] of the seeds (a percentile
+bootstrap of the median of 3 values is exactly that range, and covers the true median only about
+75% of the time, so calling it "95%" would overstate it); from BOOTSTRAP_MIN_SEEDS on, a 95%
+percentile-bootstrap interval of the median. The report names the kind in every row. A forward-only
 algorithm's ratio to its BP twin is median(rival) / median(twin) of the same dataset, protocol
 and device. Energy is the hardware-measured total where there is one; otherwise the report says
 "not measured" and shows CodeCarbon's estimate, labelled as such.
@@ -31,12 +35,22 @@ def bootstrap_ci(values, *, level: float = 0.95, resamples: int = 10_000, seed: 
     return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
 
 
+BOOTSTRAP_MIN_SEEDS = 5
+
+
+def interval_kind(n: int) -> str:
+    """What the interval of n seeds is, in the words the report prints."""
+    return f"range of {n} seed{'s' if n != 1 else ''}" if n < BOOTSTRAP_MIN_SEEDS else "95% bootstrap CI"
+
+
 def summarise(values) -> dict:
+    """Median and interval (see the module's docstring) of the values that were measured."""
     values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not values:
-        return {"median": None, "lo": None, "hi": None, "n": 0}
-    lo, hi = bootstrap_ci(values)
-    return {"median": float(np.median(values)), "lo": lo, "hi": hi, "n": len(values)}
+        return {"median": None, "lo": None, "hi": None, "n": 0, "interval": None}
+    lo, hi = (min(values), max(values)) if len(values) < BOOTSTRAP_MIN_SEEDS else bootstrap_ci(values)
+    return {"median": float(np.median(values)), "lo": float(lo), "hi": float(hi), "n": len(values),
+            "interval": interval_kind(len(values))}
 
 
 METRICS = (  # (column, how to read it from a record, unit)
@@ -108,8 +122,11 @@ def _fmt(summary: dict, digits: int = 2) -> str:
 
 def markdown(rows: list[dict], title: str) -> str:
     out = [f"# fwdlib benchmark: {title}", "",
-           "Median over seeds [95% bootstrap interval]; (xR) = ratio to the BP twin. Study: Spyra & "
-           "Dzwinel 2025, mean of 3 runs on an A100 (full datasets; its configuration is named).", ""]
+           f"Median over seeds [interval]; the interval is the range of the seeds below "
+           f"{BOOTSTRAP_MIN_SEEDS} seeds and a 95% percentile-bootstrap interval of the median from "
+           f"{BOOTSTRAP_MIN_SEEDS} on (the seeds column says which). (xR) = ratio of medians to the BP "
+           "twin. Study: Spyra & Dzwinel 2025, mean of 3 runs on an A100 (full datasets; its "
+           "configuration is named).", ""]
     for dataset in sorted({r["dataset"] for r in rows}):
         subset = [r for r in rows if r["dataset"] == dataset]
         out += [f"## {dataset}", "",
@@ -124,8 +141,9 @@ def markdown(rows: list[dict], title: str) -> str:
             if r["energy_wh"]["median"] is None and r["energy_estimated_wh"]["median"] is not None:
                 energy += f"; ESTIMATED {r['energy_estimated_wh']['median']:.4f} (CodeCarbon CPU+RAM model)"
             failed = f" ({len(r['failed'])} failed)" if r["failed"] else ""
+            kind = f" ({r['test_acc']['interval']})" if r["test_acc"]["interval"] else ""
             out.append(
-                f"| {r['entry']} | {r['seeds_ok']}{failed} | {_fmt(r['test_acc'])} | "
+                f"| {r['entry']} | {r['seeds_ok']}{failed}{kind} | {_fmt(r['test_acc'])} | "
                 f"{f'{study.acc:.2f} ({study.config})' if study else '-'} | {_fmt(r['epochs'], 1)} | "
                 f"{_fmt(r['train_time_s'])} | {f'{study.time_s:.1f}' if study else '-'} | {energy} | "
                 f"{f'{study.energy_wh:.2f}' if study else '-'} | {_fmt(r['peak_memory_mib'], 0)} | "
@@ -159,13 +177,13 @@ def markdown(rows: list[dict], title: str) -> str:
 def write_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    header = ["dataset", "protocol", "device", "entry", "seeds_ok"]
+    header = ["dataset", "protocol", "device", "entry", "seeds_ok", "interval"]
     for name, _, _ in METRICS:
         header += [f"{name}_median", f"{name}_lo", f"{name}_hi", f"{name}_ratio_to_twin"]
     header += ["study_config", "study_acc", "study_time_s", "study_energy_wh", "study_epochs"]
     writer.writerow(header)
     for r in rows:
-        line = [r["dataset"], r["protocol"], r["device"], r["entry"], r["seeds_ok"]]
+        line = [r["dataset"], r["protocol"], r["device"], r["entry"], r["seeds_ok"], r["test_acc"]["interval"]]
         for name, _, _ in METRICS:
             s = r[name]
             line += [s["median"], s["lo"], s["hi"], s.get("ratio")]

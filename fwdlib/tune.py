@@ -490,7 +490,11 @@ class _quiet_about:
     (a filter on the handlers: Optuna logs from child loggers, which skip a parent's filters)."""
 
     def __init__(self, *kinds: type[BaseException]):
-        self.filter = lambda record: not any(f"{k.__name__}(" in record.getMessage() for k in kinds)
+        names = tuple(f"{k.__name__}(" for k in kinds)
+        # Optuna says it twice: "... because of the following error: Kind(...)", then
+        # "Trial N failed with value None." (a trial failed by an uncaught error raises anyway).
+        self.filter = lambda record: not (any(n in record.getMessage() for n in names)
+                                          or record.getMessage().endswith("failed with value None."))
         self.handlers = logging.getLogger("optuna").handlers
 
     def __enter__(self):

@@ -171,8 +171,13 @@ def test_cafo_mse_predictor_is_the_closed_form(sample):
     data = net.begin_stage(stage, sample, 128)
     net.solve(stage, data)
     h = cafo.with_bias(data.train.x.double())
-    w = cafo.ridge_solution(h, F.one_hot(data.train.y, 10).double(), 2.0)
+    targets = F.one_hot(data.train.y, 10).double()
+    # the oracle: least squares on [H; sqrt(lam) I without the bias's row] against [Y; 0]
+    penalty = 2.0 ** 0.5 * torch.eye(h.shape[1], dtype=torch.float64)[:-1]
+    w = torch.linalg.lstsq(torch.cat([h, penalty]), torch.cat([targets, torch.zeros(len(penalty), 10,
+                                                                                   dtype=torch.float64)])).solution
     torch.testing.assert_close(net.predictors[0].weight.double(), w[:-1].T, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(net.predictors[0].bias.double(), w[-1], rtol=1e-4, atol=1e-5)
 
 
 def test_cafo_rand_batchnorm_uses_training_statistics_consistently(sample):
@@ -224,3 +229,10 @@ def test_cafo_aggregation_and_block_accuracy(sample):
     assert len(net.block_accuracy(sample.val)) == 3
     with pytest.raises(ValueError, match="aggregate"):
         algorithms.build("cafo-rand", input_shape=(1, 28, 28), num_classes=10, aggregate="max")
+
+
+def test_ff_validation_loss_is_the_same_for_the_same_weights(sample):
+    net = algorithms.build("ff", input_shape=sample.input_shape, num_classes=10, hidden=(64, 64))
+    x, y = sample.val.x[:256], sample.val.y[:256]
+    first, second = net.eval_step(x, y, net.stages()[0])[0], net.eval_step(x, y, net.stages()[0])[0]
+    assert first.item() == second.item()

@@ -129,10 +129,20 @@ def test_report_and_figures_from_a_fixture(tmp_path):
     assert "1.1000 [1.0000, 1.2000] (x0.50)" in row           # 3960 J = 1.1 Wh
     assert "89.72 (MLP 2x1000)" in row and "52.1" in row      # the study beside ours
     assert "ff: TrainingDiverged: boom" in md and "patience 2" in md
+    assert "| 3 (range of 3 seeds) |" in row and "95%" not in md.split("## fashion")[1]
     csv_text = (tmp_path / "report.csv").read_text().splitlines()
-    assert csv_text[0].startswith("dataset,protocol,device,entry,seeds_ok,test_acc_median")
+    assert csv_text[0].startswith("dataset,protocol,device,entry,seeds_ok,interval,test_acc_median")
     for name in ("accuracy_vs_energy.png", "time_energy.png", "memory.png", "learning_curves.png"):
         assert (tmp_path / name).stat().st_size > 5000 and tmp_path / name in paths
+
+
+def test_the_interval_is_the_range_below_five_seeds_and_a_stated_bootstrap_from_five():
+    few = report.summarise([1.0, 2.0, 9.0])
+    assert (few["lo"], few["hi"], few["interval"]) == (1.0, 9.0, "range of 3 seeds")
+    many = report.summarise([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 30.0])
+    assert many["interval"] == "95% bootstrap CI"
+    assert (many["lo"], many["hi"]) == report.bootstrap_ci([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 30.0])
+    assert many["hi"] < 30.0                     # a real bootstrap, not the range
 
 
 def test_bootstrap_interval_on_known_data():

@@ -1,6 +1,7 @@
 """The meters at their boundaries: fake NVML, fake RAPL tree, fake clock, real offline CodeCarbon."""
 import os
 import socket
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -212,13 +213,14 @@ def test_failing_backend_never_breaks_the_work():
         def start(self):
             raise OSError("device vanished")
 
-    m = meter(cuda_device_list=[])
-    m.backends.append(Broken())
-    with m:
-        total = sum(range(1000))
-    assert total == 499500
-    entry = next(d for d in m.result.devices if d.backend == "broken")
-    assert entry.source == "unavailable" and "device vanished" in entry.reason
+    for idle_s in (0.0, 0.05):           # with an idle baseline too: its start is guarded alike
+        m = meter(cuda_device_list=[], idle_s=idle_s)
+        m.backends.append(Broken())
+        with m:
+            total = sum(range(1000))
+        assert total == 499500
+        entry = next(d for d in m.result.devices if d.backend == "broken")
+        assert entry.source == "unavailable" and "device vanished" in entry.reason
 
 
 # ------------------------------------------------------------------ CodeCarbon, for real, offline
@@ -290,3 +292,26 @@ def test_cross_check_sampler_is_kept_apart_from_the_total():
     assert result.measured_joules() == 4.0                      # the counter only
     sampled = result.cross_checks["sampled_power_j"]["cuda:0 (Fake H100)"]
     assert sampled == pytest.approx(100.0 * result.wall_s, rel=0.3)
+
+
+def test_co2_covers_the_same_window_as_the_energy(monkeypatch):
+    """CodeCarbon starts after the idle baseline, when the measured window starts."""
+    events = []
+
+    class Tracker:
+        def __init__(self, country, output_dir):
+            pass
+
+        def start(self):
+            events.append(("tracker start", time.perf_counter()))
+
+        def stop(self):
+            return None, "fake", None, None, None, None, "fake"
+
+    monkeypatch.setattr(energy, "CodeCarbon", Tracker)
+    m = meter(cuda_device_list=[], idle_s=0.2, co2=True)
+    before = time.perf_counter()
+    with m:
+        events.append(("work", time.perf_counter()))
+    (_, started), (_, worked) = events
+    assert started - before >= 0.2 and started <= worked

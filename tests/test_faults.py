@@ -283,11 +283,12 @@ def test_the_energy_meter_refuses_misuse_with_a_message():
 
 
 def test_an_unknown_codecarbon_country_warns():
-    with pytest.warns(UserWarning, match="CodeCarbon knows no country 'XYZ'"):
-        energy.CodeCarbon("XYZ")
+    with pytest.warns(UserWarning, match="CodeCarbon knows no country 'XYZ'") as caught:
+        energy.EnergyMeter(country="XYZ", rapl_root="/nonexistent", cuda_device_list=[])
+    assert caught[0].filename == __file__                 # it points at the caller's line
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        energy.CodeCarbon("FRA")
+        energy.EnergyMeter(country="FRA", rapl_root="/nonexistent", cuda_device_list=[])
 
 
 # ============================================================================ the tuner

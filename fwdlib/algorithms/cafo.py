@@ -17,7 +17,8 @@ then on, so the cached training features and the test-time features use the same
 (Training predictors on batch-statistics features but testing with untrained running statistics
 drops accuracy badly.)
 
-Predictors: `mse` is solved in closed form (ridge regression onto one-hot targets),
+Predictors: `mse` is solved in closed form (ridge regression onto one-hot targets, with an
+unpenalised bias: the CaFo paper states no choice, and an unpenalised intercept is the textbook one),
 `ce` and `sl` (sparsemax loss) by gradient descent on features cached once per block.
 """
 from __future__ import annotations
@@ -59,14 +60,21 @@ def sparsemax_loss(z: torch.Tensor, y: torch.Tensor, reduction: str = "mean") ->
     return loss.mean() if reduction == "mean" else loss.sum()
 
 
-def ridge_solution(h: torch.Tensor, targets: torch.Tensor, lam: float) -> torch.Tensor:
-    """W minimising ||H W - Y||^2 + lam ||W||^2: W = (H^T H + lam I)^-1 H^T Y."""
-    return ridge_from_sums(h.T @ h, h.T @ targets, lam)
+def ridge_solution(h: torch.Tensor, targets: torch.Tensor, lam: float, intercept: bool = False) -> torch.Tensor:
+    """W minimising ||H W - Y||^2 + lam ||W||^2: W = (H^T H + lam I)^-1 H^T Y.
+    intercept: H's last column is the bias's column of ones, whose row of W is not penalised."""
+    return ridge_from_sums(h.T @ h, h.T @ targets, lam, intercept)
 
 
-def ridge_from_sums(gram: torch.Tensor, cross: torch.Tensor, lam: float) -> torch.Tensor:
-    """The same W from H^T H and H^T Y, which can be summed over chunks of H."""
-    return torch.linalg.solve(gram + lam * torch.eye(len(gram), dtype=gram.dtype, device=gram.device), cross)
+def ridge_from_sums(gram: torch.Tensor, cross: torch.Tensor, lam: float, intercept: bool = False) -> torch.Tensor:
+    """The same W from H^T H and H^T Y, which can be summed over chunks of H. With `intercept`
+    the penalty is lam * diag(1, ..., 1, 0): shrinking the bias would pull every prediction
+    towards 0 instead of towards the mean target, as in textbook ridge regression (and
+    scikit-learn's Ridge)."""
+    penalty = torch.full((len(gram),), float(lam), dtype=gram.dtype, device=gram.device)
+    if intercept:
+        penalty[-1] = 0.0
+    return torch.linalg.solve(gram + torch.diag(penalty), cross)
 
 
 def with_bias(h: torch.Tensor) -> torch.Tensor:
@@ -211,7 +219,7 @@ class CascadedForward(Algorithm):
             h = with_bias(x.to(solve_device, torch.float64))
             gram += h.T @ h
             cross += h.T @ F.one_hot(y.to(solve_device), self.num_classes).double()
-        w = ridge_from_sums(gram, cross, self.ridge)
+        w = ridge_from_sums(gram, cross, self.ridge, intercept=True)
         predictor = self.predictors[i]
         with torch.no_grad():
             predictor.weight.copy_(w[:-1].T.to(predictor.weight))

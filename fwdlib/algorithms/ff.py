@@ -124,10 +124,12 @@ class ForwardForward(Algorithm):
         running.copy_(mean.detach())
         return (mean - mean.mean()).pow(2).mean()
 
-    def ff_losses(self, x: torch.Tensor, y: torch.Tensor, update_stats: bool = False) -> list[torch.Tensor]:
-        """Per-layer FF loss on positives (true label) and negatives (a wrong label)."""
+    def ff_losses(self, x: torch.Tensor, y: torch.Tensor, update_stats: bool = False,
+                  generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """Per-layer FF loss on positives (true label) and negatives (a wrong label drawn with
+        `generator`, or the global RNG)."""
         both = torch.cat([embed_label(x, y, self.num_classes),
-                          embed_label(x, wrong_labels(y, self.num_classes), self.num_classes)])
+                          embed_label(x, wrong_labels(y, self.num_classes, generator), self.num_classes)])
         losses = []
         for i, (h, theta) in enumerate(zip(self.activities(both), self.thresholds())):
             g_pos, g_neg = goodness(h).chunk(2)
@@ -166,7 +168,8 @@ class ForwardForward(Algorithm):
         return self.label_scores(x) if self.prediction == "goodness" else self.head_logits(x)
 
     def eval_step(self, x, y, stage):
-        loss = torch.stack(self.ff_losses(x, y)).sum()
+        # Fixed negatives: the same weights always get the same validation loss.
+        loss = torch.stack(self.ff_losses(x, y, generator=torch.Generator().manual_seed(0))).sum()
         return loss * len(x), accuracy_count(self.logits(x), y)
 
     @torch.no_grad()
