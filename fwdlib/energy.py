@@ -92,6 +92,13 @@ class EnergyResult:
     warnings: tuple[str, ...] = ()
     cross_checks: dict = field(default_factory=dict)   # second opinions, never summed
 
+    def measured_joules_of(self, kind: str) -> float | None:
+        """Measured joules of one kind of device ("gpu": what the study reported), or None
+        when no device of that kind was measured."""
+        values = [d.joules for d in self.devices
+                  if d.kind == kind and d.source in MEASURED and d.joules is not None]
+        return sum(values) if values else None
+
     def measured_joules(self) -> float:
         """Sum of hardware-measured entries only (counters and sampled power); 0 if none."""
         return sum(d.joules for d in self.devices if d.source in MEASURED and d.joules is not None)

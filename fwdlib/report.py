@@ -57,6 +57,7 @@ METRICS = (  # (column, how to read it from a record, unit)
     ("test_acc", lambda r: r["test_acc"] * 100, "%"),
     ("epochs", lambda r: r["epochs"], ""),
     ("train_time_s", lambda r: r["train_time_s"], "s"),
+    ("energy_gpu_wh", lambda r: r["energy_gpu_j"] / 3600 if r.get("energy_gpu_j") else None, "Wh"),
     ("energy_wh", lambda r: r["energy_measured_j"] / 3600 if r["energy_measured_j"] else None, "Wh"),
     ("energy_above_idle_wh", lambda r: r["energy_idle_subtracted_j"] / 3600
      if r.get("energy_idle_subtracted_j") is not None else None, "Wh"),
@@ -65,6 +66,50 @@ METRICS = (  # (column, how to read it from a record, unit)
     ("peak_memory_mib", lambda r: _memory_bytes(r) / 2**20 if _memory_bytes(r) is not None else None, "MiB"),
     ("co2_g", lambda r: r["co2_kg"] * 1000 if r.get("co2_kg") is not None else None, "g"),
 )
+
+
+# The twin comparisons, paired by seed: (metric, what is compared, pairing, no-difference value,
+# which side of it is better for the forward-only rival).
+PAIRED = (
+    ("test_acc", "accuracy difference, pp", lambda mine, twin: mine - twin, 0.0, "higher"),
+    ("train_time_s", "time ratio", lambda mine, twin: mine / twin, 1.0, "lower"),
+    ("energy_wh", "energy ratio (measured)", lambda mine, twin: mine / twin, 1.0, "lower"),
+    ("energy_estimated_wh", "energy ratio (ESTIMATED)", lambda mine, twin: mine / twin, 1.0, "lower"),
+    ("peak_memory_mib", "memory ratio", lambda mine, twin: mine / twin, 1.0, "lower"),
+)
+MIN_VERDICT_SEEDS = 3
+
+
+def verdict(summary: dict, null: float, better: str) -> str:
+    """"rival better" or "twin better" only with at least MIN_VERDICT_SEEDS paired seeds and an
+    interval that excludes no difference; otherwise "insufficient evidence", with the reason."""
+    n = summary["n"]
+    if n < MIN_VERDICT_SEEDS:
+        return f"insufficient evidence ({n} paired seed{'s' if n != 1 else ''}, {MIN_VERDICT_SEEDS} needed)"
+    if summary["lo"] <= null <= summary["hi"]:
+        return "insufficient evidence (the interval includes no difference)"
+    return "rival better" if (summary["median"] > null) == (better == "higher") else "twin better"
+
+
+def paired(rival_runs: list[dict], twin_runs: list[dict]) -> dict:
+    """Per metric of PAIRED: the per-seed differences or ratios (rival against twin, the same
+    seed), summarised like every metric, with their verdict."""
+    read = {name: fn for name, fn, _ in METRICS}
+    twins = {r["spec"]["seed"]: r for r in twin_runs if r["status"] == "ok"}
+    out = {}
+    for name, label, pair, null, better in PAIRED:
+        values = []
+        for r in rival_runs:
+            t = twins.get(r["spec"]["seed"])
+            if r["status"] != "ok" or t is None:
+                continue
+            mine, theirs = read[name](r), read[name](t)
+            if mine is not None and theirs:
+                values.append(pair(mine, theirs))
+        summary = summarise(values)
+        out[name] = {**summary, "label": label, "null": null,
+                     "verdict": verdict(summary, null, better) if summary["n"] else "not measured"}
+    return out
 
 
 def _memory_bytes(record: dict) -> int | None:
@@ -82,8 +127,9 @@ def group_rows(records: list[dict]) -> list[dict]:
             s = r["spec"]
             key = (s["dataset"], s["protocol"], s["device"], entry)
             groups.setdefault(key, []).append(r)
-    rows = []
+    rows, runs_of = [], {}
     for (dataset, protocol, device, entry), runs in groups.items():
+        runs_of[(dataset, protocol, device, entry)] = runs
         ok = [r for r in runs if r["status"] == "ok"]
         row = {"dataset": dataset, "protocol": protocol, "device": device, "entry": entry,
                "algorithm": runs[0]["spec"]["algorithm"], "config": runs[0]["spec"]["config"],
@@ -108,6 +154,8 @@ def group_rows(records: list[dict]) -> list[dict]:
         for name, _, _ in METRICS:
             mine, theirs = row[name]["median"], twin[name]["median"] if twin else None
             row[name]["ratio"] = mine / theirs if mine is not None and theirs else None
+        where = (row["dataset"], row["protocol"], row["device"])
+        row["paired"] = paired(runs_of[(*where, row["entry"])], runs_of[(*where, twin["entry"])]) if twin else {}
     return sorted(rows, key=lambda r: (r["dataset"], r["protocol"], r["entry"].split("@")[-1], "@" in r["entry"]))
 
 
@@ -131,8 +179,9 @@ def markdown(rows: list[dict], title: str) -> str:
         subset = [r for r in rows if r["dataset"] == dataset]
         out += [f"## {dataset}", "",
                 "| algorithm | seeds | test acc % | study acc % | epochs | train time s | study time s "
-                "| energy Wh (measured) | study energy Wh | peak memory MiB | CO2 g |",
-                "|---|---|---|---|---|---|---|---|---|---|---|"]
+                "| GPU energy Wh (measured) | study GPU energy Wh | all energy Wh (GPU + CPU packages) "
+                "| peak memory MiB | CO2 g |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in subset:
             study = r["study"]
             energy = _fmt(r["energy_wh"], 4)
@@ -145,11 +194,28 @@ def markdown(rows: list[dict], title: str) -> str:
             out.append(
                 f"| {r['entry']} | {r['seeds_ok']}{failed}{kind} | {_fmt(r['test_acc'])} | "
                 f"{f'{study.acc:.2f} ({study.config})' if study else '-'} | {_fmt(r['epochs'], 1)} | "
-                f"{_fmt(r['train_time_s'])} | {f'{study.time_s:.1f}' if study else '-'} | {energy} | "
-                f"{f'{study.energy_wh:.2f}' if study else '-'} | {_fmt(r['peak_memory_mib'], 0)} | "
+                f"{_fmt(r['train_time_s'])} | {f'{study.time_s:.1f}' if study else '-'} | "
+                f"{_fmt(r['energy_gpu_wh'], 4)} | {f'{study.energy_wh:.2f}' if study else '-'} | {energy} | "
+                f"{_fmt(r['peak_memory_mib'], 0)} | "
                 f"{_fmt(r['co2_g'], 4)} |")
         out.append("")
-    out += ["## Protocol (the same for both members of every pair)", ""]
+    out += ["## Each rival against its twin, paired by seed", "",
+            f"Per seed, the rival's value against its twin's of the same seed (accuracy: difference in "
+            f"percentage points; time, energy, memory: ratio), summarised as median [interval]. A verdict "
+            f"needs at least {MIN_VERDICT_SEEDS} paired seeds and an interval that excludes no difference "
+            "(0 pp, ratio 1); otherwise it is 'insufficient evidence'.", "",
+            "| dataset | rival vs twin | " + " | ".join(label for _, label, _, _, _ in PAIRED) + " |",
+            "|---|---|" + "---|" * len(PAIRED)]
+    for r in rows:
+        if not r.get("paired"):
+            continue
+        cells = []
+        for name, *_ in PAIRED:
+            p = r["paired"][name]
+            cells.append("not measured" if p["median"] is None else
+                         f"{p['median']:.3g} [{p['lo']:.3g}, {p['hi']:.3g}] ({p['interval']}): {p['verdict']}")
+        out.append(f"| {r['dataset']} | {r['entry']} vs {r['twin']} | " + " | ".join(cells) + " |")
+    out += ["", "## Protocol (the same for both members of every pair)", ""]
     for r in rows:
         if "@" not in r["entry"]:
             continue
@@ -159,6 +225,14 @@ def markdown(rows: list[dict], title: str) -> str:
                    f"{rule['patience'] if rule['patience'] is not None else 'none (matched budget)'} "
                    f"and min_delta {rule['min_delta']}; execution {', '.join(r['mode'])}; device {r['device']}")
         break
+    entries = {r["entry"] for r in rows}
+    if "ff" in entries:
+        out.append("- initialisation differs in the FF pair: FF's layers start from Loewe's (normal, std "
+                   "1/sqrt(fan_out), zero bias), its BP twin from PyTorch's default (Kaiming-uniform)")
+    if any(r["dataset"].startswith("cifar") for r in rows):
+        out.append("- augmentation (CIFAR): random crop and flip for every model trained end to end on images "
+                   "(BP twins, per-batch MF); CaFo's predictor stages and greedy MF train on cached, "
+                   "un-augmented features: the pairs are NOT equal in augmentation")
     out += ["", "## Configurations (tuned values included)", ""]
     for r in rows:
         out.append(f"- {r['dataset']} / {r['entry']}: {format_settings(r['config']) or 'defaults'}")
@@ -167,7 +241,9 @@ def markdown(rows: list[dict], title: str) -> str:
     out += [f"- energy: {s}" for s in sources]
     methods = sorted({r["memory_method"] for r in rows if r["memory_method"]})
     out += [f"- memory: {m}" for m in methods]
-    out.append("- time: sum of synchronised per-epoch training times (validation excluded)")
+    out.append("- time and energy: one window, the whole fit() call after an untimed warm-up in the same "
+               "execution mode: stage preparation (CaFo's block features, greedy MF's cached activations), "
+               "the training epochs and their validation; the test evaluation is outside it")
     failures = [(r["entry"], f) for r in rows for f in r["failed"]]
     if failures:
         out += ["", "## Failed runs", ""] + [f"- {e}: {f}" for e, f in failures]

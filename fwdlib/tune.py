@@ -8,7 +8,9 @@ tuning unfair: a median pruner for BP but none for the others, one sampler seed 
 studies, weight decay searched for some algorithms only. Here every algorithm gets
 - the study's search space (REFERENCE section 1), with weight decay searched for all of them;
 - the same pruner (median by default, or none) and the same stopping rule inside each trial: the
-  benchmark preset's (monitor, patience, min_delta, batch size);
+  benchmark preset's (monitor, patience, min_delta, batch size). Algorithms trained in stages
+  (CaFo's blocks, greedy MF's layers) are never pruned: epoch k of one trial may train block 2
+  while epoch k of another trains block 1, and the pruner would compare the two;
 - a sampler seed of its own, derived from the study's name, --seed and --worker.
 The objective is validation accuracy of the restored best model; the test set is never seen.
 
@@ -346,11 +348,13 @@ def objective(tgt: Target, data, setup: dict, seed: int, trials: int | None = No
         seed_all(seed)
         model = registry.build(tgt.algorithm, input_shape=data.input_shape,
                                num_classes=data.num_classes, **setup["config"], **params)
-        step = 0
+        step, staged = 0, len(model.stages()) > 1
 
         def report(record):
             nonlocal step
             step += 1
+            if staged:     # CaFo's blocks, greedy MF's layers: step k of one trial may be block 2
+                return     # while step k of another is block 1, so the pruner could only mislead
             trial.report(record["val_acc"], step)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {step}: val_acc {record['val_acc']:.4f}")

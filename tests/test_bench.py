@@ -108,6 +108,7 @@ def fixture_records():
                     "reason": "TrainingDiverged: boom"}
         return {"key": f"{algorithm}{seed}", "spec": spec, "entries": entries, "status": "ok",
                 "test_acc": acc, "epochs": 5, "train_time_s": seconds, "energy_measured_j": joules,
+                "energy_gpu_j": joules - 360.0,                    # 0.1 Wh of it from the CPU packages
                 "energy_estimated_j": 1.0, "energy_sources": ["cuda:0: measured_counter"],
                 "co2_kg": 1e-5, "gpu_peak_allocated_bytes": 100 * 2**20, "cpu_peak_rss_bytes": 1,
                 "cpu_rss_method": "x", "execution_mode": "cuda-graph",
@@ -126,10 +127,14 @@ def test_report_and_figures_from_a_fixture(tmp_path):
     row = next(line for line in md.splitlines() if line.startswith("| mf |"))
     assert "89.00 [88.00, 90.00] (x0.99)" in row              # median acc and ratio to the twin
     assert "11.00 [10.00, 12.00] (x0.50)" in row              # time halved
-    assert "1.1000 [1.0000, 1.2000] (x0.50)" in row           # 3960 J = 1.1 Wh
+    assert "1.1000 [1.0000, 1.2000] (x0.50)" in row           # 3960 J = 1.1 Wh in all
+    assert "| 1.0000 [0.9000, 1.1000] (x0.48) | 0.86 |" in row  # the GPU's own, beside the study's GPU figure
     assert "89.72 (MLP 2x1000)" in row and "52.1" in row      # the study beside ours
     assert "ff: TrainingDiverged: boom" in md and "patience 2" in md
-    assert "| 3 (range of 3 seeds) |" in row and "95%" not in md.split("## fashion")[1]
+    assert "| 3 (range of 3 seeds) |" in row and "95%" not in md.split("## fashion")[1].split("## Each")[0]
+    paired_row = next(line for line in md.splitlines() if line.startswith("| fashion_mnist | mf vs bp-mlp@mf |"))
+    assert "-1 [-1, -1] (range of 3 seeds): twin better" in paired_row      # 1 pp lower, every seed
+    assert "0.5 [0.5, 0.5] (range of 3 seeds): rival better" in paired_row  # half the time, every seed
     csv_text = (tmp_path / "report.csv").read_text().splitlines()
     assert csv_text[0].startswith("dataset,protocol,device,entry,seeds_ok,interval,test_acc_median")
     for name in ("accuracy_vs_energy.png", "time_energy.png", "memory.png", "learning_curves.png"):
@@ -160,3 +165,31 @@ def test_bootstrap_interval_on_known_data():
 def test_speed_uses_labelled_synthetic_tensors_when_data_is_absent():
     ds = bench.synthetic("cifar10", torch.device("cpu"), 256)
     assert ds.train.x.shape == (256, 3, 32, 32) and "TIMING ONLY" in ds.name and ds.augment
+
+
+def test_every_entry_of_every_preset_shows_the_studys_numbers():
+    for preset in bench.PRESETS.values():
+        for dataset, pairs in preset.pairs.items():
+            for pair in pairs:
+                for entry, _, _ in pair.members():
+                    assert bench.study_row(dataset, entry) is not None, (preset.name, dataset, entry)
+    assert bench.study_row("fashion_mnist", "bp-cnn@cafo-dfa") == bench.STUDY[("fashion_mnist", "bp-cnn")]
+
+
+def test_the_gpu_presets_run_enough_seeds_for_a_bootstrap_interval():
+    for name in ("paper-fmnist", "paper"):
+        assert bench.PRESETS[name].seeds >= report.BOOTSTRAP_MIN_SEEDS
+
+
+def test_a_verdict_needs_three_paired_seeds_and_an_interval_that_excludes_no_difference():
+    records = [r for r in fixture_records() if r["status"] == "ok"]
+    rows = report.group_rows(records)
+    mf = next(r for r in rows if r["entry"] == "mf")
+    assert mf["paired"]["train_time_s"]["verdict"] == "rival better"
+    two_seeds = [r for r in records if r["spec"]["seed"] < 2]
+    mf = next(r for r in report.group_rows(two_seeds) if r["entry"] == "mf")
+    assert mf["paired"]["train_time_s"]["verdict"] == "insufficient evidence (2 paired seeds, 3 needed)"
+    mixed = [dict(r, test_acc=r["test_acc"] + (0.02 if r["spec"]["seed"] == 0 and r["entries"] == ["mf"] else 0))
+             for r in records]                           # seed 0: mf ahead by 1 pp; seeds 1, 2: behind
+    mf = next(r for r in report.group_rows(mixed) if r["entry"] == "mf")
+    assert mf["paired"]["test_acc"]["verdict"] == "insufficient evidence (the interval includes no difference)"

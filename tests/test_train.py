@@ -111,3 +111,28 @@ def test_progress_in_a_notebook_is_a_finished_text_bar_on_stdout(monkeypatch, ca
     assert "mf all: 100%" in out and "2/2" in out and err == ""   # a widget bar would print nothing here
     monkeypatch.delitem(sys.modules, "ipykernel")
     assert train.progress_bar(2, "mf all", False) is None
+
+
+def test_stage_preparation_is_part_of_the_training_time():
+    import time as clock
+
+    class SlowToPrepare(Algorithm):
+        name = "slow-prep"
+
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Linear(4, 2)
+
+        def begin_stage(self, stage, data, batch_size):
+            clock.sleep(0.3)                  # like CaFo's feature extraction
+            return super().begin_stage(stage, data, batch_size)
+
+        def train_step(self, x, y, stage):
+            return {"loss": torch.tensor(1.0)}
+
+        def eval_step(self, x, y, stage):
+            return torch.tensor(0.0), 0
+
+    history = train.fit(SlowToPrepare(), tiny_dataset(), epochs=1, batch_size=16, progress=False)
+    assert history.prep_time_s >= 0.3
+    assert history.train_time_s == pytest.approx(history.prep_time_s + sum(history["time_s"]))

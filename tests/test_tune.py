@@ -295,3 +295,14 @@ def test_the_benchmark_refuses_params_that_do_not_fit(tuned_mf, tmp_path):
     assert mf_pair.rival_config == {"hidden": (256, 256), **result["params"]}
     original = next(p for p in preset.pairs[SAMPLE] if p.rival == "mf")
     assert "lr" not in original.rival_config                      # the preset itself is unchanged
+
+
+def test_staged_algorithms_are_never_pruned(tmp_path, sample):
+    study = optuna.create_study(storage=tune.open_storage(f"sqlite:///{tmp_path}/s.db"), direction="maximize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=0, n_warmup_steps=0))
+    for name, config, staged in (("mf", {"hidden": [16, 16], "schedule": "greedy", "epochs_per_layer": 1}, True),
+                                 ("mf", {"hidden": [16]}, False)):
+        target = tune.Target(name, (name,), SAMPLE, config, bench.PRESETS["quick"])
+        setup = tune._setup(target, {"lr": (1e-3, 1e-2, "log")}, {}, 1, "median")
+        study.optimize(tune.objective(target, sample, setup, seed=0), n_trials=1)
+        assert bool(study.trials[-1].intermediate_values) is not staged
