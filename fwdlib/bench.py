@@ -397,7 +397,7 @@ def run_one(run: dict, *, root=None, co2: bool = True, idle_s: float = 0.0) -> d
             history = fit(model, data, epochs=spec["epochs"], batch_size=spec["batch_size"],
                           monitor=spec["monitor"], patience=spec["patience"],
                           min_delta=spec["min_delta"], seed=spec["seed"], progress=False,
-                          cuda_graphs=spec["cuda_graphs"])
+                          cuda_graphs=spec["cuda_graphs"], measure_memory=True)
         result = meter.result
         record.update(
             test_acc=evaluate(model, data.test), best_val_acc=max(history["val_acc"]),
@@ -412,6 +412,8 @@ def run_one(run: dict, *, root=None, co2: bool = True, idle_s: float = 0.0) -> d
             energy_sources=sorted({f"{d.device}: {d.source}" + (f" ({d.reason})" if d.reason else "")
                                    for d in result.devices}),
             co2_kg=result.co2_kg, co2_method=result.co2_method,
+            train_memory_bytes=history.step_memory.total,
+            train_memory_parts=dataclasses.asdict(history.step_memory),
             gpu_peak_allocated_bytes=sum(m.peak_allocated_bytes for m in result.gpu_memory) or None,
             gpu_peak_reserved_bytes=sum(m.peak_reserved_bytes for m in result.gpu_memory) or None,
             nvml_used_bytes=sum(m.nvml_used_bytes or 0 for m in result.gpu_memory) or None,

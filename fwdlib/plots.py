@@ -120,7 +120,7 @@ def benchmark_figures(rows: list[dict], records: list[dict], out: Path) -> list[
         "accuracy_vs_energy.png": accuracy_vs_energy(rows),
         "time_energy.png": bars(rows, [("train_time_s", "training time (s)"), (column, label)],
                                 "Time and energy"),
-        "memory.png": bars(rows, [("peak_memory_mib", "peak memory (MiB)")], "Peak memory"),
+        "memory.png": bars(rows, [("train_memory_mib", "training memory (MiB)")], "Training memory"),
         "learning_curves.png": learning_curves(records),
     }
     return [save_png(fig, Path(out) / name) for name, fig in figures.items()]
@@ -248,6 +248,26 @@ def labelled_bars(values: dict[str, float], ylabel: str, title: str = "",
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def stacked_bars(parts: dict[str, dict[str, float]], ylabel: str, title: str = "") -> Figure:
+    """One bar per name, stacked from its parts (the same parts, in the same order, for all)."""
+    names = list(parts)
+    fig = Figure(figsize=(1.6 + 1.2 * len(names), 3.8))
+    ax = fig.subplots()
+    bottom = np.zeros(len(names))
+    for part in next(iter(parts.values())):
+        heights = np.array([parts[n][part] for n in names])
+        ax.bar(names, heights, bottom=bottom, label=part)
+        bottom += heights
+    for x, total in enumerate(bottom):
+        ax.text(x, total, f"{total:.3g}", ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.tight_layout()
     return fig
 

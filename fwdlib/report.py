@@ -63,7 +63,9 @@ METRICS = (  # (column, how to read it from a record, unit)
      if r.get("energy_idle_subtracted_j") is not None else None, "Wh"),
     ("energy_estimated_wh", lambda r: r["energy_estimated_j"] / 3600 if r["energy_estimated_j"] else None,
      "Wh (ESTIMATED)"),
-    ("peak_memory_mib", lambda r: _memory_bytes(r) / 2**20 if _memory_bytes(r) is not None else None, "MiB"),
+    ("train_memory_mib", lambda r: r["train_memory_bytes"] / 2**20 if r.get("train_memory_bytes") else None, "MiB"),
+    ("gpu_allocator_peak_mib", lambda r: r["gpu_peak_allocated_bytes"] / 2**20
+     if r.get("gpu_peak_allocated_bytes") else None, "MiB"),
     ("co2_g", lambda r: r["co2_kg"] * 1000 if r.get("co2_kg") is not None else None, "g"),
 )
 
@@ -75,7 +77,7 @@ PAIRED = (
     ("train_time_s", "time ratio", lambda mine, twin: mine / twin, 1.0, "lower"),
     ("energy_wh", "energy ratio (measured)", lambda mine, twin: mine / twin, 1.0, "lower"),
     ("energy_estimated_wh", "energy ratio (ESTIMATED)", lambda mine, twin: mine / twin, 1.0, "lower"),
-    ("peak_memory_mib", "memory ratio", lambda mine, twin: mine / twin, 1.0, "lower"),
+    ("train_memory_mib", "training memory ratio", lambda mine, twin: mine / twin, 1.0, "lower"),
 )
 MIN_VERDICT_SEEDS = 3
 
@@ -112,11 +114,9 @@ def paired(rival_runs: list[dict], twin_runs: list[dict]) -> dict:
     return out
 
 
-def _memory_bytes(record: dict) -> int | None:
-    """The algorithm's memory: the torch allocator's peak on a GPU. On a CPU there is no
-    per-run figure: the process's RSS reuses memory freed by earlier runs, so its growth
-    over a run is near zero for whichever algorithm happens to run later."""
-    return record.get("gpu_peak_allocated_bytes") or None
+MEMORY_METHOD = ("training memory on any device (fwdlib.memory): the peak of tensors saved for backward "
+                 "in a training step, plus parameters, gradients, optimizer state and a stage's cached "
+                 "features, the largest over the stages")
 
 
 def group_rows(records: list[dict]) -> list[dict]:
@@ -135,9 +135,9 @@ def group_rows(records: list[dict]) -> list[dict]:
                "algorithm": runs[0]["spec"]["algorithm"], "config": runs[0]["spec"]["config"],
                "seeds_ok": len(ok), "failed": [r.get("reason", "") for r in runs if r["status"] != "ok"],
                "mode": sorted({r.get("execution_mode", "?") for r in ok}),
-               "memory_method": "torch allocator peak (max_memory_allocated)"
-               if any(r.get("gpu_peak_allocated_bytes") for r in ok)
-               else "not measured on CPU: process RSS cannot isolate one run (results.jsonl keeps the raw RSS)",
+               "memory_method": MEMORY_METHOD + ("; on CUDA the allocator's peak (max_memory_allocated) "
+                                                 "beside it, and NVML's device-wide figure in results.jsonl"
+                                                 if any(r.get("gpu_peak_allocated_bytes") for r in ok) else ""),
                "energy_sources": sorted({s for r in ok for s in r.get("energy_sources", [])}),
                "rule": {k: runs[0]["spec"][k] for k in ("batch_size", "epochs", "monitor", "patience", "min_delta")},
                "study": study_row(dataset, entry)}
@@ -180,8 +180,8 @@ def markdown(rows: list[dict], title: str) -> str:
         out += [f"## {dataset}", "",
                 "| algorithm | seeds | test acc % | study acc % | epochs | train time s | study time s "
                 "| GPU energy Wh (measured) | study GPU energy Wh | all energy Wh (GPU + CPU packages) "
-                "| peak memory MiB | CO2 g |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                "| training memory MiB | GPU allocator peak MiB | CO2 g |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in subset:
             study = r["study"]
             energy = _fmt(r["energy_wh"], 4)
@@ -196,7 +196,7 @@ def markdown(rows: list[dict], title: str) -> str:
                 f"{f'{study.acc:.2f} ({study.config})' if study else '-'} | {_fmt(r['epochs'], 1)} | "
                 f"{_fmt(r['train_time_s'])} | {f'{study.time_s:.1f}' if study else '-'} | "
                 f"{_fmt(r['energy_gpu_wh'], 4)} | {f'{study.energy_wh:.2f}' if study else '-'} | {energy} | "
-                f"{_fmt(r['peak_memory_mib'], 0)} | "
+                f"{_fmt(r['train_memory_mib'], 1)} | {_fmt(r['gpu_allocator_peak_mib'], 0)} | "
                 f"{_fmt(r['co2_g'], 4)} |")
         out.append("")
     out += ["## Each rival against its twin, paired by seed", "",

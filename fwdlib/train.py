@@ -18,6 +18,7 @@ import torch
 from .algorithms.base import Algorithm, Stage, StageData
 from .data import Dataset, Split, batches
 from .graphs import GraphedStep, execution_mode
+from .memory import SavedTensors, StepMemory, stage_cache_bytes, step_memory
 from .utils import synchronize
 
 MONITORS = ("val_loss", "val_acc")
@@ -39,6 +40,12 @@ class History:
     mode: str = "eager"
     notes: list[str] = field(default_factory=list)
     prep_s: dict[str, float] = field(default_factory=dict)     # each stage's preparation
+    memory: dict[str, StepMemory] = field(default_factory=dict)  # with measure_memory: per stage
+
+    @property
+    def step_memory(self) -> StepMemory | None:
+        """The largest training step's memory over the stages (see fwdlib.memory)."""
+        return max(self.memory.values(), key=lambda m: m.total, default=None)
 
     @property
     def prep_time_s(self) -> float:
@@ -76,13 +83,16 @@ def show_progress() -> bool:
 def fit(algorithm: Algorithm, data: Dataset, *, epochs: int, batch_size: int = 128,
         monitor: str = "val_loss", patience: int | None = None, min_delta: float = 0.0,
         seed: int = 0, restore_best: bool = True, eval_batch_size: int = 1024,
-        progress: bool | None = None, on_epoch=None, cuda_graphs: bool = False) -> History:
+        progress: bool | None = None, on_epoch=None, cuda_graphs: bool = False,
+        measure_memory: bool = False) -> History:
     """Train `algorithm` on `data` and return its History.
 
     epochs: cap per stage (a stage's own `max_epochs` overrides it). patience=None trains the
     full cap (the `matched` protocol) but still restores the best validation checkpoint when
     `restore_best`. on_epoch(record) is called after each epoch (learning curves, energy laps).
     cuda_graphs: on CUDA, replay each stage's fixed-shape training step as a CUDA graph.
+    measure_memory: measure each stage's first training step (which always runs eagerly) with
+    `fwdlib.memory`: saved tensors, parameters, gradients, optimizer state, the stage's cache.
     """
     if monitor not in MONITORS:
         raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
@@ -116,13 +126,15 @@ def fit(algorithm: Algorithm, data: Dataset, *, epochs: int, batch_size: int = 1
             _fit_stage(algorithm, stage, stage_data, history, epochs=stage.max_epochs or epochs,
                        batch_size=batch_size, monitor=monitor, patience=patience,
                        min_delta=min_delta, generator=generator, restore_best=restore_best,
-                       eval_batch_size=eval_batch_size, progress=progress, on_epoch=on_epoch)
+                       eval_batch_size=eval_batch_size, progress=progress, on_epoch=on_epoch,
+                       cache_bytes=stage_cache_bytes(stage_data, data) if measure_memory else None)
         algorithm.end_stage(stage)
     return history
 
 
 def _fit_stage(algorithm, stage, stage_data: StageData, history, *, epochs, batch_size, monitor,
-               patience, min_delta, generator, restore_best, eval_batch_size, progress, on_epoch):
+               patience, min_delta, generator, restore_best, eval_batch_size, progress, on_epoch,
+               cache_bytes: int | None):
     device = stage_data.train.x.device
     if history.mode == "cuda-graph":
         step = GraphedStep(algorithm, stage)
@@ -139,7 +151,12 @@ def _fit_stage(algorithm, stage, stage_data: StageData, history, *, epochs, batc
         losses, correct = [], torch.zeros((), device=device, dtype=torch.long)
         for x, y in batches(stage_data.train, batch_size, shuffle=True, generator=generator,
                             augment=stage_data.augment):
-            out = step(x, y)
+            if cache_bytes is not None and stage.name not in history.memory:
+                with SavedTensors(exclude=[*algorithm.parameters(), *algorithm.buffers()]) as saved:
+                    out = step(x, y)
+                history.memory[stage.name] = step_memory(algorithm, saved, cache_bytes)
+            else:
+                out = step(x, y)
             losses.append(out["loss"])
             if "correct" in out:
                 correct = correct + out["correct"]

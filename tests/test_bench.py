@@ -111,6 +111,7 @@ def fixture_records():
                 "energy_gpu_j": joules - 360.0,                    # 0.1 Wh of it from the CPU packages
                 "energy_estimated_j": 1.0, "energy_sources": ["cuda:0: measured_counter"],
                 "co2_kg": 1e-5, "gpu_peak_allocated_bytes": 100 * 2**20, "cpu_peak_rss_bytes": 1,
+                "train_memory_bytes": (30 if algorithm == "mf" else 40) * 2**20,
                 "cpu_rss_method": "x", "execution_mode": "cuda-graph",
                 "history": [{"val_acc": acc - 0.01 * i} for i in range(3)][::-1]}
     records = [rec("mf", ["mf"], s, a, t, j) for s, (a, t, j) in
@@ -129,6 +130,7 @@ def test_report_and_figures_from_a_fixture(tmp_path):
     assert "11.00 [10.00, 12.00] (x0.50)" in row              # time halved
     assert "1.1000 [1.0000, 1.2000] (x0.50)" in row           # 3960 J = 1.1 Wh in all
     assert "| 1.0000 [0.9000, 1.1000] (x0.48) | 0.86 |" in row  # the GPU's own, beside the study's GPU figure
+    assert "| 30.0 [30.0, 30.0] (x0.75) | 100 [100, 100] (x1.00) |" in row   # training memory, allocator peak
     assert "89.72 (MLP 2x1000)" in row and "52.1" in row      # the study beside ours
     assert "ff: TrainingDiverged: boom" in md and "patience 2" in md
     assert "| 3 (range of 3 seeds) |" in row and "95%" not in md.split("## fashion")[1].split("## Each")[0]
