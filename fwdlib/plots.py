@@ -264,6 +264,7 @@ def stacked_bars(parts: dict[str, dict[str, float]], ylabel: str, title: str = "
         bottom += heights
     for x, total in enumerate(bottom):
         ax.text(x, total, f"{total:.3g}", ha="center", va="bottom", fontsize=8)
+    ax.set_ylim(0, 1.12 * bottom.max())           # room for the totals under the title
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.tick_params(axis="x", labelsize=8)
