@@ -338,9 +338,10 @@ class ResultsLog:
                 break
             except FileExistsError:
                 holder = path.read_text().strip() if path.exists() else ""
-                if holder.isdigit() and process_alive(int(holder)):
-                    raise ValueError(f"another benchmark (process {holder}) is writing to {self.path.parent}; "
-                                     "wait for it to finish, or choose another --out") from None
+                if not holder.isdigit() or process_alive(int(holder)):   # empty: one is just starting
+                    raise ValueError(f"another benchmark (process {holder or 'starting'}) is writing to "
+                                     f"{self.path.parent}; wait for it to finish, or choose another --out "
+                                     f"(if none is running, delete {path})") from None
                 path.unlink(missing_ok=True)     # its process is gone: the lock is stale
         else:
             raise ValueError(f"could not take the lock {path}; remove it if no benchmark is running")

@@ -20,7 +20,8 @@ journal:FILE for several worker processes on one machine; any database URL Optun
 database server every running trial beats a heartbeat: a trial whose worker falls silent for the
 grace period (a machine that lost power, a killed process) is failed and its parameters are run
 again by a live worker. SQLite and journal files have no heartbeat; there a trial left running by
-a dead process of this machine is found by its process id when the search is next started.
+a dead process of this machine is found by its process id (when a worker starts, and while it
+waits for the last trials to finish).
 """
 from __future__ import annotations
 
