@@ -622,7 +622,7 @@ def parse_overrides(items) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fwdlib.tune", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--algorithm", required=True,
+    parser.add_argument("--algorithm",
                         help=f"one of {', '.join(registry.NAMES)}, or a twin entry such as bp-mlp@mf")
     parser.add_argument("--dataset", default=datasets.SAMPLE_NAME, help=", ".join(datasets.NAMES))
     parser.add_argument("--trials", type=int, default=20, help="finished trials the study should hold")
@@ -646,6 +646,8 @@ def main(argv=None) -> int:
     parser.add_argument("--status", action="store_true",
                         help="print every trial of the study (state, worker, heartbeat, value) and exit")
     args = parser.parse_args(argv)
+    if not args.algorithm and not (args.status and args.study):
+        parser.error("--algorithm is required (with --status, --study NAME will do instead)")
     try:
         if args.status:
             print(status(args.study or f"{args.algorithm}-{args.dataset}", args.storage))

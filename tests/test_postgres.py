@@ -146,8 +146,10 @@ def test_a_killed_workers_trial_is_failed_after_its_grace_period_and_retried(pos
     lost = after[killed]
     finished = [t for t in after if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     print(f"killed worker's trial {killed} after the grace period: {lost.state.name}")
-    print(subprocess.run(cli("--status", "--study", "shared", "--storage", postgres_url, "--algorithm", "mf"),
-                         env=env(), capture_output=True, text=True, timeout=60).stdout)
+    status = subprocess.run(cli("--status", "--study", "shared", "--storage", postgres_url),
+                            env=env(), capture_output=True, text=True, timeout=60)
+    print(status.stdout)
+    assert f"retry of trial {killed}" in status.stdout and PASSWORD not in status.stdout + status.stderr
     assert len(finished) == trials
     assert [t.number for t in after] == list(range(len(after)))           # unique and contiguous
     assert lost.state == TrialState.FAIL
