@@ -23,6 +23,7 @@ The NVML counter steps about every 100 ms: windows (and laps) shorter than ~1 s 
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import logging
 import os
@@ -299,15 +300,21 @@ class Rapl:
         return {d: (uj / 1e6, None) for d, uj in self.total.items()}
 
 
+@functools.lru_cache(maxsize=1)
+def _codecarbon_countries() -> frozenset[str]:
+    """The countries CodeCarbon has a grid mix for, read once (empty if it cannot be read)."""
+    try:
+        from codecarbon.input import DataSource
+        return frozenset(DataSource().get_global_energy_mix_data())
+    except Exception:  # noqa: BLE001 - a check, not a requirement
+        return frozenset()
+
+
 def check_country(country: str, stacklevel: int = 3) -> None:
     """Warn when CodeCarbon has no grid mix for `country`: it would silently use the world
     average. (Nothing is said when CodeCarbon's own data cannot be read.)"""
-    try:
-        from codecarbon.input import DataSource
-        known = set(DataSource().get_global_energy_mix_data())
-    except Exception:  # noqa: BLE001 - a check, not a requirement
-        return
-    if country not in known:
+    known = _codecarbon_countries()
+    if known and country not in known:
         warnings.warn(f"CodeCarbon knows no country {country!r} (ISO 3166 alpha-3, e.g. POL, FRA, USA): "
                       "its CO2 figure would use the world-average grid. Pass a known code.", stacklevel=stacklevel)
 

@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import torch
 
@@ -241,7 +242,6 @@ def _secrets(url: str) -> list[str]:
     for key, value in parsed.query.items():
         if key.lower() in SECRET_KEYS:
             found += [value] if isinstance(value, str) else list(value)
-    from urllib.parse import quote
     found = [str(v) for v in found if v]
     return found + [quote(v, safe="") for v in found if quote(v, safe="") != v]   # as written in the URL
 
@@ -644,7 +644,7 @@ def main(argv=None) -> int:
                         help="database storage: seconds of silence after which a trial's worker counts as "
                              f"dead and the trial is failed and retried (default {GRACE_S})")
     parser.add_argument("--status", action="store_true",
-                        help="print every trial of the study (state, worker, heartbeat, value) and exit")
+                        help="print every trial of the study (state, worker, value, running time, retries) and exit")
     args = parser.parse_args(argv)
     if not args.algorithm and not (args.status and args.study):
         parser.error("--algorithm is required (with --status, --study NAME will do instead)")
