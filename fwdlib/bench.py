@@ -21,160 +21,24 @@ import dataclasses
 import hashlib
 import json
 import os
-import platform
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import algorithms as registry, data as datasets
 from .energy import EnergyMeter
+from .params import apply_params, load_params
+from .presets import PRESET_NAMES, PRESETS, SPEED, Preset, augmentation
+from .report import write_report
+from .speed import speed
 from .train import evaluate, fit
-from .utils import as_json, atomic_write, format_settings, pick_device, process_alive, quick_mode, seed_all
+from .utils import as_tuple, pick_device, process_alive, quick_mode, seed_all, writable_folder
 
 PROTOCOLS = ("converge", "matched")
 DEFAULT_OUT = "bench-results"
-
-
-# ============================================================================ what the study says
-
-@dataclass(frozen=True)
-class Published:
-    """One row of Spyra & Dzwinel (2025): mean of 3 runs on an A100-40GB."""
-    config: str
-    acc: float
-    time_s: float
-    energy_wh: float
-    epochs: float | None
-
-    @property
-    def s_per_epoch(self) -> float | None:
-        return self.time_s / self.epochs if self.epochs else None
-
-
-STUDY = {
-    ("fashion_mnist", "ff"): Published("MLP 4x2000", 89.63, 574.6, 14.28, 90.3),
-    ("fashion_mnist", "bp-mlp@ff"): Published("MLP 4x2000", 88.88, 43.1, 1.48, 15.7),
-    ("mnist", "ff"): Published("MLP 3x1000", 98.33, 370.7, 6.68, 77),
-    ("mnist", "bp-mlp@ff"): Published("MLP 3x1000", 98.09, 83.9, 1.52, 35),
-    ("fashion_mnist", "cafo-rand"): Published("CNN 3 blocks, CE", 90.36, 101.1, 1.76, 44.3),
-    ("fashion_mnist", "cafo-dfa"): Published("CNN 3 blocks, CE", 91.72, 105.4, 2.48, 47.3),
-    ("fashion_mnist", "bp-cnn"): Published("CNN 3 blocks", 89.25, 33.2, 0.81, 13.3),
-    ("mnist", "cafo-rand"): Published("CNN", 98.62, 69.2, 1.20, None),
-    ("mnist", "cafo-dfa"): Published("CNN", 99.02, 84.5, 1.64, None),
-    ("mnist", "bp-cnn"): Published("CNN", 98.94, 37.6, 0.90, None),
-    ("cifar10", "cafo-rand"): Published("CNN", 66.09, 332.8, 5.50, None),
-    ("cifar10", "cafo-dfa"): Published("CNN", 77.60, 1314.4, 27.37, None),
-    ("cifar10", "bp-cnn"): Published("CNN", 79.32, 339.5, 6.81, None),
-    ("cifar100", "cafo-rand"): Published("CNN", 41.19, 631.6, 10.56, None),
-    ("cifar100", "cafo-dfa"): Published("CNN", 48.20, 1161.8, 24.09, None),
-    ("cifar100", "bp-cnn"): Published("CNN", 52.63, 180.6, 3.56, None),
-    ("mnist", "mf"): Published("MLP 2x1000", 98.14, 35.0, 0.60, 15.3),
-    ("mnist", "bp-mlp@mf"): Published("MLP 2x1000", 98.05, 39.8, 0.69, 16),
-    ("fashion_mnist", "mf"): Published("MLP 2x1000", 89.72, 52.1, 0.86, 23),
-    ("fashion_mnist", "bp-mlp@mf"): Published("MLP 2x1000", 89.21, 44.1, 0.79, 17.7),
-    ("cifar10", "mf"): Published("MLP 3x2000", 62.34, 177.7, 3.17, 38),
-    ("cifar10", "bp-mlp@mf"): Published("MLP 3x2000", 61.13, 268.5, 5.35, 50.7),
-    ("cifar100", "mf"): Published("MLP 3x2000", 30.31, 110.4, 2.02, 24),
-    ("cifar100", "bp-mlp@mf"): Published("MLP 3x2000", 29.94, 111.8, 2.30, 21.3),
-}
-
-
-def study_row(dataset: str, entry: str) -> Published | None:
-    """The study's row for our run; the embedded sample is compared with full Fashion-MNIST.
-    The study ran one BP-CNN for both CaFo variants, so `bp-cnn@cafo-rand` and
-    `bp-cnn@cafo-dfa` both read its `bp-cnn` row; an MLP twin's row depends on its rival."""
-    family = "fashion_mnist" if dataset == datasets.SAMPLE_NAME else dataset
-    if entry.startswith("bp-cnn@"):
-        entry = "bp-cnn"
-    return STUDY.get((family, entry))
-
-
-# ============================================================================ presets
-
-@dataclass(frozen=True)
-class Pair:
-    """A forward-only rival and its BP twin (same layers), each with its own config."""
-    rival: str
-    rival_config: dict
-    twin: str
-    twin_config: dict
-
-    def members(self) -> tuple[tuple[str, str, dict], tuple[str, str, dict]]:
-        """(entry, algorithm, config) of the rival and of the twin; the twin's entry names its
-        rival ("bp-mlp@mf"), since one BP architecture can be the twin of several rivals."""
-        return ((self.rival, self.rival, self.rival_config),
-                (f"{self.twin}@{self.rival}", self.twin, self.twin_config))
-
-
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    description: str
-    datasets: tuple[str, ...]
-    pairs: dict                       # dataset -> tuple[Pair, ...]
-    epochs: int                       # cap per stage
-    patience: int
-    min_delta: float = 1e-3
-    monitor: str = "val_acc"          # one rule for every pair: FF's loss is not a class loss
-    batch_size: int = 128
-    seeds: int = 5                    # from 5 seeds on, the report's interval is a 95% bootstrap
-    matched_epochs: int | None = None  # the `matched` protocol's budget (default: epochs)
-
-
-def _mlp_pairs(ff_hidden, mf_hidden, ff_extra=None, mf_extra=None, twin_extra=None):
-    twin_extra = twin_extra or {}
-    pairs = []
-    if ff_hidden:
-        pairs.append(Pair("ff", {"hidden": ff_hidden, **(ff_extra or {})},
-                          "bp-mlp", {"hidden": ff_hidden, **twin_extra}))
-    pairs.append(Pair("mf", {"hidden": mf_hidden, **(mf_extra or {})},
-                      "bp-mlp", {"hidden": mf_hidden, **twin_extra}))
-    return pairs
-
-
-def _cnn_pairs(channels=(32, 128, 512), extra=None, twin_extra=None):
-    cfg = {"channels": channels, **(extra or {})}
-    twin = {"channels": channels, **(twin_extra or {})}
-    return [Pair("cafo-rand", cfg, "bp-cnn", twin), Pair("cafo-dfa", cfg, "bp-cnn", twin)]
-
-
-# The study's published Fashion-MNIST tuning (REFERENCE section 1); the FF twin reuses the
-# 2x1000 twin's values, which the study does not give separately.
-STUDY_BP = {"lr": 2.132e-4, "weight_decay": 2.71e-5}
-STUDY_FF = {"lr": 3.72e-4, "head_lr": 1.11e-2}
-STUDY_MF = {"lr": 3.873e-4}
-
-QUICK_CNN = (8, 16, 32)
-PRESETS = {
-    "quick": Preset(
-        "quick", "embedded Fashion-MNIST sample, small networks, all six algorithms (CPU minutes)",
-        (datasets.SAMPLE_NAME,),
-        {datasets.SAMPLE_NAME: (*_mlp_pairs((256, 256, 256), (256, 256), ff_extra={"prediction": "head"}),
-                                *_cnn_pairs(QUICK_CNN))},
-        epochs=6, patience=2, seeds=3),
-    "paper-fmnist": Preset(
-        "paper-fmnist", "the study's Fashion-MNIST configurations with its published tuning",
-        ("fashion_mnist",),
-        {"fashion_mnist": (*_mlp_pairs((2000,) * 4, (1000, 1000), STUDY_FF, STUDY_MF, STUDY_BP),
-                           *_cnn_pairs())},
-        epochs=100, patience=10, seeds=5),
-    "paper": Preset(
-        "paper", "all four datasets of the study (those present)",
-        ("mnist", "fashion_mnist", "cifar10", "cifar100"),
-        {"mnist": (*_mlp_pairs((1000,) * 3, (1000, 1000)), *_cnn_pairs()),
-         "fashion_mnist": (*_mlp_pairs((2000,) * 4, (1000, 1000), STUDY_FF, STUDY_MF, STUDY_BP),
-                           *_cnn_pairs()),
-         "cifar10": (*_mlp_pairs(None, (2000,) * 3), *_cnn_pairs()),
-         "cifar100": (*_mlp_pairs(None, (2000,) * 3), *_cnn_pairs())},
-        epochs=100, patience=10, seeds=5),
-}
-SPEED = "speed"
-PRESET_NAMES = (*PRESETS, SPEED)
 
 
 # ============================================================================ runs
@@ -188,16 +52,18 @@ def plan(preset: Preset, *, dataset_names: tuple[str, ...], algorithm_names: tup
          seeds: int, protocol: str, device: str, cuda_graphs: bool, epochs: int | None = None) -> list[dict]:
     """Every run of a benchmark, interleaved: seed-major, algorithm order rotated per seed."""
     cap = epochs or (preset.matched_epochs or preset.epochs if protocol == "matched" else preset.epochs)
-    rule = {"batch_size": preset.batch_size, "epochs": cap, "monitor": preset.monitor,
-            "patience": None if protocol == "matched" else preset.patience,
+    rule = {"epochs": cap, "monitor": preset.monitor, "patience": None if protocol == "matched" else preset.patience,
             "min_delta": preset.min_delta, "protocol": protocol}
     unique = []
     for dataset in dataset_names:
         for pair in preset.pairs[dataset]:
             for entry, name, config in pair.members():
-                if algorithm_names and name not in algorithm_names and pair.rival not in algorithm_names:
+                if algorithm_names and not {name, pair.rival, pair.entry} & set(algorithm_names):
                     continue
-                base = {"dataset": dataset, "algorithm": name, "config": dict(config), **rule,
+                base = {"dataset": dataset, "algorithm": name, "config": dict(config),
+                        "batch_size": pair.batch_size or preset.batch_size, **rule,
+                        # only where the data is augmented at all (CIFAR), so equal runs stay one run
+                        "augment": pair.augment if dataset in datasets.SPECS and datasets.SPECS[dataset].kind == "cifar" else None,
                         "device": device, "cuda_graphs": cuda_graphs}
                 if not any(u["base"] == base for u in unique):
                     unique.append({"base": base, "entries": [entry]})
@@ -210,22 +76,6 @@ def plan(preset: Preset, *, dataset_names: tuple[str, ...], algorithm_names: tup
             spec = {**item["base"], "seed": seed}
             runs.append({"key": run_key(spec), "spec": spec, "entries": item["entries"]})
     return runs
-
-
-def writable_folder(folder: Path) -> Path:
-    """Make `folder` and check, by writing, that results can go there: before anything trains."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"the results folder {folder} is a file; choose another --out")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"x" * 4096)      # room for a record or two
-        probe.unlink()
-    except OSError as err:
-        raise ValueError(f"cannot write to the results folder {folder} ({err.strerror or err}); "
-                         "make it writable (or free space) or choose another --out. Nothing was trained.") from err
-    return folder
 
 
 class ResultsNotSaved(OSError):
@@ -389,6 +239,9 @@ def run_one(run: dict, *, root=None, co2: bool = True, idle_s: float = 0.0) -> d
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     device = pick_device(spec["device"])      # outside the try: the environment's failures are
     data = _dataset(spec["dataset"], device, root)   # not the algorithm's, and stop the benchmark
+    record["augmentation"] = augmentation(data.augment, spec.get("augment"))
+    if spec.get("augment") is False and data.augment:
+        data = dataclasses.replace(data, augment=False)   # the pair's rival trains on cached features
     try:
         warm_up(spec["algorithm"], spec["config"], data, spec["batch_size"], spec["cuda_graphs"])
         seed_all(spec["seed"])
@@ -491,7 +344,6 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
     keys = {r["key"] for r in runs}
     records = [r for r in log.latest() if r["key"] in keys]
     if report:
-        from .report import write_report
         paths = write_report(records, out, title=f"preset {preset}, protocol {protocol}")
         if verbose:
             print((out / "report.md").read_text())
@@ -510,23 +362,16 @@ def _validate(preset, dataset, algorithm_list, protocol, seeds, epochs):
         raise ValueError(f"--epochs must be at least 1, got {epochs}")
     preset_obj = PRESETS.get(preset)
     allowed = preset_obj.datasets if preset_obj else datasets.NAMES
-    names = _as_tuple(dataset) or (allowed if preset_obj else ())
+    names = as_tuple(dataset) or (allowed if preset_obj else ())
     for name in names:
         if name not in allowed:
             raise ValueError(f"unknown dataset {name!r} for preset {preset!r}; choose from {', '.join(allowed)}")
-    algos = _as_tuple(algorithm_list)
+    algos = as_tuple(algorithm_list)
+    entries = {p.entry for pairs in (preset_obj.pairs.values() if preset_obj else ()) for p in pairs} - {None}
     for name in algos or ():
-        if name not in registry.NAMES:
-            raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join(registry.NAMES)}")
+        if name not in registry.NAMES and name not in entries:
+            raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join((*registry.NAMES, *sorted(entries)))}")
     return preset_obj, names, algos
-
-
-def _as_tuple(value) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    return tuple(value)
 
 
 def _present(names, root, verbose) -> tuple[str, ...]:
@@ -549,158 +394,6 @@ def _present(names, root, verbose) -> tuple[str, ...]:
         raise datasets.DataError("none of the datasets is here, so there is nothing to run:\n  "
                                  + "\n  ".join(missing) + "\nFix: install or download one (see the README's Data section)")
     return tuple(present)
-
-
-# ============================================================================ tuned parameters
-
-def load_params(paths) -> list[dict]:
-    """Best-parameters files written by `python -m fwdlib.tune`, checked."""
-    from .tune import FORMAT
-    tuned = []
-    for path in _as_tuple(paths) or ():
-        path = Path(path)
-        try:
-            record = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ValueError(f"--params {path}: no such file (python -m fwdlib.tune writes one)") from None
-        except IsADirectoryError:
-            raise ValueError(f"--params {path} is a folder; pass the .json file python -m fwdlib.tune wrote "
-                             f"in it, e.g. {path / 'mf-fashion_mnist_sample.json'}") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise ValueError(f"--params {path}: cannot read it ({err})") from None
-        except json.JSONDecodeError as err:
-            raise ValueError(f"--params {path}: not valid JSON ({err})") from None
-        if not isinstance(record, dict) or record.get("format") != FORMAT:
-            raise ValueError(f"--params {path}: not a best-parameters file of python -m fwdlib.tune "
-                             f"(expected format {FORMAT!r})")
-        missing = [k for k in ("dataset", "entries", "params", "config") if k not in record]
-        if missing:
-            raise ValueError(f"--params {path}: {', '.join(missing)} missing; write it again with python -m fwdlib.tune")
-        for other in tuned:
-            both = set(other["entries"]) & set(record["entries"])
-            if other["dataset"] == record["dataset"] and both:
-                raise ValueError(f"--params {other['path']} and {path} both tune {', '.join(sorted(both))} "
-                                 f"on {record['dataset']}; pass one of them")
-        tuned.append({**record, "path": str(path)})
-    return tuned
-
-
-def apply_params(preset: Preset, tuned: list[dict], dataset_names, verbose: bool = True) -> Preset:
-    """The preset with tuned parameters merged into the configs they were tuned for.
-
-    A file applies to its entries (e.g. "mf", "bp-mlp@mf") on its dataset, and only if the rest
-    of the configuration (layers, schedule, ...) is the one it was tuned with."""
-    pairs = {d: list(p) for d, p in preset.pairs.items()}
-    tuned_entries = set()
-    for t in tuned:
-        if t["dataset"] not in dataset_names:
-            raise ValueError(f"--params {t['path']} was tuned on {t['dataset']}; this benchmark runs "
-                             f"{', '.join(dataset_names)}. Tune on the benchmark's dataset, or pick it with --dataset")
-        applied = []
-        for i, pair in enumerate(pairs[t["dataset"]]):
-            (rival, _, rival_config), (twin, _, twin_config) = pair.members()
-            if rival in t["entries"]:
-                rival_config = _tuned_config(t, rival, rival_config)
-                applied.append(rival)
-            if twin in t["entries"]:
-                twin_config = _tuned_config(t, twin, twin_config)
-                applied.append(twin)
-            pairs[t["dataset"]][i] = dataclasses.replace(pair, rival_config=rival_config, twin_config=twin_config)
-        if not applied:
-            raise ValueError(f"--params {t['path']} is for {', '.join(t['entries'])}, which preset "
-                             f"{preset.name} does not run on {t['dataset']}")
-        tuned_entries.update((t["dataset"], e) for e in applied)
-        if verbose:
-            print(f"bench: tuned parameters from {t['path']} for {', '.join(applied)}: {format_settings(t['params'])}")
-    for dataset, ps in pairs.items():
-        for pair in ps:
-            (rival, _, _), (twin, _, _) = pair.members()
-            if verbose and ((dataset, rival) in tuned_entries) != ((dataset, twin) in tuned_entries):
-                print(f"bench: note: only one of {rival} and {twin} on {dataset} is tuned; "
-                      "the pair is not compared on equal terms")
-    return dataclasses.replace(preset, pairs={d: tuple(p) for d, p in pairs.items()})
-
-
-def _tuned_config(tuned: dict, entry: str, config: dict) -> dict:
-    rest = {k: v for k, v in config.items() if k not in tuned["params"]}
-    if as_json(rest) != as_json(tuned["config"]):
-        raise ValueError(f"--params {tuned['path']} tuned {entry} with configuration {tuned['config']}, "
-                         f"but this benchmark runs it with {rest}: tune again with the benchmark's configuration")
-    return {**config, **tuned["params"]}
-
-
-# ============================================================================ speed
-
-# The study's seconds per epoch on an A100 (time / epochs of its table).
-STUDY_S_PER_EPOCH = {"bp-mlp 2x1000": 2.49, "mf 2x1000": 2.26, "bp-mlp 3x2000": 5.30,
-                     "mf 3x2000": 4.68, "ff 4x2000": 6.36, "bp-cnn": 33.2 / 13.3,
-                     "cafo-rand": 101.1 / 44.3, "cafo-dfa": 105.4 / 47.3}
-SPEED_CASES = (   # (label, dataset family, algorithm, config)
-    ("bp-mlp 2x1000", "fashion_mnist", "bp-mlp", {"hidden": (1000, 1000)}),
-    ("mf 2x1000", "fashion_mnist", "mf", {"hidden": (1000, 1000)}),
-    ("bp-mlp 3x2000", "cifar10", "bp-mlp", {"hidden": (2000,) * 3}),
-    ("mf 3x2000", "cifar10", "mf", {"hidden": (2000,) * 3}),
-    ("ff 4x2000", "fashion_mnist", "ff", {"hidden": (2000,) * 4, "prediction": "head"}),
-    ("bp-mlp 4x2000", "fashion_mnist", "bp-mlp", {"hidden": (2000,) * 4}),
-    ("bp-cnn", "fashion_mnist", "bp-cnn", {}),
-    ("cafo-rand", "fashion_mnist", "cafo-rand", {}),
-    ("cafo-dfa", "fashion_mnist", "cafo-dfa", {}),
-)
-
-
-def synthetic(name: str, device: torch.device, n_train: int, seed: int = 0) -> datasets.Dataset:
-    """Random tensors shaped like `name`, for timing only (accuracy is meaningless)."""
-    spec = datasets.SPECS[name]
-    gen = torch.Generator().manual_seed(seed)
-
-    def split(n):
-        return datasets.Split(torch.randn(n, *spec.input_shape, generator=gen).to(device),
-                              torch.randint(0, spec.num_classes, (n,), generator=gen).to(device))
-
-    return datasets.Dataset(f"{name}-shaped synthetic (TIMING ONLY)", split(n_train), split(1000),
-                            split(1000), spec.num_classes, spec.input_shape,
-                            tuple(map(str, range(spec.num_classes))), "synthetic random tensors",
-                            spec.mean, spec.std, augment=spec.kind == "cifar")
-
-
-def speed(dataset_names=None, algorithm_names=None, *, out=DEFAULT_OUT, device=None, cuda_graphs=True,
-          epochs=None, root=None, verbose=True) -> list[dict]:
-    """Seconds per epoch at batch 128 on the study's architectures, beside the study's."""
-    device = pick_device(device)
-    out = writable_folder(out)
-    epochs = epochs or 3                       # the first epoch of each stage is warm-up
-    rows = []
-    for label, family, name, config in SPEED_CASES:
-        if algorithm_names and name not in algorithm_names:
-            continue
-        if dataset_names and family not in dataset_names:
-            continue
-        try:
-            data = datasets.load(family, device=device, root=root, download=False)
-            data_label = data.name
-        except datasets.DataError:
-            n = 45_000 if family.startswith("cifar") else 54_000
-            data, data_label = synthetic(family, device, n), f"{family}-shaped synthetic (timing only)"
-        seed_all(0)
-        model = registry.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
-        history = fit(model, data, epochs=epochs, batch_size=128, progress=False, cuda_graphs=cuda_graphs)
-        per_stage = {}
-        for r in history.records:
-            per_stage.setdefault(r["stage"], []).append(r["time_s"])
-        timed = [t for times in per_stage.values() for t in (times[1:] or times)]
-        row = {"case": label, "algorithm": name, "data": data_label, "device": str(device),
-               "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-               "mode": history.mode, "s_per_epoch": float(np.median(timed)), "epochs_timed": len(timed),
-               "study_s_per_epoch_a100": STUDY_S_PER_EPOCH.get(label), "notes": history.notes,
-               "torch": torch.__version__}
-        rows.append(row)
-        if verbose:
-            study = row["study_s_per_epoch_a100"]
-            print(f"  {label:15s} {row['s_per_epoch']:8.3f} s/epoch ({row['mode']}, {data_label})"
-                  + (f"   study A100: {study:.2f} s" if study else ""), flush=True)
-        del model, data
-    atomic_write(out / "speed.json", json.dumps(rows, indent=2))
-    return rows
 
 
 # ============================================================================ command line
@@ -726,7 +419,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.report_only:
-            from .report import write_report
             records = ResultsLog(Path(args.out) / "results.jsonl").latest()
             if not records:
                 raise ValueError(f"no results in {args.out}/results.jsonl to report on")

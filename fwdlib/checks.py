@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .algorithms import cafo, ff
+from .report import bootstrap_ci
 
 
 class _Mismatch(Exception):
@@ -325,7 +326,6 @@ def ex5_3(mlp_forward_flops) -> bool:
 # ============================================================================ lesson 06
 
 def _reference_bootstrap(values, level=0.95, resamples=10_000, seed=0):
-    from .report import bootstrap_ci
     return bootstrap_ci(values, level=level, resamples=resamples, seed=seed)
 
 

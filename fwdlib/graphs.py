@@ -9,8 +9,11 @@ once and replays it with a single launch. Recipe (PyTorch's "whole network captu
 3. for every later batch of the same shape, copy it into the static inputs and replay.
 
 Requirements met by fwdlib's algorithms: fixed shapes, no host synchronisation inside a step,
-optimizers built with `capturable=True` (see `make_optimizer`). A batch of another shape (the
-last, partial one) runs eagerly. On CPU or MPS the step always runs eagerly.
+and capturable optimizers: `GraphedStep` sets `capturable=True` on every optimizer the algorithm
+lists in `optimizers()` before its first step, and turns each learning rate into a tensor on the
+GPU, so that a schedule (`set_lr`) changes what the graph reads instead of a number baked into it.
+A batch of another shape (the last, partial one) runs eagerly. On CPU or MPS the step always
+runs eagerly.
 """
 from __future__ import annotations
 
@@ -26,11 +29,13 @@ class GraphedStep:
         self.algorithm, self.stage, self.warmup_steps = algorithm, stage, warmup_steps
         self.steps, self.graph, self.failure = 0, None, None
         self.side_stream = torch.cuda.Stream()
-        for optimizer in optimizers_of(algorithm):
+        for optimizer in algorithm.optimizers():
             if not optimizer.state:                   # graph-safe step counters live on the GPU
                 for group in optimizer.param_groups:
                     if "capturable" in group:
                         group["capturable"] = True
+                        device = group["params"][0].device
+                        group["lr"] = torch.as_tensor(group["lr"], dtype=torch.float32, device=device)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.failure is not None:
@@ -61,10 +66,6 @@ class GraphedStep:
         self.graph = graph
         self.graph.replay()                           # capture does not run the step: run it now
         return {k: v.clone() for k, v in self.static_out.items()}
-
-
-def optimizers_of(algorithm) -> list[torch.optim.Optimizer]:
-    return [v for v in vars(algorithm).values() if isinstance(v, torch.optim.Optimizer)]
 
 
 def execution_mode(requested: bool, device: torch.device) -> str:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from .graphs import optimizers_of
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def stage_cache_bytes(stage_data, data) -> int:
 
 def step_memory(algorithm, saved: SavedTensors, stage_cache: int = 0) -> StepMemory:
     """The parts of a step's memory, read after the step ran under `saved`."""
-    state = [v for o in optimizers_of(algorithm) for s in o.state.values() for v in s.values()
+    state = [v for o in algorithm.optimizers() for s in o.state.values() for v in s.values()
              if isinstance(v, torch.Tensor)]
     return StepMemory(saved_for_backward=saved.peak,
                       parameters=_bytes(algorithm.parameters()) + _bytes(algorithm.buffers()),

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench import study_row
+from . import plots
+from .study import differences, study_row
 from .utils import atomic_write, format_settings
 
 
@@ -140,7 +141,9 @@ def group_rows(records: list[dict]) -> list[dict]:
                                                  if any(r.get("gpu_peak_allocated_bytes") for r in ok) else ""),
                "energy_sources": sorted({s for r in ok for s in r.get("energy_sources", [])}),
                "rule": {k: runs[0]["spec"][k] for k in ("batch_size", "epochs", "monitor", "patience", "min_delta")},
+               "augmentation": runs[0].get("augmentation", "not recorded"),
                "study": study_row(dataset, entry)}
+        row["differences"] = differences(dataset, entry, row["algorithm"], row["config"], row["rule"])
         for name, read, _ in METRICS:
             row[name] = summarise([read(r) for r in ok])
         rows.append(row)
@@ -215,24 +218,26 @@ def markdown(rows: list[dict], title: str) -> str:
             cells.append("not measured" if p["median"] is None else
                          f"{p['median']:.3g} [{p['lo']:.3g}, {p['hi']:.3g}] ({p['interval']}): {p['verdict']}")
         out.append(f"| {r['dataset']} | {r['entry']} vs {r['twin']} | " + " | ".join(cells) + " |")
-    out += ["", "## Protocol (the same for both members of every pair)", ""]
+    out += ["", "## Protocol (the same for both members of each pair)", ""]
     for r in rows:
-        if "@" not in r["entry"]:
+        if not r.get("twin"):
             continue
         rule = r["rule"]
-        out.append(f"- {r['dataset']} / {r['protocol']}: batch {rule['batch_size']}, epoch cap "
-                   f"{rule['epochs']} per stage, stop on {rule['monitor']} with patience "
-                   f"{rule['patience'] if rule['patience'] is not None else 'none (matched budget)'} "
-                   f"and min_delta {rule['min_delta']}; execution {', '.join(r['mode'])}; device {r['device']}")
-        break
-    entries = {r["entry"] for r in rows}
-    if "ff" in entries:
-        out.append("- initialisation differs in the FF pair: FF's layers start from Loewe's (normal, std "
-                   "1/sqrt(fan_out), zero bias), its BP twin from PyTorch's default (Kaiming-uniform)")
-    if any(r["dataset"].startswith("cifar") for r in rows):
-        out.append("- augmentation (CIFAR): random crop and flip for every model trained end to end on images "
-                   "(BP twins, per-batch MF); CaFo's predictor stages and greedy MF train on cached, "
-                   "un-augmented features: the pairs are NOT equal in augmentation")
+        line = (f"- {r['dataset']} / {r['protocol']}, {r['entry']} and {r['twin']}: batch {rule['batch_size']}, "
+                f"epoch cap {rule['epochs']} per stage, stop on {rule['monitor']} with patience "
+                f"{rule['patience'] if rule['patience'] is not None else 'none (matched budget)'} and min_delta "
+                f"{rule['min_delta']}; augmentation: {r['augmentation']}; execution {', '.join(r['mode'])}; "
+                f"device {r['device']}")
+        if r["algorithm"] == "ff":
+            line += ("; initialisation differs: FF's layers start from Loewe's (normal, std 1/sqrt(fan_out), "
+                     "zero bias), its BP twin from PyTorch's default (Kaiming-uniform)")
+        out.append(line)
+    out += ["", "## How each entry differs from the study's run", "",
+            "Every setting the study is known to have run the entry with (its paper and its authors' code) "
+            "that this run does not share, as ours (study theirs). An entry named name+variant is the kit's "
+            "variant of the study's entry `name`, compared with the same published row.", ""]
+    for r in rows:
+        out.append(f"- {r['dataset']} / {r['entry']}: " + ("; ".join(r["differences"]) or "none known"))
     out += ["", "## Configurations (tuned values included)", ""]
     for r in rows:
         out.append(f"- {r['dataset']} / {r['entry']}: {format_settings(r['config']) or 'defaults'}")
@@ -271,8 +276,6 @@ def write_csv(rows: list[dict]) -> str:
 
 def write_report(records: list[dict], out: Path, title: str = "") -> list[Path]:
     """report.md, report.csv and the figures, each written atomically into `out`."""
-    from . import plots
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = group_rows(records)

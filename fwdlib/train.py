@@ -145,6 +145,7 @@ def _fit_stage(algorithm, stage, stage_data: StageData, history, *, epochs, batc
     history.stopped_early[stage.name] = False
     bar = progress_bar(epochs, f"{algorithm.name} {stage.name}", progress)
     for epoch in range(1, epochs + 1):
+        algorithm.begin_epoch(stage, epoch, epochs)
         algorithm.train()
         synchronize(device)
         start = time.perf_counter()
@@ -182,14 +183,12 @@ def _fit_stage(algorithm, stage, stage_data: StageData, history, *, epochs, batc
                 best_state = copy.deepcopy(algorithm.state_dict())
         else:
             bad_epochs += 1
-        if bar is not None:
-            bar.set_postfix(val_loss=f"{record['val_loss']:.4f}", val_acc=f"{record['val_acc']:.4f}")
-            bar.update()
+        bar.set_postfix(val_loss=f"{record['val_loss']:.4f}", val_acc=f"{record['val_acc']:.4f}")
+        bar.update()
         if patience is not None and bad_epochs >= patience:
             history.stopped_early[stage.name] = True
             break
-    if bar is not None:
-        bar.close()
+    bar.close()
     if restore_best and best_state is not None:
         algorithm.load_state_dict(best_state)
     if getattr(step, "failure", None):
@@ -236,14 +235,14 @@ def _notify(on_epoch, record):
 
 
 def progress_bar(total: int, desc: str, enabled: bool, **options):
-    """A tqdm bar, or None when progress is not shown.
+    """A tqdm bar (a disabled one, which prints nothing, when progress is not shown).
 
     In a notebook it is a text bar on stdout that stays when finished: a widget bar is stored
     frozen at its first state in a saved notebook, and a bar on stderr looks like an error.
     """
-    if not enabled:
-        return None
     from tqdm import tqdm
+    if not enabled:
+        return tqdm(total=total, disable=True)
     defaults = {"file": sys.stdout, "leave": True, "ncols": 100} if "ipykernel" in sys.modules else {"leave": False}
     return tqdm(total=total, desc=desc, **{**defaults, **options})
 

@@ -42,15 +42,16 @@ from urllib.parse import quote
 
 import torch
 
-from . import algorithms as registry, bench, data as datasets
+from . import algorithms as registry, data as datasets
+from .params import FORMAT
+from .presets import PRESETS, Preset
 from .plots import save_png
 from .train import TrainingDiverged, evaluate, fit, progress_bar, show_progress
-from .utils import as_json, atomic_write, format_settings, pick_device, process_alive, seed_all
+from .utils import as_json, as_tuple, atomic_write, format_settings, pick_device, process_alive, seed_all
 
 DEFAULT_DIR = Path("tune-results")
 DEFAULT_STORAGE = f"sqlite:///{DEFAULT_DIR}/studies.db"
 PRUNERS = ("median", "none")
-FORMAT = "fwdlib-params/1"      # the best-parameters file `python -m fwdlib.bench --params` reads
 # Database storage: a running trial writes a heartbeat every HEARTBEAT_S; once it has been silent
 # for GRACE_S, any live worker fails it and queues its parameters again (at most MAX_RETRIES times,
 # so a trial that kills every worker it meets is not retried forever).
@@ -132,7 +133,7 @@ class Target:
     entries: tuple[str, ...]
     dataset: str
     config: dict
-    preset: bench.Preset
+    preset: Preset
 
 
 def target(name: str, dataset: str, overrides: dict | None = None) -> Target:
@@ -140,7 +141,7 @@ def target(name: str, dataset: str, overrides: dict | None = None) -> Target:
     runs `dataset`, so the tuned parameters fit the configuration the benchmark will train."""
     if dataset not in datasets.NAMES:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(datasets.NAMES)}")
-    preset = next(p for p in bench.PRESETS.values() if dataset in p.pairs)
+    preset = next(p for p in PRESETS.values() if dataset in p.pairs)
     entries = {entry: (algorithm, config) for pair in preset.pairs[dataset]
                for entry, algorithm, config in pair.members()}
     if name in entries:
@@ -153,7 +154,7 @@ def target(name: str, dataset: str, overrides: dict | None = None) -> Target:
                          + ", ".join(e for e in entries if "@" in e))
     configs = [as_json(config) for _, config in matches.values()]
     if any(config != configs[0] for config in configs):
-        raise ValueError(f"{name} runs with different layers in preset {preset.name} on {dataset} "
+        raise ValueError(f"{name} runs with different configurations in preset {preset.name} on {dataset} "
                          f"({', '.join(matches)}); name the one to tune, e.g. --algorithm {next(iter(matches))}")
     algorithm, config = next(iter(matches.values()))
     return Target(algorithm, tuple(matches), dataset, {**config, **(overrides or {})}, preset)
@@ -430,7 +431,7 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
         data = datasets.load(dataset, device=pick_device(device), root=root)
         bar = progress_bar(trials, f"tune {study_name}", show_progress() if progress is None else progress,
                            initial=done, unit="trial", leave=True)
-        callbacks = [] if bar is None else [lambda s, t: _advance(bar, s, t)]
+        callbacks = [lambda s, t: _advance(bar, s, t)]
         try:
             fill(the_study, store, objective(tgt, data, setup, seed, trials), trials, callbacks=callbacks,
                  verbose=verbose)
@@ -442,8 +443,7 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
             raise KeyboardInterrupt("interrupted; the running trial is marked failed, the finished ones are kept"
                                     + (f", the best so far is in {out}" if saved else "")) from None
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
     return summarise(the_study, setup, storage=storage, out=out, figures=figures, verbose=verbose,
                      sampler_seed=sampling_seed)
 
@@ -654,7 +654,7 @@ def main(argv=None) -> int:
             return 0
         tune(args.algorithm, args.dataset, trials=args.trials, epochs=args.epochs, storage=args.storage,
              study=args.study, seed=args.seed, worker=args.worker, out=args.out, pruner=args.pruner,
-             only=bench._as_tuple(args.only), overrides=parse_overrides(args.set), device=args.device,
+             only=as_tuple(args.only), overrides=parse_overrides(args.set), device=args.device,
              root=args.data_root, figures=not args.no_figures, heartbeat_s=args.heartbeat, grace_s=args.grace)
     except KeyboardInterrupt as stop:
         print(f"\ntune: {stop or 'interrupted'}. To resume, run the same command again.", file=sys.stderr)

@@ -54,6 +54,31 @@ def as_json(value):
     return json.loads(json.dumps(value, sort_keys=True, default=list))
 
 
+def writable_folder(folder: Path) -> Path:
+    """Make `folder` and check, by writing, that results can go there: before anything trains."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"the results folder {folder} is a file; choose another --out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"x" * 4096)      # room for a record or two
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"cannot write to the results folder {folder} ({err.strerror or err}); "
+                         "make it writable (or free space) or choose another --out. Nothing was trained.") from err
+    return folder
+
+
+def as_tuple(value) -> tuple[str, ...] | None:
+    """A comma-separated string or a sequence as a tuple of names (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(value)
+
+
 def format_settings(values: dict) -> str:
     """lr=0.0005912, hidden=[1000, 1000]: hyperparameters in one readable line."""
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())

@@ -236,3 +236,101 @@ def test_ff_validation_loss_is_the_same_for_the_same_weights(sample):
     x, y = sample.val.x[:256], sample.val.y[:256]
     first, second = net.eval_step(x, y, net.stages()[0])[0], net.eval_step(x, y, net.stages()[0])[0]
     assert first.item() == second.item()
+
+
+# ------------------------------------------------------------------ FF as the study ran it
+
+def test_ff_study_options_straight_through_relu_and_half_scaled_loss():
+    torch.manual_seed(0)
+    x, y = torch.randn(6, *SHAPE), torch.randint(0, 3, (6,))
+    plain = ff.ForwardForward(SHAPE, 3, hidden=(5, 5))
+    study = ff.ForwardForward(SHAPE, 3, hidden=(5, 5), relu="straight-through", loss_average="sample")
+    study.load_state_dict(plain.state_dict())
+    g = torch.Generator().manual_seed(1)
+    pair_losses = plain.ff_losses(x, y, generator=torch.Generator().manual_seed(1))
+    sample_losses = study.ff_losses(x, y, generator=g)
+    for a, b in zip(pair_losses, sample_losses):          # BCE over 2B samples = half the pair mean
+        torch.testing.assert_close(b, a / 2)
+    z = torch.randn(4, 3, requires_grad=True)
+    ff.StraightThroughReLU.apply(z).sum().backward()
+    assert torch.equal(ff.StraightThroughReLU.apply(z.detach()), z.detach().relu())
+    assert torch.equal(z.grad, torch.ones_like(z))          # the gradient ignores the ReLU's mask
+    with pytest.raises(ValueError, match="relu"):
+        ff.ForwardForward(SHAPE, 3, hidden=(5, 5), relu="gelu")
+
+
+def test_ff_peer_norm_starts_at_peer_init_and_moves_towards_the_batch_mean():
+    torch.manual_seed(0)
+    net = ff.ForwardForward(SHAPE, 3, hidden=(5, 5), peer_norm=0.03, peer_init=0.5)
+    assert torch.equal(net.mean_activity0, torch.full((5,), 0.5))
+    x, y = torch.randn(6, *SHAPE), torch.randint(0, 3, (6,))
+    h = net.activities(ff.embed_label(x, y, 3))[0].detach()
+    without = ff.ForwardForward(SHAPE, 3, hidden=(5, 5))
+    without.load_state_dict({k: v for k, v in net.state_dict().items()})
+    g = torch.Generator().manual_seed(3)
+    losses = net.ff_losses(x, y, update_stats=True, generator=g)
+    expected_mean = 0.9 * 0.5 + 0.1 * h.mean(0)
+    torch.testing.assert_close(net.mean_activity0, expected_mean)
+    peer = (expected_mean - expected_mean.mean()).pow(2).mean()
+    base = without.ff_losses(x, y, generator=torch.Generator().manual_seed(3))[0]
+    torch.testing.assert_close(losses[0], base + 0.03 * peer)
+
+
+def test_ff_lr_cooldown_falls_linearly_over_the_second_half(sample):
+    net = algorithms.build("ff", input_shape=sample.input_shape, num_classes=10, hidden=(16, 16),
+                           lr=1e-3, head_lr=1e-2, lr_cooldown=True)
+    seen = []
+    net.begin_epoch = (lambda original: lambda stage, e, n: (original(stage, e, n), seen.append(
+        (net.optimizer.param_groups[0]["lr"], net.head_optimizer.param_groups[0]["lr"]))))(net.begin_epoch)
+    small = copy.copy(sample)
+    small.train = sample.train.__class__(sample.train.x[:64], sample.train.y[:64])
+    from fwdlib.train import fit
+    fit(net, small, epochs=6, batch_size=64, progress=False)
+    factors = [lr / 1e-3 for lr, _ in seen]                  # E = 6: epochs 0-3 (0-based) full, then 2*(1+6-e)/6
+    assert factors == pytest.approx([1, 1, 1, 1, 2 * 3 / 6, 2 * 2 / 6])
+    assert [h / 1e-2 for _, h in seen] == pytest.approx(factors)
+
+
+def test_ff_predicting_by_goodness_trains_no_head():
+    torch.manual_seed(0)
+    net = ff.ForwardForward(SHAPE, 3, hidden=(5, 5), prediction="goodness")
+    head = copy.deepcopy(net.head.state_dict())
+    net.train_step(torch.randn(6, *SHAPE), torch.randint(0, 3, (6,)), net.stages()[0])
+    assert all(torch.equal(head[k], v) for k, v in net.head.state_dict().items())
+
+
+def test_optimizers_are_found_in_lists_and_fused_by_default():
+    net = ff.ForwardForward(SHAPE, 3, hidden=(5, 5))
+    assert net.optimizers() == [net.optimizer, net.head_optimizer]
+    net.extra = [torch.optim.SGD(net.head.parameters(), lr=0.1)]
+    assert net.extra[0] in net.optimizers()
+    from fwdlib.algorithms.base import implementation_of, make_optimizer
+    assert implementation_of(net.optimizer) == "fused"
+    params = [torch.nn.Parameter(torch.randn(3))]
+    assert implementation_of(make_optimizer(params, "sgd", 0.1, 0.0, implementation="foreach")) == "foreach"
+    with pytest.raises(ValueError, match="implementation"):
+        make_optimizer(params, "adamw", 0.1, 0.0, implementation="fast")
+
+
+def test_fused_and_foreach_optimizers_take_the_same_steps():
+    for kind in ("adamw", "sgd"):
+        torch.manual_seed(0)
+        a = algorithms.build("bp-mlp", input_shape=SHAPE, num_classes=3, hidden=(7,), optimizer=kind)
+        b = copy.deepcopy(a)
+        from fwdlib.algorithms.base import make_optimizer
+        b.optimizer = make_optimizer(b.parameters(), kind, 1e-3, 1e-4, implementation="foreach")
+        x, y = torch.randn(6, *SHAPE), torch.randint(0, 3, (6,))
+        for _ in range(3):
+            a.train_step(x, y, a.stages()[0])
+            b.train_step(x, y, b.stages()[0])
+        for p, q in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5)
+
+
+def test_mf_he_uniform_init_is_the_studys():
+    torch.manual_seed(0)
+    net = mf.MonoForward((1, 30, 30), 3, hidden=(400, 400), init="he-uniform")
+    bound = (6 / 900) ** 0.5
+    w = net.layers[0].weight
+    assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound and net.layers[0].bias.abs().sum() == 0
+    assert net.projections[0].abs().max() <= 400 ** -0.5

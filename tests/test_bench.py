@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from fwdlib import algorithms, bench, report
+from fwdlib import algorithms, bench, presets, report, speed, study
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,8 +53,8 @@ def test_bad_arguments_list_the_valid_choices(capsys):
 
 
 def test_a_diverging_run_is_recorded_as_failed_and_the_rest_finish(monkeypatch, tmp_path, diverging):
-    pairs = (bench.Pair("diverging", {}, "bp-mlp", {"hidden": (32,)}),)
-    preset = bench.Preset("t", "test", ("fashion_mnist_sample",), {"fashion_mnist_sample": pairs},
+    pairs = (presets.Pair("diverging", {}, "bp-mlp", {"hidden": (32,)}),)
+    preset = presets.Preset("t", "test", ("fashion_mnist_sample",), {"fashion_mnist_sample": pairs},
                           epochs=1, patience=1, seeds=1)
     monkeypatch.setitem(bench.PRESETS, "t", preset)
     monkeypatch.setattr(bench, "PRESET_NAMES", (*bench.PRESET_NAMES, "t"))
@@ -165,7 +165,7 @@ def test_bootstrap_interval_on_known_data():
 
 
 def test_speed_uses_labelled_synthetic_tensors_when_data_is_absent():
-    ds = bench.synthetic("cifar10", torch.device("cpu"), 256)
+    ds = speed.synthetic("cifar10", torch.device("cpu"), 256)
     assert ds.train.x.shape == (256, 3, 32, 32) and "TIMING ONLY" in ds.name and ds.augment
 
 
@@ -174,8 +174,8 @@ def test_every_entry_of_every_preset_shows_the_studys_numbers():
         for dataset, pairs in preset.pairs.items():
             for pair in pairs:
                 for entry, _, _ in pair.members():
-                    assert bench.study_row(dataset, entry) is not None, (preset.name, dataset, entry)
-    assert bench.study_row("fashion_mnist", "bp-cnn@cafo-dfa") == bench.STUDY[("fashion_mnist", "bp-cnn")]
+                    assert study.study_row(dataset, entry) is not None, (preset.name, dataset, entry)
+    assert study.study_row("fashion_mnist", "bp-cnn@cafo-dfa") == study.STUDY[("fashion_mnist", "bp-cnn")]
 
 
 def test_the_gpu_presets_run_enough_seeds_for_a_bootstrap_interval():
@@ -195,3 +195,84 @@ def test_a_verdict_needs_three_paired_seeds_and_an_interval_that_excludes_no_dif
              for r in records]                           # seed 0: mf ahead by 1 pp; seeds 1, 2: behind
     mf = next(r for r in report.group_rows(mixed) if r["entry"] == "mf")
     assert mf["paired"]["test_acc"]["verdict"] == "insufficient evidence (the interval includes no difference)"
+
+
+def test_the_paper_presets_run_each_algorithm_as_the_study_did_and_the_kits_variants_beside():
+    for name in ("paper-fmnist", "paper"):
+        preset = bench.PRESETS[name]
+        runs = bench.plan(preset, dataset_names=preset.datasets, algorithm_names=None, seeds=1,
+                          protocol="converge", device="cpu", cuda_graphs=True)
+        by_entry = {(r["spec"]["dataset"], e): r["spec"] for r in runs for e in r["entries"]}
+        ff, mf = by_entry[("fashion_mnist", "ff")], by_entry[("fashion_mnist", "mf")]
+        assert ff["batch_size"] == by_entry[("fashion_mnist", "bp-mlp@ff")]["batch_size"] == 100
+        # as the study ran them, so nothing but the shared stopping rule differs from it
+        for entry, spec in (("ff", ff), ("mf", mf), ("bp-mlp@mf", by_entry[("fashion_mnist", "bp-mlp@mf")])):
+            diffs = study.differences("fashion_mnist", entry, spec["algorithm"], spec["config"], spec)
+            assert [d.split()[0] for d in diffs] == ["stopping"], (entry, diffs)
+        assert mf["config"]["schedule"] == "greedy" and mf["config"]["epochs_per_layer"] == 12
+        # the kit's variants are separate entries with their own twins, and say how they differ
+        kit = by_entry[("fashion_mnist", "ff+kit")]
+        assert ("fashion_mnist", "bp-mlp@ff+kit") in by_entry and kit["batch_size"] == 128
+        diffs = " ".join(study.differences("fashion_mnist", "ff+kit", "ff", kit["config"], kit))
+        for setting in ("batch_size 128 (study 100)", "prediction head (study goodness)", "peer_norm 0.0 (study 0.03)",
+                        "relu relu (study straight-through)", "lr_cooldown False (study True)"):
+            assert setting in diffs
+        per_batch = by_entry[("fashion_mnist", "mf+per-batch")]
+        assert "schedule per-batch (study greedy)" in study.differences(
+            "fashion_mnist", "mf+per-batch", "mf", per_batch["config"], per_batch)
+
+
+def test_cifar_pairs_share_their_augmentation():
+    preset = bench.PRESETS["paper"]
+    runs = bench.plan(preset, dataset_names=("cifar10",), algorithm_names=None, seeds=1,
+                      protocol="converge", device="cpu", cuda_graphs=True)
+    augment = {e: r["spec"]["augment"] for r in runs for e in r["entries"]}
+    for rival in ("cafo-rand", "cafo-dfa", "mf"):        # cached features: neither member augments
+        twin = next(e for e in augment if e.endswith(f"@{rival}"))
+        assert augment[rival] is False and augment[twin] is False, rival
+    assert augment["mf+per-batch"] is None and augment["bp-mlp@mf+per-batch"] is None   # both: crop + flip
+    assert "cached features" in presets.augmentation(True, False)
+    assert presets.augmentation(True, None).startswith("random crop") and presets.augmentation(False, None) == "none"
+
+
+def test_the_report_lists_what_differs_from_the_study_per_entry(tmp_path):
+    records = [r for r in fixture_records() if r["status"] == "ok"]
+    text = report.markdown(report.group_rows(records), "t")
+    section = text.split("## How each entry differs from the study's run")[1].split("\n## ")[0]
+    mf = next(line for line in section.splitlines() if line.startswith("- fashion_mnist / mf: "))
+    assert "schedule per-batch (study greedy)" in mf and "lr 0.001 (study 0.0003873)" in mf
+    assert "hidden" not in mf                  # the fixture runs the study's 2x1000
+
+
+def test_speed_breakdown_parts_add_up_and_name_the_extra_pass():
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    net = algorithms.build("ff", input_shape=(1, 28, 28), num_classes=10, hidden=(128, 128))
+    parts = speed.step_breakdown(net, x, y, steps=3, warmup=1)
+    assert parts.extra_pass > 0 and parts.optimizer > 0 and parts.backward > 0 and parts.forward > 0
+    assert sum(parts.parts.values()) == pytest.approx(parts.step, rel=1e-6)
+    # FLOPs: forward on 2B (positives and negatives) + B (neutral pass), weight gradients on 2B
+    macs = 784 * 128 + 128 * 128
+    assert parts.flops == pytest.approx(2 * 64 * (2 * macs + macs + 2 * macs) + 2 * 64 * 256 * 10 * 2, rel=0.01)
+    assert "head_logits" not in vars(net) and "step" not in vars(net.optimizer)     # patches undone
+    bp = algorithms.build("bp-mlp", input_shape=(1, 28, 28), num_classes=10, hidden=(128, 128))
+    assert speed.step_breakdown(bp, x, y, steps=2, warmup=1).extra_pass == 0
+    assert speed.matmul_peak(torch.device("cpu"), n=256, repeats=2) > 1e6
+
+
+def test_speed_preset_prints_the_breakdown_and_the_distance_to_the_limit(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(speed, "SPEED_CASES", (
+        ("bp-mlp 2x64", "fashion_mnist", "bp-mlp", {"hidden": (64, 64)}, 128, "bp-mlp@mf", None),
+        ("mf 2x64", "fashion_mnist", "mf", {"hidden": (64, 64)}, 128, None, "bp-mlp 2x64")))
+    monkeypatch.setattr(speed, "synthetic", lambda name, device, n, seed=0: bench_synthetic(name, device, 512))
+    rows = bench.run("speed", out=tmp_path, device="cpu", epochs=2, root=tmp_path / "no-data")
+    out = capsys.readouterr().out
+    assert "matmul peak" in out and "% of the matmul peak" in out and "mf 2x64 / bp-mlp 2x64: step x" in out
+    assert [r["case"] for r in rows] == ["bp-mlp 2x64", "mf 2x64"]
+    assert rows[1]["step_ratio_to_twin"] == pytest.approx(rows[1]["step"]["step"] / rows[0]["step"]["step"])
+    assert rows[0]["study_s_per_epoch_a100"] == pytest.approx(44.1 / 17.7)
+    assert 0 < rows[0]["fraction_of_peak"] and rows[0]["optimizer"] in (["fused"], ["foreach"])
+    assert json.loads((tmp_path / "speed.json").read_text())[1]["case"] == "mf 2x64"
+
+
+bench_synthetic = speed.synthetic

@@ -110,7 +110,11 @@ def test_progress_in_a_notebook_is_a_finished_text_bar_on_stdout(monkeypatch, ca
     out, err = capsys.readouterr()
     assert "mf all: 100%" in out and "2/2" in out and err == ""   # a widget bar would print nothing here
     monkeypatch.delitem(sys.modules, "ipykernel")
-    assert train.progress_bar(2, "mf all", False) is None
+    silent = train.progress_bar(2, "mf all", False)      # disabled: callers need no None check
+    silent.update(2)
+    silent.set_postfix(val_acc="1")
+    silent.close()
+    assert silent.disable and capsys.readouterr() == ("", "")
 
 
 def test_stage_preparation_is_part_of_the_training_time():

@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from fwdlib import algorithms, bench, tune
+from fwdlib import algorithms, bench, params, tune
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = "fashion_mnist_sample"
@@ -275,22 +275,22 @@ def test_the_benchmark_refuses_params_that_do_not_fit(tuned_mf, tmp_path):
     other_layers = tmp_path / "wide.json"
     other_layers.write_text(json.dumps({**result, "config": {"hidden": [512, 512]}}))
     with pytest.raises(ValueError, match="tune again with the benchmark's configuration"):
-        bench.apply_params(preset, bench.load_params([other_layers]), (SAMPLE,), verbose=False)
+        params.apply_params(preset, params.load_params([other_layers]), (SAMPLE,), verbose=False)
     elsewhere = tmp_path / "cifar.json"
     elsewhere.write_text(json.dumps({**result, "dataset": "cifar10"}))
     with pytest.raises(ValueError, match="tuned on cifar10"):
-        bench.apply_params(preset, bench.load_params([elsewhere]), (SAMPLE,), verbose=False)
+        params.apply_params(preset, params.load_params([elsewhere]), (SAMPLE,), verbose=False)
     with pytest.raises(ValueError, match="no such file"):
-        bench.load_params([tmp_path / "missing.json"])
+        params.load_params([tmp_path / "missing.json"])
     (tmp_path / "other.json").write_text('{"lr": 0.1}')
     with pytest.raises(ValueError, match="not a best-parameters file"):
-        bench.load_params([tmp_path / "other.json"])
+        params.load_params([tmp_path / "other.json"])
     (tmp_path / "cut.json").write_text(json.dumps({"format": tune.FORMAT, "params": {"lr": 0.1}}))
     with pytest.raises(ValueError, match="dataset, entries, config missing"):
-        bench.load_params([tmp_path / "cut.json"])
+        params.load_params([tmp_path / "cut.json"])
     with pytest.raises(ValueError, match="both tune mf on fashion_mnist_sample"):
-        bench.load_params([folder / "mf.json", other_layers])
-    applied = bench.apply_params(preset, bench.load_params([folder / "mf.json"]), (SAMPLE,), verbose=False)
+        params.load_params([folder / "mf.json", other_layers])
+    applied = params.apply_params(preset, params.load_params([folder / "mf.json"]), (SAMPLE,), verbose=False)
     mf_pair = next(p for p in applied.pairs[SAMPLE] if p.rival == "mf")
     assert mf_pair.rival_config == {"hidden": (256, 256), **result["params"]}
     original = next(p for p in preset.pairs[SAMPLE] if p.rival == "mf")

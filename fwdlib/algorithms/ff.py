@@ -22,6 +22,18 @@ more accurate of the two at short budgets (Fashion-MNIST 3x1000, 6-10 epochs: 86
 
 Defaults: AdamW with lr 3e-4 (the study tuned 3.72e-4), head lr 1e-3, weights drawn with std
 1/sqrt(fan_out) and zero biases as in Loewe's public implementation.
+
+The study's own runs (its authors' code, after Loewe's) differ in five settings, each an option
+here so that the benchmark can run FF exactly as the study did (`STUDY_FF_OPTIONS`):
+- relu="straight-through": in training the ReLU's gradient ignores its mask (dz = dh);
+- peer_norm=0.03 with the running mean activity starting at peer_init=0.5;
+- loss_average="sample": binary cross-entropy averaged over the 2B positive and negative
+  samples, i.e. half of the per-pair sum softplus(theta - g_pos) + softplus(g_neg - theta);
+- lr_cooldown=True: both learning rates fall linearly to near 0 over the second half of the
+  epoch cap: lr_e = lr * 2 (1 + E - e) / E for 0-based epoch e > E // 2;
+- prediction="goodness" (C passes at test); the head is then not trained at all (the study
+  trained one on the positive activities for its logs and never predicted with it);
+and its batch is 100 (the benchmark's pair setting, not the algorithm's).
 """
 from __future__ import annotations
 
@@ -32,9 +44,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Split, batches
-from .base import Algorithm, accuracy_count, make_optimizer, mlp_layers
+from .base import Algorithm, accuracy_count, make_optimizer, mlp_layers, set_lr
 
 PREDICTIONS = ("goodness", "head")
+RELUS = ("relu", "straight-through")
+LOSS_AVERAGES = ("pair", "sample")
+STUDY_FF_OPTIONS = {"relu": "straight-through", "peer_norm": 0.03, "peer_init": 0.5,
+                    "loss_average": "sample", "lr_cooldown": True, "prediction": "goodness"}
+
+
+class StraightThroughReLU(torch.autograd.Function):
+    """ReLU forward, identity backward: the gradient passes where the unit is off as well."""
+
+    @staticmethod
+    def forward(ctx, z):
+        return z.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
 
 
 def goodness(h: torch.Tensor) -> torch.Tensor:
@@ -75,14 +103,17 @@ def ff_layer_loss(g_pos: torch.Tensor, g_neg: torch.Tensor, theta: float) -> tor
 
 class ForwardForward(Algorithm):
     name = "ff"
+    extra_passes = ("head_logits",)
 
     def __init__(self, input_shape, num_classes, *, hidden=(1000, 1000, 1000), lr=3e-4,
                  weight_decay=3e-4, optimizer="adamw", momentum=0.9, head_lr=1e-3,
-                 head_weight_decay=3e-3, peer_norm=0.0, peer_momentum=0.9, score_from=1,
-                 prediction="head"):
+                 head_weight_decay=3e-3, peer_norm=0.0, peer_momentum=0.9, peer_init=0.0, score_from=1,
+                 prediction="head", relu="relu", loss_average="pair", lr_cooldown=False):
         super().__init__()
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"unknown prediction {prediction!r}; choose one of {PREDICTIONS}")
+        for option, value, allowed in (("prediction", prediction, PREDICTIONS), ("relu", relu, RELUS),
+                                       ("loss_average", loss_average, LOSS_AVERAGES)):
+            if value not in allowed:
+                raise ValueError(f"unknown {option} {value!r}; choose one of {allowed}")
         if not 0 <= score_from < len(hidden):
             raise ValueError(f"score_from must index a layer (0..{len(hidden) - 1}), got {score_from}")
         in_features = math.prod(input_shape)
@@ -90,6 +121,9 @@ class ForwardForward(Algorithm):
             raise ValueError(f"FF writes the label into the first {num_classes} pixels; the input "
                              f"has only {in_features}")
         self.num_classes, self.score_from, self.prediction = num_classes, score_from, prediction
+        self.relu = StraightThroughReLU.apply if relu == "straight-through" else F.relu
+        self.loss_scale = 0.5 if loss_average == "sample" else 1.0   # mean over 2B samples, not B pairs
+        self.lr_cooldown, self.base_lrs = lr_cooldown, (lr, head_lr)
         self.layers = mlp_layers(in_features, tuple(hidden))
         for layer in self.layers:     # Loewe's initialisation: std 1/sqrt(fan_out), zero bias
             nn.init.normal_(layer.weight, std=layer.out_features ** -0.5)
@@ -97,10 +131,18 @@ class ForwardForward(Algorithm):
         self.head = nn.Linear(sum(hidden[score_from:]), num_classes)
         self.peer_norm, self.peer_momentum = peer_norm, peer_momentum
         for i, width in enumerate(hidden):
-            self.register_buffer(f"mean_activity{i}", torch.zeros(width))
+            self.register_buffer(f"mean_activity{i}", torch.full((width,), float(peer_init)))
         self.optimizer = make_optimizer(self.layers.parameters(), optimizer, lr, weight_decay, momentum)
         self.head_optimizer = make_optimizer(self.head.parameters(), optimizer, head_lr,
                                              head_weight_decay, momentum)
+
+    def begin_epoch(self, stage, epoch, epochs):
+        """lr_cooldown: linear decay over the second half of the epoch cap (Loewe's schedule)."""
+        if self.lr_cooldown:
+            e = epoch - 1
+            factor = 2 * (1 + epochs - e) / epochs if e > epochs // 2 else 1.0
+            for optimizer, lr in zip((self.optimizer, self.head_optimizer), self.base_lrs):
+                set_lr(optimizer, lr * factor)
 
     def thresholds(self) -> list[float]:
         return [float(layer.out_features) for layer in self.layers]
@@ -109,7 +151,7 @@ class ForwardForward(Algorithm):
         """ReLU activities of every layer; each layer's input normalised and detached."""
         h, out = x_with_label, []
         for layer in self.layers:
-            h = F.relu(layer(rms_normalise(h.detach())))
+            h = self.relu(layer(rms_normalise(h.detach())))
             out.append(h)
         return out
 
@@ -133,27 +175,31 @@ class ForwardForward(Algorithm):
         losses = []
         for i, (h, theta) in enumerate(zip(self.activities(both), self.thresholds())):
             g_pos, g_neg = goodness(h).chunk(2)
-            loss = ff_layer_loss(g_pos, g_neg, theta)
+            loss = self.loss_scale * ff_layer_loss(g_pos, g_neg, theta)
             if update_stats and self.peer_norm > 0:
                 loss = loss + self.peer_norm * self._peer_loss(i, h[: len(x)])
             losses.append(loss)
         return losses
 
     def head_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Neutral-label pass; the head reads normalised, detached activities of scored layers."""
-        acts = self.activities(embed_label(x, None, self.num_classes))[self.score_from:]
-        return self.head(torch.cat([rms_normalise(h.detach()) for h in acts], 1))
+        """Neutral-label pass; the head reads normalised activities of the scored layers. The
+        pass itself runs without autograd: no gradient reaches the layers from the head, so
+        recording the layers' graph would only cost time and memory."""
+        with torch.no_grad():
+            acts = self.activities(embed_label(x, None, self.num_classes))[self.score_from:]
+            features = torch.cat([rms_normalise(h) for h in acts], 1)
+        return self.head(features)
 
     def train_step(self, x, y, stage):
         loss = torch.stack(self.ff_losses(x, y, update_stats=True)).sum()   # exact: detached inputs
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        head_logits = self.head_logits(x)
-        head_loss = F.cross_entropy(head_logits, y)
-        self.head_optimizer.zero_grad(set_to_none=True)
-        head_loss.backward()
-        self.head_optimizer.step()
+        if self.prediction == "head":
+            head_loss = F.cross_entropy(self.head_logits(x), y)
+            self.head_optimizer.zero_grad(set_to_none=True)
+            head_loss.backward()
+            self.head_optimizer.step()
         return {"loss": loss.detach()}
 
     def label_scores(self, x: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,7 @@ from .base import Algorithm, Stage, StageData, accuracy_count, accuracy_of_each,
 
 SCHEDULES = ("per-batch", "greedy")
 PREDICTIONS = ("last", "sum")
+INITS = ("torch", "he-uniform")
 
 
 class MonoForward(Algorithm):
@@ -32,17 +33,21 @@ class MonoForward(Algorithm):
 
     def __init__(self, input_shape, num_classes, *, hidden=(1000, 1000), lr=1e-3,
                  weight_decay=0.0, optimizer="adamw", schedule="per-batch", prediction="last",
-                 epochs_per_layer=None):
+                 epochs_per_layer=None, init="torch"):
         super().__init__()
-        if schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {schedule!r}; choose one of {SCHEDULES}")
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"unknown prediction {prediction!r}; choose one of {PREDICTIONS}")
+        for option, value, allowed in (("schedule", schedule, SCHEDULES), ("prediction", prediction, PREDICTIONS),
+                                       ("init", init, INITS)):
+            if value not in allowed:
+                raise ValueError(f"unknown {option} {value!r}; choose one of {allowed}")
         self.layers = mlp_layers(math.prod(input_shape), tuple(hidden))
+        if init == "he-uniform":     # the study's: U(-sqrt(6/fan_in), sqrt(6/fan_in)), zero bias
+            for layer in self.layers:
+                nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
         self.projections = nn.ParameterList(
             nn.Parameter(torch.empty(num_classes, width)) for width in hidden)
         for m in self.projections:
-            nn.init.kaiming_uniform_(m, a=math.sqrt(5))   # the same rule nn.Linear uses
+            nn.init.kaiming_uniform_(m, a=math.sqrt(5))   # nn.Linear's rule: U(+-1/sqrt(width)), the study's too
         self.schedule, self.prediction, self.epochs_per_layer = schedule, prediction, epochs_per_layer
         self.optimizer_config = (optimizer, lr, weight_decay)
         self.optimizer = make_optimizer(self.parameters(), *self.optimizer_config)
@@ -61,8 +66,10 @@ class MonoForward(Algorithm):
             scores.append(g)
         return scores
 
-    def local_losses(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
-        return [F.cross_entropy(g, y) for g in self.layer_logits(x)]
+    def local_losses(self, x: torch.Tensor, y: torch.Tensor, scores: list[torch.Tensor] | None = None
+                     ) -> list[torch.Tensor]:
+        """L_1 ... L_L: each layer's cross-entropy on its own G_i (pass `scores` if computed)."""
+        return [F.cross_entropy(g, y) for g in (self.layer_logits(x) if scores is None else scores)]
 
     def logits(self, x):
         scores = self.layer_logits(x)
@@ -101,8 +108,7 @@ class MonoForward(Algorithm):
     def train_step(self, x, y, stage):
         if self.schedule == "per-batch":
             scores = self.layer_logits(x)
-            losses = [F.cross_entropy(g, y) for g in scores]
-            loss = torch.stack(losses).sum()       # exact: inputs are detached
+            loss = torch.stack(self.local_losses(x, y, scores)).sum()   # exact: inputs are detached
         else:
             _, last = self.layer_forward(self._layer_index(stage), x)
             scores, loss = [last], F.cross_entropy(last, y)

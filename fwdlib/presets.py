@@ -1,0 +1,122 @@
+"""The benchmark's presets: which pairs run on which data, under one stopping rule per preset.
+
+A pair is a forward-only rival and its BP twin with the same layers. Both members share the
+data split, batch size, augmentation, epoch cap, stopping rule, warm-up and execution mode.
+Entries are named after the study's (`fwdlib.study`): "mf" runs MF as the study ran it, and
+"mf+per-batch" is the kit's faster variant beside it, with its own twin "bp-mlp@mf+per-batch".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import data as datasets
+from .algorithms.ff import STUDY_FF_OPTIONS
+from .study import STUDY_TUNED
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A forward-only rival and its BP twin (same layers), each with its own config.
+
+    entry: the rival's entry name (default: the algorithm's). batch_size: the pair's own batch
+    (default: the preset's). augment: False trains both members without augmentation (a rival
+    that trains on cached features cannot augment, so neither does its twin); None keeps the
+    dataset's (random crop and flip on CIFAR, nothing elsewhere)."""
+    rival: str
+    rival_config: dict
+    twin: str
+    twin_config: dict
+    entry: str | None = None
+    batch_size: int | None = None
+    augment: bool | None = None
+
+    def members(self) -> tuple[tuple[str, str, dict], tuple[str, str, dict]]:
+        """(entry, algorithm, config) of the rival and of the twin; the twin's entry names its
+        rival ("bp-mlp@mf"), since one BP architecture can be the twin of several rivals."""
+        entry = self.entry or self.rival
+        return ((entry, self.rival, self.rival_config),
+                (f"{self.twin}@{entry}", self.twin, self.twin_config))
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    datasets: tuple[str, ...]
+    pairs: dict                       # dataset -> tuple[Pair, ...]
+    epochs: int                       # cap per stage
+    patience: int
+    min_delta: float = 1e-3
+    monitor: str = "val_acc"          # one rule for every pair: FF's loss is not a class loss
+    batch_size: int = 128
+    seeds: int = 5                    # from 5 seeds on, the report's interval is a 95% bootstrap
+    matched_epochs: int | None = None  # the `matched` protocol's budget (default: epochs)
+
+
+def augmentation(dataset_augments: bool, augment: bool | None) -> str:
+    """What a run's training batches get, in words (for the report's protocol lines)."""
+    if not dataset_augments:
+        return "none"
+    if augment is False:
+        return "none (the rival trains on cached features, which cannot be augmented, so neither member is)"
+    return "random crop 32 (4-pixel reflect padding) and horizontal flip"
+
+
+def _tuned(dataset: str, entry: str) -> dict:
+    return STUDY_TUNED.get((dataset, entry), {})
+
+
+def study_mlp_pairs(dataset: str, ff_hidden, mf_hidden) -> list[Pair]:
+    """The study's MLP pairs, each run as the study ran it, and the kit's variant beside it:
+    FF (study: batch 100 and STUDY_FF_OPTIONS) and "ff+kit" (the kit's defaults, batch 128);
+    MF greedy (study) and "mf+per-batch". Published tuning where the study gave it."""
+    twin = {**_tuned(dataset, "bp-mlp@mf")}
+    pairs = []
+    if ff_hidden:
+        ff = {"hidden": ff_hidden, **_tuned(dataset, "ff")}
+        pairs += [Pair("ff", {**ff, **STUDY_FF_OPTIONS}, "bp-mlp", {"hidden": ff_hidden, **twin}, batch_size=100),
+                  Pair("ff", ff, "bp-mlp", {"hidden": ff_hidden, **twin}, entry="ff+kit")]
+    mf = {"hidden": mf_hidden, **_tuned(dataset, "mf")}
+    greedy = {**mf, "schedule": "greedy", "init": "he-uniform"}
+    per_batch = {k: v for k, v in mf.items() if k != "epochs_per_layer"}
+    pairs += [Pair("mf", greedy, "bp-mlp", {"hidden": mf_hidden, **twin}, augment=False),
+              Pair("mf", per_batch, "bp-mlp", {"hidden": mf_hidden, **twin}, entry="mf+per-batch")]
+    return pairs
+
+
+def cnn_pairs(channels=(32, 128, 512), extra=None, twin_extra=None) -> list[Pair]:
+    """CaFo-Rand and CaFo-DFA against the same BP-CNN, neither member augmented (CaFo's
+    predictors train on cached block features)."""
+    cfg = {"channels": channels, **(extra or {})}
+    twin = {"channels": channels, **(twin_extra or {})}
+    return [Pair("cafo-rand", cfg, "bp-cnn", twin, augment=False),
+            Pair("cafo-dfa", cfg, "bp-cnn", twin, augment=False)]
+
+
+QUICK_CNN = (8, 16, 32)
+QUICK_MLP = (256, 256)
+PRESETS = {
+    "quick": Preset(
+        "quick", "embedded Fashion-MNIST sample, small networks, all six algorithms (CPU minutes)",
+        (datasets.SAMPLE_NAME,),
+        {datasets.SAMPLE_NAME: (Pair("ff", {"hidden": (256, 256, 256)}, "bp-mlp", {"hidden": (256, 256, 256)}),
+                                Pair("mf", {"hidden": QUICK_MLP}, "bp-mlp", {"hidden": QUICK_MLP}),
+                                *cnn_pairs(QUICK_CNN))},
+        epochs=6, patience=2, seeds=3),
+    "paper-fmnist": Preset(
+        "paper-fmnist", "the study's Fashion-MNIST configurations as it ran them, with its published "
+        "tuning, and the kit's variants (ff+kit, mf+per-batch) beside them",
+        ("fashion_mnist",),
+        {"fashion_mnist": (*study_mlp_pairs("fashion_mnist", (2000,) * 4, (1000, 1000)), *cnn_pairs())},
+        epochs=100, patience=10, seeds=5),
+    "paper": Preset(
+        "paper", "all four datasets of the study (those present), run as paper-fmnist runs Fashion-MNIST",
+        ("mnist", "fashion_mnist", "cifar10", "cifar100"),
+        {"mnist": (*study_mlp_pairs("mnist", (1000,) * 3, (1000, 1000)), *cnn_pairs()),
+         "fashion_mnist": (*study_mlp_pairs("fashion_mnist", (2000,) * 4, (1000, 1000)), *cnn_pairs()),
+         "cifar10": (*study_mlp_pairs("cifar10", None, (2000,) * 3), *cnn_pairs()),
+         "cifar100": (*study_mlp_pairs("cifar100", None, (2000,) * 3), *cnn_pairs())},
+        epochs=100, patience=10, seeds=5),
+}
+SPEED = "speed"
+PRESET_NAMES = (*PRESETS, SPEED)

@@ -1,0 +1,154 @@
+"""The study the kit reproduces: its published numbers, and how it ran each algorithm.
+
+Spyra & Dzwinel (2025), "Energy-Efficient Deep Learning Without Backpropagation: A Rigorous
+Evaluation of Forward-Only Algorithms", arXiv 2511.01061: mean of 3 runs on an A100-40GB. How
+it ran each algorithm comes from the paper's tuning tables and its authors' public code
+(github.com/Przemyslaw11/BeyondBackpropagation; the README's "The study" section).
+
+Entry names: the study's own ("ff", "mf", "cafo-rand", "bp-mlp@mf", ...) are compared with its
+rows; a kit variant appends "+variant" ("mf+per-batch", "bp-mlp@mf+per-batch") and is compared
+with the same row, with every setting that differs listed by `differences`.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass
+
+from .algorithms import REGISTRY
+from .algorithms.ff import STUDY_FF_OPTIONS
+from .data import SAMPLE_NAME
+
+
+@dataclass(frozen=True)
+class Published:
+    """One row of the study's results table."""
+    config: str
+    acc: float
+    time_s: float
+    energy_wh: float
+    epochs: float | None
+
+    @property
+    def s_per_epoch(self) -> float | None:
+        return self.time_s / self.epochs if self.epochs else None
+
+    @property
+    def layers(self) -> dict:
+        """The architecture the row names: {"hidden": ...} for "MLP 4x2000", CaFo's channels for a CNN."""
+        mlp = re.match(r"MLP (\d+)x(\d+)", self.config)
+        return {"hidden": (int(mlp[2]),) * int(mlp[1])} if mlp else {"channels": (32, 128, 512)}
+
+
+STUDY = {
+    ("fashion_mnist", "ff"): Published("MLP 4x2000", 89.63, 574.6, 14.28, 90.3),
+    ("fashion_mnist", "bp-mlp@ff"): Published("MLP 4x2000", 88.88, 43.1, 1.48, 15.7),
+    ("mnist", "ff"): Published("MLP 3x1000", 98.33, 370.7, 6.68, 77),
+    ("mnist", "bp-mlp@ff"): Published("MLP 3x1000", 98.09, 83.9, 1.52, 35),
+    ("fashion_mnist", "cafo-rand"): Published("CNN 3 blocks, CE", 90.36, 101.1, 1.76, 44.3),
+    ("fashion_mnist", "cafo-dfa"): Published("CNN 3 blocks, CE", 91.72, 105.4, 2.48, 47.3),
+    ("fashion_mnist", "bp-cnn"): Published("CNN 3 blocks", 89.25, 33.2, 0.81, 13.3),
+    ("mnist", "cafo-rand"): Published("CNN", 98.62, 69.2, 1.20, None),
+    ("mnist", "cafo-dfa"): Published("CNN", 99.02, 84.5, 1.64, None),
+    ("mnist", "bp-cnn"): Published("CNN", 98.94, 37.6, 0.90, None),
+    ("cifar10", "cafo-rand"): Published("CNN", 66.09, 332.8, 5.50, None),
+    ("cifar10", "cafo-dfa"): Published("CNN", 77.60, 1314.4, 27.37, None),
+    ("cifar10", "bp-cnn"): Published("CNN", 79.32, 339.5, 6.81, None),
+    ("cifar100", "cafo-rand"): Published("CNN", 41.19, 631.6, 10.56, None),
+    ("cifar100", "cafo-dfa"): Published("CNN", 48.20, 1161.8, 24.09, None),
+    ("cifar100", "bp-cnn"): Published("CNN", 52.63, 180.6, 3.56, None),
+    ("mnist", "mf"): Published("MLP 2x1000", 98.14, 35.0, 0.60, 15.3),
+    ("mnist", "bp-mlp@mf"): Published("MLP 2x1000", 98.05, 39.8, 0.69, 16),
+    ("fashion_mnist", "mf"): Published("MLP 2x1000", 89.72, 52.1, 0.86, 23),
+    ("fashion_mnist", "bp-mlp@mf"): Published("MLP 2x1000", 89.21, 44.1, 0.79, 17.7),
+    ("cifar10", "mf"): Published("MLP 3x2000", 62.34, 177.7, 3.17, 38),
+    ("cifar10", "bp-mlp@mf"): Published("MLP 3x2000", 61.13, 268.5, 5.35, 50.7),
+    ("cifar100", "mf"): Published("MLP 3x2000", 30.31, 110.4, 2.02, 24),
+    ("cifar100", "bp-mlp@mf"): Published("MLP 3x2000", 29.94, 111.8, 2.30, 21.3),
+}
+
+# How the study ran each algorithm on every dataset (the authors' code); `stopping` in words.
+STUDY_RUN = {
+    "ff": {"batch_size": 100, **STUDY_FF_OPTIONS,
+           "stopping": "val_acc, patience 20, min_delta 0.01, cap 100"},
+    "mf": {"batch_size": 128, "schedule": "greedy", "prediction": "last", "init": "he-uniform",
+           "weight_decay": 0.0,
+           "stopping": "each layer's own val loss, patience 10, min_delta 1e-4, last weights kept"},
+    "bp-mlp": {"stopping": "val_loss, patience 5-40 by configuration, cap 100, best val-acc weights restored"},
+    "bp-cnn": {"batch_size": 128,
+               "stopping": "val_loss, patience 5-40 by configuration, cap 100, best val-acc weights restored"},
+    "cafo-rand": {"batch_size": 128, "loss": "ce", "stopping": "each predictor's val loss, patience 5-10"},
+    "cafo-dfa": {"batch_size": 128, "loss": "ce", "stopping": "each predictor's val loss, patience 5-10"},
+}
+STUDY_RUN["bp-mlp@mf"] = {**STUDY_RUN["bp-mlp"], "batch_size": 128}
+# Tuned values the study published (Fashion-MNIST only); the FF twin's were not published.
+STUDY_TUNED = {
+    ("fashion_mnist", "mf"): {"lr": 3.873e-4, "epochs_per_layer": 12},
+    ("fashion_mnist", "bp-mlp@mf"): {"lr": 2.132e-4, "weight_decay": 2.71e-5},
+    ("fashion_mnist", "ff"): {"lr": 3.72e-4, "head_lr": 1.11e-2},
+}
+
+
+def family(dataset: str) -> str:
+    """The study's dataset for ours: the embedded sample is compared with full Fashion-MNIST."""
+    return "fashion_mnist" if dataset == SAMPLE_NAME else dataset
+
+
+def study_entry(entry: str) -> str:
+    """The study's entry an entry is compared with: a kit variant's base ("mf+per-batch" -> "mf",
+    "bp-mlp@mf+per-batch" -> "bp-mlp@mf"); the study ran one BP-CNN for both CaFo variants."""
+    base = entry.split("+")[0]
+    return "bp-cnn" if base.startswith("bp-cnn@") else base
+
+
+def study_row(dataset: str, entry: str) -> Published | None:
+    """The study's published row for our entry on our dataset, or None if it has none."""
+    return STUDY.get((family(dataset), study_entry(entry)))
+
+
+def study_settings(dataset: str, entry: str) -> dict:
+    """Every setting the study is known to have run `entry` with on `dataset`."""
+    name = study_entry(entry)
+    run = STUDY_RUN.get(name) or STUDY_RUN.get(name.split("@")[0], {})
+    row = study_row(dataset, entry)
+    return {**(row.layers if row else {}), **run, **STUDY_TUNED.get((family(dataset), name), {})}
+
+
+def constructor_defaults(algorithm: str) -> dict:
+    """The keyword defaults of an algorithm's constructor (its base classes' included)."""
+    defaults = {}
+    for cls in reversed(REGISTRY[algorithm].__mro__):
+        if "__init__" in vars(cls):
+            defaults.update({k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
+                             if p.default is not inspect.Parameter.empty})
+    return defaults
+
+
+def stopping_rule(rule: dict) -> str:
+    """The kit's stopping rule, in the words `STUDY_RUN` uses."""
+    patience = rule["patience"] if rule.get("patience") is not None else "none (matched budget)"
+    return (f"{rule['monitor']}, patience {patience}, min_delta {rule['min_delta']}, "
+            f"cap {rule['epochs']} per stage, best weights restored")
+
+
+def differences(dataset: str, entry: str, algorithm: str, config: dict, rule: dict) -> list[str]:
+    """Every known setting of the study's run that ours does not share: "name ours (study theirs)".
+
+    `rule` holds the pair's batch_size, epochs, monitor, patience and min_delta."""
+    ours = {**constructor_defaults(algorithm), **config, "batch_size": rule["batch_size"],
+            "stopping": stopping_rule(rule)}
+    out = []
+    for key, theirs in study_settings(dataset, entry).items():
+        mine = ours.get(key)
+        same = (tuple(mine) == tuple(theirs) if isinstance(theirs, tuple) and isinstance(mine, (list, tuple))
+                else mine == theirs)
+        if not same:
+            out.append(f"{key} {_show(mine)} (study {_show(theirs)})")
+    return out
+
+
+def _show(value) -> str:
+    """Layer lists as 4x2000 or 32/128/512; everything else as itself."""
+    if isinstance(value, (list, tuple)) and value:
+        return f"{len(value)}x{value[0]}" if all(v == value[0] for v in value) else "/".join(map(str, value))
+    return str(value)
