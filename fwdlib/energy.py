@@ -28,7 +28,6 @@ import html
 import logging
 import os
 import platform
-import resource
 import threading
 import time
 import warnings
@@ -718,6 +717,10 @@ def _peak_rss_bytes() -> int | None:
     peak = _status_bytes("VmHWM")
     if peak is not None:
         return peak
+    try:
+        import resource            # POSIX only: on Windows there is no lifetime peak to read
+    except ImportError:
+        return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if platform.system() == "Darwin" else peak * 1024   # bytes on macOS, KiB on Linux
 
@@ -736,84 +739,3 @@ def _versions() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__,
             "cuda": torch.version.cuda, "codecarbon": _version("codecarbon"),
             "nvidia-ml-py": _version("nvidia-ml-py"), "fwdlib": _version("fwdlib")}
-
-
-# ============================================================================ self-check
-
-def measure_overhead(seconds: float = 10.0, repeats: int = 3, device=None) -> dict:
-    """Fraction of a `seconds`-long fixed workload's time added by metering it.
-
-    The same matmul loop runs bare and inside an EnergyMeter (CodeCarbon on, sampler threads
-    on where there is a GPU), alternating, `repeats` times; the medians are compared.
-    """
-    from .utils import pick_device, synchronize
-
-    device = pick_device(device)
-    a = torch.randn(512, 512, device=device)
-
-    def work(n):
-        synchronize(device)
-        start = time.perf_counter()
-        for _ in range(n):
-            a @ a
-        synchronize(device)
-        return time.perf_counter() - start
-
-    n = 10
-    while work(n) < 0.5:
-        n *= 2
-    n = int(n * seconds / work(n))
-    bare, metered = [], []
-    for _ in range(repeats):
-        bare.append(work(n))
-        with EnergyMeter() as m:
-            work(n)
-        metered.append(m.result.wall_s)
-    bare_s, metered_s = sorted(bare)[repeats // 2], sorted(metered)[repeats // 2]
-    return {"device": str(device), "bare_s": bare_s, "metered_s": metered_s,
-            "overhead": (metered_s - bare_s) / bare_s, "iterations": n}
-
-
-def gpu_agreement(seconds: float = 5.0) -> dict:
-    """On a GPU: one `seconds`-long matmul workload metered three ways (NVML counter, power
-    sampled every 100 ms, CodeCarbon), plus allocator peak against NVML's device figure."""
-    if not torch.cuda.is_available():
-        raise RuntimeError("gpu_agreement needs a CUDA GPU")
-    a = torch.randn(8192, 8192, device="cuda")
-    with EnergyMeter(cross_check=True) as meter:
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            for _ in range(20):
-                a @ a
-            torch.cuda.synchronize()
-    r = meter.result
-    counter = next(d for d in r.devices if d.source == "measured_counter")
-    sampled = r.cross_checks.get("sampled_power_j", {}).get(counter.device)
-    codecarbon = r.cross_checks.get("codecarbon_gpu_j")
-    memory = r.gpu_memory[0]
-    return {"device": counter.device, "wall_s": r.wall_s, "counter_j": counter.joules,
-            "sampled_j": sampled, "codecarbon_gpu_j": codecarbon,
-            "sampled_vs_counter": sampled / counter.joules - 1 if sampled else None,
-            "codecarbon_vs_counter": codecarbon / counter.joules - 1 if codecarbon else None,
-            "allocator_peak_bytes": memory.peak_allocated_bytes, "nvml_used_bytes": memory.nvml_used_bytes}
-
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Meter a workload and report the meter's overhead.")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--gpu-check", action="store_true",
-                        help="on a GPU: counter vs sampled power vs CodeCarbon, allocator vs NVML")
-    args = parser.parse_args()
-    if args.gpu_check:
-        for key, value in gpu_agreement().items():
-            print(f"{key:22s} {value}")
-    else:
-        report = measure_overhead(args.seconds, device=args.device)
-        print(f"{report['device']}: bare {report['bare_s']:.3f} s, metered {report['metered_s']:.3f} s, "
-              f"overhead {100 * report['overhead']:+.2f}% ({report['iterations']} matmuls of 512x512)")
-        with EnergyMeter() as meter:
-            torch.randn(1024, 1024) @ torch.randn(1024, 1024)
-        print(meter.result)

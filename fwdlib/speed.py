@@ -190,7 +190,7 @@ def synthetic(name: str, device: torch.device, n_train: int, seed: int = 0) -> d
 
 
 def speed(dataset_names=None, algorithm_names=None, *, out, device=None, cuda_graphs=True,
-          epochs=None, root=None, verbose=True) -> list[dict]:
+          epochs=None, root=None, verbose=True, cases=None) -> list[dict]:
     """Seconds per epoch on the study's architectures beside the study's, where each step's time
     goes, and the fraction of the device's matmul peak it reaches. Writes OUT/speed.json."""
     device = pick_device(device)
@@ -202,7 +202,7 @@ def speed(dataset_names=None, algorithm_names=None, *, out, device=None, cuda_gr
         print(f"speed on {device_name} ({device}), float32 matmul peak {peak / 1e9:.1f} GFLOP/s "
               f"(one large torch.mm)")
     rows = []
-    for label, family, name, config, batch_size, study_entry, rival_of in SPEED_CASES:
+    for label, family, name, config, batch_size, study_entry, rival_of in cases or SPEED_CASES:
         if algorithm_names and name not in algorithm_names:
             continue
         if dataset_names and family not in dataset_names:

@@ -1,0 +1,218 @@
+"""Every GPU acceptance check in one command: `make gpu-check` (python -m fwdlib.gpu_check).
+
+Run it once on any machine with an NVIDIA GPU (a Colab GPU runtime, a lab server, a cloud VM)
+after changing the training loop, CUDA graphs, the meters or an algorithm. In about 8 minutes on
+an H100/H200-class GPU it checks, and writes to gpu-check/report.md and report.json:
+
+1. CUDA-graph training equals eager training for every algorithm (same weights after the same
+   steps, within float tolerance), FF's learning-rate cooldown included;
+2. the speed targets: Fashion-MNIST 2x1000 pair <= 0.10 s per epoch, CIFAR-10-shaped 3x2000 pair
+   <= 0.20 s, FF 4x2000 at batch 128 <= 1.0 s, and MF no slower than its twin;
+3. the energy meter: NVML's counter against power sampled every 100 ms and against CodeCarbon,
+   the allocator's peak against NVML's device-wide figure;
+4. a short FF 4x2000 run on Fashion-MNIST (the full set where present), accuracy per epoch;
+5. lesson 04 top to bottom in full mode.
+
+Without a CUDA GPU it says so in one line and exits with status 2. `python -m fwdlib.gpu_check
+--overhead` measures the energy meter's own overhead on any device.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from . import algorithms as registry, data as datasets
+from .algorithms.ff import STUDY_FF_OPTIONS
+from .energy import EnergyMeter
+from .speed import SPEED_CASES, speed, synthetic
+from .train import evaluate, fit
+from .utils import as_json, atomic_write, pick_device, seed_all, synchronize
+
+NO_GPU = ("gpu-check: no CUDA GPU here (torch.cuda.is_available() is False); run `make gpu-check` on a "
+          "machine with an NVIDIA GPU, e.g. a Colab GPU runtime")
+# Small configurations of every algorithm, for the graph-against-eager check.
+GRAPH_CASES = {
+    "bp-mlp": {"hidden": (64, 64)}, "mf": {"hidden": (64, 64)},
+    "mf greedy": {"hidden": (64, 64), "schedule": "greedy", "epochs_per_layer": 2},
+    "ff": {"hidden": (64, 64)}, "ff as the study ran it": {"hidden": (64, 64), **STUDY_FF_OPTIONS},
+    "bp-cnn": {"channels": (4, 8, 8)}, "cafo-rand": {"channels": (4, 8, 8)},
+    "cafo-dfa": {"channels": (4, 8, 8), "dfa_epochs": 2},
+}
+SPEED_TARGETS = {"bp-mlp 2x1000": 0.10, "mf 2x1000": 0.10, "bp-mlp 3x2000": 0.20, "mf 3x2000": 0.20,
+                 "ff 4x2000 batch 128": 1.0}
+
+
+def graphs_match_eager(device, cases=GRAPH_CASES, epochs: int = 6, tolerance: float = 1e-3) -> dict:
+    """Train each case twice from the same weights on the same batches, eagerly and with CUDA
+    graphs; the largest weight difference of each (relative to the weight's scale)."""
+    data = synthetic("fashion_mnist", device, 512)
+    small = copy.copy(data)
+    small.val = datasets.Split(data.val.x[:256], data.val.y[:256])
+    out = {}
+    for label, config in cases.items():
+        name = label.split()[0]
+        seed_all(0)
+        eager = registry.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
+        graphed = copy.deepcopy(eager)
+        histories = [fit(m, small, epochs=epochs, batch_size=128, progress=False, cuda_graphs=graphs,
+                         restore_best=False, seed=0) for m, graphs in ((eager, False), (graphed, True))]
+        worst = max(((a - b).abs().max() / (a.abs().max() + 1e-6)).item()
+                    for a, b in zip(eager.state_dict().values(), graphed.state_dict().values())
+                    if a.is_floating_point())
+        out[label] = {"max_relative_difference": worst, "mode": histories[1].mode,
+                      "notes": histories[1].notes, "ok": worst <= tolerance and histories[1].mode == "cuda-graph"}
+    return out
+
+
+def speed_targets(device, out: Path, root=None) -> dict:
+    cases = [c for c in SPEED_CASES if c[0] in ("bp-mlp 2x1000", "mf 2x1000", "bp-mlp 3x2000", "mf 3x2000")]
+    cases.append(("ff 4x2000 batch 128", "fashion_mnist", "ff", {"hidden": (2000,) * 4}, 128, None, None))
+    rows = speed(out=out, device=device, root=root, cases=cases)
+    result = {}
+    for row in rows:
+        target = SPEED_TARGETS[row["case"]]
+        result[row["case"]] = {"s_per_epoch": row["s_per_epoch"], "target": target,
+                               "fraction_of_peak": row["fraction_of_peak"], "ok": row["s_per_epoch"] <= target}
+    for mf, bp in (("mf 2x1000", "bp-mlp 2x1000"), ("mf 3x2000", "bp-mlp 3x2000")):
+        ratio = result[mf]["s_per_epoch"] / result[bp]["s_per_epoch"]
+        result[f"{mf} / {bp}"] = {"ratio": ratio, "target": 1.0, "ok": ratio <= 1.0}
+    return result
+
+
+def energy_agreement(seconds: float = 5.0) -> dict:
+    """One `seconds`-long matmul workload metered three ways (NVML counter, power sampled every
+    100 ms, CodeCarbon), plus the allocator's peak against NVML's device figure."""
+    a = torch.randn(8192, 8192, device="cuda")
+    with EnergyMeter(cross_check=True) as meter:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            for _ in range(20):
+                a @ a
+            torch.cuda.synchronize()
+    r = meter.result
+    counter = next(d for d in r.devices if d.source == "measured_counter")
+    sampled = r.cross_checks.get("sampled_power_j", {}).get(counter.device)
+    codecarbon = r.cross_checks.get("codecarbon_gpu_j")
+    memory = r.gpu_memory[0]
+    out = {"device": counter.device, "wall_s": r.wall_s, "counter_j": counter.joules,
+           "sampled_j": sampled, "codecarbon_gpu_j": codecarbon,
+           "sampled_vs_counter": sampled / counter.joules - 1 if sampled else None,
+           "codecarbon_vs_counter": codecarbon / counter.joules - 1 if codecarbon else None,
+           "allocator_peak_bytes": memory.peak_allocated_bytes, "nvml_used_bytes": memory.nvml_used_bytes}
+    out["ok"] = (out["sampled_vs_counter"] is not None and abs(out["sampled_vs_counter"]) < 0.05
+                 and (memory.nvml_used_bytes or 0) > memory.peak_allocated_bytes)
+    return out
+
+
+def ff_run(device, epochs: int = 5, root=None) -> dict:
+    """FF 4x2000 (the kit's defaults) on Fashion-MNIST: validation accuracy per epoch, test at the end."""
+    try:
+        data = datasets.load("fashion_mnist", device=device, root=root, download=False)
+    except datasets.DataError:
+        data = datasets.load(datasets.SAMPLE_NAME, device=device)
+    seed_all(0)
+    model = registry.build("ff", input_shape=data.input_shape, num_classes=data.num_classes, hidden=(2000,) * 4)
+    history = fit(model, data, epochs=epochs, batch_size=128, monitor="val_acc", progress=False, cuda_graphs=True)
+    test = evaluate(model, data.test)
+    return {"data": data.name, "val_acc": history["val_acc"], "s_per_epoch": history["time_s"],
+            "test_acc": test, "mode": history.mode, "ok": test > 0.80}
+
+
+def notebook_full(path: str = "notebooks/04_mf_projection_matrices.ipynb", timeout: int = 300) -> dict:
+    import nbformat                                 # a development tool, only this check needs it
+    from nbclient import NotebookClient
+    nb = nbformat.read(path, as_version=4)
+    os.environ["FWDLIB_QUICK"] = "0"
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    return {"notebook": path, "seconds": time.perf_counter() - start, "ok": not errors}
+
+
+def measure_overhead(seconds: float = 10.0, repeats: int = 3, device=None) -> dict:
+    """Fraction of a `seconds`-long fixed workload's time added by metering it.
+
+    The same matmul loop runs bare and inside an EnergyMeter (CodeCarbon on, sampler threads
+    on where there is a GPU), alternating, `repeats` times; the medians are compared.
+    """
+    device = pick_device(device)
+    a = torch.randn(512, 512, device=device)
+
+    def work(n):
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(n):
+            a @ a
+        synchronize(device)
+        return time.perf_counter() - start
+
+    n = 10
+    while work(n) < 0.5:
+        n *= 2
+    n = int(n * seconds / work(n))
+    bare, metered = [], []
+    for _ in range(repeats):
+        bare.append(work(n))
+        with EnergyMeter() as m:
+            work(n)
+        metered.append(m.result.wall_s)
+    bare_s, metered_s = sorted(bare)[repeats // 2], sorted(metered)[repeats // 2]
+    return {"device": str(device), "bare_s": bare_s, "metered_s": metered_s,
+            "overhead": (metered_s - bare_s) / bare_s, "iterations": n}
+
+
+def markdown(results: dict) -> str:
+    lines = ["# fwdlib GPU check", "", f"device: {results['device']}, torch {torch.__version__}", ""]
+    for name, result in results["checks"].items():
+        ok = result.get("ok", all(v.get("ok") for v in result.values() if isinstance(v, dict)))
+        lines += [f"## {name}: {'PASS' if ok else 'FAIL'}", "", "```", json.dumps(as_json(result), indent=2), "```", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fwdlib.gpu_check", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="gpu-check", help="folder for report.md and report.json")
+    parser.add_argument("--data-root", help="folder holding the datasets")
+    parser.add_argument("--overhead", action="store_true", help="only the energy meter's overhead (any device)")
+    args = parser.parse_args(argv)
+    if args.overhead:
+        r = measure_overhead()
+        print(f"{r['device']}: bare {r['bare_s']:.3f} s, metered {r['metered_s']:.3f} s, "
+              f"overhead {100 * r['overhead']:+.2f}% ({r['iterations']} matmuls of 512x512)")
+        return 0
+    if not torch.cuda.is_available():
+        print(NO_GPU, file=sys.stderr)
+        return 2
+    device = pick_device("cuda")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    checks = {"CUDA graphs equal eager training": lambda: graphs_match_eager(device),
+              "speed targets": lambda: speed_targets(device, out, args.data_root),
+              "energy meter": energy_agreement,
+              "FF 4x2000 accuracy per epoch": lambda: ff_run(device, root=args.data_root),
+              "lesson 04 in full mode": notebook_full}
+    results = {"device": torch.cuda.get_device_name(device), "checks": {}}
+    for name, check in checks.items():
+        print(f"gpu-check: {name} ...", flush=True)
+        try:
+            results["checks"][name] = check()
+        except Exception as err:  # noqa: BLE001 - one failed check must not hide the others
+            results["checks"][name] = {"ok": False, "error": f"{type(err).__name__}: {err}",
+                                       "traceback": traceback.format_exc(limit=5)}
+        atomic_write(out / "report.json", json.dumps(as_json(results), indent=2))
+        atomic_write(out / "report.md", markdown(results))
+    text = markdown(results)
+    print(text)
+    return 0 if "FAIL" not in text else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
