@@ -390,12 +390,16 @@ def _read_sample() -> dict[str, np.ndarray]:
 _announced: set[str] = set()
 
 
-def load(name: str, *, root: str | Path | None = None, device=None, val_fraction: float = 0.1,
+def load(name: str, *, root: str | Path | None = None, device=None, val_fraction: float | None = None,
          seed: int = 0, download: bool = True) -> Dataset:
-    """Load `name` with the study's splits and normalisation, resident on `device`."""
+    """Load `name` with the study's splits and normalisation, resident on `device`.
+
+    val_fraction: None gives the study's validation split (MNIST: the last 10,000 training
+    images; the others: a random 10%). A number sets the fraction: on MNIST the last images
+    (the study's kind of split), elsewhere a random draw with `seed`."""
     if name not in NAMES:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
-    if not 0.0 < val_fraction < 1.0:
+    if val_fraction is not None and not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
     device = pick_device(device)
     if name == SAMPLE_NAME:
@@ -415,10 +419,11 @@ def load(name: str, *, root: str | Path | None = None, device=None, val_fraction
 
     train_x, train_y = arrays["train_x"], arrays["train_y"]
     if name == "mnist":                       # the study: first 50k train, last 10k validation
-        train_idx, val_idx = np.arange(50_000), np.arange(50_000, len(train_y))
+        n_train = 50_000 if val_fraction is None else len(train_y) - int(round(val_fraction * len(train_y)))
+        train_idx, val_idx = np.arange(n_train), np.arange(n_train, len(train_y))
     else:
         perm = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(seed)).numpy()
-        n_val = int(round(val_fraction * len(train_y)))
+        n_val = int(round((0.1 if val_fraction is None else val_fraction) * len(train_y)))
         val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
 
     def split(x: np.ndarray, y: np.ndarray) -> Split:

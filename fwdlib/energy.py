@@ -33,7 +33,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -348,18 +348,27 @@ class CodeCarbon:
             self.tracker.start()
 
 
-    def stop(self):
-        """(co2_kg or None, method, grid g/kWh, cpu J, ram J, gpu J, reason)."""
+    def stop(self) -> "Emissions":
         with _quiet_codecarbon():
             emissions = self.tracker.stop()
         data = getattr(self.tracker, "final_emissions_data", None)
         method = f"CodeCarbon {_version('codecarbon')} OfflineEmissionsTracker, country {self.country}"
         if emissions is None or data is None:
-            return None, method + ": FAILED (tracker returned None)", None, None, None, None, "tracker returned None"
+            return Emissions(None, method + ": FAILED (tracker returned None)", reason="tracker returned None")
         kwh = data.energy_consumed
-        grid = emissions / kwh * 1000 if kwh else None
-        return (float(emissions), method, grid, data.cpu_energy * 3.6e6, data.ram_energy * 3.6e6,
-                data.gpu_energy * 3.6e6, None)
+        return Emissions(float(emissions), method, emissions / kwh * 1000 if kwh else None,
+                         data.cpu_energy * 3.6e6, data.ram_energy * 3.6e6, data.gpu_energy * 3.6e6)
+
+
+class Emissions(NamedTuple):
+    """What CodeCarbon's tracker reports for a window (joules are its estimates; reason: why not)."""
+    co2_kg: float | None
+    method: str
+    grid_g_per_kwh: float | None = None
+    cpu_j: float | None = None
+    ram_j: float | None = None
+    gpu_j: float | None = None
+    reason: str | None = None
 
 
 @contextlib.contextmanager
@@ -608,17 +617,18 @@ class EnergyMeter:
             self._cross_sampler.stop()
         if self._tracker is not None:
             try:
-                co2, co2_method, grid, cpu_j, ram_j, gpu_j, reason = self._tracker.stop()
+                emitted = self._tracker.stop()
             except Exception as err:  # noqa: BLE001
-                co2_method, cpu_j, ram_j, gpu_j, reason = f"CodeCarbon failed: {err}", None, None, None, str(err)
-            if reason is None:
-                cross_checks["codecarbon_gpu_j"] = gpu_j
-                entries.append(DeviceEnergy("CPU (CodeCarbon model)", "cpu", cpu_j, "estimated", "codecarbon",
+                emitted = Emissions(None, f"CodeCarbon failed: {err}", reason=str(err))
+            co2, co2_method, grid = emitted.co2_kg, emitted.method, emitted.grid_g_per_kwh
+            if emitted.reason is None:
+                cross_checks["codecarbon_gpu_j"] = emitted.gpu_j
+                entries.append(DeviceEnergy("CPU (CodeCarbon model)", "cpu", emitted.cpu_j, "estimated", "codecarbon",
                                             "TDP x CPU load model unless CodeCarbon found RAPL"))
-                entries.append(DeviceEnergy("RAM (CodeCarbon model)", "ram", ram_j, "estimated", "codecarbon",
+                entries.append(DeviceEnergy("RAM (CodeCarbon model)", "ram", emitted.ram_j, "estimated", "codecarbon",
                                             "constant power per GB of RAM"))
             else:
-                warnings.append(f"CO2 not available: {reason}")
+                warnings.append(f"CO2 not available: {emitted.reason}")
         rss = _peak_rss_bytes()
         rss_start = self._rss_start if self._rss_method.startswith("VmHWM") else None
         self.result = EnergyResult(

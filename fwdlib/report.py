@@ -14,12 +14,14 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import plots
-from .study import differences, study_row
+from .study import Published, differences, study_row
 from .utils import atomic_write, format_settings
 
 
@@ -54,20 +56,35 @@ def summarise(values) -> dict:
             "interval": interval_kind(len(values))}
 
 
-METRICS = (  # (column, how to read it from a record, unit)
-    ("test_acc", lambda r: r["test_acc"] * 100, "%"),
-    ("epochs", lambda r: r["epochs"], ""),
-    ("train_time_s", lambda r: r["train_time_s"], "s"),
-    ("energy_gpu_wh", lambda r: r["energy_gpu_j"] / 3600 if r.get("energy_gpu_j") else None, "Wh"),
-    ("energy_wh", lambda r: r["energy_measured_j"] / 3600 if r["energy_measured_j"] else None, "Wh"),
-    ("energy_above_idle_wh", lambda r: r["energy_idle_subtracted_j"] / 3600
-     if r.get("energy_idle_subtracted_j") is not None else None, "Wh"),
-    ("energy_estimated_wh", lambda r: r["energy_estimated_j"] / 3600 if r["energy_estimated_j"] else None,
-     "Wh (ESTIMATED)"),
-    ("train_memory_mib", lambda r: r["train_memory_bytes"] / 2**20 if r.get("train_memory_bytes") else None, "MiB"),
-    ("gpu_allocator_peak_mib", lambda r: r["gpu_peak_allocated_bytes"] / 2**20
-     if r.get("gpu_peak_allocated_bytes") else None, "MiB"),
-    ("co2_g", lambda r: r["co2_kg"] * 1000 if r.get("co2_kg") is not None else None, "g"),
+@dataclass(frozen=True)
+class Metric:
+    """One measured quantity: its name in results and CSV, how to read it from a record, the
+    report table's column header, and the study's figure to show beside it (if the study has one)."""
+    name: str
+    read: Callable[[dict], float | None]
+    header: str
+    digits: int = 2
+    study: tuple[str, Callable[[Published], float]] | None = None
+
+
+# Add a metric here once: results, report.csv and report.md all follow this list.
+METRICS = (
+    Metric("test_acc", lambda r: r["test_acc"] * 100, "test acc %", study=("study acc %", lambda s: s.acc)),
+    Metric("epochs", lambda r: r["epochs"], "epochs", 1),
+    Metric("train_time_s", lambda r: r["train_time_s"], "train time s", study=("study time s", lambda s: s.time_s)),
+    Metric("energy_gpu_wh", lambda r: r["energy_gpu_j"] / 3600 if r.get("energy_gpu_j") else None,
+           "GPU energy Wh (measured)", 4, study=("study GPU energy Wh", lambda s: s.energy_wh)),
+    Metric("energy_wh", lambda r: r["energy_measured_j"] / 3600 if r["energy_measured_j"] else None,
+           "all energy Wh (GPU + CPU packages)", 4),
+    Metric("energy_above_idle_wh", lambda r: r["energy_idle_subtracted_j"] / 3600
+           if r.get("energy_idle_subtracted_j") is not None else None, "energy above idle Wh", 4),
+    Metric("energy_estimated_wh", lambda r: r["energy_estimated_j"] / 3600 if r["energy_estimated_j"] else None,
+           "ESTIMATED energy Wh (CodeCarbon CPU+RAM model)", 4),
+    Metric("train_memory_mib", lambda r: r["train_memory_bytes"] / 2**20 if r.get("train_memory_bytes") else None,
+           "training memory MiB", 1),
+    Metric("gpu_allocator_peak_mib", lambda r: r["gpu_peak_allocated_bytes"] / 2**20
+           if r.get("gpu_peak_allocated_bytes") else None, "GPU allocator peak MiB", 0),
+    Metric("co2_g", lambda r: r["co2_kg"] * 1000 if r.get("co2_kg") is not None else None, "CO2 g", 4),
 )
 
 
@@ -97,7 +114,7 @@ def verdict(summary: dict, null: float, better: str) -> str:
 def paired(rival_runs: list[dict], twin_runs: list[dict]) -> dict:
     """Per metric of PAIRED: the per-seed differences or ratios (rival against twin, the same
     seed), summarised like every metric, with their verdict."""
-    read = {name: fn for name, fn, _ in METRICS}
+    read = {m.name: m.read for m in METRICS}
     twins = {r["spec"]["seed"]: r for r in twin_runs if r["status"] == "ok"}
     out = {}
     for name, label, pair, null, better in PAIRED:
@@ -144,8 +161,8 @@ def group_rows(records: list[dict]) -> list[dict]:
                "augmentation": runs[0].get("augmentation", "not recorded"),
                "study": study_row(dataset, entry)}
         row["differences"] = differences(dataset, entry, row["algorithm"], row["config"], row["rule"])
-        for name, read, _ in METRICS:
-            row[name] = summarise([read(r) for r in ok])
+        for m in METRICS:
+            row[m.name] = summarise([m.read(r) for r in ok])
         rows.append(row)
     for row in rows:                            # ratios to the twin
         if "@" in row["entry"]:
@@ -154,7 +171,7 @@ def group_rows(records: list[dict]) -> list[dict]:
                      (t["dataset"], t["protocol"], t["device"]) == (row["dataset"], row["protocol"], row["device"])),
                     None)
         row["twin"] = twin["entry"] if twin else None
-        for name, _, _ in METRICS:
+        for name in (m.name for m in METRICS):
             mine, theirs = row[name]["median"], twin[name]["median"] if twin else None
             row[name]["ratio"] = mine / theirs if mine is not None and theirs else None
         where = (row["dataset"], row["protocol"], row["device"])
@@ -180,27 +197,21 @@ def markdown(rows: list[dict], title: str) -> str:
            "configuration is named).", ""]
     for dataset in sorted({r["dataset"] for r in rows}):
         subset = [r for r in rows if r["dataset"] == dataset]
-        out += [f"## {dataset}", "",
-                "| algorithm | seeds | test acc % | study acc % | epochs | train time s | study time s "
-                "| GPU energy Wh (measured) | study GPU energy Wh | all energy Wh (GPU + CPU packages) "
-                "| training memory MiB | GPU allocator peak MiB | CO2 g |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        headers = ["entry", "seeds"]
+        for m in METRICS:
+            headers += [m.header] + ([m.study[0]] if m.study else [])
+        out += [f"## {dataset}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         for r in subset:
-            study = r["study"]
-            energy = _fmt(r["energy_wh"], 4)
-            if r["energy_above_idle_wh"]["median"] is not None:
-                energy += f"; above idle {r['energy_above_idle_wh']['median']:.4f}"
-            if r["energy_wh"]["median"] is None and r["energy_estimated_wh"]["median"] is not None:
-                energy += f"; ESTIMATED {r['energy_estimated_wh']['median']:.4f} (CodeCarbon CPU+RAM model)"
             failed = f" ({len(r['failed'])} failed)" if r["failed"] else ""
             kind = f" ({r['test_acc']['interval']})" if r["test_acc"]["interval"] else ""
-            out.append(
-                f"| {r['entry']} | {r['seeds_ok']}{failed}{kind} | {_fmt(r['test_acc'])} | "
-                f"{f'{study.acc:.2f} ({study.config})' if study else '-'} | {_fmt(r['epochs'], 1)} | "
-                f"{_fmt(r['train_time_s'])} | {f'{study.time_s:.1f}' if study else '-'} | "
-                f"{_fmt(r['energy_gpu_wh'], 4)} | {f'{study.energy_wh:.2f}' if study else '-'} | {energy} | "
-                f"{_fmt(r['train_memory_mib'], 1)} | {_fmt(r['gpu_allocator_peak_mib'], 0)} | "
-                f"{_fmt(r['co2_g'], 4)} |")
+            cells = [r["entry"], f"{r['seeds_ok']}{failed}{kind}"]
+            for m in METRICS:
+                cells.append(_fmt(r[m.name], m.digits))
+                if m.study:
+                    value = m.study[1](r["study"]) if r["study"] else None
+                    cells.append("-" if value is None else f"{value:g}"        # as the study printed it
+                                 + (f" ({r['study'].config})" if m.name == "test_acc" else ""))
+            out.append("| " + " | ".join(cells) + " |")
         out.append("")
     out += ["## Each rival against its twin, paired by seed", "",
             f"Per seed, the rival's value against its twin's of the same seed (accuracy: difference in "
@@ -259,13 +270,13 @@ def write_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     header = ["dataset", "protocol", "device", "entry", "seeds_ok", "interval"]
-    for name, _, _ in METRICS:
+    for name in (m.name for m in METRICS):
         header += [f"{name}_median", f"{name}_lo", f"{name}_hi", f"{name}_ratio_to_twin"]
     header += ["study_config", "study_acc", "study_time_s", "study_energy_wh", "study_epochs"]
     writer.writerow(header)
     for r in rows:
         line = [r["dataset"], r["protocol"], r["device"], r["entry"], r["seeds_ok"], r["test_acc"]["interval"]]
-        for name, _, _ in METRICS:
+        for name in (m.name for m in METRICS):
             s = r[name]
             line += [s["median"], s["lo"], s["hi"], s.get("ratio")]
         study = r["study"]

@@ -3,7 +3,7 @@
 Spyra & Dzwinel (2025), "Energy-Efficient Deep Learning Without Backpropagation: A Rigorous
 Evaluation of Forward-Only Algorithms", arXiv 2511.01061: mean of 3 runs on an A100-40GB. How
 it ran each algorithm comes from the paper's tuning tables and its authors' public code
-(github.com/Przemyslaw11/BeyondBackpropagation; the README's "The study" section).
+(github.com/Przemyslaw11/BeyondBackpropagation; the README's "The study and the papers").
 
 Entry names: the study's own ("ff", "mf", "cafo-rand", "bp-mlp@mf", ...) are compared with its
 rows; a kit variant appends "+variant" ("mf+per-batch", "bp-mlp@mf+per-batch") and is compared

@@ -6,7 +6,8 @@
 The study this kit reproduces tuned each algorithm with Optuna TPE, and its own audit found the
 tuning unfair: a median pruner for BP but none for the others, one sampler seed reused across
 studies, weight decay searched for some algorithms only. Here every algorithm gets
-- the study's search space (REFERENCE section 1), with weight decay searched for all of them;
+- the study's search space (Spyra & Dzwinel 2025, arXiv 2511.01061; the README's "The study and
+  the papers"), with weight decay searched for all of them;
 - the same pruner (median by default, or none) and the same stopping rule inside each trial: the
   benchmark preset's (monitor, patience, min_delta, batch size). Algorithms trained in stages
   (CaFo's blocks, greedy MF's layers) are never pruned: epoch k of one trial may train block 2
@@ -35,7 +36,6 @@ import sys
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -43,6 +43,7 @@ from urllib.parse import quote
 import torch
 
 from . import algorithms as registry, data as datasets
+from .algorithms.base import Param
 from .params import FORMAT
 from .presets import PRESETS, Preset
 from .plots import save_png
@@ -61,38 +62,9 @@ DRIVER_HINT = 'pip install "psycopg[binary]" and use a postgresql+psycopg://USER
 
 # ============================================================================ search spaces
 
-@dataclass(frozen=True)
-class Param:
-    """One searched hyperparameter: log-uniform floats, or integer epoch counts.
-
-    `epochs`: an epoch count, clipped to the trial's epoch cap. `applies(config)`: whether the
-    configuration uses the parameter at all (a greedy-only setting is not searched per-batch)."""
-    name: str
-    low: float
-    high: float
-    epochs: bool = False
-    applies: Callable[[dict], bool] | None = None
-
-
-def _greedy(config): return config.get("schedule") == "greedy"
-def _head(config): return config.get("prediction", "head") == "head"
-def _trained_predictors(config): return config.get("loss", "ce") != "mse"
-
-
-LR_BP, WD_BP = Param("lr", 1e-5, 1e-2), Param("weight_decay", 1e-6, 1e-3)
-CAFO = (Param("lr", 2e-4, 5e-3, applies=_trained_predictors),
-        Param("weight_decay", 1e-7, 1e-4, applies=_trained_predictors))
-# The study's spaces; weight decay added where it fixed it (MF: 0), in its twin's range.
-SPACES: dict[str, tuple[Param, ...]] = {
-    "bp-mlp": (LR_BP, WD_BP),
-    "bp-cnn": (LR_BP, WD_BP),
-    "mf": (LR_BP, WD_BP, Param("epochs_per_layer", 5, 30, epochs=True, applies=_greedy)),
-    "ff": (Param("lr", 2e-4, 5e-3), Param("weight_decay", 1e-4, 1e-3),
-           Param("head_lr", 2e-3, 5e-2, applies=_head), Param("head_weight_decay", 1e-3, 1e-2, applies=_head)),
-    "cafo-rand": (*CAFO, Param("epochs_per_block", 80, 500, epochs=True, applies=_trained_predictors)),
-    "cafo-dfa": (*CAFO, Param("epochs_per_block", 80, 180, epochs=True, applies=_trained_predictors),
-                 Param("dfa_lr", 2e-5, 5e-4), Param("dfa_weight_decay", 1e-7, 1e-4)),
-}
+# Each algorithm declares the study's search space next to its math (weight decay added where the
+# study fixed it, in the twin's range).
+SPACES: dict[str, tuple[Param, ...]] = {name: cls.search_space for name, cls in registry.REGISTRY.items()}
 
 
 def search_space(algorithm: str, config: dict, epochs: int, only=None) -> tuple[dict, dict]:

@@ -79,10 +79,16 @@ def test_ff_negative_labels_are_never_the_truth_and_cover_all_others():
 def test_ff_goodness_threshold_conventions():
     h = torch.tensor([[1.0, 2.0, 0.0, 1.0]])
     assert ff.goodness(h).item() == 6.0
-    # sum with theta = width decides like mean with theta = 1
-    for scale in (0.5, 0.9, 1.1, 2.0):
-        g = ff.goodness(h * scale)
-        assert bool(g > 4) == bool((h * scale).pow(2).mean() > 1)
+    # the network's thresholds are its widths, so its sum-goodness decides like mean-of-squares
+    # against 1: p(positive) > 1/2 exactly when the mean squared activity exceeds 1
+    torch.manual_seed(0)
+    net = ff.ForwardForward(SHAPE, 3, hidden=(6, 5))
+    assert net.thresholds() == [6.0, 5.0]
+    x, y = 3 * torch.randn(200, *SHAPE), torch.randint(0, 3, (200,))
+    for h, theta in zip(net.activities(ff.embed_label(x, y, 3)), net.thresholds()):
+        p_positive = torch.sigmoid(ff.goodness(h) - theta)
+        assert torch.equal(p_positive > 0.5, h.pow(2).mean(1) > 1)
+        assert 0 < int((p_positive > 0.5).sum()) < 200          # both sides occur: the check has teeth
     loss = ff.ff_layer_loss(torch.tensor([6.0]), torch.tensor([2.0]), theta=4.0)
     assert loss.item() == pytest.approx(F.softplus(torch.tensor(-2.0)).item() * 2)
 
@@ -190,6 +196,7 @@ def test_cafo_rand_batchnorm_uses_training_statistics_consistently(sample):
     torch.testing.assert_close(cached, fresh)
     pooled = net.blocks[0][:-1](sample.train.x)
     torch.testing.assert_close(net.blocks[0][-1].running_mean, pooled.mean((0, 2, 3)), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(net.blocks[0][-1].running_var, pooled.var((0, 2, 3)), atol=1e-4, rtol=1e-3)
 
 
 def test_dfa_updates_depend_only_on_output_error_and_feedback():
@@ -214,11 +221,14 @@ def test_dfa_updates_depend_only_on_output_error_and_feedback():
         for p, g in zip(block.parameters(), expected[i]):
             torch.testing.assert_close(p.grad, g)
     # changing the feedback of block 1 changes block 1's gradient and nothing else's
-    before = [p.grad.clone() for p in net.blocks[0].parameters()]
+    before = [[p.grad.clone() for p in block.parameters()] for block in net.blocks]
     net.feedback0.mul_(2)
     net.dfa_step(x, y)
-    for p, g in zip(net.blocks[0].parameters(), before):
+    for p, g in zip(net.blocks[0].parameters(), before[0]):
         torch.testing.assert_close(p.grad, 2 * g)
+    for block, grads_before in zip(net.blocks[1:], before[1:]):
+        for p, g in zip(block.parameters(), grads_before):
+            torch.testing.assert_close(p.grad, g)
 
 
 def test_cafo_aggregation_and_block_accuracy(sample):

@@ -91,7 +91,11 @@ def test_no_counter_falls_back_to_sampled_instant_power():
         time.sleep(0.3)
     entry = gpu_entry(m.result)
     assert (entry.source, entry.backend) == ("sampled_power", "nvml_sampler")
-    assert entry.joules == pytest.approx(200.0 * m.result.wall_s, rel=0.1)
+    # exact, whatever the machine's load: 200 W over the span the samples cover, inside the window
+    sampler = next(b for b in m.backends if isinstance(b, energy.PowerSampler))
+    times = [t for t, _ in next(iter(sampler.samples.values()))]
+    assert entry.joules == pytest.approx(200.0 * (times[-1] - times[0]), rel=1e-9)
+    assert 0 < times[-1] - times[0] <= m.result.wall_s + 1e-3
 
 
 def test_library_not_found_is_unavailable_with_reason():
@@ -217,8 +221,8 @@ def test_failing_backend_never_breaks_the_work():
         m = meter(cuda_device_list=[], idle_s=idle_s)
         m.backends.append(Broken())
         with m:
-            total = sum(range(1000))
-        assert total == 499500
+            pass
+        assert m.result is not None and m.result.wall_s >= 0      # the window was still measured
         entry = next(d for d in m.result.devices if d.backend == "broken")
         assert entry.source == "unavailable" and "device vanished" in entry.reason
 
@@ -277,7 +281,7 @@ def test_idle_baseline_gives_idle_watts_and_subtracted_joules():
         pass
     entry = gpu_entry(m.result)
     assert entry.joules == 10.0
-    assert entry.idle_watts == pytest.approx(2.5, rel=0.2)
+    assert 0 < entry.idle_watts <= 0.5 / 0.2                  # 0.5 J over at least the 0.2 s asked for
     assert entry.idle_subtracted_joules == pytest.approx(10.0 - entry.idle_watts * m.result.wall_s)
     assert m.result.idle_subtracted_joules() == entry.idle_subtracted_joules
 
@@ -291,7 +295,9 @@ def test_cross_check_sampler_is_kept_apart_from_the_total():
     result = m.result
     assert result.measured_joules() == 4.0                      # the counter only
     sampled = result.cross_checks["sampled_power_j"]["cuda:0 (Fake H100)"]
-    assert sampled == pytest.approx(100.0 * result.wall_s, rel=0.3)
+    times = [t for t, _ in next(iter(m._cross_sampler.samples.values()))]
+    assert sampled == pytest.approx(100.0 * (times[-1] - times[0]), rel=1e-9)   # exact under any load
+    assert times[-1] - times[0] == pytest.approx(result.wall_s, abs=0.05)
 
 
 def test_co2_covers_the_same_window_as_the_energy(monkeypatch):
@@ -306,7 +312,7 @@ def test_co2_covers_the_same_window_as_the_energy(monkeypatch):
             events.append(("tracker start", time.perf_counter()))
 
         def stop(self):
-            return None, "fake", None, None, None, None, "fake"
+            return energy.Emissions(None, "fake", reason="fake")
 
     monkeypatch.setattr(energy, "CodeCarbon", Tracker)
     m = meter(cuda_device_list=[], idle_s=0.2, co2=True)

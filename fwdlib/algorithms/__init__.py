@@ -7,12 +7,12 @@ from .cafo import CaFoDFA, CaFoRand
 from .ff import ForwardForward
 from .mf import MonoForward
 
-REGISTRY: dict[str, type[Algorithm]] = {
-    "bp-mlp": BPMLP, "bp-cnn": BPCNN, "ff": ForwardForward,
-    "cafo-rand": CaFoRand, "cafo-dfa": CaFoDFA, "mf": MonoForward,
-}
+# The one registry: to add an algorithm, write its module (an Algorithm subclass with its name,
+# twin and search space) and list it here; build, tune and the twins read it from here.
+REGISTRY: dict[str, type[Algorithm]] = {cls.name: cls for cls in (
+    BPMLP, BPCNN, ForwardForward, CaFoRand, CaFoDFA, MonoForward)}
 # Each forward-only algorithm and the BP twin with the same layers.
-TWINS = {"ff": "bp-mlp", "mf": "bp-mlp", "cafo-rand": "bp-cnn", "cafo-dfa": "bp-cnn"}
+TWINS = {name: cls.twin for name, cls in REGISTRY.items() if cls.twin}
 NAMES: tuple[str, ...] = tuple(REGISTRY)
 
 

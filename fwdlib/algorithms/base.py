@@ -7,6 +7,7 @@ algorithm module holds only its own math.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -26,6 +27,23 @@ class Stage:
     closed_form: bool = False
 
 
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter the tuner searches: log-uniform floats, or integer epoch counts.
+
+    `epochs`: an epoch count, clipped to the trial's epoch cap. `applies(config)`: whether the
+    configuration uses the parameter at all (a greedy-only setting is not searched per-batch)."""
+    name: str
+    low: float
+    high: float
+    epochs: bool = False
+    applies: Callable[[dict], bool] | None = None
+
+
+# The BP twins' space in the study, also MF's (which the study searched without weight decay).
+LR_BP, WD_BP = Param("lr", 1e-5, 1e-2), Param("weight_decay", 1e-6, 1e-3)
+
+
 @dataclass
 class StageData:
     """The tensors a stage trains on: raw images, or cached features of frozen layers below."""
@@ -38,6 +56,8 @@ class Algorithm(nn.Module):
     """Interface used by `fit`. Subclasses implement `train_step` and `predict`."""
 
     name = "algorithm"
+    twin: str | None = None                    # the BP algorithm with the same layers (None: a twin itself)
+    search_space: tuple[Param, ...] = ()       # what `fwdlib.tune` searches (the study's space)
     extra_passes: tuple[str, ...] = ()    # methods that run passes besides learning (fwdlib.speed times them)
 
     def stages(self) -> list[Stage]:

@@ -11,11 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Algorithm, accuracy_count, conv_blocks, make_optimizer, mlp_layers, require_images
+from .base import LR_BP, WD_BP, Algorithm, accuracy_count, conv_blocks, make_optimizer, mlp_layers, require_images
 
 
 class BackpropTwin(Algorithm):
     """Shared step: forward, one loss, full backward, one optimizer step."""
+
+    search_space = (LR_BP, WD_BP)
 
     def train_step(self, x, y, stage):
         logits = self.logits(x)

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Split, batches
-from .base import (Algorithm, Stage, StageData, accuracy_count, accuracy_of_each, block_out_dims,
+from .base import (Algorithm, Param, Stage, StageData, accuracy_count, accuracy_of_each, block_out_dims,
                    conv_blocks, make_optimizer, require_images)
 
 LOSSES = ("ce", "mse", "sl")
@@ -132,7 +132,7 @@ class CascadedForward(Algorithm):
     def begin_stage(self, stage, data, batch_size):
         if stage.name == "dfa":
             return StageData(data.train, data.val, data.augment)
-        i = int(stage.name.removeprefix("block")) - 1
+        i = self._block_index(stage)
         require_images(data.train.x, self.name)
         if not self.frozen:                    # after DFA, fix the blocks
             self.blocks.requires_grad_(False)
@@ -146,6 +146,11 @@ class CascadedForward(Algorithm):
         self.predictor_optimizer = make_optimizer(self.predictors[i].parameters(), *self.optimizer_config)
         return StageData(Split(self._cache.x.flatten(1), data.train.y),
                          Split(self._cache_val.x.flatten(1), data.val.y))
+
+    @staticmethod
+    def _block_index(stage: Stage) -> int:
+        """0-based block of a predictor stage ("block2" -> 1)."""
+        return int(stage.name.removeprefix("block")) - 1
 
     def end_stage(self, stage):
         if stage.name == f"block{len(self.blocks)}":
@@ -183,7 +188,7 @@ class CascadedForward(Algorithm):
     def train_step(self, x, y, stage):
         if stage.name == "dfa":
             return self.dfa_step(x, y)
-        predictor = self.predictors[int(stage.name.removeprefix("block")) - 1]
+        predictor = self.predictors[self._block_index(stage)]
         logits = predictor(x)
         loss = self.predictor_loss(logits, y)
         self.predictor_optimizer.zero_grad(set_to_none=True)
@@ -210,7 +215,7 @@ class CascadedForward(Algorithm):
 
     def solve(self, stage, data: StageData) -> None:
         """Ridge regression onto one-hot targets, accumulated in chunks, in float64."""
-        i = int(stage.name.removeprefix("block")) - 1
+        i = self._block_index(stage)
         dim = data.train.x.shape[1] + 1
         solve_device = data.train.x.device if data.train.x.device.type == "cuda" else torch.device("cpu")
         gram = torch.zeros(dim, dim, dtype=torch.float64, device=solve_device)
@@ -229,7 +234,7 @@ class CascadedForward(Algorithm):
         if stage.name == "dfa":
             logits = self.dfa_head(self.block_outputs(x)[-1].flatten(1))
             return F.cross_entropy(logits, y, reduction="sum"), accuracy_count(logits, y)
-        logits = self.predictors[int(stage.name.removeprefix("block")) - 1](x)
+        logits = self.predictors[self._block_index(stage)](x)
         return self.predictor_loss(logits, y, reduction="sum"), accuracy_count(logits, y)
 
     # ------------------------------------------------------------------ prediction
@@ -260,11 +265,28 @@ class CascadedForward(Algorithm):
         return accuracy_of_each(self, self.block_logits, split, batch_size)
 
 
+def _trained_predictors(config): return config.get("loss", "ce") != "mse"
+
+
+# The study's spaces (predictors trained by gradient descent; the closed-form ridge has none).
+PREDICTOR_SPACE = (Param("lr", 2e-4, 5e-3, applies=_trained_predictors),
+                   Param("weight_decay", 1e-7, 1e-4, applies=_trained_predictors))
+
+
 class CaFoRand(CascadedForward):
+    name = "cafo-rand"
+    twin = "bp-cnn"
+    search_space = (*PREDICTOR_SPACE, Param("epochs_per_block", 80, 500, epochs=True, applies=_trained_predictors))
+
     def __init__(self, input_shape, num_classes, **config):
         super().__init__(input_shape, num_classes, blocks="rand", **config)
 
 
 class CaFoDFA(CascadedForward):
+    name = "cafo-dfa"
+    twin = "bp-cnn"
+    search_space = (*PREDICTOR_SPACE, Param("epochs_per_block", 80, 180, epochs=True, applies=_trained_predictors),
+                    Param("dfa_lr", 2e-5, 5e-4), Param("dfa_weight_decay", 1e-7, 1e-4))
+
     def __init__(self, input_shape, num_classes, **config):
         super().__init__(input_shape, num_classes, blocks="dfa", **config)

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Split, batches
-from .base import Algorithm, accuracy_count, make_optimizer, mlp_layers, set_lr
+from .base import Algorithm, Param, accuracy_count, make_optimizer, mlp_layers, set_lr
 
 PREDICTIONS = ("goodness", "head")
 RELUS = ("relu", "straight-through")
@@ -101,8 +101,14 @@ def ff_layer_loss(g_pos: torch.Tensor, g_neg: torch.Tensor, theta: float) -> tor
     return (F.softplus(theta - g_pos) + F.softplus(g_neg - theta)).mean()
 
 
+def _head(config): return config.get("prediction", "head") == "head"
+
+
 class ForwardForward(Algorithm):
     name = "ff"
+    twin = "bp-mlp"
+    search_space = (Param("lr", 2e-4, 5e-3), Param("weight_decay", 1e-4, 1e-3),      # the study's
+                    Param("head_lr", 2e-3, 5e-2, applies=_head), Param("head_weight_decay", 1e-3, 1e-2, applies=_head))
     extra_passes = ("head_logits",)
 
     def __init__(self, input_shape, num_classes, *, hidden=(1000, 1000, 1000), lr=3e-4,

@@ -21,15 +21,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Split, batches
-from .base import Algorithm, Stage, StageData, accuracy_count, accuracy_of_each, make_optimizer, mlp_layers
+from .base import LR_BP, WD_BP, Algorithm, Param, Stage, StageData, accuracy_count, accuracy_of_each, make_optimizer, mlp_layers
 
 SCHEDULES = ("per-batch", "greedy")
 PREDICTIONS = ("last", "sum")
 INITS = ("torch", "he-uniform")
 
 
+def _greedy(config): return config.get("schedule") == "greedy"
+
+
 class MonoForward(Algorithm):
     name = "mf"
+    twin = "bp-mlp"
+    # The study's space; weight decay added (it fixed 0) in the twin's range.
+    search_space = (LR_BP, WD_BP, Param("epochs_per_layer", 5, 30, epochs=True, applies=_greedy))
 
     def __init__(self, input_shape, num_classes, *, hidden=(1000, 1000), lr=1e-3,
                  weight_decay=0.0, optimizer="adamw", schedule="per-batch", prediction="last",
