@@ -64,6 +64,13 @@ def test_a_diverging_run_is_recorded_as_failed_and_the_rest_finish(monkeypatch, 
     assert "TrainingDiverged" in status["diverging"]["reason"] and "learning rate" in status["diverging"]["reason"]
     assert status["bp-mlp"]["status"] == "ok" and status["bp-mlp"]["test_acc"] > 0.5
     assert "Failed runs" in (tmp_path / "report.md").read_text()
+    lines = (tmp_path / "results.jsonl").read_text().count("\n")
+    bench.run("t", out=tmp_path, co2=False, verbose=False)              # resumes: a failure stays recorded
+    assert (tmp_path / "results.jsonl").read_text().count("\n") == lines
+    again = bench.run("t", out=tmp_path, co2=False, verbose=False, retry_failed=True)
+    appended = _lines(tmp_path / "results.jsonl")[lines:]
+    assert [r["spec"]["algorithm"] for r in appended] == ["diverging"]      # only the failed run reran
+    assert {r["key"]: r["finished"] for r in again}[appended[0]["key"]] == appended[0]["finished"]
 
 
 def _lines(path):
@@ -287,3 +294,17 @@ def test_a_metric_appears_in_the_csv_and_the_markdown_alike():
         assert f"{m.name}_median" in csv_header and f"| {m.header} |" in table_header, m.name
     row = next(line for line in report.markdown(rows, "t").splitlines() if line.startswith("| mf |"))
     assert row.count("|") == table_header.count("|")
+
+
+def test_the_studys_claims_are_read_against_the_paired_seeds():
+    rows = report.group_rows([r for r in fixture_records() if r["status"] == "ok"])
+    found = {c["claim"]: c for c in report.claims(rows)}
+    assert set(found) == {claim for claim, *_ in report.CLAIMS}
+    # the fixture: mf 1 pp less accurate, twice as fast, less energy and memory, on all 3 seeds
+    assert found["accuracy"]["study"].startswith("rival better (+0.51 pp)")
+    assert found["accuracy"]["verdict"] == "does not hold"
+    assert found["training time"]["study"].startswith("twin better") and found["training time"]["verdict"] == "does not hold"
+    assert found["training memory"]["verdict"] == "holds" and found["training memory"]["seeds"] == 3
+    two = report.group_rows([r for r in fixture_records() if r["status"] == "ok" and r["spec"]["seed"] < 2])
+    assert all(c["verdict"].startswith("insufficient evidence") for c in report.claims(two))
+    assert "## The study's claims, tested here" in report.markdown(rows, "t")
