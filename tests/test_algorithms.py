@@ -344,3 +344,16 @@ def test_mf_he_uniform_init_is_the_studys():
     w = net.layers[0].weight
     assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound and net.layers[0].bias.abs().sum() == 0
     assert net.projections[0].abs().max() <= 400 ** -0.5
+
+
+def test_feedback_alignment_is_the_angle_between_dfa_and_backprop_signals():
+    torch.manual_seed(0)
+    net = algorithms.build("cafo-dfa", input_shape=(1, 8, 8), num_classes=3, channels=(2, 3, 4))
+    x, y = torch.randn(5, 1, 8, 8), torch.randint(0, 3, (5,))
+    angles = net.feedback_alignment(x, y)
+    assert len(angles) == 3 and all(0 <= a <= 180 for a in angles)
+    # make the last feedback matrix equal to the head's weights: then DFA's signal is backprop's
+    net.feedback2.copy_(net.dfa_head.weight.detach())
+    assert net.feedback_alignment(x, y)[2] == pytest.approx(0.0, abs=0.1)       # acos is coarse near 0
+    net.feedback2.mul_(-1)                                  # and pointing the other way: 180 degrees
+    assert net.feedback_alignment(x, y)[2] == pytest.approx(180.0, abs=0.1)

@@ -89,3 +89,18 @@ def test_bar_labels_do_not_overlap():
             assert not a.overlaps(b), "two labels of the time/energy figure overlap"
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert texts.count(" not measured") == 8      # a missing value says so instead of a gap
+
+
+def test_flow_diagrams_show_losses_gradients_detaches_and_what_is_frozen():
+    def texts(name):
+        fig = plots.flow_diagram(name)
+        assert len(plots.figure_png(fig)) > 10_000
+        return " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "gradient through every layer" in texts("bp") and "detach" not in texts("bp")
+    ff_text = texts("ff")
+    assert ff_text.count("detach") == 2 and ff_text.count("softplus(θ − g₊)") == 3 and "g = Σh²" in ff_text
+    assert texts("cafo-rand").count("random, frozen") == 3 and "e·B1" not in texts("cafo-rand")
+    assert all(f"e·B{i}" in texts("cafo-dfa") for i in (1, 2, 3))
+    assert all(f"M{i}" in texts("mf") for i in (1, 2, 3))
+    with pytest.raises(ValueError, match="no diagram"):
+        plots.flow_diagram("sgd")

@@ -23,6 +23,8 @@ unpenalised bias: the CaFo paper states no choice, and an unpenalised intercept 
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -212,6 +214,25 @@ class CascadedForward(Algorithm):
         torch.autograd.backward([loss, *outputs], [None, *block_grads])
         self.dfa_optimizer.step()
         return {"loss": loss.detach(), "correct": accuracy_count(logits.detach(), y)}
+
+    def feedback_alignment(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+        """Per block, the angle in degrees between the output gradient DFA hands it, e B_i, and
+        the one backprop would hand it, dL/dh_i (through the blocks above and the DFA head).
+        Below 90 degrees DFA's step still goes downhill; Nokland (2016) shows that training
+        pulls the forward weights into alignment with the fixed B_i."""
+        self.eval()                               # batch statistics would differ between passes
+        outputs, h = [], x
+        for block in self.blocks:
+            h = block(h)                          # not detached: backprop's gradient needs the whole path
+            outputs.append(h)
+        logits = self.dfa_head(outputs[-1].flatten(1))
+        error = (logits.softmax(1) - F.one_hot(y, self.num_classes).to(logits.dtype)).detach() / len(x)
+        true = torch.autograd.grad(F.cross_entropy(logits, y), outputs)
+        angles = []
+        for i, grad in enumerate(true):
+            a, b = grad.flatten(), (error @ getattr(self, f"feedback{i}")).flatten()
+            angles.append(math.degrees(math.acos(float((a @ b) / (a.norm() * b.norm() + 1e-30)))))
+        return angles
 
     def solve(self, stage, data: StageData) -> None:
         """Ridge regression onto one-hot targets, accumulated in chunks, in float64."""
