@@ -106,3 +106,9 @@ def test_unsolved_exercises_run_top_to_bottom(path, tmp_path):
     assert len(checked) >= 3
     for number in checked:
         assert f"Exercise {number} not attempted yet" in printed, f"{path.name}: no feedback for {number}"
+
+
+def test_exercise_notebooks_ask_colab_for_no_gpu():
+    for path in (*SOLUTIONS, *EXERCISES):
+        meta = nbformat.read(path, as_version=4).metadata
+        assert "accelerator" not in meta and "gpuType" not in meta.get("colab", {}), path.name
