@@ -7,7 +7,10 @@ common slips (off by a constant, wrong sign, transposed). It never prints the re
 An unsolved exercise (a stub raising NotImplementedError, or a `...` placeholder) prints
 "Exercise 2.3 not attempted yet" instead of failing, so exercise notebooks run top to bottom.
 
-Every check returns True or False, so tests can assert on it.
+Every check returns a `Result` that is truthy when the answer is right (tests assert on it) and
+shows nothing in a notebook, so no bare `True`/`False` follows the message. `solved("1.2")` tells
+a demo cell whether Exercise 1.2 has passed its check (else it prints "finish Exercise 1.2
+first"), and `quiz("1.4", "b")` checks the multiple-choice self-check of a written answer.
 """
 from __future__ import annotations
 
@@ -18,8 +21,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import algorithms, train
 from .algorithms import cafo, ff
+from .data import Dataset, Split, load
 from .report import bootstrap_ci
+from .utils import seed_all
 
 
 class _Mismatch(Exception):
@@ -86,11 +92,65 @@ def compare_tensors(got, expected: torch.Tensor, *, name: str = "your result", r
                     + (f"; hint: {'; '.join(hints)}" if hints else ""))
 
 
-def _run(exercise: str, student, cases, reference, compare=compare_tensors) -> bool:
-    """Call student(*case) for each case and compare with reference(*case)."""
+class Result:
+    """A check's verdict: truthy when right; shows nothing in a notebook (the message is printed)."""
+
+    def __init__(self, ok: bool):
+        self.ok = bool(ok)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __eq__(self, other) -> bool:
+        return self.ok == bool(other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"Result({self.ok})"
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+_PASSED: set[str] = set()
+
+
+def _verdict(exercise: str, ok: bool) -> Result:
+    if ok:
+        _PASSED.add(exercise)
+    else:
+        _PASSED.discard(exercise)
+    return Result(ok)
+
+
+def solved(*exercises: str) -> bool:
+    """Whether each exercise has passed its check in this session; if one has not, say which to
+    finish (a demo cell that uses a student's function runs only after its check passed)."""
+    for exercise in exercises:
+        if exercise not in _PASSED:
+            print(f"finish Exercise {exercise} first (its check has not passed yet); this cell uses your answer")
+            return False
+    return True
+
+
+def _slip(got, case, slips, compare) -> str | None:
+    """The message of the first known slip (a plausible wrong answer) that `got` matches."""
+    for wrong, message in slips:
+        try:
+            compare(got, wrong(*case))
+        except Exception:  # noqa: BLE001 - not this slip
+            continue
+        return message
+    return None
+
+
+def _run(exercise: str, student, cases, reference, compare=compare_tensors, slips=()) -> Result:
+    """Call student(*case) for each case and compare with reference(*case). `slips`: pairs of
+    (a wrong reference, the message that names that mistake)."""
     if student is Ellipsis or student is None:
         print(f"Exercise {exercise} not attempted yet")
-        return False
+        return _verdict(exercise, False)
     for number, case in enumerate(cases, 1):
         expected = reference(*case)
         copies = tuple(c.clone() if isinstance(c, torch.Tensor) else c for c in case)
@@ -99,22 +159,23 @@ def _run(exercise: str, student, cases, reference, compare=compare_tensors) -> b
             compare(got, expected)
         except NotImplementedError:
             print(f"Exercise {exercise} not attempted yet")
-            return False
+            return _verdict(exercise, False)
         except _Mismatch as err:
             example = ", ".join(_small(c) for c in case)
-            print(f"✗ Exercise {exercise}: {err}.\n  Failing input #{number}: ({example})")
-            return False
+            named = _slip(got, case, slips, compare)
+            print(f"✗ Exercise {exercise}: {named or err}.\n  Failing input #{number}: ({example})")
+            return _verdict(exercise, False)
         except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
             print(f"✗ Exercise {exercise}: your code raised {type(err).__name__}: {err}\n"
                   f"  on input #{number}: ({', '.join(_small(c) for c in case)})")
-            return False
+            return _verdict(exercise, False)
         for original, copy in zip(case, copies):
             if isinstance(original, torch.Tensor) and not torch.equal(original, copy):
                 print(f"✗ Exercise {exercise}: your code changed its input in place; work on a copy "
                       "(for example x = x.clone())")
-                return False
+                return _verdict(exercise, False)
     print(f"✓ Exercise {exercise}: correct on {len(cases)} inputs.")
-    return True
+    return _verdict(exercise, True)
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -134,7 +195,10 @@ def ex1_2(p_positive) -> bool:
     """p_positive(g, theta): the probability that the input is positive, sigmoid(g - theta)."""
     cases = [(torch.tensor([3.0, 5.0, 8.0]), 5.0)] + \
             [(torch.rand(20, generator=_gen(s)) * 200, 100.0) for s in (1, 2)]
-    return _run("1.2", p_positive, cases, lambda g, theta: torch.sigmoid(g - theta))
+    return _run("1.2", p_positive, cases, lambda g, theta: torch.sigmoid(g - theta),
+                slips=[(lambda g, theta: torch.sigmoid(theta - g),
+                        "you computed sigmoid(theta - g): the sign is reversed. Goodness above the threshold "
+                        "must make 'positive' MORE likely")])
 
 
 def ex1_3(wrong_labels) -> bool:
@@ -193,14 +257,19 @@ def ex3_1(ridge_solution) -> bool:
     cases = [(torch.randn(n, d, dtype=torch.float64, generator=_gen(s)),
               torch.randn(n, c, dtype=torch.float64, generator=_gen(s + 1)), lam)
              for s, (n, d, c, lam) in enumerate([(4, 2, 2, 0.5), (50, 8, 3, 1.0), (30, 12, 4, 0.1)])]
-    return _run("3.1", ridge_solution, cases, cafo.ridge_solution)
+    return _run("3.1", ridge_solution, cases, cafo.ridge_solution,
+                slips=[(lambda h, y, lam: cafo.ridge_solution(h, y, 0.0),
+                        "your W is the unregularised least-squares solution: lambda is missing (add lambda times "
+                        "the identity to H^T H)")])
 
 
 def ex3_2(sparsemax) -> bool:
     """sparsemax(z): project each row of z onto the probability simplex."""
     cases = [(torch.tensor([[1.0, 0.0, -1.0], [0.9, 0.2, -0.5]]),)] + \
             [(torch.randn(10, 6, generator=_gen(s)) * 2,) for s in (1, 2)]
-    return _run("3.2", sparsemax, cases, cafo.sparsemax)
+    return _run("3.2", sparsemax, cases, cafo.sparsemax,
+                slips=[(lambda z: z.softmax(1), "that is softmax, not sparsemax: sparsemax subtracts a threshold tau "
+                        "and clips at 0, so small logits get exactly 0")])
 
 
 def ex3_3(ensemble_predict) -> bool:
@@ -210,7 +279,10 @@ def ex3_3(ensemble_predict) -> bool:
 
     cases = [([torch.tensor([[4.0, 0.0]]), torch.tensor([[0.0, 1.0]]), torch.tensor([[0.0, 1.5]])],)] + \
             [([torch.randn(40, 10, generator=_gen(s + k)) * (k + 1) for k in range(3)],) for s in (1, 5)]
-    return _run("3.3", ensemble_predict, cases, reference)
+    return _run("3.3", ensemble_predict, cases, reference,
+                slips=[(lambda logits: torch.stack(logits).sum(0).argmax(1),
+                        "you summed the logits: a block with large logits outvotes the others. Sum each "
+                        "block's softmax probabilities instead")])
 
 
 # ============================================================================ lesson 04
@@ -347,8 +419,12 @@ def ex6_1(bootstrap_ci) -> bool:
                             "resample, then the 2.5% and 97.5% quantiles)")
 
     rng = np.random.default_rng(3)
-    cases = [([3.0, 3.0, 3.0],), ([0.0, 1.0],), (rng.normal(10, 2, 60).tolist(),)]
-    return _run("6.1", bootstrap_ci, cases, _reference_bootstrap, compare)
+    cases = [([3.0, 3.0, 3.0],), ([0.0, 1.0],), (rng.normal(10, 2, 60).tolist(),),
+             (rng.exponential(1.0, 40).tolist(),)]          # skewed: the mean's interval is elsewhere
+    return _run("6.1", bootstrap_ci, cases, _reference_bootstrap, compare,
+                slips=[(lambda values, *_: bootstrap_ci(values, statistic=np.mean),
+                        "your interval is the bootstrap interval of the MEAN; the report uses the MEDIAN "
+                        "(np.median of each resample)")])
 
 
 def ex6_2(ratio_to_twin) -> bool:
@@ -362,15 +438,18 @@ def ex6_3(gain_survives) -> bool:
     interval lies entirely on the better side of the twin's."""
     def reference(rival, twin, higher):
         (rlo, rhi), (tlo, thi) = _reference_bootstrap(rival), _reference_bootstrap(twin)
-        return rlo > thi if higher else rhi < tlo
+        return (rlo > thi if higher else rhi < tlo), (rlo, rhi), (tlo, thi), higher
 
     def compare(got, expected):
         if got is Ellipsis:
             raise NotImplementedError
+        answer, rival, twin, higher = expected
         if not isinstance(got, (bool, np.bool_)):
             raise _Mismatch(f"return True or False, got {_describe(got)}")
-        if bool(got) != expected:
-            raise _Mismatch(f"you answered {bool(got)}, but the intervals say {expected}")
+        if bool(got) != answer:
+            raise _Mismatch(f"you answered {bool(got)}, but the intervals say {answer}: rival "
+                            f"[{rival[0]:.4g}, {rival[1]:.4g}] against twin [{twin[0]:.4g}, {twin[1]:.4g}], "
+                            f"{'higher' if higher else 'lower'} is better")
 
     cases = [([90.1, 90.3, 90.2], [89.0, 89.2, 89.1], True),     # clear accuracy gain
              ([90.1, 88.0, 91.5], [89.0, 90.5, 89.8], True),     # overlapping: unresolved
@@ -378,5 +457,273 @@ def ex6_3(gain_survives) -> bool:
              ([10.0, 10.5, 10.2], [20.0, 21.0, 20.5], True)]     # faster is not "higher"
     return _run("6.3", gain_survives, cases, reference, compare)
 
+# ============================================================================ experiments and steps
 
-check = SimpleNamespace(**{name: fn for name, fn in globals().items() if name.startswith("ex")})
+def _tiny_dataset(n_train: int = 512, n_val: int = 256) -> Dataset:
+    """The first images of the embedded sample: an experiment the check can rerun in a second."""
+    ds = load("fashion_mnist_sample", device="cpu")
+    return Dataset(ds.name + " (first images)", Split(ds.train.x[:n_train], ds.train.y[:n_train]),
+                   Split(ds.val.x[:n_val], ds.val.y[:n_val]), ds.test, ds.num_classes, ds.input_shape,
+                   ds.classes, ds.source, ds.mean, ds.std)
+
+
+def _measured(exercise: str, student, reference, settings, data) -> Result:
+    """A measurement the student wrote: rerun it for each setting and compare with ours."""
+    if student is Ellipsis or student is None:
+        print(f"Exercise {exercise} not attempted yet")
+        return _verdict(exercise, False)
+    for setting in settings:
+        expected = reference(setting, data)
+        try:
+            got = student(setting, data)
+        except NotImplementedError:
+            print(f"Exercise {exercise} not attempted yet")
+            return _verdict(exercise, False)
+        except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
+            print(f"✗ Exercise {exercise}: your code raised {type(err).__name__}: {err} for setting {setting!r}")
+            return _verdict(exercise, False)
+        if not isinstance(got, (float, int)) or not 0.0 <= got <= 1.0:
+            print(f"✗ Exercise {exercise}: return the validation accuracy as a number in [0, 1], got {_describe(got)}")
+            return _verdict(exercise, False)
+        if not math.isclose(got, expected, abs_tol=1e-6):
+            print(f"✗ Exercise {exercise}: for {setting!r} you measured {got:.4f}, the same recipe gives "
+                  f"{expected:.4f}. Seed with fwdlib.seed_all(0) right before building the model, train with "
+                  "train.fit(model, data, epochs=..., batch_size=128, progress=False) and return "
+                  "train.evaluate(model, data.val)")
+            return _verdict(exercise, False)
+    print(f"✓ Exercise {exercise}: your measurement reproduces for {', '.join(map(repr, settings))}.")
+    return _verdict(exercise, True)
+
+
+def _accuracy_after(name: str, config: dict, epochs: int, data: Dataset) -> float:
+    seed_all(0)
+    model = algorithms.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
+    train.fit(model, data, epochs=epochs, batch_size=128, progress=False)
+    return train.evaluate(model, data.val)
+
+
+def ex1_5(ff_val_accuracy) -> Result:
+    """ff_val_accuracy(epochs, data): validation accuracy of FF (hidden (64, 64)) after `epochs` epochs."""
+    return _measured("1.5", ff_val_accuracy, lambda e, d: _accuracy_after("ff", {"hidden": (64, 64)}, e, d),
+                     (1,), _tiny_dataset())
+
+
+def ex4_5(mf_val_accuracy) -> Result:
+    """mf_val_accuracy(width, data): validation accuracy of MF with two layers of `width` after one epoch."""
+    return _measured("4.5", mf_val_accuracy, lambda w, d: _accuracy_after("mf", {"hidden": (w, w)}, 1, d),
+                     (16, 64), _tiny_dataset())
+
+
+def _ff_layer_step_reference(layer, optimizer, x, y, num_classes, theta, generator):
+    pos = ff.rms_normalise(ff.embed_label(x, y, num_classes))
+    neg = ff.rms_normalise(ff.embed_label(x, ff.wrong_labels(y, num_classes, generator), num_classes))
+    g_pos, g_neg = ff.goodness(F.relu(layer(pos))), ff.goodness(F.relu(layer(neg)))
+    loss = ff.ff_layer_loss(g_pos, g_neg, theta)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def ex2_5(ff_layer_step) -> Result:
+    """ff_layer_step(layer, optimizer, x, y, num_classes, theta, generator): one FF step of one
+    layer: positives, negatives (ff.wrong_labels with `generator`), the loss, the update; returns the loss."""
+    if ff_layer_step is Ellipsis or ff_layer_step is None:
+        print("Exercise 2.5 not attempted yet")
+        return _verdict("2.5", False)
+    x, y = torch.randn(6, 1, 4, 4, generator=_gen(0)), torch.tensor([0, 1, 2, 0, 1, 2])
+    runs = {}
+    for who, fn in (("reference", _ff_layer_step_reference), ("student", ff_layer_step)):
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(16, 5)
+        optimizer = torch.optim.SGD(layer.parameters(), lr=0.05)
+        layer.weight.grad = torch.full_like(layer.weight, 7.0)      # stale gradients a step must clear
+        layer.bias.grad = torch.full_like(layer.bias, 7.0)
+        before = layer.weight.detach().clone()
+        try:
+            loss = fn(layer, optimizer, x.clone(), y.clone(), 3, 5.0, _gen(1))
+        except NotImplementedError:
+            print("Exercise 2.5 not attempted yet")
+            return _verdict("2.5", False)
+        except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
+            print(f"✗ Exercise 2.5: your code raised {type(err).__name__}: {err}")
+            return _verdict("2.5", False)
+        runs[who] = (loss, before, layer.weight.detach().clone())
+    loss, before, after = runs["student"]
+    ref_loss, _, ref_after = runs["reference"]
+    if loss is None:
+        message = "return the loss (a scalar tensor) of the step"
+    elif not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+        message = f"return the loss as a scalar tensor, got {_describe(loss)}"
+    elif not torch.allclose(loss.detach(), ref_loss.detach(), rtol=1e-5, atol=1e-6):
+        message = (f"your loss {loss.item():.6g} differs from {ref_loss.item():.6g}: positives carry the true label, "
+                   "negatives ff.wrong_labels(y, num_classes, generator); both are RMS-normalised before the layer, "
+                   "and the loss is ff_layer_loss of the two goodness vectors")
+    elif torch.equal(after, before):
+        message = "the weights did not change: call optimizer.step() after loss.backward()"
+    elif torch.allclose(after, before - 0.05 * 7.0 + (ref_after - before), atol=1e-5):
+        message = "the stale gradient was added to yours: call optimizer.zero_grad() before loss.backward()"
+    elif not torch.allclose(after, ref_after, rtol=1e-5, atol=1e-6):
+        message = "the loss is right but the update is not: zero the gradients, backward the loss, step once"
+    else:
+        print("✓ Exercise 2.5: your step makes the same negatives, loss and update as ours.")
+        return _verdict("2.5", True)
+    print(f"✗ Exercise 2.5: {message}.")
+    return _verdict("2.5", False)
+
+
+def _dfa_case(seed: int, channels=(1, 3), side=6, classes=3, batch=4):
+    torch.manual_seed(seed)
+    block = torch.nn.Sequential(torch.nn.Conv2d(channels[0], channels[1], 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.MaxPool2d(2))
+    x = torch.randn(batch, channels[0], side, side, generator=_gen(seed))
+    dim = channels[1] * (side // 2) ** 2
+    error = torch.randn(batch, classes, generator=_gen(seed + 1))
+    feedback = torch.randn(classes, dim, generator=_gen(seed + 2))
+    return block, x, error, feedback
+
+
+def _dfa_reference(block, x, error, feedback):
+    out = block(x.detach())
+    return tuple(torch.autograd.grad(out, list(block.parameters()), (error @ feedback).view_as(out)))
+
+
+def ex3_5(dfa_block_gradients) -> Result:
+    """dfa_block_gradients(block, block_input, error, feedback) -> the gradients of the block's
+    parameters when its output receives error @ feedback as its gradient (DFA's local backward)."""
+    cases = [_dfa_case(0), _dfa_case(1, channels=(2, 4), side=8, classes=5, batch=6)]
+    names = ("conv weight gradient", "conv bias gradient")
+    return _run("3.5", dfa_block_gradients, cases, _dfa_reference, _compare_tuple(names),
+                slips=[(lambda block, x, e, b: tuple(-g for g in _dfa_reference(block, x, e, b)),
+                        "every gradient has the wrong sign: the block's output gradient is e B, not -e B")])
+
+
+def _ridge_sweep_reference(h_train, y_train, h_val, y_val, lambdas):
+    targets = F.one_hot(y_train, int(y_train.max()) + 1).to(h_train.dtype)
+    return [float((h_val @ cafo.ridge_solution(h_train, targets, lam)).argmax(1).eq(y_val).double().mean())
+            for lam in lambdas]
+
+
+def ex3_6(ridge_sweep) -> Result:
+    """ridge_sweep(H_train, y_train, H_val, y_val, lambdas) -> validation accuracy for each lambda."""
+    def case(seed):
+        g = _gen(seed)
+        h = torch.randn(120, 10, dtype=torch.float64, generator=g)
+        y = (h[:, :3].argmax(1) + (torch.rand(120, generator=g) < 0.2).long()) % 3
+        return h[:80], y[:80], h[80:], y[80:], [0.01, 1.0, 100.0, 1e5]
+
+    def compare(got, expected):
+        if got is Ellipsis:
+            raise NotImplementedError
+        if not isinstance(got, (list, tuple)) or len(got) != len(expected):
+            raise _Mismatch(f"return one accuracy per lambda ({len(expected)}), got {_describe(got)}")
+        for lam, g, e in zip((0.01, 1.0, 100.0, 1e5), got, expected):
+            if not math.isclose(float(g), e, abs_tol=1e-9):
+                raise _Mismatch(f"at lambda={lam} you have accuracy {float(g):.4f}, expected {e:.4f} (one-hot "
+                                "targets from y_train, W from your ridge_solution, argmax of H_val W)")
+
+    return _run("3.6", ridge_sweep, [case(0), case(1)], _ridge_sweep_reference, compare)
+
+
+def ex6_5(paired_ratios) -> Result:
+    """paired_ratios(rival, twin): per seed present in both (dicts seed -> value), rival / twin,
+    in increasing seed order."""
+    def reference(rival, twin):
+        return [rival[s] / twin[s] for s in sorted(set(rival) & set(twin))]
+
+    def compare(got, expected):
+        if got is Ellipsis:
+            raise NotImplementedError
+        if not isinstance(got, (list, tuple)) or len(got) != len(expected):
+            raise _Mismatch(f"return one ratio per seed that both ran ({len(expected)}), got {_describe(got)}")
+        if not all(math.isclose(float(g), e, rel_tol=1e-9) for g, e in zip(got, expected)):
+            raise _Mismatch(f"your ratios {[round(float(g), 4) for g in got]} are not the per-seed ratios")
+
+    cases = [({0: 10.0, 1: 12.0, 2: 11.0}, {0: 20.0, 1: 18.0, 2: 22.0}), ({3: 5.0, 1: 4.0, 7: 9.0}, {1: 2.0, 3: 5.0})]
+    return _run("6.5", paired_ratios, cases, reference, compare,
+                slips=[(lambda rival, twin: [float(np.median(list(rival.values())) / np.median(list(twin.values())))]
+                        * len(set(rival) & set(twin)),
+                        "that is the ratio of the medians repeated: pair each seed's rival run with the twin's "
+                        "run of the SAME seed")])
+
+
+# ============================================================================ self-checks of written answers
+
+# exercise -> (question, {option: text}, right option, why, {wrong option: what it misses})
+QUIZZES = {
+    "1.4": ("How often does a shuffled label equal the true one, with 10 balanced classes?",
+            {"a": "never", "b": "about 10% of the time", "c": "about 50% of the time"}, "b",
+            "a random permutation hands each sample another sample's label, which matches its own with probability about 1/C",
+            {"a": "a permutation does not avoid equal labels: two samples of the same class swap labels freely",
+             "c": "that would need two classes; with C classes a match has probability about 1/C"}),
+    "1.5": ("Why did the study's FF need about 90 epochs where its BP twin needed 16?",
+            {"a": "each layer learns only from its own local goodness loss, so class information builds up slowly",
+             "b": "FF's loss has no minimum, so it never stops on its own",
+             "c": "FF sees fewer images per epoch than BP"}, "a",
+            "every FF layer improves its own real-versus-fake judgement; no error from the output reaches it",
+            {"b": "the softplus loss does have a minimum; early stopping ends the run",
+             "c": "both see every training image once per epoch (FF even twice, positive and negative)"}),
+    "2.4": ("Without the detach and with all layer losses summed, what trains layer 1?",
+            {"a": "layer 1's own loss only", "b": "the losses of layer 1 and of every layer above it",
+             "c": "no loss at all"}, "b",
+            "the gradient of layer 2's loss would flow through layer 1's output into its weights: backprop again",
+            {"a": "that is what the detach guarantees; without it the losses above reach layer 1 too",
+             "c": "layer 1's own loss always reaches it"}),
+    "3.4": ("Features normalised with batch statistics in training, running statistics at test: what is wrong?",
+            {"a": "the predictor sees features with a different scale and offset at test time",
+             "b": "the random weights change between training and test", "c": "ridge regression overfits"}, "a",
+            "BatchNorm's running mean and variance were never updated, so test features are normalised differently",
+            {"b": "the blocks are frozen: their weights do not change",
+             "c": "the accuracy drop comes from the shift in the features, not from the predictor's capacity"}),
+    "3.6": ("When lambda grows very large, what happens to the ridge predictor?",
+            {"a": "W shrinks towards 0 and the scores stop depending on the features: accuracy falls",
+             "b": "W grows and overfits the training set", "c": "nothing: lambda only speeds up the solve"}, "a",
+            "lambda penalises the size of W; past the scale of H^T H it dominates and W is pulled to 0",
+            {"b": "large lambda shrinks W; overfitting is the small-lambda end",
+             "c": "lambda changes the solution itself, not only how it is computed"}),
+    "4.4": ("Which GEMMs does MF skip that BP needs?",
+            {"a": "the forward GEMMs", "b": "the weight-gradient GEMMs", "c": "the input-gradient GEMMs"}, "c",
+            "each layer's input is detached, so no gradient flows from a layer to the one below",
+            {"a": "MF runs the same forward pass as BP", "b": "MF still needs every weight's gradient"}),
+    "4.5": ("Your wider MF layers: what explains the change in validation accuracy you measured?",
+            {"a": "a wider layer's projection M_i sees more features, so each local classifier can be more accurate",
+             "b": "width does not matter for MF because every layer is trained locally",
+             "c": "wider layers make MF's local losses exact"}, "a",
+            "a layer's own class scores a_i M_i^T are a linear classifier on its activity: more units, more capacity",
+            {"b": "local training does not remove the capacity of each layer's classifier",
+             "c": "the summed local losses are exact at any width (the detach makes them so)"}),
+    "5.4": ("Which memory figure belongs in a comparison of two algorithms on one GPU?",
+            {"a": "NVML's device-wide used memory", "b": "the allocator's peak after resetting it",
+             "c": "the process's resident set size"}, "b",
+            "torch.cuda.max_memory_allocated measures the algorithm's tensors; NVML adds the context and other processes",
+            {"a": "it includes the CUDA context (500-900 MiB) and the caching allocator's spare blocks",
+             "c": "RSS counts host memory, not the GPU's"}),
+    "6.4": ("Three runs that share one seed: what do they measure?",
+            {"a": "seed-to-seed variation", "b": "one outcome, repeated (plus nondeterminism)",
+             "c": "nothing: they are invalid"}, "b",
+            "the same seed gives the same initialisation and data order, so their spread says nothing about other seeds",
+            {"a": "seed-to-seed variation needs different seeds",
+             "c": "they are a valid single measurement, just not three independent ones"}),
+}
+
+
+def quiz(exercise: str, answer) -> Result:
+    """The multiple-choice self-check of a written answer: pass the option's letter."""
+    question, options, right, why, wrong = QUIZZES[exercise]
+    if answer is Ellipsis or answer is None:
+        print(f"Exercise {exercise} not attempted yet: {question} "
+              + "; ".join(f"({k}) {v}" for k, v in options.items()))
+        return _verdict(f"{exercise} quiz", False)
+    answer = str(answer).strip().lower().strip("()")
+    if answer not in options:
+        print(f"✗ Exercise {exercise}: answer with one of {', '.join(options)}, got {answer!r}")
+        return _verdict(f"{exercise} quiz", False)
+    if answer != right:
+        print(f"✗ Exercise {exercise}: not ({answer}): {wrong[answer]}. Think again.")
+        return _verdict(f"{exercise} quiz", False)
+    print(f"✓ Exercise {exercise}: ({right}) — {why}.")
+    return _verdict(f"{exercise} quiz", True)
+
+
+check = SimpleNamespace(**{name: fn for name, fn in globals().items() if name.startswith("ex")},
+                        quiz=quiz, solved=solved)
