@@ -15,6 +15,7 @@ first"), and `quiz("1.4", "b")` checks the multiple-choice self-check of a writt
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -397,8 +398,8 @@ def ex5_3(mlp_forward_flops) -> bool:
 
 # ============================================================================ lesson 06
 
-def _reference_bootstrap(values, level=0.95, resamples=10_000, seed=0):
-    return bootstrap_ci(values, level=level, resamples=resamples, seed=seed)
+def _reference_bootstrap(values, level=0.95, resamples=10_000, seed=0, statistic=np.median):
+    return bootstrap_ci(values, level=level, resamples=resamples, seed=seed, statistic=statistic)
 
 
 def ex6_1(bootstrap_ci) -> bool:
@@ -422,7 +423,7 @@ def ex6_1(bootstrap_ci) -> bool:
     cases = [([3.0, 3.0, 3.0],), ([0.0, 1.0],), (rng.normal(10, 2, 60).tolist(),),
              (rng.exponential(1.0, 40).tolist(),)]          # skewed: the mean's interval is elsewhere
     return _run("6.1", bootstrap_ci, cases, _reference_bootstrap, compare,
-                slips=[(lambda values, *_: bootstrap_ci(values, statistic=np.mean),
+                slips=[(lambda values, *_: _reference_bootstrap(values, statistic=np.mean),
                         "your interval is the bootstrap interval of the MEAN; the report uses the MEDIAN "
                         "(np.median of each resample)")])
 
@@ -459,7 +460,7 @@ def ex6_3(gain_survives) -> bool:
 
 # ============================================================================ experiments and steps
 
-def _tiny_dataset(n_train: int = 512, n_val: int = 256) -> Dataset:
+def experiment_data(n_train: int = 512, n_val: int = 256) -> Dataset:
     """The first images of the embedded sample: an experiment the check can rerun in a second."""
     ds = load("fashion_mnist_sample", device="cpu")
     return Dataset(ds.name + " (first images)", Split(ds.train.x[:n_train], ds.train.y[:n_train]),
@@ -505,13 +506,13 @@ def _accuracy_after(name: str, config: dict, epochs: int, data: Dataset) -> floa
 def ex1_5(ff_val_accuracy) -> Result:
     """ff_val_accuracy(epochs, data): validation accuracy of FF (hidden (64, 64)) after `epochs` epochs."""
     return _measured("1.5", ff_val_accuracy, lambda e, d: _accuracy_after("ff", {"hidden": (64, 64)}, e, d),
-                     (1,), _tiny_dataset())
+                     (1,), experiment_data())
 
 
 def ex4_5(mf_val_accuracy) -> Result:
     """mf_val_accuracy(width, data): validation accuracy of MF with two layers of `width` after one epoch."""
     return _measured("4.5", mf_val_accuracy, lambda w, d: _accuracy_after("mf", {"hidden": (w, w)}, 1, d),
-                     (16, 64), _tiny_dataset())
+                     (16, 64), experiment_data())
 
 
 def _ff_layer_step_reference(layer, optimizer, x, y, num_classes, theta, generator):
@@ -710,9 +711,9 @@ QUIZZES = {
 def quiz(exercise: str, answer) -> Result:
     """The multiple-choice self-check of a written answer: pass the option's letter."""
     question, options, right, why, wrong = QUIZZES[exercise]
+    print(f"Self-check {exercise}: {question}\n" + "\n".join(f"  ({k}) {v}" for k, v in options.items()))
     if answer is Ellipsis or answer is None:
-        print(f"Exercise {exercise} not attempted yet: {question} "
-              + "; ".join(f"({k}) {v}" for k, v in options.items()))
+        print(f"Exercise {exercise} not attempted yet: set your answer to one of {', '.join(options)}")
         return _verdict(f"{exercise} quiz", False)
     answer = str(answer).strip().lower().strip("()")
     if answer not in options:
@@ -725,5 +726,5 @@ def quiz(exercise: str, answer) -> Result:
     return _verdict(f"{exercise} quiz", True)
 
 
-check = SimpleNamespace(**{name: fn for name, fn in globals().items() if name.startswith("ex")},
-                        quiz=quiz, solved=solved)
+check = SimpleNamespace(**{name: fn for name, fn in globals().items() if re.fullmatch(r"ex\d+_\d+", name)},
+                        quiz=quiz, solved=solved, experiment_data=experiment_data)

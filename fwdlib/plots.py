@@ -217,14 +217,16 @@ def histograms(groups: dict[str, list[torch.Tensor]], labels: tuple[str, ...], t
 
 
 def curves(series: dict[str, list[float]], xlabel: str, ylabel: str, title: str = "",
-           x: list[float] | None = None, log: bool = False) -> Figure:
-    """One line per series, against 1, 2, 3, ... (epochs) or the given `x`; `log` for both axes."""
+           x: list[float] | None = None, log: bool | str = False) -> Figure:
+    """One line per series, against 1, 2, 3, ... (epochs) or the given `x`; `log`: True for both
+    axes on a log scale, "x" for the x axis only."""
     fig = Figure(figsize=(6, 3.8))
     ax = fig.subplots()
     for name, values in series.items():
         ax.plot(x if x is not None else range(1, len(values) + 1), values, marker=".", label=name)
     if log:
         ax.set_xscale("log")
+    if log is True:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

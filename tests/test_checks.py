@@ -42,7 +42,7 @@ def test_ex1_1_goodness(capsys):
 
 def test_ex1_2_probability(capsys):
     expect_pass(capsys, check.ex1_2, lambda g, t: 1 / (1 + torch.exp(t - g)))
-    expect_fail(capsys, check.ex1_2, lambda g, t: torch.sigmoid(t - g), "largest difference")
+    expect_fail(capsys, check.ex1_2, lambda g, t: torch.sigmoid(t - g), "sign is reversed")
     expect_fail(capsys, check.ex1_2, lambda g, t: torch.sigmoid(g - t) + 0.1, "same constant")
 
 
@@ -86,7 +86,7 @@ def test_ex3_1_ridge(capsys):
     def good(h, y, lam):
         return torch.linalg.solve(h.T @ h + lam * torch.eye(h.shape[1], dtype=h.dtype), h.T @ y)
     expect_pass(capsys, check.ex3_1, good)
-    expect_fail(capsys, check.ex3_1, lambda h, y, lam: torch.linalg.solve(h.T @ h, h.T @ y), "largest difference")
+    expect_fail(capsys, check.ex3_1, lambda h, y, lam: torch.linalg.solve(h.T @ h, h.T @ y), "lambda is missing")
     expect_fail(capsys, check.ex3_1, lambda h, y, lam: good(h, y, lam).T, "transpose")
 
 
@@ -98,12 +98,12 @@ def test_ex3_2_sparsemax(capsys):
         tau = (s.cumsum(1).gather(1, support - 1) - 1) / support
         return (z - tau).clamp(min=0)
     expect_pass(capsys, check.ex3_2, good)
-    expect_fail(capsys, check.ex3_2, lambda z: z.softmax(1), "largest difference")
+    expect_fail(capsys, check.ex3_2, lambda z: z.softmax(1), "not sparsemax")
 
 
 def test_ex3_3_ensemble(capsys):
     expect_pass(capsys, check.ex3_3, lambda zs: sum(z.softmax(1) for z in zs).argmax(1))
-    expect_fail(capsys, check.ex3_3, lambda zs: sum(zs).argmax(1), "largest difference", "Failing input #1")
+    expect_fail(capsys, check.ex3_3, lambda zs: sum(zs).argmax(1), "you summed the logits", "Failing input #1")
     expect_fail(capsys, check.ex3_3, lambda zs: sum(z.softmax(1) for z in zs), "shape")
 
 
@@ -184,3 +184,121 @@ def test_ex6_statistics(capsys):
     expect_pass(capsys, check.ex6_3, survives)
     expect_fail(capsys, check.ex6_3, lambda r, t, h: bool(np.median(r) > np.median(t)), "intervals say")
     expect_fail(capsys, check.ex6_3, lambda r, t, h: "yes", "True or False")
+
+
+# ------------------------------------------------------------------ named slips, quizzes, new exercises
+
+def test_the_likeliest_slips_get_their_own_message(capsys):
+    from fwdlib.algorithms import cafo
+    expect_fail(capsys, check.ex1_2, lambda g, theta: torch.sigmoid(theta - g), "sign is reversed")
+    expect_fail(capsys, check.ex3_1, lambda h, y, lam: torch.linalg.solve(h.T @ h, h.T @ y), "lambda is missing")
+    expect_fail(capsys, check.ex3_2, lambda z: z.softmax(1), "that is softmax, not sparsemax")
+    expect_fail(capsys, check.ex3_3, lambda logits: torch.stack(logits).sum(0).argmax(1), "you summed the logits")
+
+    def mean_bootstrap(values, level=0.95, resamples=10_000, seed=0):
+        rng = np.random.default_rng(seed)
+        means = rng.choice(values, size=(resamples, len(values))).mean(1)
+        return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+    expect_fail(capsys, check.ex6_1, mean_bootstrap, "interval of the MEAN")
+    expect_fail(capsys, check.ex6_3, lambda rival, twin, higher_is_better: True, "rival [", "against twin [")
+    expect_pass(capsys, check.ex3_2, cafo.sparsemax)
+
+
+def test_a_check_shows_nothing_after_its_message_and_demo_cells_wait_for_it(capsys):
+    result = check.ex1_1(lambda h: h.sum(1))
+    assert not result and result == False and repr(result) == "Result(False)"   # noqa: E712
+    assert result._ipython_display_() is None                 # IPython shows no bare False
+    assert not check.solved("1.1") and "finish Exercise 1.1 first" in capsys.readouterr().out
+    assert check.ex1_1(lambda h: (h ** 2).sum(1)) and check.solved("1.1")
+    check.ex1_1(lambda h: h.sum(1))                            # a later wrong answer takes it back
+    assert not check.solved("1.1")
+
+
+def test_quizzes_accept_the_right_option_and_explain_each_wrong_one(capsys):
+    from fwdlib.checks import QUIZZES
+    assert len(QUIZZES) >= 9
+    for exercise, (question, options, right, why, wrong) in QUIZZES.items():
+        assert check.quiz(exercise, right) and why in capsys.readouterr().out
+        for option in options:
+            if option != right:
+                assert not check.quiz(exercise, f"({option.upper()})")
+                assert wrong[option] in capsys.readouterr().out
+        assert not check.quiz(exercise, ...) and "not attempted yet" in capsys.readouterr().out
+        assert not check.quiz(exercise, "z") and "answer with one of" in capsys.readouterr().out
+
+
+def test_ex2_5_a_whole_ff_step_for_one_layer(capsys):
+    from fwdlib.algorithms import ff
+    from fwdlib.checks import _ff_layer_step_reference
+    expect_pass(capsys, check.ex2_5, _ff_layer_step_reference)
+
+    def no_zero_grad(layer, optimizer, x, y, c, theta, generator):
+        pos = ff.rms_normalise(ff.embed_label(x, y, c))
+        neg = ff.rms_normalise(ff.embed_label(x, ff.wrong_labels(y, c, generator), c))
+        loss = ff.ff_layer_loss(ff.goodness(F.relu(layer(pos))), ff.goodness(F.relu(layer(neg))), theta)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    def true_labels_as_negatives(layer, optimizer, x, y, c, theta, generator):
+        pos = ff.rms_normalise(ff.embed_label(x, y, c))
+        loss = ff.ff_layer_loss(ff.goodness(F.relu(layer(pos))), ff.goodness(F.relu(layer(pos))), theta)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    def no_step(layer, optimizer, x, y, c, theta, generator):
+        pos = ff.rms_normalise(ff.embed_label(x, y, c))
+        neg = ff.rms_normalise(ff.embed_label(x, ff.wrong_labels(y, c, generator), c))
+        return ff.ff_layer_loss(ff.goodness(F.relu(layer(pos))), ff.goodness(F.relu(layer(neg))), theta)
+
+    expect_fail(capsys, check.ex2_5, no_zero_grad, "optimizer.zero_grad()")
+    expect_fail(capsys, check.ex2_5, true_labels_as_negatives, "negatives ff.wrong_labels")
+    expect_fail(capsys, check.ex2_5, no_step, "optimizer.step()")
+
+
+def test_ex3_5_a_dfa_update_for_one_block(capsys):
+    from fwdlib.checks import _dfa_reference
+    expect_pass(capsys, check.ex3_5, _dfa_reference)
+    expect_fail(capsys, check.ex3_5, lambda b, x, e, fb: tuple(-g for g in _dfa_reference(b, x, e, fb)), "wrong sign")
+
+    def true_gradient_of_sum(block, x, error, feedback):     # ignores the feedback: not DFA
+        return tuple(torch.autograd.grad(block(x).sum(), list(block.parameters())))
+    expect_fail(capsys, check.ex3_5, true_gradient_of_sum, "conv weight gradient differs")
+
+
+def test_ex3_6_ridge_sweep(capsys):
+    from fwdlib.checks import _ridge_sweep_reference
+    expect_pass(capsys, check.ex3_6, _ridge_sweep_reference)
+    expect_fail(capsys, check.ex3_6, lambda h, y, hv, yv, lams: _ridge_sweep_reference(h, y, hv, yv, [0.0] * len(lams)),
+                "at lambda=")
+    expect_fail(capsys, check.ex3_6, lambda h, y, hv, yv, lams: [0.5], "one accuracy per lambda")
+
+
+def test_ex6_5_paired_ratios(capsys):
+    expect_pass(capsys, check.ex6_5, lambda r, t: [r[s] / t[s] for s in sorted(set(r) & set(t))])
+    expect_fail(capsys, check.ex6_5, lambda r, t: [float(np.median(list(r.values())) / np.median(list(t.values())))]
+                * len(set(r) & set(t)), "SAME seed")
+    expect_fail(capsys, check.ex6_5, lambda r, t: [t[s] / r[s] for s in sorted(set(r) & set(t))], "not the per-seed")
+
+
+def test_measured_experiments_are_rerun_by_the_check(capsys):
+    import fwdlib
+    from fwdlib import algorithms, train
+
+    def ff_val_accuracy(epochs, data):
+        fwdlib.seed_all(0)
+        model = algorithms.build("ff", input_shape=data.input_shape, num_classes=data.num_classes, hidden=(64, 64))
+        train.fit(model, data, epochs=epochs, batch_size=128, progress=False)
+        return train.evaluate(model, data.val)
+    expect_pass(capsys, check.ex1_5, ff_val_accuracy)
+    expect_fail(capsys, check.ex1_5, lambda epochs, data: 0.5, "same recipe gives")
+    expect_fail(capsys, check.ex1_5, lambda epochs, data: 73.0, "number in [0, 1]")
+
+    def mf_val_accuracy(width, data):
+        fwdlib.seed_all(0)
+        model = algorithms.build("mf", input_shape=data.input_shape, num_classes=data.num_classes, hidden=(width, width))
+        train.fit(model, data, epochs=1, batch_size=128, progress=False)
+        return train.evaluate(model, data.val)
+    expect_pass(capsys, check.ex4_5, mf_val_accuracy)
