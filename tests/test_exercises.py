@@ -130,3 +130,14 @@ def test_exercise_notebooks_ask_colab_for_no_gpu():
     for path in (*SOLUTIONS, *EXERCISES):
         meta = nbformat.read(path, as_version=4).metadata
         assert "accelerator" not in meta and "gpuType" not in meta.get("colab", {}), path.name
+
+
+def test_the_instructor_guide_is_linked_and_holds_every_model_answer():
+    from fwdlib.checks import QUIZZES
+    guide = (ROOT / "solutions" / "INSTRUCTOR_GUIDE.md").read_text()
+    assert "(solutions/INSTRUCTOR_GUIDE.md)" in (ROOT / "README.md").read_text()
+    for number, (_, _, right, _, _) in QUIZZES.items():
+        assert re.search(rf"\*\*{re.escape(number)} [^*]+\*\* \[{right}\]", guide), f"no model answer for {number}"
+    for heading in ("## A 90-minute lab", "## Two sessions", "## Common mistakes", "## Running the course",
+                    "## Forking the course", "## Lessons: objectives"):
+        assert heading in guide
