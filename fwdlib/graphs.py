@@ -11,7 +11,9 @@ once and replays it with a single launch. Recipe (PyTorch's "whole network captu
 Requirements met by fwdlib's algorithms: fixed shapes, no host synchronisation inside a step,
 and capturable optimizers: `GraphedStep` sets `capturable=True` on every optimizer the algorithm
 lists in `optimizers()` before its first step, and turns each learning rate into a tensor on the
-GPU, so that a schedule (`set_lr`) changes what the graph reads instead of a number baked into it.
+GPU (AdamW, and fused SGD), so that a schedule (`set_lr`) changes what the graph reads instead of
+a number baked into it. (A foreach SGD's learning rate stays a number: a schedule on it needs
+eager steps, `cuda_graphs=False`.)
 A batch of another shape (the last, partial one) runs eagerly. On CPU or MPS the step always
 runs eagerly.
 """
@@ -34,6 +36,7 @@ class GraphedStep:
                 for group in optimizer.param_groups:
                     if "capturable" in group:
                         group["capturable"] = True
+                    if "capturable" in group or group.get("fused"):   # kernels that read a tensor lr
                         device = group["params"][0].device
                         group["lr"] = torch.as_tensor(group["lr"], dtype=torch.float32, device=device)
 
