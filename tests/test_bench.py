@@ -265,18 +265,25 @@ def test_speed_breakdown_parts_add_up_and_name_the_extra_pass():
     assert "head_logits" not in vars(net) and "step" not in vars(net.optimizer)     # patches undone
     bp = algorithms.build("bp-mlp", input_shape=(1, 28, 28), num_classes=10, hidden=(128, 128))
     assert speed.step_breakdown(bp, x, y, steps=2, warmup=1).extra_pass == 0
+    dfa = algorithms.build("cafo-dfa", input_shape=(1, 28, 28), num_classes=10, channels=(4, 8, 8))
+    dfa_parts = speed.step_breakdown(dfa, x, y, steps=2, warmup=1)       # torch.autograd.backward, not .backward()
+    assert dfa_parts.backward > 0 and torch.autograd.backward.__name__ == "backward"
     assert speed.matmul_peak(torch.device("cpu"), n=256, repeats=2) > 1e6
 
 
 def test_speed_preset_prints_the_breakdown_and_the_distance_to_the_limit(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(speed, "SPEED_CASES", (
         ("bp-mlp 2x64", "fashion_mnist", "bp-mlp", {"hidden": (64, 64)}, 128, "bp-mlp@mf", None),
-        ("mf 2x64", "fashion_mnist", "mf", {"hidden": (64, 64)}, 128, None, "bp-mlp 2x64")))
+        ("mf 2x64", "fashion_mnist", "mf", {"hidden": (64, 64)}, 128, None, "bp-mlp 2x64"),
+        ("mf greedy 2x64", "fashion_mnist", "mf", {"hidden": (64, 64), "schedule": "greedy"}, 128, None, None)))
     monkeypatch.setattr(speed, "synthetic", lambda name, device, n, seed=0: bench_synthetic(name, device, 512))
     rows = bench.run("speed", out=tmp_path, device="cpu", epochs=2, root=tmp_path / "no-data")
     out = capsys.readouterr().out
     assert "matmul peak" in out and "% of the matmul peak" in out and "mf 2x64 / bp-mlp 2x64: step x" in out
-    assert [r["case"] for r in rows] == ["bp-mlp 2x64", "mf 2x64"]
+    assert "whole training time per epoch x" in out
+    assert [r["case"] for r in rows] == ["bp-mlp 2x64", "mf 2x64", "mf greedy 2x64"]
+    greedy_line = next(line for line in out.splitlines() if line.strip().startswith("mf greedy 2x64"))
+    assert rows[2]["prep_s"] > 0 and "stage preparation in all" in greedy_line
     assert rows[1]["step_ratio_to_twin"] == pytest.approx(rows[1]["step"]["step"] / rows[0]["step"]["step"])
     assert rows[0]["study_s_per_epoch_a100"] == pytest.approx(44.1 / 17.7)
     assert 0 < rows[0]["fraction_of_peak"] and rows[0]["optimizer"] in (["fused"], ["foreach"])

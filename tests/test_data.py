@@ -199,6 +199,10 @@ def test_mnist_uses_first_50k_for_training(monkeypatch, tmp_path):
     raw = data.unnormalise(ds.val.x[:, :, :1, :1], ds)
     assert bool((raw > 0.99).all())
     assert bool((data.unnormalise(ds.train.x[:, :, :1, :1], ds) < 0.01).all())
+    # val_fraction is honoured, with the study's kind of split: the last images validate
+    quarter = data.load("mnist", root=tmp_path, device="cpu", download=False, val_fraction=0.25)
+    assert (len(quarter.train), len(quarter.val)) == (45_000, 15_000)
+    assert torch.equal(quarter.val.x[-10_000:], ds.val.x) and torch.equal(quarter.train.x, ds.train.x[:45_000])
 
 
 @pytest.mark.skipif(not DEBIAN.exists(), reason="Debian's dataset-fashion-mnist is not installed")
