@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import dataclasses
 import hashlib
 import json
@@ -63,7 +62,7 @@ def plan(preset: Preset, *, dataset_names: tuple[str, ...], algorithm_names: tup
                 base = {"dataset": dataset, "algorithm": name, "config": dict(config),
                         "batch_size": pair.batch_size or preset.batch_size, **rule,
                         # only where the data is augmented at all (CIFAR), so equal runs stay one run
-                        "augment": pair.augment if dataset in datasets.SPECS and datasets.SPECS[dataset].kind == "cifar" else None,
+                        "augment": pair.augment if datasets.augments(dataset) else None,
                         "device": device, "cuda_graphs": cuda_graphs}
                 if not any(u["base"] == base for u in unique):
                     unique.append({"base": base, "entries": [entry]})
@@ -221,10 +220,7 @@ def warm_up(name: str, config: dict, data, batch_size: int, cuda_graphs: bool = 
     """The same untimed warm-up for every run: a throwaway model trains on a few batches
     (kernels load, autotuning settles, allocator pools grow), in the execution mode the timed
     run will use, so that a CUDA graph's capture never lands in the first timed epoch."""
-    n = WARMUP_STEPS * batch_size
-    head = datasets.Split(data.train.x[:n], data.train.y[:n])
-    small = copy.copy(data)
-    small.train, small.val = head, head
+    small = datasets.first(data, WARMUP_STEPS * batch_size)
     model = registry.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
     fit(model, small, epochs=1, batch_size=batch_size, progress=False, restore_best=False,
         cuda_graphs=cuda_graphs)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from . import algorithms, train
 from .algorithms import cafo, ff
-from .data import Dataset, Split, load
+from .data import Dataset, first, load
 from .report import bootstrap_ci
 from .utils import seed_all
 
@@ -462,10 +462,7 @@ def ex6_3(gain_survives) -> bool:
 
 def experiment_data(n_train: int = 512, n_val: int = 256) -> Dataset:
     """The first images of the embedded sample: an experiment the check can rerun in a second."""
-    ds = load("fashion_mnist_sample", device="cpu")
-    return Dataset(ds.name + " (first images)", Split(ds.train.x[:n_train], ds.train.y[:n_train]),
-                   Split(ds.val.x[:n_val], ds.val.y[:n_val]), ds.test, ds.num_classes, ds.input_shape,
-                   ds.classes, ds.source, ds.mean, ds.std)
+    return first(load("fashion_mnist_sample", device="cpu"), n_train, n_val)
 
 
 def _measured(exercise: str, student, reference, settings, data) -> Result:

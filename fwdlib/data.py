@@ -18,7 +18,7 @@ import os
 import pickle
 import struct
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -105,6 +105,19 @@ class Dataset:
         return (f"Dataset({self.name}: train {len(self.train)}, val {len(self.val)}, "
                 f"test {len(self.test)}, {self.num_classes} classes, {self.input_shape}, "
                 f"on {self.device}; from {self.source})")
+
+
+def first(data: Dataset, n_train: int, n_val: int | None = None) -> Dataset:
+    """`data` cut to its first `n_train` training and `n_val` validation examples (None: the same
+    training examples validate too): small runs for warm-ups, timing probes and exercises."""
+    train = Split(data.train.x[:n_train], data.train.y[:n_train])
+    val = train if n_val is None else Split(data.val.x[:n_val], data.val.y[:n_val])
+    return replace(data, train=train, val=val)
+
+
+def augments(name: str) -> bool:
+    """Whether `name`'s training batches are augmented (CIFAR: random crop and flip)."""
+    return name in SPECS and SPECS[name].kind == "cifar"
 
 
 def batches(split: Split, batch_size: int, *, shuffle: bool = False,
@@ -435,7 +448,7 @@ def load(name: str, *, root: str | Path | None = None, device=None, val_fraction
         val=split(train_x[val_idx], train_y[val_idx]),
         test=split(arrays["test_x"], arrays["test_y"]),
         num_classes=spec.num_classes, input_shape=spec.input_shape, classes=classes,
-        source=source, mean=spec.mean, std=spec.std, augment=spec.kind == "cifar",
+        source=source, mean=spec.mean, std=spec.std, augment=augments(name),
     )
 
 

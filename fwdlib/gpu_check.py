@@ -53,14 +53,12 @@ SPEED_TARGETS = {"bp-mlp 2x1000": 0.10, "mf 2x1000": 0.10, "bp-mlp 3x2000": 0.20
 def graphs_match_eager(device, cases=GRAPH_CASES, epochs: int = 6, tolerance: float = 1e-3) -> dict:
     """Train each case twice from the same weights on the same batches, eagerly and with CUDA
     graphs; the largest weight difference of each (relative to the weight's scale)."""
-    data = synthetic("fashion_mnist", device, 512)
-    small = copy.copy(data)
-    small.val = datasets.Split(data.val.x[:256], data.val.y[:256])
+    small = datasets.first(synthetic("fashion_mnist", device, 512), 512, 256)
     out = {}
     for label, config in cases.items():
         name = label.split()[0]
         seed_all(0)
-        eager = registry.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
+        eager = registry.build(name, input_shape=small.input_shape, num_classes=small.num_classes, **config)
         graphed = copy.deepcopy(eager)
         histories = [fit(m, small, epochs=epochs, batch_size=128, progress=False, cuda_graphs=graphs,
                          restore_best=False, seed=0) for m, graphs in ((eager, False), (graphed, True))]

@@ -377,7 +377,7 @@ def flow_diagram(algorithm: str) -> Figure:
         _box(ax, xs[-1] + 1.6, 1.55, "e = softmax - y", "#f4ecf7", edge=FEEDBACK, w=1.3, h=0.45)
         for i, x in enumerate(xs[1:], 1):
             _arrow(ax, (xs[-1] + 1.0, 1.55), (x, 0.37), FEEDBACK, "--", f"e·B{i}", rad=0.15)
-        ax.text(xs[1] - 0.9, 1.95, f"B_i: fixed random matrices (DFA stage); then the blocks freeze", fontsize=7,
+        ax.text(xs[1] - 0.9, 1.95, "B_i: fixed random matrices (DFA stage); then the blocks freeze", fontsize=7,
                 color=FEEDBACK)
     for label, reached in spec.get("losses", []):
         if len(reached) == 1:                     # a local loss above its layer

@@ -157,12 +157,10 @@ def claims(rows: list[dict]) -> list[dict]:
     the paired seeds here say, and whether the claim holds (CLAIM_RULE). Reads `group_rows`."""
     out = []
     for row in rows:
-        twin = next((t for t in rows if t["entry"] == row.get("twin") and
-                     (t["dataset"], t["protocol"], t["device"]) == (row["dataset"], row["protocol"], row["device"])), None)
-        if not row.get("paired") or twin is None or row["study"] is None or twin["study"] is None:
+        if not row.get("paired") or row["study"] is None or row.get("twin_study") is None:
             continue
         for claim, metric, direction, says in CLAIMS:
-            p, study_way = row["paired"][metric], direction(row["study"], twin["study"])
+            p, study_way = row["paired"][metric], direction(row["study"], row["twin_study"])
             if p["median"] is None:
                 found, status = "not measured here", "insufficient evidence (not measured here)"
             else:
@@ -172,7 +170,7 @@ def claims(rows: list[dict]) -> list[dict]:
             out.append({"dataset": row["dataset"], "protocol": row["protocol"], "rival": row["entry"],
                         "twin": row["twin"], "claim": claim, "metric": p["label"],
                         "study": f"{'rival' if study_way == 'rival better' else 'twin'} better "
-                                 f"({says(row['study'], twin['study'])})",
+                                 f"({says(row['study'], row['twin_study'])})",
                         "here": found, "seeds": p["n"], "verdict": status})
     return out
 
@@ -224,6 +222,7 @@ def group_rows(records: list[dict]) -> list[dict]:
                      (t["dataset"], t["protocol"], t["device"]) == (row["dataset"], row["protocol"], row["device"])),
                     None)
         row["twin"] = twin["entry"] if twin else None
+        row["twin_study"] = twin["study"] if twin else None
         for name in (m.name for m in METRICS):
             mine, theirs = row[name]["median"], twin[name]["median"] if twin else None
             row[name]["ratio"] = mine / theirs if mine is not None and theirs else None

@@ -17,7 +17,6 @@ against the peak the same device reaches on one large torch.mm in the same dtype
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import platform
 import time
@@ -166,11 +165,8 @@ def first_stage_breakdown(name: str, config: dict, data: datasets.Dataset, batch
     """(StepBreakdown, stage) of a fresh model's first stage, prepared on a few batches only."""
     model = registry.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
     model.to(data.device)
-    head = datasets.Split(data.train.x[:4 * batch_size], data.train.y[:4 * batch_size])
-    small = copy.copy(data)
-    small.train, small.val = head, head
     stage = model.stages()[0]
-    stage_data = model.begin_stage(stage, small, batch_size)
+    stage_data = model.begin_stage(stage, datasets.first(data, 4 * batch_size), batch_size)
     x, y = stage_data.train.x[:batch_size], stage_data.train.y[:batch_size]
     return step_breakdown(model, x, y, stage), stage
 
@@ -189,7 +185,7 @@ def synthetic(name: str, device: torch.device, n_train: int, seed: int = 0) -> d
     return datasets.Dataset(f"{name}-shaped synthetic (TIMING ONLY)", split(n_train), split(1000),
                             split(1000), spec.num_classes, spec.input_shape,
                             tuple(map(str, range(spec.num_classes))), "synthetic random tensors",
-                            spec.mean, spec.std, augment=spec.kind == "cifar")
+                            spec.mean, spec.std, augment=datasets.augments(name))
 
 
 def speed(dataset_names=None, algorithm_names=None, *, out, device=None, cuda_graphs=True,

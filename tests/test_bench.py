@@ -276,7 +276,8 @@ def test_speed_preset_prints_the_breakdown_and_the_distance_to_the_limit(tmp_pat
         ("bp-mlp 2x64", "fashion_mnist", "bp-mlp", {"hidden": (64, 64)}, 128, "bp-mlp@mf", None),
         ("mf 2x64", "fashion_mnist", "mf", {"hidden": (64, 64)}, 128, None, "bp-mlp 2x64"),
         ("mf greedy 2x64", "fashion_mnist", "mf", {"hidden": (64, 64), "schedule": "greedy"}, 128, None, None)))
-    monkeypatch.setattr(speed, "synthetic", lambda name, device, n, seed=0: bench_synthetic(name, device, 512))
+    full_size = speed.synthetic
+    monkeypatch.setattr(speed, "synthetic", lambda name, device, n, seed=0: full_size(name, device, 512))
     rows = bench.run("speed", out=tmp_path, device="cpu", epochs=2, root=tmp_path / "no-data")
     out = capsys.readouterr().out
     assert "matmul peak" in out and "% of the matmul peak" in out and "mf 2x64 / bp-mlp 2x64: step x" in out
@@ -289,8 +290,6 @@ def test_speed_preset_prints_the_breakdown_and_the_distance_to_the_limit(tmp_pat
     assert 0 < rows[0]["fraction_of_peak"] and rows[0]["optimizer"] in (["fused"], ["foreach"])
     assert json.loads((tmp_path / "speed.json").read_text())[1]["case"] == "mf 2x64"
 
-
-bench_synthetic = speed.synthetic
 
 
 def test_a_metric_appears_in_the_csv_and_the_markdown_alike():

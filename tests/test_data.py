@@ -86,6 +86,16 @@ def test_val_fraction_and_bad_arguments():
         data.load("imagenet")
 
 
+def test_first_cuts_a_dataset_and_augmentation_is_cifars(sample):
+    small = data.first(sample, 100, 20)
+    assert (len(small.train), len(small.val), len(small.test)) == (100, 20, len(sample.test))
+    assert torch.equal(small.train.x, sample.train.x[:100]) and torch.equal(small.val.y, sample.val.y[:20])
+    same = data.first(sample, 30)
+    assert torch.equal(same.val.x, same.train.x)             # n_val None: the training head validates
+    assert data.augments("cifar10") and data.augments("cifar100")
+    assert not data.augments("mnist") and not data.augments("fashion_mnist_sample")
+
+
 def test_sample_file_integrity():
     manifest = json.loads(data.SAMPLE_MANIFEST.read_text())
     assert data.sha256(data.SAMPLE_FILE) == manifest["sha256"]

@@ -207,13 +207,17 @@ class CascadedForward(Algorithm):
             outputs.append(h)
         logits = self.dfa_head(outputs[-1].flatten(1).detach())
         loss = F.cross_entropy(logits, y)
-        error = (logits.softmax(1) - F.one_hot(y, self.num_classes).to(logits.dtype)).detach() / len(x)
-        block_grads = [(error @ getattr(self, f"feedback{i}")).view_as(out)
-                       for i, out in enumerate(outputs)]
         self.dfa_optimizer.zero_grad(set_to_none=True)
-        torch.autograd.backward([loss, *outputs], [None, *block_grads])
+        torch.autograd.backward([loss, *outputs], [None, *self.feedback_signals(logits, y, outputs)])
         self.dfa_optimizer.step()
         return {"loss": loss.detach(), "correct": accuracy_count(logits.detach(), y)}
+
+    def feedback_signals(self, logits: torch.Tensor, y: torch.Tensor, outputs: list[torch.Tensor]
+                         ) -> list[torch.Tensor]:
+        """What DFA hands each block as the gradient of its output: e B_i, shaped like the output,
+        with e = (softmax(logits) - onehot(y)) / B, the error of the mean cross-entropy."""
+        error = (logits.softmax(1) - F.one_hot(y, self.num_classes).to(logits.dtype)).detach() / len(y)
+        return [(error @ getattr(self, f"feedback{i}")).view_as(out) for i, out in enumerate(outputs)]
 
     def feedback_alignment(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
         """Per block, the angle in degrees between the output gradient DFA hands it, e B_i, and
@@ -226,11 +230,10 @@ class CascadedForward(Algorithm):
             h = block(h)                          # not detached: backprop's gradient needs the whole path
             outputs.append(h)
         logits = self.dfa_head(outputs[-1].flatten(1))
-        error = (logits.softmax(1) - F.one_hot(y, self.num_classes).to(logits.dtype)).detach() / len(x)
         true = torch.autograd.grad(F.cross_entropy(logits, y), outputs)
         angles = []
-        for i, grad in enumerate(true):
-            a, b = grad.flatten(), (error @ getattr(self, f"feedback{i}")).flatten()
+        for grad, signal in zip(true, self.feedback_signals(logits, y, outputs)):
+            a, b = grad.flatten(), signal.flatten()
             angles.append(math.degrees(math.acos(float((a @ b) / (a.norm() * b.norm() + 1e-30)))))
         return angles
 
