@@ -166,7 +166,7 @@ def first_stage_breakdown(name: str, config: dict, data: datasets.Dataset, batch
     model = registry.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
     model.to(data.device)
     stage = model.stages()[0]
-    stage_data = model.begin_stage(stage, datasets.first(data, 4 * batch_size), batch_size)
+    stage_data = model.begin_stage(stage, datasets.first(data, 4 * batch_size))
     x, y = stage_data.train.x[:batch_size], stage_data.train.y[:batch_size]
     return step_breakdown(model, x, y, stage), stage
 

@@ -109,7 +109,7 @@ def fit(algorithm: Algorithm, data: Dataset, *, epochs: int, batch_size: int = 1
     for stage in algorithm.stages():
         synchronize(data.device)
         start = time.perf_counter()
-        stage_data = algorithm.begin_stage(stage, data, batch_size)
+        stage_data = algorithm.begin_stage(stage, data)
         synchronize(data.device)
         history.prep_s[stage.name] = time.perf_counter() - start
         if stage.closed_form:

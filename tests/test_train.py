@@ -127,9 +127,9 @@ def test_stage_preparation_is_part_of_the_training_time():
             super().__init__()
             self.w = nn.Linear(4, 2)
 
-        def begin_stage(self, stage, data, batch_size):
+        def begin_stage(self, stage, data):
             clock.sleep(0.3)                  # like CaFo's feature extraction
-            return super().begin_stage(stage, data, batch_size)
+            return super().begin_stage(stage, data)
 
         def train_step(self, x, y, stage):
             return {"loss": torch.tensor(1.0)}

@@ -63,7 +63,7 @@ class Algorithm(nn.Module):
     def stages(self) -> list[Stage]:
         return [Stage("all")]
 
-    def begin_stage(self, stage: Stage, data: Dataset, batch_size: int) -> StageData:
+    def begin_stage(self, stage: Stage, data: Dataset) -> StageData:
         """Prepare `stage` (freeze, cache features) and return what it trains on."""
         return StageData(data.train, data.val, data.augment)
 

@@ -131,7 +131,7 @@ class CascadedForward(Algorithm):
                             for i in range(len(self.blocks))]
         return ([Stage("dfa", max_epochs=self.dfa_epochs)] if self.dfa else []) + predictor_stages
 
-    def begin_stage(self, stage, data, batch_size):
+    def begin_stage(self, stage, data):
         if stage.name == "dfa":
             return StageData(data.train, data.val, data.augment)
         i = self._block_index(stage)

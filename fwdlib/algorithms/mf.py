@@ -88,9 +88,9 @@ class MonoForward(Algorithm):
         return [Stage(f"layer{i + 1}", max_epochs=self.epochs_per_layer)
                 for i in range(len(self.layers))]
 
-    def begin_stage(self, stage, data, batch_size):
+    def begin_stage(self, stage, data):
         if self.schedule == "per-batch":
-            return super().begin_stage(stage, data, batch_size)
+            return super().begin_stage(stage, data)
         i = self._layer_index(stage)
         # Greedy: layer i trains on cached activations of the frozen layers below, computed
         # once instead of every batch (un-augmented: the cache fixes the inputs).
