@@ -1,6 +1,41 @@
-"""fwdlib: deep learning without backpropagation (FF, CaFo, MF), measured against backprop."""
+"""fwdlib: deep learning without backpropagation (FF, CaFo, MF), measured against backprop.
+
+Its floors, each importing only those below it:
+    utils                            small helpers (devices, seeds, atomic writes)
+    algorithms, data                 the math of FF, CaFo, MF and their BP twins; datasets on the device
+    train, graphs                    one training loop (eager or CUDA graphs)
+    meters                           energy by backend with provenance, training-step memory
+    bench                            run specifications, presets, the study's facts, the results log, report
+    tune, speed                      the hyperparameter search and the speed profiler: they run bench's specs
+    course                           exercise checks per lesson, teaching figures, flow diagrams
+    gpu_check                        every GPU acceptance check in one command
+
+The short names the notebooks use keep working: `from fwdlib import energy, plots, report` loads
+the module where it lives now (`fwdlib.meters.energy`, `fwdlib.course.plots`, `fwdlib.bench.report`).
+"""
+from __future__ import annotations
+
+import importlib
+
 from . import utils
 from .utils import banner, pick_device, quick_mode, seed_all
 
-__version__ = "0.1.0"
-__all__ = ["banner", "pick_device", "quick_mode", "seed_all", "utils", "__version__"]
+__version__ = "0.2.0"
+
+# short name -> the module it names; loaded on first use, so `import fwdlib` stays light
+MODULES = {
+    "algorithms": "fwdlib.algorithms", "data": "fwdlib.data", "train": "fwdlib.train", "graphs": "fwdlib.graphs",
+    "energy": "fwdlib.meters.energy", "memory": "fwdlib.meters.memory", "bench": "fwdlib.bench",
+    "presets": "fwdlib.bench.presets", "study": "fwdlib.bench.study", "params": "fwdlib.bench.params",
+    "report": "fwdlib.bench.report", "tune": "fwdlib.tune", "speed": "fwdlib.speed",
+    "plots": "fwdlib.course.plots", "checks": "fwdlib.course.checks",
+}
+
+
+def __getattr__(name: str):
+    if name in MODULES:
+        return importlib.import_module(MODULES[name])
+    raise AttributeError(f"module 'fwdlib' has no attribute {name!r}")
+
+
+__all__ = ["banner", "pick_device", "quick_mode", "seed_all", "utils", "__version__", *MODULES]

@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 
 from . import algorithms as registry, data as datasets
-from .algorithms.ff import STUDY_FF_OPTIONS
-from .energy import EnergyMeter
+from .bench.study import STUDY_FF_OPTIONS
+from .meters.energy import EnergyMeter
 from .speed import SPEED_CASES, speed, synthetic
 from .train import evaluate, fit
 from .utils import as_json, atomic_write, pick_device, seed_all, synchronize

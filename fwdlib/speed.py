@@ -28,7 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from . import algorithms as registry, data as datasets
 from .algorithms.base import implementation_of
-from .study import study_row
+from .bench.study import study_row
 from .train import fit
 from .utils import atomic_write, pick_device, seed_all, synchronize, writable_folder
 

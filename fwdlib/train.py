@@ -18,7 +18,7 @@ import torch
 from .algorithms.base import Algorithm, Stage, StageData
 from .data import Dataset, Split, batches
 from .graphs import GraphedStep, execution_mode
-from .memory import SavedTensors, StepMemory, stage_cache_bytes, step_memory
+from .meters.memory import SavedTensors, StepMemory, stage_cache_bytes, step_memory
 from .utils import synchronize
 
 MONITORS = ("val_loss", "val_acc")

@@ -3,7 +3,7 @@
     python scripts/make_sample.py [--source /usr/share/datasets/fashion-mnist]
 
 Takes a stratified, seeded subset (600 training and 100 test images per class) of the real
-Fashion-MNIST (MIT licence, Zalando Research) and writes fwdlib/_data/fashion_mnist_sample.npz
+Fashion-MNIST (MIT licence, Zalando Research) and writes fwdlib/data/_data/fashion_mnist_sample.npz
 plus a manifest with its sha256, both atomically.
 """
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fwdlib.data import SAMPLE_FILE, SAMPLE_MANIFEST, _find_idx, _read_idx_set, sha256
+from fwdlib.data.catalog import SAMPLE_FILE, SAMPLE_MANIFEST
+from fwdlib.data.sources import _find_idx, _read_idx_set, sha256
 from fwdlib.utils import atomic_write
 
 TRAIN_PER_CLASS, TEST_PER_CLASS, SEED = 600, 100, 0

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fwdlib.checks import check
+from fwdlib.course.checks import check
 
 
 def run(capsys, fn, student):
@@ -215,7 +215,7 @@ def test_a_check_shows_nothing_after_its_message_and_demo_cells_wait_for_it(caps
 
 
 def test_quizzes_accept_the_right_option_and_explain_each_wrong_one(capsys):
-    from fwdlib.checks import QUIZZES
+    from fwdlib.course.checks import QUIZZES
     assert len(QUIZZES) >= 9
     for exercise, (question, options, right, why, wrong) in QUIZZES.items():
         assert check.quiz(exercise, right) and why in capsys.readouterr().out
@@ -229,7 +229,7 @@ def test_quizzes_accept_the_right_option_and_explain_each_wrong_one(capsys):
 
 def test_ex2_5_a_whole_ff_step_for_one_layer(capsys):
     from fwdlib.algorithms import ff
-    from fwdlib.checks import _ff_layer_step_reference
+    from fwdlib.course.checks.lesson02 import _ff_layer_step_reference
     expect_pass(capsys, check.ex2_5, _ff_layer_step_reference)
 
     def no_zero_grad(layer, optimizer, x, y, c, theta, generator):
@@ -259,7 +259,7 @@ def test_ex2_5_a_whole_ff_step_for_one_layer(capsys):
 
 
 def test_ex3_5_a_dfa_update_for_one_block(capsys):
-    from fwdlib.checks import _dfa_reference
+    from fwdlib.course.checks.lesson03 import _dfa_reference
     expect_pass(capsys, check.ex3_5, _dfa_reference)
     expect_fail(capsys, check.ex3_5, lambda b, x, e, fb: tuple(-g for g in _dfa_reference(b, x, e, fb)), "wrong sign")
 
@@ -269,7 +269,7 @@ def test_ex3_5_a_dfa_update_for_one_block(capsys):
 
 
 def test_ex3_6_ridge_sweep(capsys):
-    from fwdlib.checks import _ridge_sweep_reference
+    from fwdlib.course.checks.lesson03 import _ridge_sweep_reference
     expect_pass(capsys, check.ex3_6, _ridge_sweep_reference)
     expect_fail(capsys, check.ex3_6, lambda h, y, hv, yv, lams: _ridge_sweep_reference(h, y, hv, yv, [0.0] * len(lams)),
                 "at lambda=")

@@ -9,7 +9,6 @@ ipywidgets 7.7 to 8, which breaks widget display in Colab) fails the test.
 import json
 import os
 import subprocess
-import sys
 import venv
 from pathlib import Path
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fwdlib import data, utils
-from fwdlib.data import DataError
+from fwdlib.data import DataError, sources
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 
@@ -98,7 +98,7 @@ def test_first_cuts_a_dataset_and_augmentation_is_cifars(sample):
 
 def test_sample_file_integrity():
     manifest = json.loads(data.SAMPLE_MANIFEST.read_text())
-    assert data.sha256(data.SAMPLE_FILE) == manifest["sha256"]
+    assert sources.sha256(data.SAMPLE_FILE) == manifest["sha256"]
     assert "MIT" in manifest["licence"]
     assert data.SAMPLE_FILE.stat().st_size <= 4 * 2**20
     with np.load(data.SAMPLE_FILE) as npz:
@@ -114,8 +114,8 @@ def test_damaged_sample_is_refused(monkeypatch, tmp_path):
     copy = tmp_path / "fashion_mnist_sample.npz"
     copy.write_bytes(data.SAMPLE_FILE.read_bytes()[:-10])
     (tmp_path / "fashion_mnist_sample.json").write_text(data.SAMPLE_MANIFEST.read_text())
-    monkeypatch.setattr(data, "SAMPLE_FILE", copy)
-    monkeypatch.setattr(data, "SAMPLE_MANIFEST", copy.with_suffix(".json"))
+    monkeypatch.setattr(sources, "SAMPLE_FILE", copy)
+    monkeypatch.setattr(sources, "SAMPLE_MANIFEST", copy.with_suffix(".json"))
     with pytest.raises(DataError, match="sha256"):
         data.load("fashion_mnist_sample")
 

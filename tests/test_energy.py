@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from fwdlib import energy
-from fwdlib.energy import EnergyMeter
+from fwdlib.meters import backends
+from fwdlib.meters.energy import EnergyMeter
 
 GPU = [("cuda:0", "Fake H100", "GPU-aaaa-1111")]
 
@@ -92,7 +93,7 @@ def test_no_counter_falls_back_to_sampled_instant_power():
     entry = gpu_entry(m.result)
     assert (entry.source, entry.backend) == ("sampled_power", "nvml_sampler")
     # exact, whatever the machine's load: 200 W over the span the samples cover, inside the window
-    sampler = next(b for b in m.backends if isinstance(b, energy.PowerSampler))
+    sampler = next(b for b in m.backends if isinstance(b, backends.PowerSampler))
     times = [t for t, _ in next(iter(sampler.samples.values()))]
     assert entry.joules == pytest.approx(200.0 * (times[-1] - times[0]), rel=1e-9)
     assert 0 < times[-1] - times[0] <= m.result.wall_s + 1e-3
@@ -109,16 +110,16 @@ def test_library_not_found_is_unavailable_with_reason():
 
 def test_gpus_matched_by_uuid_not_index():
     nvml = FakeNVML(counter=[0], uuids=("GPU-other-0000", "GPU-aaaa-1111"))
-    backends, missing, handles = energy.probe_gpus(nvml, GPU, 0.1)
+    found, missing, handles = backends.probe_gpus(nvml, GPU, 0.1)
     assert missing == [] and handles == {"cuda:0 (Fake H100)": "handle1"}
-    _, missing, _ = energy.probe_gpus(FakeNVML(uuids=("GPU-zzzz",)), GPU, 0.1)
+    _, missing, _ = backends.probe_gpus(FakeNVML(uuids=("GPU-zzzz",)), GPU, 0.1)
     assert "no NVML device with UUID" in missing[0].reason
 
 
 def test_sampler_integrates_exact_trapezoids_on_a_fake_clock():
     times = iter([0.0, 0.1, 0.3, 0.6, 1.0])
     watts = iter([100.0, 110.0, 130.0, 90.0, 50.0])
-    sampler = energy.PowerSampler({"gpu": lambda: next(watts)}, clock=lambda: next(times))
+    sampler = backends.PowerSampler({"gpu": lambda: next(watts)}, clock=lambda: next(times))
     sampler.start(thread=False)
     sampler.sample()
     sampler.sample()
@@ -126,7 +127,7 @@ def test_sampler_integrates_exact_trapezoids_on_a_fake_clock():
     joules, reason = sampler.snapshot()["gpu"]
     expected = 0.1 * 105 + 0.2 * 120 + 0.3 * 110 + 0.4 * 70
     assert reason is None and joules == pytest.approx(expected, abs=1e-12)
-    assert energy.integrate([(0, 10), (2, 10)], 0, 2) == 20
+    assert backends.integrate([(0, 10), (2, 10)], 0, 2) == 20
 
 
 # ------------------------------------------------------------------ RAPL
@@ -150,7 +151,7 @@ def rapl_tree(root, packages=((100, 1000), (200, 1000))):
 
 def test_rapl_reads_packages_once_and_handles_wraparound(tmp_path):
     rapl_tree(tmp_path)
-    rapl = energy.Rapl(tmp_path)
+    rapl = backends.Rapl(tmp_path)
     assert rapl.devices == ["cpu package-0", "cpu package-1"]
     rapl.start()
     (tmp_path / "intel-rapl:0" / "energy_uj").write_text("400")          # +300 uJ
@@ -312,7 +313,7 @@ def test_co2_covers_the_same_window_as_the_energy(monkeypatch):
             events.append(("tracker start", time.perf_counter()))
 
         def stop(self):
-            return energy.Emissions(None, "fake", reason="fake")
+            return backends.Emissions(None, "fake", reason="fake")
 
     monkeypatch.setattr(energy, "CodeCarbon", Tracker)
     m = meter(cuda_device_list=[], idle_s=0.2, co2=True)

@@ -43,7 +43,7 @@ def test_one_exercise_notebook_per_lesson_with_enough_exercises():
 
 
 def test_written_answers_have_a_self_check_and_hints_come_in_two_levels():
-    from fwdlib.checks import QUIZZES
+    from fwdlib.course.checks import QUIZZES
     for path in SOLUTIONS:
         nb = nbformat.read(path, as_version=4)
         text = "\n".join(c.source for c in nb.cells)
@@ -133,7 +133,7 @@ def test_exercise_notebooks_ask_colab_for_no_gpu():
 
 
 def test_the_instructor_guide_is_linked_and_holds_every_model_answer():
-    from fwdlib.checks import QUIZZES
+    from fwdlib.course.checks import QUIZZES
     guide = (ROOT / "solutions" / "INSTRUCTOR_GUIDE.md").read_text()
     assert "(solutions/INSTRUCTOR_GUIDE.md)" in (ROOT / "README.md").read_text()
     for number, (_, _, right, _, _) in QUIZZES.items():

@@ -2,7 +2,6 @@
 foreign line, a second writer, a quietly exploding loss, and bad input, each with a clear answer."""
 import errno
 import json
-import math
 import os
 import shutil
 import signal
@@ -20,7 +19,8 @@ from optuna.trial import TrialState
 
 from fwdlib import algorithms, bench, data, energy, train, tune
 from fwdlib.algorithms.base import Algorithm
-from fwdlib.bench import ResultsLog, ResultsNotSaved
+from fwdlib.bench import ResultsLog, ResultsNotSaved, results
+from fwdlib.bench.params import FORMAT
 
 SAMPLE = data.SAMPLE_NAME
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def test_short_writes_are_continued_and_a_failed_write_leaves_no_half_record(tmp
     log = ResultsLog(tmp_path / "results.jsonl")
     log.append(record("a"))
     real_write = os.write
-    monkeypatch.setattr(bench.os, "write", lambda fd, b: real_write(fd, b[:100]))     # 100 bytes a call
+    monkeypatch.setattr(results.os, "write", lambda fd, b: real_write(fd, b[:100]))     # 100 bytes a call
     log.append(record("b"))
     assert [r["key"] for r in log.records()] == ["a", "b"]
 
@@ -54,12 +54,12 @@ def test_short_writes_are_continued_and_a_failed_write_leaves_no_half_record(tmp
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(fd, b[:200])
 
-    monkeypatch.setattr(bench.os, "write", disk_full_midway)
+    monkeypatch.setattr(results.os, "write", disk_full_midway)
     before = log.path.read_bytes()
     with pytest.raises(ResultsNotSaved, match="No space left"):
         log.append(record("c"))
     assert log.path.read_bytes() == before                      # cut back to the last whole record
-    monkeypatch.setattr(bench.os, "write", real_write)
+    monkeypatch.setattr(results.os, "write", real_write)
     log.append(record("d"))                                      # space back: nothing glued on
     assert [r["key"] for r in log.records()] == ["a", "b", "d"]
 
@@ -199,7 +199,7 @@ def test_no_dataset_present_is_an_error_not_an_empty_report(tmp_path, capsys, mo
 
 def test_a_failed_run_makes_a_nonzero_exit_that_says_how_to_retry(tmp_path, capsys):
     params = tmp_path / "exploding.json"
-    params.write_text(json.dumps({"format": tune.FORMAT, "dataset": SAMPLE, "entries": ["mf"],
+    params.write_text(json.dumps({"format": FORMAT, "dataset": SAMPLE, "entries": ["mf"],
                                   "params": {"lr": 1e3}, "config": {"hidden": [256, 256]}}))
     code = bench.main(["--algorithms", "mf", "--seeds", "1", "--epochs", "2", "--out", str(tmp_path / "out"),
                        "--params", str(params), "--no-co2"])

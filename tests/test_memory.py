@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from fwdlib import algorithms
-from fwdlib.memory import SavedTensors, step_memory
+from fwdlib.meters.memory import SavedTensors, step_memory
 
 
 def test_a_tensor_saved_twice_counts_once_and_released_tensors_leave():

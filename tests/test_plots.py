@@ -8,6 +8,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from fwdlib import plots
+from fwdlib.bench import figures
 
 
 def small_figure() -> Figure:
@@ -72,7 +73,7 @@ def bar_rows(n: int) -> list[dict]:
 
 
 def test_bar_labels_do_not_overlap():
-    fig = plots.bars(bar_rows(8), [("train_time_s", "time (s)"), ("energy_wh", "energy (Wh)")], "Time and energy")
+    fig = figures.bars(bar_rows(8), [("train_time_s", "time (s)"), ("energy_wh", "energy (Wh)")], "Time and energy")
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     renderer = canvas.get_renderer()

@@ -24,7 +24,7 @@ Defaults: AdamW with lr 3e-4 (the study tuned 3.72e-4), head lr 1e-3, weights dr
 1/sqrt(fan_out) and zero biases as in Loewe's public implementation.
 
 The study's own runs (its authors' code, after Loewe's) differ in five settings, each an option
-here so that the benchmark can run FF exactly as the study did (`STUDY_FF_OPTIONS`):
+here so that the benchmark can run FF exactly as the study did (`fwdlib.bench.study.STUDY_FF_OPTIONS`):
 - relu="straight-through": in training the ReLU's gradient ignores its mask (dz = dh);
 - peer_norm=0.03 with the running mean activity starting at peer_init=0.5;
 - loss_average="sample": binary cross-entropy averaged over the 2B positive and negative
@@ -49,8 +49,6 @@ from .base import Algorithm, Param, accuracy_count, make_optimizer, mlp_layers, 
 PREDICTIONS = ("goodness", "head")
 RELUS = ("relu", "straight-through")
 LOSS_AVERAGES = ("pair", "sample")
-STUDY_FF_OPTIONS = {"relu": "straight-through", "peer_norm": 0.03, "peer_init": 0.5,
-                    "loss_average": "sample", "lr_cooldown": True, "prediction": "goodness"}
 
 
 class StraightThroughReLU(torch.autograd.Function):

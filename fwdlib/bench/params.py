@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from .presets import Preset
-from .utils import as_json, as_tuple, format_settings
+from ..utils import as_json, as_tuple, format_settings
 
 FORMAT = "fwdlib-params/1"
 

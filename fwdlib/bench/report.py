@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plots
+from . import figures
 from .study import Published, differences, study_row
-from .utils import atomic_write, format_settings
+from ..utils import atomic_write, format_settings
 
 
 def bootstrap_ci(values, *, level: float = 0.95, resamples: int = 10_000, seed: int = 0,
@@ -348,5 +348,5 @@ def write_report(records: list[dict], out: Path, title: str = "") -> list[Path]:
     paths = [out / "report.md", out / "report.csv"]
     atomic_write(paths[0], markdown(rows, title))
     atomic_write(paths[1], write_csv(rows))
-    paths += plots.benchmark_figures(rows, records, out)
+    paths += figures.benchmark_figures(rows, records, out)
     return paths

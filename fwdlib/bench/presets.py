@@ -2,16 +2,15 @@
 
 A pair is a forward-only rival and its BP twin with the same layers. Both members share the
 data split, batch size, augmentation, epoch cap, stopping rule, warm-up and execution mode.
-Entries are named after the study's (`fwdlib.study`): "mf" runs MF as the study ran it, and
+Entries are named after the study's (`fwdlib.bench.study`): "mf" runs MF as the study ran it, and
 "mf+per-batch" is the kit's faster variant beside it, with its own twin "bp-mlp@mf+per-batch".
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import data as datasets
-from .algorithms.ff import STUDY_FF_OPTIONS
-from .study import STUDY_TUNED
+from .. import data as datasets
+from .study import STUDY_FF_BATCH, STUDY_FF_OPTIONS, STUDY_TUNED
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def study_mlp_pairs(dataset: str, ff_hidden, mf_hidden) -> list[Pair]:
     pairs = []
     if ff_hidden:
         ff = {"hidden": ff_hidden, **_tuned(dataset, "ff")}
-        pairs += [Pair("ff", {**ff, **STUDY_FF_OPTIONS}, "bp-mlp", {"hidden": ff_hidden, **twin}, batch_size=100),
+        pairs += [Pair("ff", {**ff, **STUDY_FF_OPTIONS}, "bp-mlp", {"hidden": ff_hidden, **twin}, batch_size=STUDY_FF_BATCH),
                   Pair("ff", ff, "bp-mlp", {"hidden": ff_hidden, **twin}, entry="ff+kit")]
     mf = {"hidden": mf_hidden, **_tuned(dataset, "mf")}
     greedy = {**mf, "schedule": "greedy", "init": "he-uniform"}
@@ -118,5 +117,3 @@ PRESETS = {
          "cifar100": (*study_mlp_pairs("cifar100", None, (2000,) * 3), *cnn_pairs())},
         epochs=100, patience=10, seeds=5),
 }
-SPEED = "speed"
-PRESET_NAMES = (*PRESETS, SPEED)

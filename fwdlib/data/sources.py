@@ -1,13 +1,5 @@
-"""Data: the study's four datasets and an embedded Fashion-MNIST sample, resident on the device.
-
-`load(name)` returns a `Dataset` whose `train`, `val` and `test` splits are already normalised
-float32 tensors on the device, split as in Spyra & Dzwinel (2025): MNIST keeps the first 50k
-training images for training and the last 10k for validation; the other sets hold out a seeded
-random 10%. Batches are index slices of those tensors (no DataLoader, no per-batch copy).
-
-Where full datasets come from, in order: `root` (or $FWDLIB_DATA), the user cache, system dataset
-directories (Debian's dataset-fashion-mnist), then a torchvision download.
-"""
+"""Where the data comes from and how it is read: IDX and CIFAR files, the embedded sample, the
+user cache, system dataset folders, a torchvision download; `load` returns a checked `Dataset`."""
 from __future__ import annotations
 
 import gzip
@@ -18,158 +10,15 @@ import os
 import pickle
 import struct
 import tempfile
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .utils import atomic_write, pick_device
+from ..utils import atomic_write, pick_device
+from .catalog import CIFAR10_CLASSES, CIFAR_DIRS, DataError, FASHION_CLASSES, IDX_FILES, NAMES, SAMPLE_FILE, SAMPLE_MANIFEST, SAMPLE_NAME, SPECS, Spec, augments
+from .tensors import Dataset, Split
 
-SAMPLE_NAME = "fashion_mnist_sample"
-SAMPLE_FILE = Path(__file__).parent / "_data" / "fashion_mnist_sample.npz"
-SAMPLE_MANIFEST = SAMPLE_FILE.with_suffix(".json")
-
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck")
-
-
-@dataclass(frozen=True)
-class Spec:
-    """What the study says about one dataset, and where its files are usually found."""
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    input_shape: tuple[int, int, int]
-    num_classes: int
-    kind: str                      # "idx" (MNIST family) or "cifar" (python pickles)
-    torchvision_class: str
-    system_dirs: tuple[str, ...] = ()
-
-
-SPECS = {
-    "mnist": Spec((0.1307,), (0.3081,), (1, 28, 28), 10, "idx", "MNIST",
-                  ("/usr/share/datasets/mnist",)),
-    "fashion_mnist": Spec((0.2860,), (0.3530,), (1, 28, 28), 10, "idx", "FashionMNIST",
-                          ("/usr/share/datasets/fashion-mnist",)),
-    "cifar10": Spec((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), (3, 32, 32), 10,
-                    "cifar", "CIFAR10"),
-    "cifar100": Spec((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761), (3, 32, 32), 100,
-                     "cifar", "CIFAR100"),
-}
-NAMES = (*SPECS, SAMPLE_NAME)
-
-IDX_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
-             "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte"}
-CIFAR_DIRS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
-
-
-class DataError(RuntimeError):
-    """A dataset could not be found or read; the message says where and how to fix it."""
-
-
-# ----------------------------------------------------------------------------- splits
-
-@dataclass
-class Split:
-    """One split: normalised images `x` (N, C, H, W) float32 and labels `y` (N,) int64."""
-    x: torch.Tensor
-    y: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-
-@dataclass
-class Dataset:
-    name: str
-    train: Split
-    val: Split
-    test: Split
-    num_classes: int
-    input_shape: tuple[int, int, int]
-    classes: tuple[str, ...]
-    source: str
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    augment: bool = False          # CIFAR: random crop + flip on training batches
-
-    @property
-    def device(self) -> torch.device:
-        return self.train.x.device
-
-    def __repr__(self) -> str:
-        return (f"Dataset({self.name}: train {len(self.train)}, val {len(self.val)}, "
-                f"test {len(self.test)}, {self.num_classes} classes, {self.input_shape}, "
-                f"on {self.device}; from {self.source})")
-
-
-def first(data: Dataset, n_train: int, n_val: int | None = None) -> Dataset:
-    """`data` cut to its first `n_train` training and `n_val` validation examples (None: the same
-    training examples validate too): small runs for warm-ups, timing probes and exercises."""
-    train = Split(data.train.x[:n_train], data.train.y[:n_train])
-    val = train if n_val is None else Split(data.val.x[:n_val], data.val.y[:n_val])
-    return replace(data, train=train, val=val)
-
-
-def augments(name: str) -> bool:
-    """Whether `name`'s training batches are augmented (CIFAR: random crop and flip)."""
-    return name in SPECS and SPECS[name].kind == "cifar"
-
-
-def batches(split: Split, batch_size: int, *, shuffle: bool = False,
-            generator: torch.Generator | None = None, augment: bool = False
-            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Minibatches as index slices of device-resident tensors (no host copy per batch).
-
-    The permutation (and, with `augment`, every crop offset and flip) is drawn on the CPU from
-    `generator`, so a seed gives the same epoch on every device, and moved to the device once
-    per epoch.
-    """
-    n = len(split)
-    device = split.x.device
-    if shuffle:
-        order = torch.randperm(n, generator=generator).to(device)
-    if augment:
-        offsets, flips = (t.to(device) for t in draw_crops(n, generator))
-    for start in range(0, n, batch_size):
-        end = min(start + batch_size, n)
-        if shuffle:
-            idx = order[start:end]
-            x, y = split.x[idx], split.y[idx]
-        else:
-            x, y = split.x[start:end], split.y[start:end]
-        if augment:
-            x = random_crop_flip(x, offsets[:, start:end], flips[start:end])
-        yield x, y
-
-
-def draw_crops(n: int, generator: torch.Generator | None = None, padding: int = 4
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random (row, column) crop offsets in 0..2*padding, shape (2, n), and h-flips, shape (n,)."""
-    offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator)
-    return offsets, torch.rand(n, generator=generator) < 0.5
-
-
-def random_crop_flip(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor,
-                     padding: int = 4) -> torch.Tensor:
-    """CIFAR augmentation on the device: reflect-pad by 4, crop back to size at `offsets`,
-    mirror where `flips`. Padding commutes with per-channel normalisation, so it is applied
-    to normalised images."""
-    b, c, h, w = x.shape
-    padded = F.pad(x, (padding,) * 4, mode="reflect")
-    rows = offsets[0, :, None] + torch.arange(h, device=x.device)            # (b, h)
-    cols = offsets[1, :, None] + torch.arange(w, device=x.device)            # (b, w)
-    cols = torch.where(flips[:, None], cols.flip(1), cols)
-    batch_idx = torch.arange(b, device=x.device)[:, None, None, None]
-    chan_idx = torch.arange(c, device=x.device)[None, :, None, None]
-    return padded[batch_idx, chan_idx, rows[:, None, :, None], cols[:, None, None, :]]
-
-
-# ----------------------------------------------------------------------------- file readers
 
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (gzip-compressed or raw) of unsigned bytes into a NumPy array.
@@ -459,12 +308,3 @@ def _normalise(images: np.ndarray, spec: Spec, device: torch.device) -> torch.Te
     mean = torch.tensor(spec.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(spec.std, device=device).view(1, -1, 1, 1)
     return (x - mean) / std
-
-
-def unnormalise(x: torch.Tensor, data: Dataset) -> torch.Tensor:
-    """Back to [0, 1] pixel values, for showing images."""
-    mean = torch.tensor(data.mean, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(data.std, device=x.device).view(1, -1, 1, 1)
-    if x.dim() == 2:
-        x = x.reshape(-1, *data.input_shape)
-    return (x * std + mean).clamp(0, 1)

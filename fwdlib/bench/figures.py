@@ -1,0 +1,132 @@
+"""The benchmark report's figures: accuracy against energy, bars with intervals, learning curves;
+written as PNG atomically."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..utils import atomic_write
+
+
+def _errors(summaries: list[dict]) -> np.ndarray:
+    """(2, n) distances from each median to its interval ends, for errorbar()."""
+    return np.array([[s["median"] - s["lo"], s["hi"] - s["median"]] for s in summaries]).T
+
+
+def distinct(rows: list[dict]) -> list[dict]:
+    """One row per trained configuration: a twin shared by two rivals is drawn once."""
+    out, seen = [], {}
+    for r in rows:
+        key = (r["dataset"], r["protocol"], r["algorithm"], repr(sorted(r["config"].items())))
+        if key in seen:
+            seen[key]["label"] += f", {r['entry'].split('@')[1]}"
+            continue
+        seen[key] = dict(r, label=r["entry"])
+        out.append(seen[key])
+    for r in out:
+        if "@" in r["label"]:
+            name, rivals = r["label"].split("@", 1)
+            r["label"] = f"{name} (twin of {rivals})"
+    return out
+
+
+def energy_column(rows: list[dict]) -> tuple[str, str]:
+    """Measured energy when every row has it; else CodeCarbon's estimate, labelled."""
+    if all(r["energy_wh"]["median"] is not None for r in rows):
+        return "energy_wh", "energy (Wh, measured)"
+    return "energy_estimated_wh", "energy (Wh, ESTIMATED by CodeCarbon: no hardware counter)"
+
+
+def accuracy_vs_energy(rows: list[dict]) -> Figure:
+    fig = Figure(figsize=(10, 4.5))
+    ax = fig.subplots()
+    column, label = energy_column(rows)
+    for r in distinct(rows):
+        e, a = r[column], r["test_acc"]
+        if e["median"] is None or a["median"] is None:
+            continue
+        marker = "s" if "@" in r["entry"] else "o"
+        ax.errorbar([e["median"]], [a["median"]], xerr=_errors([e]), yerr=_errors([a]), fmt=marker,
+                    capsize=3, label=f"{r['label']} ({r['dataset']})")
+    ax.set_xlabel(label)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Accuracy against energy (median and interval over seeds)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    else:
+        ax.text(0.5, 0.5, "no run has both accuracy and energy", ha="center", transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
+
+
+def bars(rows: list[dict], columns: list[tuple[str, str]], title: str) -> Figure:
+    """Horizontal bars (one row per configuration, names on the left, read once for all
+    panels) so that long names never overlap."""
+    rows = distinct(rows)
+    fig = Figure(figsize=(3.2 + 3.6 * len(columns), 1.2 + 0.42 * len(rows)))
+    axes = np.atleast_1d(fig.subplots(1, len(columns), sharey=True))
+    positions = np.arange(len(rows))[::-1]
+    for ax, (column, label) in zip(axes, columns):
+        summaries = [r[column] for r in rows]
+        present = [i for i, s in enumerate(summaries) if s["median"] is not None]
+        ax.barh(positions[present], [summaries[i]["median"] for i in present],
+                xerr=_errors([summaries[i] for i in present]) if present else None, capsize=3,
+                color=["tab:gray" if "@" in rows[i]["entry"] else "tab:blue" for i in present])
+        for i in set(range(len(rows))) - set(present):
+            ax.text(0, positions[i], " not measured", va="center", fontsize=8, color="tab:red")
+        if not present:
+            ax.set_xticks([])
+        ax.set_xlabel(label)
+    axes[0].set_yticks(positions, [f"{r['label']} ({r['dataset']})" for r in rows], fontsize=8)
+    fig.suptitle(f"{title} (median and interval over seeds; grey: BP twins)")
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(records: list[dict], metric: str = "val_acc") -> Figure:
+    """Validation curves of each configuration's first successful seed."""
+    fig = Figure(figsize=(9, 4.5))
+    ax = fig.subplots()
+    seen = set()
+    for r in records:
+        key = (r["spec"]["dataset"], tuple(r["entries"]))
+        if r["status"] != "ok" or key in seen:
+            continue
+        seen.add(key)
+        values = [h[metric] for h in r["history"]]
+        ax.plot(range(1, len(values) + 1), values, marker=".", label=f"{'/'.join(r['entries'])}")
+    ax.set_xlabel("epoch (stages in sequence)")
+    ax.set_ylabel(metric)
+    ax.set_title("Learning curves (one seed each)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    return fig
+
+
+def benchmark_figures(rows: list[dict], records: list[dict], out: Path) -> list[Path]:
+    column, label = energy_column(rows)
+    figures = {
+        "accuracy_vs_energy.png": accuracy_vs_energy(rows),
+        "time_energy.png": bars(rows, [("train_time_s", "training time (s)"), (column, label)],
+                                "Time and energy"),
+        "memory.png": bars(rows, [("train_memory_mib", "training memory (MiB)")], "Training memory"),
+        "learning_curves.png": learning_curves(records),
+    }
+    return [save_png(fig, Path(out) / name) for name, fig in figures.items()]
+
+
+def figure_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes, trimmed to what is drawn."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def save_png(fig: Figure, path: Path) -> Path:
+    """Write a figure as PNG, atomically (a reader never sees half an image)."""
+    atomic_write(path, figure_png(fig))
+    return path

@@ -1,0 +1,225 @@
+"""The head-to-head benchmark: every forward-only algorithm against its backprop twin.
+
+    python -m fwdlib.bench --preset quick                # the default: embedded sample, CPU minutes
+    python -m fwdlib.bench --preset paper-fmnist --device cuda
+
+Fairness: both members of a pair get the same data split, batch size, epoch cap, stopping rule
+(metric, patience, min_delta), warm-up and execution mode; several seeds run interleaved
+(seed-major, the algorithm order rotated each seed) so drift and heat favour no one.
+
+Nothing is lost: each finished run is appended at once to OUT/results.jsonl as one JSON line
+(flushed and fsynced), keyed by a hash of its full configuration. Running the same command again
+skips finished runs; a failed run is recorded with its reason and the others go on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from .. import algorithms as registry, data as datasets
+from ..meters.energy import EnergyMeter
+from ..train import evaluate, fit
+from ..utils import as_tuple, pick_device, quick_mode, seed_all
+from .params import apply_params, load_params
+from .report import write_report
+from .plan import plan
+from .presets import PRESETS, augmentation
+from .results import ResultsLog, ResultsNotSaved
+
+
+PROTOCOLS = ("converge", "matched")
+DEFAULT_OUT = "bench-results"
+
+
+# ============================================================================ runs
+
+
+_DATA_CACHE: dict = {}
+
+
+def _dataset(name: str, device: torch.device, root=None):
+    key = (name, str(device), root)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE.clear()                    # one dataset resident at a time
+        _DATA_CACHE[key] = datasets.load(name, device=device, root=root)
+    return _DATA_CACHE[key]
+
+
+WARMUP_STEPS = 5
+
+
+def warm_up(name: str, config: dict, data, batch_size: int, cuda_graphs: bool = False) -> None:
+    """The same untimed warm-up for every run: a throwaway model trains on a few batches
+    (kernels load, autotuning settles, allocator pools grow), in the execution mode the timed
+    run will use, so that a CUDA graph's capture never lands in the first timed epoch."""
+    small = datasets.first(data, WARMUP_STEPS * batch_size)
+    model = registry.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
+    fit(model, small, epochs=1, batch_size=batch_size, progress=False, restore_best=False,
+        cuda_graphs=cuda_graphs)
+
+
+def run_one(run: dict, *, root=None, co2: bool = True, idle_s: float = 0.0) -> dict:
+    """Train one configuration under the meter. What the algorithm does wrong (an exception in
+    building, training or evaluating it) is recorded as a failed run; a missing device or
+    unreadable data raise, since retrying the algorithm would not help."""
+    spec = run["spec"]
+    record = {"key": run["key"], "spec": spec, "entries": run["entries"], "status": "ok",
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    device = pick_device(spec["device"])      # outside the try: the environment's failures are
+    data = _dataset(spec["dataset"], device, root)   # not the algorithm's, and stop the benchmark
+    record["augmentation"] = augmentation(data.augment, spec.get("augment"))
+    if spec.get("augment") is False and data.augment:
+        data = dataclasses.replace(data, augment=False)   # the pair's rival trains on cached features
+    try:
+        warm_up(spec["algorithm"], spec["config"], data, spec["batch_size"], spec["cuda_graphs"])
+        seed_all(spec["seed"])
+        model = registry.build(spec["algorithm"], input_shape=data.input_shape,
+                                 num_classes=data.num_classes, **spec["config"])
+        with EnergyMeter(co2=co2, idle_s=idle_s) as meter:
+            history = fit(model, data, epochs=spec["epochs"], batch_size=spec["batch_size"],
+                          monitor=spec["monitor"], patience=spec["patience"],
+                          min_delta=spec["min_delta"], seed=spec["seed"], progress=False,
+                          cuda_graphs=spec["cuda_graphs"], measure_memory=True)
+        result = meter.result
+        record.update(
+            test_acc=evaluate(model, data.test), best_val_acc=max(history["val_acc"]),
+            epochs=history.epochs, stopped_early=history.stopped_early,
+            # One window for time and energy: the meter's, the whole fit() call.
+            train_time_s=result.wall_s, prep_time_s=history.prep_time_s,
+            epoch_time_s=history.train_time_s - history.prep_time_s, wall_s=result.wall_s,
+            gpu_time_s=result.gpu_time_s,
+            energy_measured_j=result.measured_joules(), energy_gpu_j=result.measured_joules_of("gpu"),
+            energy_idle_subtracted_j=result.idle_subtracted_joules(),
+            energy_estimated_j=result.estimated_joules(),
+            energy_sources=sorted({f"{d.device}: {d.source}" + (f" ({d.reason})" if d.reason else "")
+                                   for d in result.devices}),
+            co2_kg=result.co2_kg, co2_method=result.co2_method,
+            train_memory_bytes=history.step_memory.total,
+            train_memory_parts=dataclasses.asdict(history.step_memory),
+            gpu_peak_allocated_bytes=sum(m.peak_allocated_bytes for m in result.gpu_memory) or None,
+            gpu_peak_reserved_bytes=sum(m.peak_reserved_bytes for m in result.gpu_memory) or None,
+            nvml_used_bytes=sum(m.nvml_used_bytes or 0 for m in result.gpu_memory) or None,
+            cpu_peak_rss_bytes=result.cpu_peak_rss_bytes, cpu_rss_method=result.cpu_rss_method,
+            cpu_rss_growth_bytes=(None if result.cpu_rss_start_bytes is None
+                                  else result.cpu_peak_rss_bytes - result.cpu_rss_start_bytes),
+            execution_mode=history.mode, notes=history.notes, history=history.records,
+            data_source=data.source, device_names=result.device_names, versions=result.versions,
+            parameters=sum(p.numel() for p in model.parameters()))
+    except Exception as err:  # noqa: BLE001 - recorded as failed; the benchmark goes on
+        record.update(status="failed", reason=f"{type(err).__name__}: {err}",
+                      traceback=traceback.format_exc(limit=4))
+    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    return record
+
+
+def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
+        algorithms: str | list[str] | None = None, seeds: int | None = None,
+        protocol: str = "converge", out: str | Path = DEFAULT_OUT, device: str | None = None,
+        cuda_graphs: bool = True, epochs: int | None = None, root=None, co2: bool = True,
+        idle_s: float | None = None, retry_failed: bool = False, params=None, report: bool = True,
+        verbose: bool = True) -> list[dict]:
+    """Run a benchmark (resuming what OUT already holds) and write its report. Returns records.
+
+    idle_s: seconds of idle-power baseline before each run, for idle-subtracted energy
+    (default: 3 on CUDA, where energy is measured; 0 elsewhere).
+    params: best-parameters file(s) of `python -m fwdlib.tune`, merged into the runs they fit.
+    """
+    preset_obj, dataset_names, algorithm_names = _validate(preset, dataset, algorithms, protocol, seeds, epochs)
+    # The environment first: a missing device, unreadable data or an unwritable OUT stops the
+    # benchmark here with its reason, before anything trains and before anything is recorded.
+    device_name = str(pick_device(device))
+    if idle_s is None:
+        idle_s = 3.0 if device_name.startswith("cuda") else 0.0
+    out = Path(out)
+    log = ResultsLog(out / "results.jsonl")
+    dataset_names = _present(dataset_names, root, verbose)
+    for name in dataset_names:
+        _dataset(name, torch.device(device_name), root)          # read once: corrupt files fail here
+    if params:
+        preset_obj = apply_params(preset_obj, load_params(params), dataset_names, verbose)
+    runs = plan(preset_obj, dataset_names=dataset_names, algorithm_names=algorithm_names,
+                seeds=seeds if seeds is not None else (1 if quick_mode() and preset == "quick" else preset_obj.seeds),
+                protocol=protocol, device=device_name, cuda_graphs=cuda_graphs, epochs=epochs)
+    if not runs:
+        raise ValueError(f"nothing to run: preset {preset} has no run for {', '.join(algorithm_names or ())} "
+                         f"on {', '.join(dataset_names)}")
+    with log.lock():
+        done = {r["key"] for r in log.latest() if r["status"] == "ok" or not retry_failed}
+        todo = [r for r in runs if r["key"] not in done]
+        if verbose:
+            print(f"bench {preset}: {len(runs)} runs, {len(runs) - len(todo)} already in {log.path}, "
+                  f"{len(todo)} to go; protocol {protocol}, device {device_name}")
+        for i, item in enumerate(todo, 1):
+            record = run_one(item, root=root, co2=co2, idle_s=idle_s)
+            spec = record["spec"]
+            name = f"{spec['dataset']} {spec['algorithm']} seed {spec['seed']}"
+            try:
+                log.append(record)
+            except ResultsNotSaved as err:
+                raise ResultsNotSaved(err.errno, f"run {name} finished but was NOT saved: {err.strerror}. "
+                                      f"The {len(todo) - i + 1} run(s) from this one on will run again when "
+                                      "you rerun the same command; every earlier run is kept.") from err
+            if verbose:
+                what = (f"test acc {record['test_acc']:.4f}, {record['epochs']} epochs, "
+                        f"{record['train_time_s']:.1f} s" if record["status"] == "ok"
+                        else f"FAILED: {record['reason']}")
+                print(f"  [{i}/{len(todo)}] {name}: {what}", flush=True)
+    keys = {r["key"] for r in runs}
+    records = [r for r in log.latest() if r["key"] in keys]
+    if report:
+        paths = write_report(records, out, title=f"preset {preset}, protocol {protocol}")
+        if verbose:
+            print((out / "report.md").read_text())
+            print("written: " + ", ".join(str(p) for p in paths))
+    return records
+
+
+def _validate(preset, dataset, algorithm_list, protocol, seeds, epochs):
+    if preset == "speed":
+        raise ValueError("the speed profiler is a command of its own: python -m fwdlib.speed")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    if seeds is not None and seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {epochs}")
+    preset_obj = PRESETS.get(preset)
+    allowed = preset_obj.datasets if preset_obj else datasets.NAMES
+    names = as_tuple(dataset) or (allowed if preset_obj else ())
+    for name in names:
+        if name not in allowed:
+            raise ValueError(f"unknown dataset {name!r} for preset {preset!r}; choose from {', '.join(allowed)}")
+    algos = as_tuple(algorithm_list)
+    entries = {p.entry for pairs in (preset_obj.pairs.values() if preset_obj else ()) for p in pairs} - {None}
+    for name in algos or ():
+        if name not in registry.NAMES and name not in entries:
+            raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join((*registry.NAMES, *sorted(entries)))}")
+    return preset_obj, names, algos
+
+
+def _present(names, root, verbose) -> tuple[str, ...]:
+    """Datasets whose files are here (the `paper` preset runs those present)."""
+    present, missing = [], []
+    for name in names:
+        if datasets.available(name, root):     # a file check: the run itself reads the data
+            present.append(name)
+            continue
+        try:
+            datasets.locate(name, root, download=True)
+            present.append(name)
+        except datasets.DataError as err:
+            if len(names) == 1:
+                raise
+            missing.append(f"{name}: {str(err).splitlines()[0]}")
+            if verbose:
+                print(f"bench: skipping {name}: {str(err).splitlines()[0]}")
+    if not present:
+        raise datasets.DataError("none of the datasets is here, so there is nothing to run:\n  "
+                                 + "\n  ".join(missing) + "\nFix: install or download one (see the README's Data section)")
+    return tuple(present)

@@ -1,0 +1,18 @@
+"""Checks of the course's exercises, one module per lesson: `check.ex2_1(rms_normalise)` runs the
+student's function on cases, compares it with the reference and says what is wrong, or why it is
+right. Each check returns a `Result` that is truthy when it passed, so a notebook can assert it.
+"""
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+from . import lesson01, lesson02, lesson03, lesson04, lesson05, lesson06
+from .engine import Result, compare_tensors, experiment_data, solved
+from .quizzes import QUIZZES, quiz
+
+EXERCISES = {name: fn for lesson in (lesson01, lesson02, lesson03, lesson04, lesson05, lesson06)
+             for name, fn in vars(lesson).items() if re.fullmatch(r"ex\d+_\d+", name)}
+check = SimpleNamespace(**EXERCISES, quiz=quiz, solved=solved, experiment_data=experiment_data)
+
+__all__ = ["EXERCISES", "QUIZZES", "Result", "check", "compare_tensors", "experiment_data", "quiz", "solved"]

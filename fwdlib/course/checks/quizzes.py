@@ -1,0 +1,80 @@
+"""Self-checks of written answers: multiple choice, each wrong option with why it is wrong."""
+from __future__ import annotations
+
+from .engine import Result, verdict
+
+
+# exercise -> (question, {option: text}, right option, why, {wrong option: what it misses})
+QUIZZES = {
+    "1.4": ("How often does a shuffled label equal the true one, with 10 balanced classes?",
+            {"a": "never", "b": "about 10% of the time", "c": "about 50% of the time"}, "b",
+            "a random permutation hands each sample another sample's label, which matches its own with probability about 1/C",
+            {"a": "a permutation does not avoid equal labels: two samples of the same class swap labels freely",
+             "c": "that would need two classes; with C classes a match has probability about 1/C"}),
+    "1.5": ("Why did the study's FF need about 90 epochs where its BP twin needed 16?",
+            {"a": "each layer learns only from its own local goodness loss, so class information builds up slowly",
+             "b": "FF's loss has no minimum, so it never stops on its own",
+             "c": "FF sees fewer images per epoch than BP"}, "a",
+            "every FF layer improves its own real-versus-fake judgement; no error from the output reaches it",
+            {"b": "the softplus loss does have a minimum; early stopping ends the run",
+             "c": "both see every training image once per epoch (FF even twice, positive and negative)"}),
+    "2.4": ("Without the detach and with all layer losses summed, what trains layer 1?",
+            {"a": "layer 1's own loss only", "b": "the losses of layer 1 and of every layer above it",
+             "c": "no loss at all"}, "b",
+            "the gradient of layer 2's loss would flow through layer 1's output into its weights: backprop again",
+            {"a": "that is what the detach guarantees; without it the losses above reach layer 1 too",
+             "c": "layer 1's own loss always reaches it"}),
+    "3.4": ("Features normalised with batch statistics in training, running statistics at test: what is wrong?",
+            {"a": "the predictor sees features with a different scale and offset at test time",
+             "b": "the random weights change between training and test", "c": "ridge regression overfits"}, "a",
+            "BatchNorm's running mean and variance were never updated, so test features are normalised differently",
+            {"b": "the blocks are frozen: their weights do not change",
+             "c": "the accuracy drop comes from the shift in the features, not from the predictor's capacity"}),
+    "3.6": ("When lambda grows very large, what happens to the ridge predictor?",
+            {"a": "W shrinks towards 0 and the scores stop depending on the features: accuracy falls",
+             "b": "W grows and overfits the training set", "c": "nothing: lambda only speeds up the solve"}, "a",
+            "lambda penalises the size of W; past the scale of H^T H it dominates and W is pulled to 0",
+            {"b": "large lambda shrinks W; overfitting is the small-lambda end",
+             "c": "lambda changes the solution itself, not only how it is computed"}),
+    "4.4": ("Which GEMMs does MF skip that BP needs?",
+            {"a": "the forward GEMMs", "b": "the weight-gradient GEMMs", "c": "the input-gradient GEMMs"}, "c",
+            "each layer's input is detached, so no gradient flows from a layer to the one below",
+            {"a": "MF runs the same forward pass as BP", "b": "MF still needs every weight's gradient"}),
+    "4.5": ("Your wider MF layers: what explains the change in validation accuracy you measured?",
+            {"a": "a wider layer's projection M_i sees more features, so each local classifier can be more accurate",
+             "b": "width does not matter for MF because every layer is trained locally",
+             "c": "wider layers make MF's local losses exact"}, "a",
+            "a layer's own class scores a_i M_i^T are a linear classifier on its activity: more units, more capacity",
+            {"b": "local training does not remove the capacity of each layer's classifier",
+             "c": "the summed local losses are exact at any width (the detach makes them so)"}),
+    "5.4": ("Which memory figure belongs in a comparison of two algorithms on one GPU?",
+            {"a": "NVML's device-wide used memory", "b": "the allocator's peak after resetting it",
+             "c": "the process's resident set size"}, "b",
+            "torch.cuda.max_memory_allocated measures the algorithm's tensors; NVML adds the context and other processes",
+            {"a": "it includes the CUDA context (500-900 MiB) and the caching allocator's spare blocks",
+             "c": "RSS counts host memory, not the GPU's"}),
+    "6.4": ("Three runs that share one seed: what do they measure?",
+            {"a": "seed-to-seed variation", "b": "one outcome, repeated (plus nondeterminism)",
+             "c": "nothing: they are invalid"}, "b",
+            "the same seed gives the same initialisation and data order, so their spread says nothing about other seeds",
+            {"a": "seed-to-seed variation needs different seeds",
+             "c": "they are a valid single measurement, just not three independent ones"}),
+}
+
+
+def quiz(exercise: str, answer) -> Result:
+    """The multiple-choice self-check of a written answer: pass the option's letter."""
+    question, options, right, why, wrong = QUIZZES[exercise]
+    print(f"Self-check {exercise}: {question}\n" + "\n".join(f"  ({k}) {v}" for k, v in options.items()))
+    if answer is Ellipsis or answer is None:
+        print(f"Exercise {exercise} not attempted yet: set your answer to one of {', '.join(options)}")
+        return verdict(f"{exercise} quiz", False)
+    answer = str(answer).strip().lower().strip("()")
+    if answer not in options:
+        print(f"✗ Exercise {exercise}: answer with one of {', '.join(options)}, got {answer!r}")
+        return verdict(f"{exercise} quiz", False)
+    if answer != right:
+        print(f"✗ Exercise {exercise}: not ({answer}): {wrong[answer]}. Think again.")
+        return verdict(f"{exercise} quiz", False)
+    print(f"✓ Exercise {exercise}: ({right}) — {why}.")
+    return verdict(f"{exercise} quiz", True)

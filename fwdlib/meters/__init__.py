@@ -1,0 +1,1 @@
+"""Meters: energy by backend with provenance (`energy`), and training-step memory (`memory`)."""

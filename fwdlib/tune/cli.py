@@ -1,0 +1,71 @@
+"""The tuner's command line: python -m fwdlib.tune."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .. import algorithms as registry, data as datasets
+from ..utils import as_tuple
+from .storage import hide_secrets
+from .workers import status
+from .search import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S, tune
+
+
+def parse_overrides(items) -> dict:
+    """--set key=value pairs, values as JSON (hidden=[256,256], schedule="greedy" or greedy)."""
+    overrides = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fwdlib.tune", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--algorithm",
+                        help=f"one of {', '.join(registry.NAMES)}, or a twin entry such as bp-mlp@mf")
+    parser.add_argument("--dataset", default=datasets.SAMPLE_NAME, help=", ".join(datasets.NAMES))
+    parser.add_argument("--trials", type=int, default=20, help="finished trials the study should hold")
+    parser.add_argument("--epochs", type=int, help="epoch cap per trial and stage (default: the preset's)")
+    parser.add_argument("--storage", default=DEFAULT_STORAGE, help="sqlite:///FILE, journal:FILE or a database URL")
+    parser.add_argument("--study", help="study name (default: ALGORITHM-DATASET)")
+    parser.add_argument("--seed", type=int, default=0, help="training seed; with the study name, the sampler's")
+    parser.add_argument("--worker", type=int, default=0, help="this worker's number, when several share a study")
+    parser.add_argument("--out", help="best-parameters file (default: tune-results/STUDY.json)")
+    parser.add_argument("--pruner", default="median", help="median or none: the same for every algorithm")
+    parser.add_argument("--only", help="comma-separated subset of the search space")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="change the base configuration")
+    parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--data-root", help="folder holding the datasets")
+    parser.add_argument("--no-figures", action="store_true", help="skip the history and importance plots")
+    parser.add_argument("--heartbeat", type=int, default=HEARTBEAT_S, metavar="S",
+                        help=f"database storage: seconds between a running trial's heartbeats (default {HEARTBEAT_S})")
+    parser.add_argument("--grace", type=int, default=GRACE_S, metavar="S",
+                        help="database storage: seconds of silence after which a trial's worker counts as "
+                             f"dead and the trial is failed and retried (default {GRACE_S})")
+    parser.add_argument("--status", action="store_true",
+                        help="print every trial of the study (state, worker, value, running time, retries) and exit")
+    args = parser.parse_args(argv)
+    if not args.algorithm and not (args.status and args.study):
+        parser.error("--algorithm is required (with --status, --study NAME will do instead)")
+    try:
+        if args.status:
+            print(status(args.study or f"{args.algorithm}-{args.dataset}", args.storage))
+            return 0
+        tune(args.algorithm, args.dataset, trials=args.trials, epochs=args.epochs, storage=args.storage,
+             study=args.study, seed=args.seed, worker=args.worker, out=args.out, pruner=args.pruner,
+             only=as_tuple(args.only), overrides=parse_overrides(args.set), device=args.device,
+             root=args.data_root, figures=not args.no_figures, heartbeat_s=args.heartbeat, grace_s=args.grace)
+    except KeyboardInterrupt as stop:
+        print(f"\ntune: {stop or 'interrupted'}. To resume, run the same command again.", file=sys.stderr)
+        return 130
+    except (ValueError, datasets.DataError, RuntimeError, TypeError) as err:
+        print(f"error: {hide_secrets(str(err), args.storage)}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,105 @@
+"""Where a study lives: SQLite, a journal file, or a database server with heartbeats and retries;
+secrets of its URL never printed."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from urllib.parse import quote
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.storages.journal import JournalFileBackend
+
+# Database storage: a running trial writes a heartbeat every HEARTBEAT_S; once it has been silent
+# for GRACE_S, any live worker fails it and queues its parameters again (at most MAX_RETRIES times,
+# so a trial that kills every worker it meets is not retried forever).
+HEARTBEAT_S, GRACE_S, MAX_RETRIES = 10, 120, 2
+DRIVER_HINT = 'pip install "psycopg[binary]" and use a postgresql+psycopg://USER:PASSWORD@HOST/DB URL'
+
+
+def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S):
+    """sqlite:///FILE, journal:FILE or any database URL Optuna accepts; a clear error otherwise.
+    A database server's storage gets heartbeats and retries (see the module's docstring)."""
+    hint = ("use sqlite:///FILE.db (one process at a time), journal:FILE.log (several processes on one "
+            f"machine) or a database URL (several machines; for PostgreSQL, {DRIVER_HINT})")
+    if url.startswith("journal:"):
+        path = Path(url.removeprefix("journal:"))
+        if not path.name or path.is_dir():
+            raise ValueError(f"storage {url!r} names no journal file; {hint}")
+        _make_folder(path.parent, url)
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    heartbeat = not url.startswith("sqlite:")   # a server: workers may be on machines whose processes we cannot see
+    if not heartbeat and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        _make_folder(Path(url.removeprefix("sqlite:///")).parent, url)
+    if heartbeat and not 0 < heartbeat_s < grace_s:
+        raise ValueError(f"the heartbeat interval ({heartbeat_s} s) must be positive and shorter than "
+                         f"the grace period ({grace_s} s)")
+    try:
+        with warnings.catch_warnings():        # heartbeats and retries are marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, **(_heartbeat_options(heartbeat_s, grace_s) if heartbeat else {}))
+    except Exception as err:  # every way a URL can fail gets the same advice
+        reason = hide_secrets(str(err).splitlines()[0], url)
+        raise ValueError(f"cannot open the storage {redact(url)!r} ({type(err).__name__}: {reason}); "
+                         f"{hint}") from err
+
+
+def _make_folder(folder: Path, url: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:    # a file where a folder should be, no permission, ...
+        raise ValueError(f"cannot make the folder {folder} for the storage {redact(url)!r} "
+                         f"({err.strerror or err}); choose a path in a folder you can write") from None
+
+
+def _heartbeat_options(heartbeat_s: int, grace_s: int) -> dict:
+    """RDBStorage's heartbeat arguments; the retry callback and its argument were renamed in
+    Optuna 4.9, and the kit accepts Optuna from 4.0 on."""
+    storages = optuna.storages
+    if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
+        retry = {"heartbeat_stale_trial_callback": storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)}
+    else:
+        retry = {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=MAX_RETRIES)}
+    return {"heartbeat_interval": heartbeat_s, "grace_period": grace_s, **retry}
+
+
+def retry_of(trial) -> int | None:
+    """The trial this one repeats: after a dead worker (same machine: user attribute `retry_of`;
+    stale heartbeat: Optuna's system attribute `failed_trial`)."""
+    return trial.user_attrs.get("retry_of", trial.system_attrs.get("failed_trial"))
+
+
+def has_heartbeat(storage) -> bool:
+    return isinstance(storage, RDBStorage) and storage.get_heartbeat_interval() is not None
+
+
+SECRET_KEYS = ("password", "passwd", "pwd", "pass", "sslpassword", "secret", "token")
+
+
+def _secrets(url: str) -> list[str]:
+    """The password and every secret query parameter of a database URL."""
+    from sqlalchemy.engine import make_url
+    try:
+        parsed = make_url(url)
+    except Exception:            # not a URL SQLAlchemy reads: nothing to hide that we can find
+        return []
+    found = [parsed.password] if parsed.password else []
+    for key, value in parsed.query.items():
+        if key.lower() in SECRET_KEYS:
+            found += [value] if isinstance(value, str) else list(value)
+    found = [str(v) for v in found if v]
+    return found + [quote(v, safe="") for v in found if quote(v, safe="") != v]   # as written in the URL
+
+
+def redact(url: str) -> str:
+    """The URL without its password (user:PASSWORD@ or ?password=...), for files and logs."""
+    for secret in _secrets(url):
+        url = url.replace(f":{secret}@", ":***@").replace(f"={secret}", "=***")
+    return url
+
+
+def hide_secrets(text: str, url: str) -> str:
+    """`text` (an error message, say) with every secret of `url` replaced by ***."""
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,139 @@
+"""Several workers fill one study: who runs a trial, which trials a dead worker left, when the study
+is full, and each trial's state for --status."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import warnings
+from collections import Counter
+
+import optuna
+from optuna.trial import TrialState
+
+from ..utils import process_alive
+from .storage import has_heartbeat, open_storage, redact, retry_of
+
+
+def worker_id() -> str:
+    """host:pid of this process, stored with each trial it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def local_pid(trial) -> int | None:
+    """The process id of the trial's worker if that worker runs on this machine, else None."""
+    host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+    return int(pid) if host == socket.gethostname() and pid.isdigit() else None
+
+
+def recover_abandoned(study, storage) -> list[int]:
+    """Trials left running by a worker of this machine that no longer exists (killed, crashed):
+    mark them failed and queue their parameters again, so the search resumes where it stopped.
+    Workers on other machines are left alone: only they know whether they still run."""
+    study_id = storage.get_study_id_from_name(study.study_name)
+    retried = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = local_pid(trial)
+        if pid is None or process_alive(pid):
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_user_attr(trial_id, "abandoned", f"worker {trial.user_attrs['worker']} exited mid-trial")
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        if trial.params:         # a worker killed before it sampled anything leaves nothing to retry
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            retried.append(trial.number)
+    return retried
+
+
+class StudyFull(Exception):
+    """A trial began when the study already held all its trials (finished, running or queued)."""
+
+
+def taken_before(trial) -> int:
+    """Trials numbered below this one that finished, run or wait to run: the places they take.
+    Numbers are given out one at a time by the storage, so two workers that start together
+    never both see room for one last trial."""
+    taking = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+    return sum(t.number < trial.number and t.state in taking for t in trial.study.get_trials(deepcopy=False))
+
+
+def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float = 1.0,
+         verbose: bool = True) -> None:
+    """Run trials until the study holds `trials` finished ones (completed or pruned).
+
+    Several workers may fill one study. A worker starts a trial while finished, running and
+    queued trials leave room (a queued one, a retry, is always taken first). When no room is left
+    but trials still run, it waits for them, because one may belong to a dead worker: with a
+    database server's heartbeats such a trial is failed and queued again once it has been silent
+    for the grace period; with SQLite or a journal file, only a dead process of this machine can
+    be told (by its process id), so a worker stops waiting when the rest run elsewhere.
+    """
+    heartbeat, waited_for = has_heartbeat(storage), set()
+    while True:
+        if heartbeat:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+        else:
+            recover_abandoned(study, storage)
+        states = Counter(t.state for t in study.get_trials(deepcopy=False))
+        finished = states[TrialState.COMPLETE] + states[TrialState.PRUNED]
+        if finished >= trials:
+            return
+        if states[TrialState.WAITING] or finished + states[TrialState.RUNNING] < trials:
+            with _quiet_about(StudyFull, KeyboardInterrupt):   # both are reported our own way
+                study.optimize(run_trial, n_trials=1, callbacks=callbacks, catch=(StudyFull,))
+            continue
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not heartbeat and all(local_pid(t) is None for t in running):
+            return
+        for trial in running:
+            if verbose and trial.number not in waited_for:
+                waited_for.add(trial.number)
+                print(f"tune: waiting for trial {trial.number} of worker {trial.user_attrs.get('worker', '?')}; "
+                      "if that worker has stopped, its trial is failed and retried here "
+                      + ("once its heartbeat has been silent for the grace period" if heartbeat
+                         else "as soon as its process is gone"), flush=True)
+        time.sleep(poll_s)
+
+
+class _quiet_about:
+    """Hide Optuna's "Trial N failed ... because of" warning for expected exception types
+    (a filter on the handlers: Optuna logs from child loggers, which skip a parent's filters)."""
+
+    def __init__(self, *kinds: type[BaseException]):
+        names = tuple(f"{k.__name__}(" for k in kinds)
+        # Optuna says it twice: "... because of the following error: Kind(...)", then
+        # "Trial N failed with value None." (a trial failed by an uncaught error raises anyway).
+        self.filter = lambda record: not (any(n in record.getMessage() for n in names)
+                                          or record.getMessage().endswith("failed with value None."))
+        self.handlers = logging.getLogger("optuna").handlers
+
+    def __enter__(self):
+        for handler in self.handlers:
+            handler.addFilter(self.filter)
+
+    def __exit__(self, *exc):
+        for handler in self.handlers:
+            handler.removeFilter(self.filter)
+
+
+def status(study_name: str, storage: str) -> str:
+    """Every trial of a study, one line each, readable from any machine that reaches the storage:
+    a running trial shows its worker and how long it has been running."""
+    try:
+        study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
+    except KeyError:
+        raise ValueError(f"no study {study_name!r} in {redact(storage)}; name it with --study") from None
+    lines = [f"study {study_name} in {redact(storage)}"]
+    for t in study.get_trials(deepcopy=False):
+        repeats = retry_of(t)
+        notes = [f"val_acc {t.value:.4f}" if t.value is not None else "",
+                 f"running for {time.time() - t.datetime_start.timestamp():.0f} s"
+                 if t.state.name == "RUNNING" and t.datetime_start else "",
+                 f"retry of trial {repeats}" if repeats is not None else "",
+                 t.user_attrs.get("surplus", ""), t.user_attrs.get("abandoned", "")]
+        lines.append(f"  trial {t.number:3d} {t.state.name:8s} worker {t.user_attrs.get('worker', '-')}"
+                     + "".join(f"; {n}" for n in notes if n))
+    return "\n".join(lines)
