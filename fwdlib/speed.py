@@ -1,8 +1,9 @@
 """How fast a training step is, where its time goes, and how far it is from the machine's limit.
 
-    python -m fwdlib.bench --preset speed
+    python -m fwdlib.speed                      # every case; --only mf+per-batch,bp-mlp@mf+per-batch
 
-For each of the study's architectures: seconds per epoch (beside the study's A100 figure), and
+Each case is a run of the `paper` preset, its RunSpec as the benchmark would train it (the
+same batch, config and augmentation); the profiler only caps its epochs. For each: seconds per epoch (beside the study's A100 figure), and
 for one eager step the time of its parts:
 
     forward      everything not listed below (the algorithm's own passes, its losses)
@@ -16,9 +17,11 @@ against the peak the same device reaches on one large torch.mm in the same dtype
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import platform
+import sys
 import time
 from dataclasses import asdict, dataclass
 
@@ -26,32 +29,52 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import algorithms as registry, data as datasets
+from . import data as datasets
 from .algorithms.base import implementation_of
+from .bench.plan import entries_of, spec_of
+from .bench.presets import PRESETS
+from .bench.runner import build_model, dataset_for, fit_spec
+from .bench.spec import RunSpec
 from .bench.study import study_row
-from .train import fit
-from .utils import atomic_write, pick_device, seed_all, synchronize, writable_folder
+from .utils import as_tuple, atomic_write, pick_device, seed_all, synchronize, writable_folder
 
-# (label, dataset family, algorithm, config, batch size, the study entry whose seconds per epoch
-# it is compared with, the case it is the rival of)
+# (preset, dataset, entry): the study's architectures as the benchmark runs them. MF and its twin
+# run in the kit's per-batch variant; the study's greedy MF is timed by the benchmark itself.
 SPEED_CASES = (
-    ("bp-mlp 2x1000", "fashion_mnist", "bp-mlp", {"hidden": (1000, 1000)}, 128, "bp-mlp@mf", None),
-    ("mf 2x1000", "fashion_mnist", "mf", {"hidden": (1000, 1000)}, 128, None, "bp-mlp 2x1000"),
-    ("bp-mlp 3x2000", "cifar10", "bp-mlp", {"hidden": (2000,) * 3}, 128, "bp-mlp@mf", None),
-    ("mf 3x2000", "cifar10", "mf", {"hidden": (2000,) * 3}, 128, None, "bp-mlp 3x2000"),
-    ("bp-mlp 4x2000", "fashion_mnist", "bp-mlp", {"hidden": (2000,) * 4}, 100, "bp-mlp@ff", None),
-    ("ff 4x2000", "fashion_mnist", "ff", {"hidden": (2000,) * 4}, 100, None, "bp-mlp 4x2000"),
-    ("bp-cnn", "fashion_mnist", "bp-cnn", {}, 128, "bp-cnn", None),
-    ("cafo-rand", "fashion_mnist", "cafo-rand", {}, 128, None, "bp-cnn"),
-    ("cafo-dfa", "fashion_mnist", "cafo-dfa", {}, 128, None, "bp-cnn"),
+    ("paper", "fashion_mnist", "bp-mlp@mf+per-batch"), ("paper", "fashion_mnist", "mf+per-batch"),
+    ("paper", "cifar10", "bp-mlp@mf+per-batch"), ("paper", "cifar10", "mf+per-batch"),
+    ("paper", "fashion_mnist", "bp-mlp@ff"), ("paper", "fashion_mnist", "ff"),
+    ("paper", "fashion_mnist", "bp-cnn@cafo-rand"), ("paper", "fashion_mnist", "cafo-rand"),
+    ("paper", "fashion_mnist", "cafo-dfa"),
 )
 PARTS = ("forward", "backward", "optimizer", "extra pass")
 
 
-def study_s_per_epoch(family: str, entry: str) -> float | None:
+def case_specs(cases=SPEED_CASES, *, epochs: int = 3, device: str = "cpu",
+               cuda_graphs: bool = True) -> list[tuple[RunSpec, str | None]]:
+    """(spec, its twin's run key or None) of each case: the benchmark's spec under a matched budget
+    of `epochs` (no early stop). The twin is found by key: one BP-CNN run is both CaFo's twin."""
+    out = []
+    for preset_name, dataset, entry in cases:
+        preset = PRESETS[preset_name]
+        settings = {"protocol": "matched", "epochs": epochs, "device": device, "cuda_graphs": cuda_graphs}
+        spec = spec_of(preset, dataset, entry, **settings)
+        pair = entries_of(preset, dataset)[spec.entry][0]
+        twin = None if spec.entry.is_twin else spec_of(preset, dataset, spec.entry.twin_of(pair.twin), **settings).key
+        out.append((spec, twin))
+    return out
+
+
+def label(spec: RunSpec) -> str:
+    """"mf+per-batch 2x1000": the entry and, for an MLP, its layers."""
+    hidden = spec.config.get("hidden")
+    return f"{spec.entry} {len(hidden)}x{hidden[0]}" if hidden else str(spec.entry)
+
+
+def study_s_per_epoch(spec: RunSpec) -> float | None:
     """The study's seconds per epoch on its A100 (time / epochs of its table), if it gives both.
     (The study's per-batch MF rows do not exist: it ran MF greedy, so its figure is the greedy one.)"""
-    row = study_row(family, entry)
+    row = study_row(spec.dataset, spec.entry)
     return row.s_per_epoch if row else None
 
 
@@ -161,17 +184,16 @@ def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, n: int
     return 2 * n ** 3 / best
 
 
-def first_stage_breakdown(name: str, config: dict, data: datasets.Dataset, batch_size: int):
+def first_stage_breakdown(spec: RunSpec, data: datasets.Dataset):
     """(StepBreakdown, stage) of a fresh model's first stage, prepared on a few batches only."""
-    model = registry.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
-    model.to(data.device)
+    model = build_model(spec, data).to(data.device)
     stage = model.stages()[0]
-    stage_data = model.begin_stage(stage, datasets.first(data, 4 * batch_size))
-    x, y = stage_data.train.x[:batch_size], stage_data.train.y[:batch_size]
+    stage_data = model.begin_stage(stage, datasets.first(dataset_for(spec, data), 4 * spec.batch_size))
+    x, y = stage_data.train.x[:spec.batch_size], stage_data.train.y[:spec.batch_size]
     return step_breakdown(model, x, y, stage), stage
 
 
-# ============================================================================ the preset
+# ============================================================================ the profiler
 
 def synthetic(name: str, device: torch.device, n_train: int, seed: int = 0) -> datasets.Dataset:
     """Random tensors shaped like `name`, for timing only (accuracy is meaningless)."""
@@ -188,55 +210,56 @@ def synthetic(name: str, device: torch.device, n_train: int, seed: int = 0) -> d
                             spec.mean, spec.std, augment=datasets.augments(name))
 
 
-def speed(dataset_names=None, algorithm_names=None, *, out, device=None, cuda_graphs=True,
-          epochs=None, root=None, verbose=True, cases=None) -> list[dict]:
-    """Seconds per epoch on the study's architectures beside the study's, where each step's time
-    goes, and the fraction of the device's matmul peak it reaches. Writes OUT/speed.json."""
-    device = pick_device(device)
+def timing_data(dataset: str, device: torch.device, root=None) -> tuple[datasets.Dataset, str]:
+    """The dataset where it is here, else random tensors of its shape (timing only)."""
+    try:
+        data = datasets.load(dataset, device=device, root=root, download=False)
+        return data, data.name
+    except datasets.DataError:
+        n = 45_000 if dataset.startswith("cifar") else 54_000
+        return synthetic(dataset, device, n), f"{dataset}-shaped synthetic (timing only)"
+
+
+def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=True) -> list[dict]:
+    """Seconds per epoch of each case (`case_specs`) beside the study's, where each step's time goes, and the
+    fraction of the device's matmul peak it reaches. Writes OUT/speed.json."""
     out = writable_folder(out)
-    epochs = epochs or 3                       # the first epoch of each stage is warm-up
+    device = torch.device(cases[0][0].device)
     peak = matmul_peak(device)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     if verbose:
         print(f"speed on {device_name} ({device}), float32 matmul peak {peak / 1e9:.1f} GFLOP/s "
               f"(one large torch.mm)")
     rows = []
-    for label, family, name, config, batch_size, study_entry, rival_of in cases or SPEED_CASES:
-        if algorithm_names and name not in algorithm_names:
-            continue
-        if dataset_names and family not in dataset_names:
-            continue
-        try:
-            data = datasets.load(family, device=device, root=root, download=False)
-            data_label = data.name
-        except datasets.DataError:
-            n = 45_000 if family.startswith("cifar") else 54_000
-            data, data_label = synthetic(family, device, n), f"{family}-shaped synthetic (timing only)"
-        seed_all(0)
-        model = registry.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
-        history = fit(model, data, epochs=epochs, batch_size=batch_size, progress=False, cuda_graphs=cuda_graphs)
+    for spec, twin_key in cases:
+        data, data_label = timing_data(spec.dataset, device, root)
+        seed_all(spec.seed)
+        model = build_model(spec, data)
+        history = fit_spec(model, data, spec)
         per_stage = {}
         for r in history.records:
             per_stage.setdefault(r["stage"], []).append(r["time_s"])
         timed = [t for times in per_stage.values() for t in (times[1:] or times)]
-        parts, stage = first_stage_breakdown(name, config, data, batch_size)
-        row = {"case": label, "algorithm": name, "batch_size": batch_size, "data": data_label,
+        parts, stage = first_stage_breakdown(spec, data)
+        row = {"case": label(spec), "entry": str(spec.entry), "dataset": spec.dataset, "key": spec.key,
+               "spec": spec.record(), "algorithm": spec.algorithm, "batch_size": spec.batch_size, "data": data_label,
                "device": str(device), "device_name": device_name, "mode": history.mode,
                "s_per_epoch": float(np.median(timed)), "epochs_timed": len(timed),
                "prep_s": history.prep_time_s,      # stage preparation (CaFo's features, greedy MF's cache)
                # the study's way: the whole training time over the epochs, preparation included
                "s_per_epoch_whole": history.train_time_s / history.epochs,
-               "study_s_per_epoch_a100": study_s_per_epoch(family, study_entry or name),
+               "study_s_per_epoch_a100": study_s_per_epoch(spec),
                "step": asdict(parts), "step_stage": stage.name, "flops_per_s": parts.flops_per_s(),
                "matmul_peak_flops_per_s": peak, "fraction_of_peak": parts.flops_per_s() / peak,
-               "rival_of": rival_of, "notes": history.notes, "torch": torch.__version__,
+               "twin_key": twin_key, "notes": history.notes, "torch": torch.__version__,
                "optimizer": sorted({implementation_of(o) for o in model.optimizers()})}
         rows.append(row)
         if verbose:
             print(describe(row), flush=True)
         del model, data
     for row in rows:                            # a rival's step against its twin's, same machine
-        twin = next((t for t in rows if t["case"] == row["rival_of"]), None)
+        twin = next((t for t in rows if row["twin_key"] and t["key"] == row["twin_key"]), None)
+        row["twin"] = twin["case"] if twin else None
         row["step_ratio_to_twin"] = row["step"]["step"] / twin["step"]["step"] if twin else None
         row["epoch_ratio_to_twin"] = row["s_per_epoch_whole"] / twin["s_per_epoch_whole"] if twin else None
         if verbose and twin:
@@ -252,8 +275,36 @@ def describe(row: dict) -> str:
     study = row["study_s_per_epoch_a100"]
     parts = ", ".join(f"{p} {1000 * step[p.replace(' ', '_')]:.1f}" for p in PARTS)
     prep = f" + {row['prep_s']:.3g} s stage preparation in all" if row["prep_s"] > 1e-3 else ""
-    return (f"  {row['case']:14s} batch {row['batch_size']:3d}: {row['s_per_epoch']:8.3f} s/epoch{prep}, "
+    return (f"  {row['case']:28s} batch {row['batch_size']:3d}: {row['s_per_epoch']:8.3f} s/epoch{prep}, "
             f"{row['s_per_epoch_whole']:.3f} s per epoch of the whole training ({row['mode']}, {row['data']})"
             + (f"; study A100 {study:.2f} s (its whole time / epochs)" if study else "")
-            + f"\n  {'':14s} one eager step {1000 * step['step']:.1f} ms = {parts} ms ({row['step_stage']}); "
+            + f"\n  {'':28s} one eager step {1000 * step['step']:.1f} ms = {parts} ms ({row['step_stage']}); "
             f"{row['flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * row['fraction_of_peak']:.0f}% of the matmul peak")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fwdlib.speed", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help="comma-separated entries of the cases, e.g. mf+per-batch,bp-mlp@mf+per-batch")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per stage (the first is warm-up; default 3)")
+    parser.add_argument("--out", default="speed-results", help="folder for speed.json")
+    parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--data-root", help="folder holding the datasets (else synthetic tensors of their shape)")
+    parser.add_argument("--no-cuda-graphs", action="store_true", help="run every step eagerly")
+    args = parser.parse_args(argv)
+    try:
+        only = as_tuple(args.only)
+        cases = [c for c in SPEED_CASES if not only or c[2] in only]
+        if not cases:
+            raise ValueError(f"--only {args.only} names no case; the cases: {', '.join(c[2] for c in SPEED_CASES)}")
+        if args.epochs < 1:
+            raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
+        speed(case_specs(cases, epochs=args.epochs, device=str(pick_device(args.device)),
+                         cuda_graphs=not args.no_cuda_graphs), out=args.out, root=args.data_root)
+    except (ValueError, RuntimeError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

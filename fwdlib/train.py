@@ -21,6 +21,8 @@ from .graphs import GraphedStep, execution_mode
 from .meters.memory import SavedTensors, StepMemory, stage_cache_bytes, step_memory
 from .utils import synchronize
 
+DEFAULT_BATCH = 128        # the study's batch for every algorithm but FF (bench/study.py)
+
 MONITORS = ("val_loss", "val_acc")
 # Divergence: a non-finite loss, or an epoch whose mean loss exceeds this multiple of the stage's
 # first step's loss (training that works lowers its loss; one that explodes raises it by orders).
@@ -80,7 +82,7 @@ def show_progress() -> bool:
     return "ipykernel" in sys.modules or sys.stderr.isatty()
 
 
-def fit(algorithm: Algorithm, data: Dataset, *, epochs: int, batch_size: int = 128,
+def fit(algorithm: Algorithm, data: Dataset, *, epochs: int, batch_size: int = DEFAULT_BATCH,
         monitor: str = "val_loss", patience: int | None = None, min_delta: float = 0.0,
         seed: int = 0, restore_best: bool = True, eval_batch_size: int = 1024,
         progress: bool | None = None, on_epoch=None, cuda_graphs: bool = False,

@@ -11,38 +11,74 @@ import pytest
 import torch
 
 from fwdlib import algorithms, bench, presets, report, speed, study
+from fwdlib.bench.entry import Entry
+from fwdlib.bench.plan import entries_of, plan, preset_specs, spec_of
+from fwdlib.bench.spec import RunSpec, StoppingRule
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def planned(preset="quick", datasets=None, seeds=1, **settings):
+    """The benchmark's runs of a preset, as `bench.run` plans them."""
+    preset = bench.PRESETS[preset]
+    settings = {"protocol": "converge", "device": "cpu", "cuda_graphs": True, **settings}
+    return plan(preset_specs(preset, datasets or preset.datasets, **settings), seeds)
+
+
 def test_both_members_of_every_pair_share_the_protocol():
     for protocol in bench.PROTOCOLS:
-        runs = bench.plan(bench.PRESETS["quick"], dataset_names=("fashion_mnist_sample",), algorithm_names=None,
-                          seeds=2, protocol=protocol, device="cpu", cuda_graphs=True)
-        rule_keys = ("dataset", "batch_size", "epochs", "monitor", "patience", "min_delta",
-                     "protocol", "device", "cuda_graphs")
-        by_entry = {e: r["spec"] for r in runs if r["spec"]["seed"] == 0 for e in r["entries"]}
+        runs = planned(seeds=2, protocol=protocol)
+        by_entry = {str(e): r.spec for r in runs if r.spec.seed == 0 for e in r.entries}
         for rival, twin in algorithms.TWINS.items():
             a, b = by_entry[rival], by_entry[f"{twin}@{rival}"]
-            assert {k: a[k] for k in rule_keys} == {k: b[k] for k in rule_keys}
-            assert a["config"].get("hidden", a["config"].get("channels")) == \
-                b["config"].get("hidden", b["config"].get("channels"))          # same layers
-        assert (runs[0]["spec"]["patience"] is None) == (protocol == "matched")
-    names = {r["spec"]["algorithm"] for r in runs}
-    assert names == {"ff", "mf", "cafo-rand", "cafo-dfa", "bp-mlp", "bp-cnn"}
+            assert (a.dataset, a.batch_size, a.rule, a.augment, a.device, a.cuda_graphs) == \
+                (b.dataset, b.batch_size, b.rule, b.augment, b.device, b.cuda_graphs)
+            assert a.config.get("hidden", a.config.get("channels")) == \
+                b.config.get("hidden", b.config.get("channels"))          # same layers
+        assert (runs[0].spec.rule.patience is None) == (protocol == "matched")
+    assert {r.spec.algorithm for r in runs} == {"ff", "mf", "cafo-rand", "cafo-dfa", "bp-mlp", "bp-cnn"}
 
 
 def test_runs_are_interleaved_and_keys_unique():
-    runs = bench.plan(bench.PRESETS["quick"], dataset_names=("fashion_mnist_sample",), algorithm_names=None,
-                      seeds=3, protocol="converge", device="cpu", cuda_graphs=True)
-    assert len({r["key"] for r in runs}) == len(runs)
-    firsts = [next(r["spec"]["algorithm"] for r in runs if r["spec"]["seed"] == s) for s in range(3)]
+    runs = planned(seeds=3)
+    assert len({r.key for r in runs}) == len(runs)
+    firsts = [next(r.spec.algorithm for r in runs if r.spec.seed == s) for s in range(3)]
     assert len(set(firsts)) == 3                       # a different algorithm opens each seed
-    assert [r["spec"]["seed"] for r in runs] == sorted(r["spec"]["seed"] for r in runs)
+    assert [r.spec.seed for r in runs] == sorted(r.spec.seed for r in runs)
+    cnn_twin = next(r for r in runs if r.spec.algorithm == "bp-cnn")     # one run, the twin of both CaFos
+    assert [str(e) for e in cnn_twin.entries] == ["bp-cnn@cafo-rand", "bp-cnn@cafo-dfa"]
+
+
+def test_the_entry_grammar_has_one_parser_and_one_formatter():
+    for text, parts in (("mf", ("mf", None, None)), ("mf+per-batch", ("mf", None, "per-batch")),
+                        ("bp-mlp@mf", ("mf", "bp-mlp", None)), ("bp-mlp@mf+per-batch", ("mf", "bp-mlp", "per-batch"))):
+        entry = Entry.parse(text)
+        assert (entry.rival, entry.twin, entry.variant) == parts and str(entry) == text
+    twin = Entry.parse("bp-mlp@ff+kit")
+    assert (twin.algorithm, twin.is_twin, str(twin.rival_entry), twin.study) == ("bp-mlp", True, "ff+kit", "bp-mlp@ff")
+    assert Entry.parse("bp-cnn@cafo-dfa").study == "bp-cnn" and Entry("mf").twin_of("bp-mlp") == Entry.parse("bp-mlp@mf")
+    for bad in ("", "@mf", "mf+", "a@b@c", "MF", "mf+x+y"):
+        with pytest.raises(ValueError, match="not an entry"):
+            Entry.parse(bad)
+
+
+def test_a_run_spec_is_frozen_and_its_key_is_the_hash_of_its_record():
+    spec = spec_of(bench.PRESETS["paper-fmnist"], "fashion_mnist", "ff", device="cpu")
+    assert (spec.algorithm, spec.batch_size, spec.config["hidden"]) == ("ff", 100, (2000,) * 4)
+    assert set(spec.record()) == {"dataset", "algorithm", "config", "batch_size", "epochs", "monitor", "patience",
+                                  "min_delta", "protocol", "augment", "device", "cuda_graphs", "seed"}
+    with pytest.raises(TypeError):
+        spec.config["lr"] = 1.0
+    assert RunSpec.from_record(json.loads(json.dumps(spec.record())), "ff") == spec
+    assert spec.replace(entry=Entry("ff", variant="other")).key == spec.key and spec.replace(seed=1).key != spec.key
+    assert spec.with_config(lr=0.1).differences(spec) == [f"config.lr: 0.1 vs {spec.config['lr']!r}"]
+    assert str(StoppingRule(5, patience=None)) == ("val_acc, patience none (matched budget), min_delta 0.001, "
+                                                   "cap 5 per stage, best weights restored")
 
 
 def test_bad_arguments_list_the_valid_choices(capsys):
-    cases = [(["--preset", "huge"], "quick, paper-fmnist, paper, speed"),
+    cases = [(["--preset", "huge"], "quick, paper-fmnist, paper"),
+             (["--preset", "speed"], "python -m fwdlib.speed"),
              (["--algorithms", "rnn"], "bp-mlp"),
              (["--dataset", "imagenet"], "fashion_mnist_sample"),
              (["--protocol", "forever"], "converge, matched"),
@@ -57,7 +93,6 @@ def test_a_diverging_run_is_recorded_as_failed_and_the_rest_finish(monkeypatch, 
     preset = presets.Preset("t", "test", ("fashion_mnist_sample",), {"fashion_mnist_sample": pairs},
                           epochs=1, patience=1, seeds=1)
     monkeypatch.setitem(bench.PRESETS, "t", preset)
-    monkeypatch.setattr(bench, "PRESET_NAMES", (*bench.PRESET_NAMES, "t"))
     records = bench.run("t", out=tmp_path, co2=False, verbose=False)
     status = {r["spec"]["algorithm"]: r for r in records}
     assert status["diverging"]["status"] == "failed"
@@ -179,10 +214,9 @@ def test_speed_uses_labelled_synthetic_tensors_when_data_is_absent():
 
 def test_every_entry_of_every_preset_shows_the_studys_numbers():
     for preset in bench.PRESETS.values():
-        for dataset, pairs in preset.pairs.items():
-            for pair in pairs:
-                for entry, _, _ in pair.members():
-                    assert study.study_row(dataset, entry) is not None, (preset.name, dataset, entry)
+        for dataset in preset.pairs:
+            for entry in entries_of(preset, dataset):
+                assert study.study_row(dataset, entry) is not None, (preset.name, dataset, entry)
     assert study.study_row("fashion_mnist", "bp-cnn@cafo-dfa") == study.STUDY[("fashion_mnist", "bp-cnn")]
 
 
@@ -208,33 +242,27 @@ def test_a_verdict_needs_three_paired_seeds_and_an_interval_that_excludes_no_dif
 def test_the_paper_presets_run_each_algorithm_as_the_study_did_and_the_kits_variants_beside():
     for name in ("paper-fmnist", "paper"):
         preset = bench.PRESETS[name]
-        runs = bench.plan(preset, dataset_names=preset.datasets, algorithm_names=None, seeds=1,
-                          protocol="converge", device="cpu", cuda_graphs=True)
-        by_entry = {(r["spec"]["dataset"], e): r["spec"] for r in runs for e in r["entries"]}
+        by_entry = {(r.spec.dataset, str(e)): r.spec.replace(entry=e) for r in planned(name) for e in r.entries}
         ff, mf = by_entry[("fashion_mnist", "ff")], by_entry[("fashion_mnist", "mf")]
-        assert ff["batch_size"] == by_entry[("fashion_mnist", "bp-mlp@ff")]["batch_size"] == 100
+        assert ff.batch_size == by_entry[("fashion_mnist", "bp-mlp@ff")].batch_size == 100
         # as the study ran them, so nothing but the shared stopping rule differs from it
-        for entry, spec in (("ff", ff), ("mf", mf), ("bp-mlp@mf", by_entry[("fashion_mnist", "bp-mlp@mf")])):
-            diffs = study.differences("fashion_mnist", entry, spec["algorithm"], spec["config"], spec)
-            assert [d.split()[0] for d in diffs] == ["stopping"], (entry, diffs)
-        assert mf["config"]["schedule"] == "greedy" and mf["config"]["epochs_per_layer"] == 12
+        for spec in (ff, mf, by_entry[("fashion_mnist", "bp-mlp@mf")]):
+            diffs = study.differences(spec)
+            assert [d.split()[0] for d in diffs] == ["stopping"], (spec.entry, diffs)
+        assert mf.config["schedule"] == "greedy" and mf.config["epochs_per_layer"] == 12
         # the kit's variants are separate entries with their own twins, and say how they differ
         kit = by_entry[("fashion_mnist", "ff+kit")]
-        assert ("fashion_mnist", "bp-mlp@ff+kit") in by_entry and kit["batch_size"] == 128
-        diffs = " ".join(study.differences("fashion_mnist", "ff+kit", "ff", kit["config"], kit))
+        assert ("fashion_mnist", "bp-mlp@ff+kit") in by_entry and kit.batch_size == 128
+        diffs = " ".join(study.differences(kit))
         for setting in ("batch_size 128 (study 100)", "prediction head (study goodness)", "peer_norm 0.0 (study 0.03)",
                         "relu relu (study straight-through)", "lr_cooldown False (study True)"):
             assert setting in diffs
         per_batch = by_entry[("fashion_mnist", "mf+per-batch")]
-        assert "schedule per-batch (study greedy)" in study.differences(
-            "fashion_mnist", "mf+per-batch", "mf", per_batch["config"], per_batch)
+        assert "schedule per-batch (study greedy)" in study.differences(per_batch)
 
 
 def test_cifar_pairs_share_their_augmentation():
-    preset = bench.PRESETS["paper"]
-    runs = bench.plan(preset, dataset_names=("cifar10",), algorithm_names=None, seeds=1,
-                      protocol="converge", device="cpu", cuda_graphs=True)
-    augment = {e: r["spec"]["augment"] for r in runs for e in r["entries"]}
+    augment = {str(e): r.spec.augment for r in planned("paper", ("cifar10",)) for e in r.entries}
     for rival in ("cafo-rand", "cafo-dfa", "mf"):        # cached features: neither member augments
         twin = next(e for e in augment if e.endswith(f"@{rival}"))
         assert augment[rival] is False and augment[twin] is False, rival
@@ -271,25 +299,38 @@ def test_speed_breakdown_parts_add_up_and_name_the_extra_pass():
     assert speed.matmul_peak(torch.device("cpu"), n=256, repeats=2) > 1e6
 
 
-def test_speed_preset_prints_the_breakdown_and_the_distance_to_the_limit(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(speed, "SPEED_CASES", (
-        ("bp-mlp 2x64", "fashion_mnist", "bp-mlp", {"hidden": (64, 64)}, 128, "bp-mlp@mf", None),
-        ("mf 2x64", "fashion_mnist", "mf", {"hidden": (64, 64)}, 128, None, "bp-mlp 2x64"),
-        ("mf greedy 2x64", "fashion_mnist", "mf", {"hidden": (64, 64), "schedule": "greedy"}, 128, None, None)))
+def test_the_speed_profiler_times_the_benchmarks_specs_and_the_distance_to_the_limit(tmp_path, capsys, monkeypatch):
+    small = presets.Preset("small", "test", ("fashion_mnist",), {"fashion_mnist": (
+        presets.Pair("mf", {"hidden": (64, 64)}, "bp-mlp", {"hidden": (64, 64)}, variant="per-batch"),
+        presets.Pair("mf", {"hidden": (64, 64), "schedule": "greedy"}, "bp-mlp", {"hidden": (64, 64)}, batch_size=100))},
+        epochs=5, patience=2)
+    monkeypatch.setitem(bench.PRESETS, "small", small)
     full_size = speed.synthetic
     monkeypatch.setattr(speed, "synthetic", lambda name, device, n, seed=0: full_size(name, device, 512))
-    rows = bench.run("speed", out=tmp_path, device="cpu", epochs=2, root=tmp_path / "no-data")
+    cases = speed.case_specs((("small", "fashion_mnist", "bp-mlp@mf+per-batch"), ("small", "fashion_mnist", "mf+per-batch"),
+                              ("small", "fashion_mnist", "mf")), epochs=2)
+    assert cases[1][1] == cases[0][0].key and cases[0][1] is None     # the rival knows its twin's run
+    assert cases[2][0] == spec_of(small, "fashion_mnist", "mf", protocol="matched", epochs=2)   # the benchmark's spec
+    rows = speed.speed(cases, out=tmp_path, root=tmp_path / "no-data")
     out = capsys.readouterr().out
-    assert "matmul peak" in out and "% of the matmul peak" in out and "mf 2x64 / bp-mlp 2x64: step x" in out
-    assert "whole training time per epoch x" in out
-    assert [r["case"] for r in rows] == ["bp-mlp 2x64", "mf 2x64", "mf greedy 2x64"]
-    greedy_line = next(line for line in out.splitlines() if line.strip().startswith("mf greedy 2x64"))
+    assert "matmul peak" in out and "% of the matmul peak" in out
+    assert "mf+per-batch 2x64 / bp-mlp@mf+per-batch 2x64: step x" in out and "whole training time per epoch x" in out
+    assert [r["case"] for r in rows] == ["bp-mlp@mf+per-batch 2x64", "mf+per-batch 2x64", "mf 2x64"]
+    assert [r["batch_size"] for r in rows] == [128, 128, 100] and rows[2]["spec"]["config"]["schedule"] == "greedy"
+    greedy_line = next(line for line in out.splitlines() if line.strip().startswith("mf 2x64"))
     assert rows[2]["prep_s"] > 0 and "stage preparation in all" in greedy_line
     assert rows[1]["step_ratio_to_twin"] == pytest.approx(rows[1]["step"]["step"] / rows[0]["step"]["step"])
     assert rows[0]["study_s_per_epoch_a100"] == pytest.approx(44.1 / 17.7)
     assert 0 < rows[0]["fraction_of_peak"] and rows[0]["optimizer"] in (["fused"], ["foreach"])
-    assert json.loads((tmp_path / "speed.json").read_text())[1]["case"] == "mf 2x64"
+    assert json.loads((tmp_path / "speed.json").read_text())[1]["case"] == "mf+per-batch 2x64"
 
+
+def test_every_speed_case_is_a_run_of_the_paper_preset():
+    cases = speed.case_specs()
+    assert [str(s.entry) for s, _ in cases] == [entry for _, _, entry in speed.SPEED_CASES]
+    twins = {s.key for s, _ in cases}
+    assert all(twin in twins for s, twin in cases if twin)           # every rival's twin is timed too
+    assert next(s for s, _ in cases if str(s.entry) == "ff").batch_size == study.STUDY_FF_BATCH
 
 
 def test_a_metric_appears_in_the_csv_and_the_markdown_alike():

@@ -76,6 +76,33 @@ def test_counter_delta_becomes_joules():
     assert m.result.measured_joules() == 5.5
 
 
+TWO_GPUS = [("cuda:0", "Fake H100", "GPU-aaaa-1111"), ("cuda:1", "Fake H100", "GPU-bbbb-2222")]
+
+
+def test_a_cpu_run_on_a_gpu_machine_counts_no_gpu_energy():
+    m = meter(nvml=FakeNVML(counter=[0, 1_000, 6_500, 6_500]), cuda_device_list=GPU, device="cpu")
+    with m:
+        pass
+    gpus = [d for d in m.result.devices if d.kind == "gpu"]
+    assert [(d.device, d.joules, d.source) for d in gpus] == [("cuda:0 (Fake H100)", None, "unavailable")]
+    assert gpus[0].reason == "not metered: the run uses the cpu device"
+    assert m.result.measured_joules() == 0 and not m.cuda
+
+
+def test_a_run_on_the_second_gpu_meters_that_gpu_only():
+    nvml = FakeNVML(counter=[0, 1_000, 6_500, 6_500], uuids=("GPU-aaaa-1111", "GPU-bbbb-2222"))
+    m = meter(nvml=nvml, cuda_device_list=TWO_GPUS, device="cuda:1")
+    with m:
+        pass
+    gpus = {d.device: d for d in m.result.devices if d.kind == "gpu"}
+    assert (gpus["cuda:1 (Fake H100)"].source, gpus["cuda:1 (Fake H100)"].joules) == ("measured_counter", 5.5)
+    assert gpus["cuda:0 (Fake H100)"].source == "unavailable"
+    assert gpus["cuda:0 (Fake H100)"].reason == "not metered: the run uses the cuda:1 device"
+    assert m.result.measured_joules() == 5.5
+    assert [d[0] for d in energy.gpus_of(None, TWO_GPUS)] == ["cuda:0", "cuda:1"]
+    assert energy.gpus_of("mps", TWO_GPUS) == [] and energy.gpus_of("cuda:0", TWO_GPUS) == TWO_GPUS[:1]
+
+
 def test_counter_reset_is_invalid_not_negative():
     m = meter(nvml=FakeNVML(counter=[0, 9_000, 2_000, 2_000]), cuda_device_list=GPU)
     with m:

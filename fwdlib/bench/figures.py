@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..utils import atomic_write
+from .entry import Entry
 
 
 def _errors(summaries: list[dict]) -> np.ndarray:
@@ -22,14 +23,13 @@ def distinct(rows: list[dict]) -> list[dict]:
     for r in rows:
         key = (r["dataset"], r["protocol"], r["algorithm"], repr(sorted(r["config"].items())))
         if key in seen:
-            seen[key]["label"] += f", {r['entry'].split('@')[1]}"
+            seen[key]["rivals"].append(str(Entry.parse(r["entry"]).rival_entry))
             continue
-        seen[key] = dict(r, label=r["entry"])
+        seen[key] = dict(r, rivals=[str(Entry.parse(r["entry"]).rival_entry)])
         out.append(seen[key])
     for r in out:
-        if "@" in r["label"]:
-            name, rivals = r["label"].split("@", 1)
-            r["label"] = f"{name} (twin of {rivals})"
+        entry = Entry.parse(r["entry"])
+        r["label"] = f"{entry.twin} (twin of {', '.join(r['rivals'])})" if entry.is_twin else r["entry"]
     return out
 
 
@@ -48,7 +48,7 @@ def accuracy_vs_energy(rows: list[dict]) -> Figure:
         e, a = r[column], r["test_acc"]
         if e["median"] is None or a["median"] is None:
             continue
-        marker = "s" if "@" in r["entry"] else "o"
+        marker = "s" if Entry.parse(r["entry"]).is_twin else "o"
         ax.errorbar([e["median"]], [a["median"]], xerr=_errors([e]), yerr=_errors([a]), fmt=marker,
                     capsize=3, label=f"{r['label']} ({r['dataset']})")
     ax.set_xlabel(label)
@@ -74,7 +74,7 @@ def bars(rows: list[dict], columns: list[tuple[str, str]], title: str) -> Figure
         present = [i for i, s in enumerate(summaries) if s["median"] is not None]
         ax.barh(positions[present], [summaries[i]["median"] for i in present],
                 xerr=_errors([summaries[i] for i in present]) if present else None, capsize=3,
-                color=["tab:gray" if "@" in rows[i]["entry"] else "tab:blue" for i in present])
+                color=["tab:gray" if Entry.parse(rows[i]["entry"]).is_twin else "tab:blue" for i in present])
         for i in set(range(len(rows))) - set(present):
             ax.text(0, positions[i], " not measured", va="center", fontsize=8, color="tab:red")
         if not present:

@@ -1,19 +1,31 @@
 """Best-parameter files: what `python -m fwdlib.tune` writes and `python -m fwdlib.bench --params` reads.
 
-A file (format FORMAT) names its dataset, the entries it was tuned for (e.g. "mf" and
-"bp-mlp@mf"), the tuned parameters, and the rest of the configuration they were tuned with; it
-applies only where the benchmark runs exactly that configuration.
+A file (format FORMAT) holds the tuned parameters, the entries they were tuned for (e.g. "mf"
+and "bp-mlp@mf") and the spec they were tuned with (`RunSpec.settings()`, less the seed and the
+device). It applies only to a run whose spec is that one: a different batch, augmentation or
+layer size is refused with the settings that differ. A different stopping rule (tuning on a
+shorter budget is common) is applied with a note.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
-from .presets import Preset
-from ..utils import as_json, as_tuple, format_settings
+from ..utils import as_tuple, format_settings
+from .entry import Entry
+from .spec import RunSpec
 
-FORMAT = "fwdlib-params/1"
+FORMAT = "fwdlib-params/2"
+# Settings a tuned file does not pin: the seed and where it runs; the stopping rule is noted.
+UNPINNED = ("seed", "device", "cuda_graphs")
+NOTED = ("rule.",)
+
+
+def params_record(spec: RunSpec, params: dict, entries, **extra) -> dict:
+    """A best-parameters file for `params` tuned on `spec` (for `entries`)."""
+    settings = {k: v for k, v in spec.settings().items() if k not in UNPINNED}
+    return {"format": FORMAT, "dataset": spec.dataset, "algorithm": spec.algorithm,
+            "entries": [str(e) for e in entries], "params": dict(params), "spec": settings, **extra}
 
 
 def load_params(paths) -> list[dict]:
@@ -32,10 +44,13 @@ def load_params(paths) -> list[dict]:
             raise ValueError(f"--params {path}: cannot read it ({err})") from None
         except json.JSONDecodeError as err:
             raise ValueError(f"--params {path}: not valid JSON ({err})") from None
+        if isinstance(record, dict) and record.get("format") == "fwdlib-params/1":
+            raise ValueError(f"--params {path} was written by an older fwdlib, which did not record the run it "
+                             "was tuned for; tune again with this version (python -m fwdlib.tune)")
         if not isinstance(record, dict) or record.get("format") != FORMAT:
             raise ValueError(f"--params {path}: not a best-parameters file of python -m fwdlib.tune "
                              f"(expected format {FORMAT!r})")
-        missing = [k for k in ("dataset", "entries", "params", "config") if k not in record]
+        missing = [k for k in ("dataset", "entries", "params", "spec") if k not in record]
         if missing:
             raise ValueError(f"--params {path}: {', '.join(missing)} missing; write it again with python -m fwdlib.tune")
         for other in tuned:
@@ -47,45 +62,45 @@ def load_params(paths) -> list[dict]:
     return tuned
 
 
-def apply_params(preset: Preset, tuned: list[dict], dataset_names, verbose: bool = True) -> Preset:
-    """The preset with tuned parameters merged into the configs they were tuned for.
+def apply_params(specs: list[RunSpec], tuned: list[dict], verbose: bool = True) -> list[RunSpec]:
+    """The specs with tuned parameters set where a file was tuned for them.
 
-    A file applies to its entries (e.g. "mf", "bp-mlp@mf") on its dataset, and only if the rest
-    of the configuration (layers, schedule, ...) is the one it was tuned with."""
-    pairs = {d: list(p) for d, p in preset.pairs.items()}
+    A file applies to its entries on its dataset, and only to a spec that is the one it was
+    tuned with, the tuned values aside."""
+    specs = list(specs)
+    datasets = sorted({s.dataset for s in specs})
     tuned_entries = set()
     for t in tuned:
-        if t["dataset"] not in dataset_names:
+        if t["dataset"] not in datasets:
             raise ValueError(f"--params {t['path']} was tuned on {t['dataset']}; this benchmark runs "
-                             f"{', '.join(dataset_names)}. Tune on the benchmark's dataset, or pick it with --dataset")
+                             f"{', '.join(datasets)}. Tune on the benchmark's dataset, or pick it with --dataset")
+        entries = {Entry.parse(e) for e in t["entries"]}
         applied = []
-        for i, pair in enumerate(pairs[t["dataset"]]):
-            (rival, _, rival_config), (twin, _, twin_config) = pair.members()
-            if rival in t["entries"]:
-                rival_config = _tuned_config(t, rival, rival_config)
-                applied.append(rival)
-            if twin in t["entries"]:
-                twin_config = _tuned_config(t, twin, twin_config)
-                applied.append(twin)
-            pairs[t["dataset"]][i] = dataclasses.replace(pair, rival_config=rival_config, twin_config=twin_config)
+        for i, spec in enumerate(specs):
+            if spec.dataset != t["dataset"] or spec.entry not in entries:
+                continue
+            ignore = (*UNPINNED, *(f"config.{k}" for k in t["params"]))
+            refused = [d for d in spec.differences(t["spec"], ignore=ignore) if not d.startswith(NOTED)]
+            if refused:
+                raise ValueError(f"--params {t['path']} was tuned for {spec.entry} on another run than this "
+                                 f"benchmark's (setting: this benchmark's, the tuned run's): {'; '.join(refused)}. "
+                                 f"Tune again with the benchmark's settings: python -m fwdlib.tune --algorithm "
+                                 f"{spec.entry} --dataset {spec.dataset} (and its --preset)")
+            noted = [d for d in spec.differences(t["spec"], ignore=ignore) if d.startswith(NOTED)]
+            if noted and verbose:
+                print(f"bench: note: {spec.entry} was tuned under another stopping rule ({'; '.join(noted)})")
+            specs[i] = spec.with_config(**t["params"])
+            applied.append(str(spec.entry))
         if not applied:
-            raise ValueError(f"--params {t['path']} is for {', '.join(t['entries'])}, which preset "
-                             f"{preset.name} does not run on {t['dataset']}")
+            raise ValueError(f"--params {t['path']} is for {', '.join(t['entries'])}, which this benchmark "
+                             f"does not run on {t['dataset']}")
         tuned_entries.update((t["dataset"], e) for e in applied)
         if verbose:
             print(f"bench: tuned parameters from {t['path']} for {', '.join(applied)}: {format_settings(t['params'])}")
-    for dataset, ps in pairs.items():
-        for pair in ps:
-            (rival, _, _), (twin, _, _) = pair.members()
-            if verbose and ((dataset, rival) in tuned_entries) != ((dataset, twin) in tuned_entries):
-                print(f"bench: note: only one of {rival} and {twin} on {dataset} is tuned; "
-                      "the pair is not compared on equal terms")
-    return dataclasses.replace(preset, pairs={d: tuple(p) for d, p in pairs.items()})
-
-
-def _tuned_config(tuned: dict, entry: str, config: dict) -> dict:
-    rest = {k: v for k, v in config.items() if k not in tuned["params"]}
-    if as_json(rest) != as_json(tuned["config"]):
-        raise ValueError(f"--params {tuned['path']} tuned {entry} with configuration {tuned['config']}, "
-                         f"but this benchmark runs it with {rest}: tune again with the benchmark's configuration")
-    return {**config, **tuned["params"]}
+    for spec in specs:
+        if spec.entry.is_twin and verbose:
+            rival = (spec.dataset, str(spec.entry.rival_entry))
+            if ((spec.dataset, str(spec.entry)) in tuned_entries) != (rival in tuned_entries):
+                print(f"bench: note: only one of {spec.entry.rival_entry} and {spec.entry} on {spec.dataset} is "
+                      "tuned; the pair is not compared on equal terms")
+    return specs

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import data as datasets
+from ..train import DEFAULT_BATCH
+from .entry import Entry
 from .study import STUDY_FF_BATCH, STUDY_FF_OPTIONS, STUDY_TUNED
 
 
@@ -17,7 +19,8 @@ from .study import STUDY_FF_BATCH, STUDY_FF_OPTIONS, STUDY_TUNED
 class Pair:
     """A forward-only rival and its BP twin (same layers), each with its own config.
 
-    entry: the rival's entry name (default: the algorithm's). batch_size: the pair's own batch
+    variant: the kit's variant of the rival ("per-batch" makes the entries "mf+per-batch" and
+    "bp-mlp@mf+per-batch"); None runs it as the study did. batch_size: the pair's own batch
     (default: the preset's). augment: False trains both members without augmentation (a rival
     that trains on cached features cannot augment, so neither does its twin); None keeps the
     dataset's (random crop and flip on CIFAR, nothing elsewhere)."""
@@ -25,16 +28,15 @@ class Pair:
     rival_config: dict
     twin: str
     twin_config: dict
-    entry: str | None = None
+    variant: str | None = None
     batch_size: int | None = None
     augment: bool | None = None
 
-    def members(self) -> tuple[tuple[str, str, dict], tuple[str, str, dict]]:
-        """(entry, algorithm, config) of the rival and of the twin; the twin's entry names its
-        rival ("bp-mlp@mf"), since one BP architecture can be the twin of several rivals."""
-        entry = self.entry or self.rival
-        return ((entry, self.rival, self.rival_config),
-                (f"{self.twin}@{entry}", self.twin, self.twin_config))
+    def members(self) -> tuple[tuple[Entry, dict], tuple[Entry, dict]]:
+        """(entry, config) of the rival and of the twin; the twin's entry names its rival
+        ("bp-mlp@mf"), since one BP architecture can be the twin of several rivals."""
+        rival = Entry(self.rival, variant=self.variant)
+        return (rival, self.rival_config), (rival.twin_of(self.twin), self.twin_config)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Preset:
     patience: int
     min_delta: float = 1e-3
     monitor: str = "val_acc"          # one rule for every pair: FF's loss is not a class loss
-    batch_size: int = 128
+    batch_size: int = DEFAULT_BATCH
     seeds: int = 5                    # from 5 seeds on, the report's interval is a 95% bootstrap
     matched_epochs: int | None = None  # the `matched` protocol's budget (default: epochs)
 
@@ -74,12 +76,12 @@ def study_mlp_pairs(dataset: str, ff_hidden, mf_hidden) -> list[Pair]:
     if ff_hidden:
         ff = {"hidden": ff_hidden, **_tuned(dataset, "ff")}
         pairs += [Pair("ff", {**ff, **STUDY_FF_OPTIONS}, "bp-mlp", {"hidden": ff_hidden, **twin}, batch_size=STUDY_FF_BATCH),
-                  Pair("ff", ff, "bp-mlp", {"hidden": ff_hidden, **twin}, entry="ff+kit")]
+                  Pair("ff", ff, "bp-mlp", {"hidden": ff_hidden, **twin}, variant="kit")]
     mf = {"hidden": mf_hidden, **_tuned(dataset, "mf")}
     greedy = {**mf, "schedule": "greedy", "init": "he-uniform"}
     per_batch = {k: v for k, v in mf.items() if k != "epochs_per_layer"}
     pairs += [Pair("mf", greedy, "bp-mlp", {"hidden": mf_hidden, **twin}, augment=False),
-              Pair("mf", per_batch, "bp-mlp", {"hidden": mf_hidden, **twin}, entry="mf+per-batch")]
+              Pair("mf", per_batch, "bp-mlp", {"hidden": mf_hidden, **twin}, variant="per-batch")]
     return pairs
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import figures
+from .spec import RunSpec
 from .study import Published, differences, study_row
 from ..utils import atomic_write, format_settings
 
@@ -200,25 +201,25 @@ def group_rows(records: list[dict]) -> list[dict]:
     for (dataset, protocol, device, entry), runs in groups.items():
         runs_of[(dataset, protocol, device, entry)] = runs
         ok = [r for r in runs if r["status"] == "ok"]
-        row = {"dataset": dataset, "protocol": protocol, "device": device, "entry": entry,
-               "algorithm": runs[0]["spec"]["algorithm"], "config": runs[0]["spec"]["config"],
+        spec = RunSpec.from_record(runs[0]["spec"], entry)
+        row = {"dataset": dataset, "protocol": protocol, "device": device, "entry": entry, "spec": spec,
+               "algorithm": spec.algorithm, "config": runs[0]["spec"]["config"],
                "seeds_ok": len(ok), "failed": [r.get("reason", "") for r in runs if r["status"] != "ok"],
                "mode": sorted({r.get("execution_mode", "?") for r in ok}),
                "memory_method": MEMORY_METHOD + ("; on CUDA the allocator's peak (max_memory_allocated) "
                                                  "beside it, and NVML's device-wide figure in results.jsonl"
                                                  if any(r.get("gpu_peak_allocated_bytes") for r in ok) else ""),
                "energy_sources": sorted({s for r in ok for s in r.get("energy_sources", [])}),
-               "rule": {k: runs[0]["spec"][k] for k in ("batch_size", "epochs", "monitor", "patience", "min_delta")},
                "augmentation": runs[0].get("augmentation", "not recorded"),
                "study": study_row(dataset, entry)}
-        row["differences"] = differences(dataset, entry, row["algorithm"], row["config"], row["rule"])
+        row["differences"] = differences(spec)
         for m in METRICS:
             row[m.name] = summarise([m.read(r) for r in ok])
         rows.append(row)
     for row in rows:                            # ratios to the twin
-        if "@" in row["entry"]:
+        if row["spec"].entry.is_twin:
             continue
-        twin = next((t for t in rows if t["entry"].endswith(f"@{row['entry']}") and
+        twin = next((t for t in rows if t["spec"].entry.is_twin and t["spec"].entry.rival_entry == row["spec"].entry and
                      (t["dataset"], t["protocol"], t["device"]) == (row["dataset"], row["protocol"], row["device"])),
                     None)
         row["twin"] = twin["entry"] if twin else None
@@ -228,7 +229,8 @@ def group_rows(records: list[dict]) -> list[dict]:
             row[name]["ratio"] = mine / theirs if mine is not None and theirs else None
         where = (row["dataset"], row["protocol"], row["device"])
         row["paired"] = paired(runs_of[(*where, row["entry"])], runs_of[(*where, twin["entry"])]) if twin else {}
-    return sorted(rows, key=lambda r: (r["dataset"], r["protocol"], r["entry"].split("@")[-1], "@" in r["entry"]))
+    return sorted(rows, key=lambda r: (r["dataset"], r["protocol"], str(r["spec"].entry.rival_entry),
+                                       r["spec"].entry.is_twin))
 
 
 def _fmt(summary: dict, digits: int = 2) -> str:
@@ -288,11 +290,11 @@ def markdown(rows: list[dict], title: str) -> str:
     for r in rows:
         if not r.get("twin"):
             continue
-        rule = r["rule"]
-        line = (f"- {r['dataset']} / {r['protocol']}, {r['entry']} and {r['twin']}: batch {rule['batch_size']}, "
-                f"epoch cap {rule['epochs']} per stage, stop on {rule['monitor']} with patience "
-                f"{rule['patience'] if rule['patience'] is not None else 'none (matched budget)'} and min_delta "
-                f"{rule['min_delta']}; augmentation: {r['augmentation']}; execution {', '.join(r['mode'])}; "
+        spec, rule = r["spec"], r["spec"].rule
+        line = (f"- {r['dataset']} / {r['protocol']}, {r['entry']} and {r['twin']}: batch {spec.batch_size}, "
+                f"epoch cap {rule.epochs} per stage, stop on {rule.monitor} with patience "
+                f"{rule.patience if rule.patience is not None else 'none (matched budget)'} and min_delta "
+                f"{rule.min_delta}; augmentation: {r['augmentation']}; execution {', '.join(r['mode'])}; "
                 f"device {r['device']}")
         if r["algorithm"] == "ff":
             line += ("; initialisation differs: FF's layers start from Loewe's (normal, std 1/sqrt(fan_out), "

@@ -26,16 +26,13 @@ from ..train import evaluate, fit
 from ..utils import as_tuple, pick_device, quick_mode, seed_all
 from .params import apply_params, load_params
 from .report import write_report
-from .plan import plan
+from .plan import PlannedRun, entries_of, plan, preset_specs
 from .presets import PRESETS, augmentation
 from .results import ResultsLog, ResultsNotSaved
+from .spec import PROTOCOLS, RunSpec
 
 
-PROTOCOLS = ("converge", "matched")
 DEFAULT_OUT = "bench-results"
-
-
-# ============================================================================ runs
 
 
 _DATA_CACHE: dict = {}
@@ -49,41 +46,52 @@ def _dataset(name: str, device: torch.device, root=None):
     return _DATA_CACHE[key]
 
 
+def dataset_for(spec: RunSpec, data: datasets.Dataset) -> datasets.Dataset:
+    """The data as the spec trains on it: without augmentation where the pair has none (a rival
+    that trains on cached features cannot augment, so neither does its twin)."""
+    return dataclasses.replace(data, augment=False) if spec.augment is False and data.augment else data
+
+
+def build_model(spec: RunSpec, data: datasets.Dataset):
+    return registry.build(spec.algorithm, input_shape=data.input_shape, num_classes=data.num_classes,
+                          **spec.config)
+
+
+def fit_spec(model, data: datasets.Dataset, spec: RunSpec, **options):
+    """Train `model` as `spec` says: its batch, stopping rule, seed, execution mode and
+    augmentation. The benchmark, the tuner's trials and the warm-up all train through here."""
+    return fit(model, dataset_for(spec, data), epochs=spec.rule.epochs, batch_size=spec.batch_size,
+               monitor=spec.rule.monitor, patience=spec.rule.patience, min_delta=spec.rule.min_delta,
+               seed=spec.seed, cuda_graphs=spec.cuda_graphs, progress=False, **options)
+
+
 WARMUP_STEPS = 5
 
 
-def warm_up(name: str, config: dict, data, batch_size: int, cuda_graphs: bool = False) -> None:
+def warm_up(spec: RunSpec, data: datasets.Dataset) -> None:
     """The same untimed warm-up for every run: a throwaway model trains on a few batches
     (kernels load, autotuning settles, allocator pools grow), in the execution mode the timed
     run will use, so that a CUDA graph's capture never lands in the first timed epoch."""
-    small = datasets.first(data, WARMUP_STEPS * batch_size)
-    model = registry.build(name, input_shape=data.input_shape, num_classes=data.num_classes, **config)
-    fit(model, small, epochs=1, batch_size=batch_size, progress=False, restore_best=False,
-        cuda_graphs=cuda_graphs)
+    small = datasets.first(data, WARMUP_STEPS * spec.batch_size)
+    one_epoch = spec.replace(rule=dataclasses.replace(spec.rule, epochs=1))
+    fit_spec(build_model(spec, small), small, one_epoch, restore_best=False)
 
 
-def run_one(run: dict, *, root=None, co2: bool = True, idle_s: float = 0.0) -> dict:
+def run_one(run: PlannedRun, *, root=None, co2: bool = True, idle_s: float = 0.0) -> dict:
     """Train one configuration under the meter. What the algorithm does wrong (an exception in
-    building, training or evaluating it) is recorded as a failed run; a missing device or
-    unreadable data raise, since retrying the algorithm would not help."""
-    spec = run["spec"]
-    record = {"key": run["key"], "spec": spec, "entries": run["entries"], "status": "ok",
+    building, training or evaluating it) is recorded as a failed run; unreadable data raise,
+    since retrying the algorithm would not help."""
+    spec = run.spec
+    record = {"key": run.key, "spec": spec.record(), "entries": [str(e) for e in run.entries], "status": "ok",
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    device = pick_device(spec["device"])      # outside the try: the environment's failures are
-    data = _dataset(spec["dataset"], device, root)   # not the algorithm's, and stop the benchmark
-    record["augmentation"] = augmentation(data.augment, spec.get("augment"))
-    if spec.get("augment") is False and data.augment:
-        data = dataclasses.replace(data, augment=False)   # the pair's rival trains on cached features
+    data = _dataset(spec.dataset, torch.device(spec.device), root)   # outside the try: the data's
+    record["augmentation"] = augmentation(data.augment, spec.augment)  # failures stop the benchmark
     try:
-        warm_up(spec["algorithm"], spec["config"], data, spec["batch_size"], spec["cuda_graphs"])
-        seed_all(spec["seed"])
-        model = registry.build(spec["algorithm"], input_shape=data.input_shape,
-                                 num_classes=data.num_classes, **spec["config"])
-        with EnergyMeter(co2=co2, idle_s=idle_s) as meter:
-            history = fit(model, data, epochs=spec["epochs"], batch_size=spec["batch_size"],
-                          monitor=spec["monitor"], patience=spec["patience"],
-                          min_delta=spec["min_delta"], seed=spec["seed"], progress=False,
-                          cuda_graphs=spec["cuda_graphs"], measure_memory=True)
+        warm_up(spec, data)
+        seed_all(spec.seed)
+        model = build_model(spec, data)
+        with EnergyMeter(co2=co2, idle_s=idle_s, device=spec.device) as meter:
+            history = fit_spec(model, data, spec, measure_memory=True)
         result = meter.result
         record.update(
             test_acc=evaluate(model, data.test), best_val_acc=max(history["val_acc"]),
@@ -128,7 +136,7 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
     (default: 3 on CUDA, where energy is measured; 0 elsewhere).
     params: best-parameters file(s) of `python -m fwdlib.tune`, merged into the runs they fit.
     """
-    preset_obj, dataset_names, algorithm_names = _validate(preset, dataset, algorithms, protocol, seeds, epochs)
+    preset_obj, dataset_names, names = _validate(preset, dataset, algorithms, protocol, seeds, epochs)
     # The environment first: a missing device, unreadable data or an unwritable OUT stops the
     # benchmark here with its reason, before anything trains and before anything is recorded.
     device_name = str(pick_device(device))
@@ -139,17 +147,17 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
     dataset_names = _present(dataset_names, root, verbose)
     for name in dataset_names:
         _dataset(name, torch.device(device_name), root)          # read once: corrupt files fail here
-    if params:
-        preset_obj = apply_params(preset_obj, load_params(params), dataset_names, verbose)
-    runs = plan(preset_obj, dataset_names=dataset_names, algorithm_names=algorithm_names,
-                seeds=seeds if seeds is not None else (1 if quick_mode() and preset == "quick" else preset_obj.seeds),
-                protocol=protocol, device=device_name, cuda_graphs=cuda_graphs, epochs=epochs)
-    if not runs:
-        raise ValueError(f"nothing to run: preset {preset} has no run for {', '.join(algorithm_names or ())} "
+    specs = preset_specs(preset_obj, dataset_names, names, protocol=protocol, epochs=epochs,
+                         device=device_name, cuda_graphs=cuda_graphs)
+    if not specs:
+        raise ValueError(f"nothing to run: preset {preset} has no run for {', '.join(names or ())} "
                          f"on {', '.join(dataset_names)}")
+    if params:
+        specs = apply_params(specs, load_params(params), verbose)
+    runs = plan(specs, seeds if seeds is not None else (1 if quick_mode() and preset == "quick" else preset_obj.seeds))
     with log.lock():
         done = {r["key"] for r in log.latest() if r["status"] == "ok" or not retry_failed}
-        todo = [r for r in runs if r["key"] not in done]
+        todo = [r for r in runs if r.key not in done]
         if verbose:
             print(f"bench {preset}: {len(runs)} runs, {len(runs) - len(todo)} already in {log.path}, "
                   f"{len(todo)} to go; protocol {protocol}, device {device_name}")
@@ -168,7 +176,7 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
                         f"{record['train_time_s']:.1f} s" if record["status"] == "ok"
                         else f"FAILED: {record['reason']}")
                 print(f"  [{i}/{len(todo)}] {name}: {what}", flush=True)
-    keys = {r["key"] for r in runs}
+    keys = {r.key for r in runs}
     records = [r for r in log.latest() if r["key"] in keys]
     if report:
         paths = write_report(records, out, title=f"preset {preset}, protocol {protocol}")
@@ -189,17 +197,17 @@ def _validate(preset, dataset, algorithm_list, protocol, seeds, epochs):
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
     if epochs is not None and epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {epochs}")
-    preset_obj = PRESETS.get(preset)
-    allowed = preset_obj.datasets if preset_obj else datasets.NAMES
-    names = as_tuple(dataset) or (allowed if preset_obj else ())
+    preset_obj = PRESETS[preset]
+    names = as_tuple(dataset) or preset_obj.datasets
     for name in names:
-        if name not in allowed:
-            raise ValueError(f"unknown dataset {name!r} for preset {preset!r}; choose from {', '.join(allowed)}")
+        if name not in preset_obj.datasets:
+            raise ValueError(f"unknown dataset {name!r} for preset {preset!r}; choose from {', '.join(preset_obj.datasets)}")
     algos = as_tuple(algorithm_list)
-    entries = {p.entry for pairs in (preset_obj.pairs.values() if preset_obj else ()) for p in pairs} - {None}
+    variants = sorted({str(e.rival_entry) for d in preset_obj.datasets for e in entries_of(preset_obj, d)
+                       if e.variant})
     for name in algos or ():
-        if name not in registry.NAMES and name not in entries:
-            raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join((*registry.NAMES, *sorted(entries)))}")
+        if name not in registry.NAMES and name not in variants:
+            raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join((*registry.NAMES, *variants))}")
     return preset_obj, names, algos
 
 

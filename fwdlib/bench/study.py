@@ -5,9 +5,10 @@ Evaluation of Forward-Only Algorithms", arXiv 2511.01061: mean of 3 runs on an A
 it ran each algorithm comes from the paper's tuning tables and its authors' public code
 (github.com/Przemyslaw11/BeyondBackpropagation; the README's "The study and the papers").
 
-Entry names: the study's own ("ff", "mf", "cafo-rand", "bp-mlp@mf", ...) are compared with its
-rows; a kit variant appends "+variant" ("mf+per-batch", "bp-mlp@mf+per-batch") and is compared
-with the same row, with every setting that differs listed by `differences`.
+Entry names (`fwdlib.bench.entry`): the study's own ("ff", "mf", "cafo-rand", "bp-mlp@mf", ...)
+are compared with its rows; a kit variant appends "+variant" ("mf+per-batch",
+"bp-mlp@mf+per-batch") and is compared with the same row, with every setting that differs listed
+by `differences`.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 
 from ..algorithms import REGISTRY
 from ..data import SAMPLE_NAME
+from .entry import Entry
+from .spec import RunSpec
 
 
 @dataclass(frozen=True)
@@ -98,24 +101,17 @@ def family(dataset: str) -> str:
     return "fashion_mnist" if dataset == SAMPLE_NAME else dataset
 
 
-def study_entry(entry: str) -> str:
-    """The study's entry an entry is compared with: a kit variant's base ("mf+per-batch" -> "mf",
-    "bp-mlp@mf+per-batch" -> "bp-mlp@mf"); the study ran one BP-CNN for both CaFo variants."""
-    base = entry.split("+")[0]
-    return "bp-cnn" if base.startswith("bp-cnn@") else base
-
-
-def study_row(dataset: str, entry: str) -> Published | None:
+def study_row(dataset: str, entry: Entry | str) -> Published | None:
     """The study's published row for our entry on our dataset, or None if it has none."""
-    return STUDY.get((family(dataset), study_entry(entry)))
+    return STUDY.get((family(dataset), Entry.parse(str(entry)).study))
 
 
-def study_settings(dataset: str, entry: str) -> dict:
+def study_settings(dataset: str, entry: Entry | str) -> dict:
     """Every setting the study is known to have run `entry` with on `dataset`."""
-    name = study_entry(entry)
-    run = STUDY_RUN.get(name) or STUDY_RUN.get(name.split("@")[0], {})
+    entry = Entry.parse(str(entry))
+    run = STUDY_RUN.get(entry.study) or STUDY_RUN.get(entry.algorithm, {})
     row = study_row(dataset, entry)
-    return {**(row.layers if row else {}), **run, **STUDY_TUNED.get((family(dataset), name), {})}
+    return {**(row.layers if row else {}), **run, **STUDY_TUNED.get((family(dataset), entry.study), {})}
 
 
 def constructor_defaults(algorithm: str) -> dict:
@@ -128,21 +124,12 @@ def constructor_defaults(algorithm: str) -> dict:
     return defaults
 
 
-def stopping_rule(rule: dict) -> str:
-    """The kit's stopping rule, in the words `STUDY_RUN` uses."""
-    patience = rule["patience"] if rule.get("patience") is not None else "none (matched budget)"
-    return (f"{rule['monitor']}, patience {patience}, min_delta {rule['min_delta']}, "
-            f"cap {rule['epochs']} per stage, best weights restored")
-
-
-def differences(dataset: str, entry: str, algorithm: str, config: dict, rule: dict) -> list[str]:
-    """Every known setting of the study's run that ours does not share: "name ours (study theirs)".
-
-    `rule` holds the pair's batch_size, epochs, monitor, patience and min_delta."""
-    ours = {**constructor_defaults(algorithm), **config, "batch_size": rule["batch_size"],
-            "stopping": stopping_rule(rule)}
+def differences(spec: RunSpec) -> list[str]:
+    """Every known setting of the study's run that `spec` does not share: "name ours (study theirs)"."""
+    ours = {**constructor_defaults(spec.algorithm), **spec.config, "batch_size": spec.batch_size,
+            "stopping": str(spec.rule)}
     out = []
-    for key, theirs in study_settings(dataset, entry).items():
+    for key, theirs in study_settings(spec.dataset, spec.entry).items():
         mine = ours.get(key)
         same = (tuple(mine) == tuple(theirs) if isinstance(theirs, tuple) and isinstance(mine, (list, tuple))
                 else mine == theirs)

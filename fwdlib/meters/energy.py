@@ -39,6 +39,9 @@ class EnergyMeter:
     co2: run CodeCarbon's offline tracker around the window (its ~1.5 s start-up is outside
     the timed region). cross_check: also sample the power of GPUs that have a counter, and
     keep CodeCarbon's GPU figure, in `result.cross_checks` (never added to the totals).
+    device: the device the measured work runs on ("cpu", "cuda", "cuda:1", "mps"): only that
+    GPU is metered (none for cpu or mps; the others are listed as not metered, never added);
+    None meters every visible GPU (a whole-machine reading).
     nvml / rapl_root / rapl_opener / cuda_device_list: injection points for tests and unusual
     machines.
     """
@@ -46,14 +49,21 @@ class EnergyMeter:
     def __init__(self, *, idle_s: float = 0.0, co2: bool = True, country: str = DEFAULT_COUNTRY,
                  codecarbon_output_dir: str | None = None, sample_interval: float = 0.1,
                  nvml=None, rapl_root: str | Path = "/sys/class/powercap", rapl_opener=open,
-                 cuda_device_list: list[tuple[str, str, str]] | None = None, cross_check: bool = False):
+                 cuda_device_list: list[tuple[str, str, str]] | None = None, cross_check: bool = False,
+                 device: str | None = None):
         self.idle_s, self.co2, self.country = idle_s, co2, country
         if co2:
             check_country(country)
         self.codecarbon_output_dir = codecarbon_output_dir
-        devices = cuda_devices() if cuda_device_list is None else cuda_device_list
+        visible = cuda_devices() if cuda_device_list is None else cuda_device_list
+        devices = gpus_of(device, visible)
         self.cuda = bool(devices) and torch.cuda.is_available()
-        gpu_backends, self.unavailable, self.nvml_handles = probe_gpus(nvml, devices, sample_interval)
+        self.cuda_indices = [int(label.split(":")[1]) for label, _, _ in devices]
+        gpu_backends, self.unavailable, self.nvml_handles = (
+            probe_gpus(nvml, devices, sample_interval) if devices or not visible else ([], [], {}))
+        self.unavailable += [DeviceEnergy(f"{label} ({name})", "gpu", None, "unavailable", "nvml",
+                                          f"not metered: the run uses the {device} device")
+                             for label, name, uuid in visible if (label, name, uuid) not in devices]
         self.nvml = nvml if nvml is not None else (_import_pynvml() if self.nvml_handles else None)
         rapl_backends, rapl_missing = probe_rapl(rapl_root, rapl_opener)
         self.unavailable += rapl_missing
@@ -96,7 +106,7 @@ class EnergyMeter:
                 self._tracker, self._co2_error = None, f"CodeCarbon failed to start: {err}"
         self._sync()
         if self.cuda:
-            for i in range(torch.cuda.device_count()):
+            for i in self.cuda_indices:
                 torch.cuda.reset_peak_memory_stats(i)
             self._event_start = torch.cuda.Event(enable_timing=True)
             self._event_start.record()
@@ -237,7 +247,7 @@ class EnergyMeter:
         if not self.cuda:
             return ()
         out = []
-        for i in range(torch.cuda.device_count()):
+        for i in self.cuda_indices:
             label = f"cuda:{i} ({torch.cuda.get_device_name(i)})"
             used = None
             handle = self.nvml_handles.get(label)
@@ -249,6 +259,19 @@ class EnergyMeter:
             out.append(GPUMemory(label, torch.cuda.max_memory_allocated(i),
                                  torch.cuda.max_memory_reserved(i), used))
         return tuple(out)
+
+
+def gpus_of(device: str | None, visible: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The GPUs (label, name, uuid) a run on `device` uses: cuda:N that one, "cuda" the current
+    one, cpu or mps none; None all of them."""
+    if device is None:
+        return list(visible)
+    kind, _, index = str(device).partition(":")
+    if kind != "cuda":
+        return []
+    if not index:
+        index = str(torch.cuda.current_device()) if torch.cuda.is_available() else "0"
+    return [d for d in visible if d[0] == f"cuda:{index}"]
 
 
 def _import_pynvml():

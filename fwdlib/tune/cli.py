@@ -29,8 +29,10 @@ def parse_overrides(items) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fwdlib.tune", description=__doc__.split("\n\n")[0])
     parser.add_argument("--algorithm",
-                        help=f"one of {', '.join(registry.NAMES)}, or a twin entry such as bp-mlp@mf")
+                        help=f"one of {', '.join(registry.NAMES)}, or an entry such as bp-mlp@mf or mf+per-batch")
     parser.add_argument("--dataset", default=datasets.SAMPLE_NAME, help=", ".join(datasets.NAMES))
+    parser.add_argument("--preset", help="the benchmark preset whose run is tuned (default: the first that runs "
+                                         "the dataset: quick for the sample, paper-fmnist for fashion_mnist)")
     parser.add_argument("--trials", type=int, default=20, help="finished trials the study should hold")
     parser.add_argument("--epochs", type=int, help="epoch cap per trial and stage (default: the preset's)")
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help="sqlite:///FILE, journal:FILE or a database URL")
@@ -61,7 +63,8 @@ def main(argv=None) -> int:
         tune(args.algorithm, args.dataset, trials=args.trials, epochs=args.epochs, storage=args.storage,
              study=args.study, seed=args.seed, worker=args.worker, out=args.out, pruner=args.pruner,
              only=as_tuple(args.only), overrides=parse_overrides(args.set), device=args.device,
-             root=args.data_root, figures=not args.no_figures, heartbeat_s=args.heartbeat, grace_s=args.grace)
+             root=args.data_root, figures=not args.no_figures, heartbeat_s=args.heartbeat, grace_s=args.grace,
+             preset=args.preset)
     except KeyboardInterrupt as stop:
         print(f"\ntune: {stop or 'interrupted'}. To resume, run the same command again.", file=sys.stderr)
         return 130

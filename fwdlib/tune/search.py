@@ -30,7 +30,6 @@ import json
 import sys
 import warnings
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -39,9 +38,13 @@ from optuna.trial import TrialState
 
 from .. import algorithms as registry, data as datasets
 from ..bench.figures import save_png
-from ..bench.params import FORMAT
-from ..bench.presets import PRESETS, Preset
-from ..train import TrainingDiverged, evaluate, fit, progress_bar, show_progress
+from ..bench.entry import Entry
+from ..bench.params import UNPINNED, params_record
+from ..bench.plan import entries_of, spec_of
+from ..bench.runner import build_model, fit_spec
+from ..bench.spec import RunSpec
+from ..bench.presets import PRESETS
+from ..train import TrainingDiverged, evaluate, progress_bar, show_progress
 from ..utils import as_json, atomic_write, format_settings, pick_device, seed_all
 from .space import sampler_seed, search_space
 from .storage import GRACE_S, HEARTBEAT_S, has_heartbeat, open_storage, redact
@@ -52,57 +55,66 @@ DEFAULT_STORAGE = f"sqlite:///{DEFAULT_DIR}/studies.db"
 PRUNERS = ("median", "none")
 
 
-@dataclass(frozen=True)
-class Target:
-    """An algorithm as the benchmark runs it: its entries (e.g. "bp-mlp@mf") and base config."""
-    algorithm: str
-    entries: tuple[str, ...]
-    dataset: str
-    config: dict
-    preset: Preset
-
-
-def target(name: str, dataset: str, overrides: dict | None = None) -> Target:
-    """Find `name` (an algorithm or a twin entry like "bp-mlp@mf") in the benchmark preset that
-    runs `dataset`, so the tuned parameters fit the configuration the benchmark will train."""
+def default_preset(dataset: str) -> str:
+    """The first preset that runs `dataset`: quick for the sample, paper-fmnist for Fashion-MNIST."""
     if dataset not in datasets.NAMES:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(datasets.NAMES)}")
-    preset = next(p for p in PRESETS.values() if dataset in p.pairs)
-    entries = {entry: (algorithm, config) for pair in preset.pairs[dataset]
-               for entry, algorithm, config in pair.members()}
-    if name in entries:
-        matches = {name: entries[name]}
+    return next(name for name, preset in PRESETS.items() if dataset in preset.pairs)
+
+
+def base_spec(name: str, dataset: str, preset: str | None = None, *, epochs: int | None = None,
+              overrides: dict | None = None, device: str = "cpu", seed: int = 0) -> tuple[RunSpec, tuple[Entry, ...]]:
+    """The spec the benchmark runs for `name` (an algorithm, or an entry such as "bp-mlp@mf" or
+    "mf+per-batch") on `dataset` in `preset`, and every entry that trains that same run, so that
+    the tuned parameters fit exactly what the benchmark will train. `overrides` (--set) change
+    its config; the benchmark then refuses the file unless it runs the same."""
+    preset = preset or default_preset(dataset)
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if dataset not in PRESETS[preset].pairs:
+        raise ValueError(f"preset {preset} does not run {dataset}; it runs {', '.join(PRESETS[preset].pairs)}")
+    specs = {entry: spec_of(PRESETS[preset], dataset, entry, epochs=epochs, device=device, seed=seed)
+             for entry in entries_of(PRESETS[preset], dataset)}
+    try:
+        entry = Entry.parse(name)
+    except ValueError:
+        entry = None
+    if entry in specs:
+        chosen = [entry]
     elif name in registry.NAMES:
-        matches = {e: v for e, v in entries.items() if v[0] == name} or {name: (name, {})}
+        chosen = [e for e in specs if e.algorithm == name]
     else:
         raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(registry.NAMES)}, "
-                         f"or a twin entry of preset {preset.name}: "
-                         + ", ".join(e for e in entries if "@" in e))
-    configs = [as_json(config) for _, config in matches.values()]
-    if any(config != configs[0] for config in configs):
-        raise ValueError(f"{name} runs with different configurations in preset {preset.name} on {dataset} "
-                         f"({', '.join(matches)}); name the one to tune, e.g. --algorithm {next(iter(matches))}")
-    algorithm, config = next(iter(matches.values()))
-    return Target(algorithm, tuple(matches), dataset, {**config, **(overrides or {})}, preset)
+                         f"or an entry of preset {preset} on {dataset}: {', '.join(map(str, specs))}")
+    if not chosen:
+        raise ValueError(f"preset {preset} runs no {name} on {dataset}, so the benchmark could not use what is "
+                         f"tuned; its entries there: {', '.join(map(str, specs))}")
+    if len({specs[e].key for e in chosen}) > 1:
+        raise ValueError(f"{name} runs with different configurations in preset {preset} on {dataset} "
+                         f"({', '.join(map(str, chosen))}); name the one to tune, e.g. --algorithm {chosen[0]}")
+    spec = specs[chosen[0]]
+    entries = tuple(e for e in specs if specs[e].key == spec.key)
+    return (spec.with_config(**overrides) if overrides else spec), entries
 
 
-def _setup(tgt: Target, searched: dict, fixed: dict, epochs: int, pruner: str) -> dict:
-    """Everything that must match for trials to be comparable; stored with the study."""
-    preset = tgt.preset
-    return as_json({
-        "algorithm": tgt.algorithm, "entries": tgt.entries, "dataset": tgt.dataset,
-        "config": {**{k: v for k, v in tgt.config.items() if k not in searched}, **fixed}, "space": searched, "epochs": epochs, "pruner": pruner,
-        "batch_size": preset.batch_size, "monitor": preset.monitor, "patience": preset.patience,
-        "min_delta": preset.min_delta})
+def searched_spec(spec: RunSpec, searched: dict, fixed: dict) -> RunSpec:
+    """The spec every trial shares: the searched values out, the epoch counts the cap pins in."""
+    return spec.replace(config={**{k: v for k, v in spec.config.items() if k not in searched}, **fixed})
 
 
-def check_config(tgt: Target, setup: dict) -> None:
+def setup_of(spec: RunSpec, entries, searched: dict, pruner: str) -> dict:
+    """Everything that must match for trials to be comparable; stored with the study. The seed
+    and the device are left out: workers on different machines share one study."""
+    settings = {k: v for k, v in spec.settings().items() if k not in UNPINNED}
+    return as_json({"spec": settings, "entries": [str(e) for e in entries], "space": searched, "pruner": pruner})
+
+
+def check_config(spec: RunSpec, searched: dict) -> None:
     """Build the model once, on the CPU, before anything is stored: a bad --set fails here
     with the constructor's message instead of leaving a study behind."""
-    spec = datasets.SPECS["fashion_mnist" if tgt.dataset == datasets.SAMPLE_NAME else tgt.dataset]
-    params = {name: low for name, (low, _, _) in setup["space"].items()}
-    registry.build(tgt.algorithm, input_shape=spec.input_shape, num_classes=spec.num_classes,
-                   **setup["config"], **params)
+    shape = datasets.SPECS["fashion_mnist" if spec.dataset == datasets.SAMPLE_NAME else spec.dataset]
+    registry.build(spec.algorithm, input_shape=shape.input_shape, num_classes=shape.num_classes,
+                   **spec.config, **{name: low for name, (low, _, _) in searched.items()})
 
 
 def _make_pruner(name: str):
@@ -111,43 +123,45 @@ def _make_pruner(name: str):
     return optuna.pruners.NopPruner()
 
 
-def objective(tgt: Target, data, setup: dict, seed: int, trials: int | None = None):
-    """Optuna's objective: build with the sampled parameters, train with `fit`, return the
-    validation accuracy. Each epoch reports to the pruner; divergence counts as pruned. With
-    `trials`, a trial that finds the study full fails at once, before it draws parameters."""
+def objective(spec: RunSpec, data, searched: dict, trials: int | None = None):
+    """Optuna's objective: the spec with the sampled parameters, trained as the benchmark trains
+    it (`fit_spec`), scored by validation accuracy. Each epoch reports to the pruner; divergence
+    counts as pruned. With `trials`, a trial that finds the study full fails at once, before it
+    draws parameters."""
 
     def run_trial(trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", worker_id())
         if trials is not None and taken_before(trial) >= trials:
             trial.set_user_attr("surplus", f"the study already held its {trials} trials when this one began")
             raise StudyFull(trial.number)
-        params = {name: (trial.suggest_int(name, low, high) if kind == "int"
-                         else trial.suggest_float(name, low, high, log=True))
-                  for name, (low, high, kind) in setup["space"].items()}
-        seed_all(seed)
-        model = registry.build(tgt.algorithm, input_shape=data.input_shape,
-                               num_classes=data.num_classes, **setup["config"], **params)
-        step, staged = 0, len(model.stages()) > 1
-
-        def report(record):
-            nonlocal step
-            step += 1
-            if staged:     # CaFo's blocks, greedy MF's layers: step k of one trial may be block 2
-                return     # while step k of another is block 1, so the pruner could only mislead
-            trial.report(record["val_acc"], step)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {step}: val_acc {record['val_acc']:.4f}")
-
-        try:
-            fit(model, data, epochs=setup["epochs"], batch_size=setup["batch_size"],
-                monitor=setup["monitor"], patience=setup["patience"], min_delta=setup["min_delta"],
-                seed=seed, progress=False, on_epoch=report, cuda_graphs=True)
-        except TrainingDiverged as err:
-            trial.set_user_attr("diverged", str(err))
-            raise optuna.TrialPruned(str(err)) from err
-        return evaluate(model, data.val)
+        return train_trial(trial, spec.with_config(**{
+            name: (trial.suggest_int(name, low, high) if kind == "int" else trial.suggest_float(name, low, high, log=True))
+            for name, (low, high, kind) in searched.items()}), data)
 
     return run_trial
+
+
+def train_trial(trial: optuna.Trial, spec: RunSpec, data) -> float:
+    """Train one trial's spec; its validation accuracy."""
+    seed_all(spec.seed)
+    model = build_model(spec, data)
+    step, staged = 0, len(model.stages()) > 1
+
+    def report(record):
+        nonlocal step
+        step += 1
+        if staged:     # CaFo's blocks, greedy MF's layers: step k of one trial may be block 2
+            return     # while step k of another is block 1, so the pruner could only mislead
+        trial.report(record["val_acc"], step)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {step}: val_acc {record['val_acc']:.4f}")
+
+    try:
+        fit_spec(model, data, spec, on_epoch=report)
+    except TrainingDiverged as err:
+        trial.set_user_attr("diverged", str(err))
+        raise optuna.TrialPruned(str(err)) from err
+    return evaluate(model, data.val)
 
 
 def _check_setup(study, setup: dict, url: str) -> None:
@@ -155,38 +169,48 @@ def _check_setup(study, setup: dict, url: str) -> None:
     if stored is None:
         study.set_user_attr("fwdlib_setup", setup)
         return
-    differ = sorted(k for k in set(stored) | set(setup) if stored.get(k) != setup.get(k))
+    stored, asked = _flat(stored), _flat(setup)
+    differ = sorted(k for k in set(stored) | set(asked) if stored.get(k) != asked.get(k))
     if differ:
-        lines = "; ".join(f"{k}: study has {stored.get(k)!r}, asked {setup.get(k)!r}" for k in differ)
+        lines = "; ".join(f"{k}: study has {stored.get(k)!r}, asked {asked.get(k)!r}" for k in differ)
         raise ValueError(f"study {study.study_name!r} in {redact(url)} was made with other settings "
                          f"({lines}); its trials would not be comparable. Resume it with the same "
                          "settings, or start another with --study NAME")
+
+
+def _flat(setup: dict) -> dict:
+    """The setup with its spec's settings as "spec.NAME" (a mismatch names the one setting)."""
+    return {**{k: v for k, v in setup.items() if k != "spec"},
+            **{f"spec.{k}": v for k, v in (setup.get("spec") or {}).items()}}
 
 
 def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 20, epochs: int | None = None,
          storage: str = DEFAULT_STORAGE, study: str | None = None, seed: int = 0, worker: int = 0,
          out: str | Path | None = None, pruner: str = "median", only=None, overrides: dict | None = None,
          device: str | None = None, root=None, figures: bool = True, progress: bool | None = None,
-         verbose: bool = True, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S) -> dict:
+         verbose: bool = True, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S,
+         preset: str | None = None) -> dict:
     """Run (or resume) a search until the study holds `trials` finished trials; write the best
     parameters to `out` (default tune-results/STUDY.json) and return what was written.
+    preset: the benchmark preset whose run is tuned (default: the first that runs `dataset`).
     heartbeat_s, grace_s: database storage only (see the module's docstring)."""
 
     if trials < 1:
         raise ValueError(f"--trials must be at least 1, got {trials}")
     if pruner not in PRUNERS:
         raise ValueError(f"unknown pruner {pruner!r}; choose one of {', '.join(PRUNERS)}")
-    tgt = target(algorithm, dataset, overrides)
-    epochs = tgt.preset.epochs if epochs is None else epochs
-    if epochs < 1:
+    if epochs is not None and epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {epochs}")
-    searched, fixed = search_space(tgt.algorithm, tgt.config, epochs, only)
+    spec, entries = base_spec(algorithm, dataset, preset, epochs=epochs, overrides=overrides,
+                              device=str(pick_device(device)), seed=seed)
+    searched, fixed = search_space(spec.algorithm, spec.config, spec.rule.epochs, only)
     for key in sorted(set(overrides or {}) & set(searched)):
         print(f"tune: warning: --set {key}={overrides[key]!r} is ignored, because {key} is searched; "
               f"leave it out of the search with --only to fix it at that value", file=sys.stderr)
-    setup = _setup(tgt, searched, fixed, epochs, pruner)
-    check_config(tgt, setup)
-    study_name = study or f"{tgt.entries[0] if len(tgt.entries) == 1 else tgt.algorithm}-{dataset}"
+    spec = searched_spec(spec, searched, fixed)
+    setup = setup_of(spec, entries, searched, pruner)
+    check_config(spec, searched)
+    study_name = study or f"{entries[0] if len(entries) == 1 else spec.algorithm}-{dataset}"
     out = Path(out) if out else DEFAULT_DIR / f"{study_name}.json"
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -203,23 +227,23 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
         print(f"tune {study_name}: {done} of {trials} trials already finished in {redact(storage)}"
               + (f"; retrying interrupted trial(s) {retried}" if retried else ""), flush=True)
     if done < trials:
-        data = datasets.load(dataset, device=pick_device(device), root=root)
+        data = datasets.load(dataset, device=torch.device(spec.device), root=root)
         bar = progress_bar(trials, f"tune {study_name}", show_progress() if progress is None else progress,
                            initial=done, unit="trial", leave=True)
         callbacks = [lambda s, t: _advance(bar, s, t)]
         try:
-            fill(the_study, store, objective(tgt, data, setup, seed, trials), trials, callbacks=callbacks,
+            fill(the_study, store, objective(spec, data, searched, trials), trials, callbacks=callbacks,
                  verbose=verbose)
         except KeyboardInterrupt:   # Optuna has marked the running trial failed; keep the best so far
             saved = bool(the_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
             if saved:
-                summarise(the_study, setup, storage=storage, out=out, figures=False, verbose=False,
+                summarise(the_study, spec, setup, storage=storage, out=out, figures=False, verbose=False,
                           sampler_seed=sampling_seed)
             raise KeyboardInterrupt("interrupted; the running trial is marked failed, the finished ones are kept"
                                     + (f", the best so far is in {out}" if saved else "")) from None
         finally:
             bar.close()
-    return summarise(the_study, setup, storage=storage, out=out, figures=figures, verbose=verbose,
+    return summarise(the_study, spec, setup, storage=storage, out=out, figures=figures, verbose=verbose,
                      sampler_seed=sampling_seed)
 
 
@@ -232,26 +256,22 @@ def _advance(bar, study, trial) -> None:
         pass
 
 
-def summarise(study, setup: dict, *, storage: str, out: Path, figures: bool = True,
+def summarise(study, spec: RunSpec, setup: dict, *, storage: str, out: Path, figures: bool = True,
               verbose: bool = True, sampler_seed: int | None = None) -> dict:
-    """Write the best parameters (and figures) and print the study's summary."""
+    """Write the best parameters with the spec they were tuned on (and figures); print the summary."""
     states = Counter(t.state for t in study.get_trials(deepcopy=False))
     counts = ", ".join(f"{n} {s.name.lower()}" for s, n in states.items())
     if not states[TrialState.COMPLETE]:
         raise RuntimeError(f"study {study.study_name!r} has no completed trial ({counts or 'no trials'}); "
                            "every trial was pruned or failed: run more trials, or use --pruner none")
     best = study.best_trial
-    result = {
-        "format": FORMAT, "algorithm": setup["algorithm"], "entries": setup["entries"],
-        "dataset": setup["dataset"], "params": best.params, "config": setup["config"],
-        "best_val_acc": best.value, "best_trial": best.number,
-        "finished_trials": states[TrialState.COMPLETE] + states[TrialState.PRUNED],
-        "trial_states": {s.name.lower(): n for s, n in states.items()},
-        "study": study.study_name, "storage": redact(storage), "sampler_seed": sampler_seed,
-        "search": {k: setup[k] for k in ("space", "epochs", "pruner", "batch_size", "monitor",
-                                         "patience", "min_delta")},
-        "versions": {"torch": torch.__version__, "optuna": optuna.__version__},
-    }
+    result = params_record(
+        spec, best.params, setup["entries"], best_val_acc=best.value, best_trial=best.number,
+        finished_trials=states[TrialState.COMPLETE] + states[TrialState.PRUNED],
+        trial_states={s.name.lower(): n for s, n in states.items()},
+        study=study.study_name, storage=redact(storage), sampler_seed=sampler_seed,
+        search={"space": setup["space"], "pruner": setup["pruner"]},
+        versions={"torch": torch.__version__, "optuna": optuna.__version__})
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, json.dumps(result, indent=2))
     written = [out]
