@@ -20,7 +20,8 @@ from optuna.trial import TrialState
 from fwdlib import algorithms, bench, data, energy, train, tune
 from fwdlib.algorithms.base import Algorithm
 from fwdlib.bench import ResultsLog, ResultsNotSaved, results
-from fwdlib.bench.params import FORMAT
+from fwdlib.bench.params import params_record
+from fwdlib.bench.plan import spec_of
 
 SAMPLE = data.SAMPLE_NAME
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,8 +200,8 @@ def test_no_dataset_present_is_an_error_not_an_empty_report(tmp_path, capsys, mo
 
 def test_a_failed_run_makes_a_nonzero_exit_that_says_how_to_retry(tmp_path, capsys):
     params = tmp_path / "exploding.json"
-    params.write_text(json.dumps({"format": FORMAT, "dataset": SAMPLE, "entries": ["mf"],
-                                  "params": {"lr": 1e3}, "config": {"hidden": [256, 256]}}))
+    spec = spec_of(bench.PRESETS["quick"], SAMPLE, "mf", device="cpu")
+    params.write_text(json.dumps(params_record(spec, {"lr": 1e3}, ["mf"])))
     code = bench.main(["--algorithms", "mf", "--seeds", "1", "--epochs", "2", "--out", str(tmp_path / "out"),
                        "--params", str(params), "--no-co2"])
     err = capsys.readouterr().err

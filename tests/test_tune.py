@@ -12,6 +12,10 @@ import pytest
 from optuna.trial import TrialState
 
 from fwdlib import algorithms, bench, params, tune
+from fwdlib.bench.entry import Entry
+from fwdlib.bench.plan import entries_of, spec_of
+from fwdlib.bench.spec import RunSpec, StoppingRule
+from fwdlib.tune import search
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = "fashion_mnist_sample"
@@ -43,8 +47,10 @@ def test_a_tiny_search_writes_the_best_parameters_and_figures(tuned_mf):
     folder, storage, result = tuned_mf
     written = json.loads((folder / "mf.json").read_text())
     assert written == json.loads(json.dumps(result))
-    assert written["format"] == tune.FORMAT and written["entries"] == ["mf"]
-    assert written["config"] == {"hidden": [256, 256]}          # the quick preset's mf layers
+    assert written["format"] == params.FORMAT and written["entries"] == ["mf"]
+    assert written["spec"]["config.hidden"] == [256, 256]         # the quick preset's mf layers
+    assert (written["spec"]["batch_size"], written["spec"]["rule.epochs"]) == (128, 1)
+    assert not {"seed", "device", "config.lr"} & set(written["spec"])   # not pinned; searched
     assert set(written["params"]) == {"lr", "weight_decay"}
     assert 1e-5 <= written["params"]["lr"] <= 1e-2 and 1e-6 <= written["params"]["weight_decay"] <= 1e-3
     finished = _trials(storage, "mf-fashion_mnist_sample", (TrialState.COMPLETE, TrialState.PRUNED))
@@ -106,11 +112,48 @@ def test_unknown_or_ambiguous_algorithms_are_refused(capsys):
     err = capsys.readouterr().err
     assert "unknown algorithm 'rnn'" in err and "bp-mlp@mf" in err
     with pytest.raises(ValueError, match="bp-mlp@ff, bp-mlp@mf"):
-        tune.target("bp-mlp", SAMPLE)                 # two twins with different layers
-    assert tune.target("bp-cnn", SAMPLE).entries == ("bp-cnn@cafo-rand", "bp-cnn@cafo-dfa")
-    assert tune.target("bp-mlp@mf", "fashion_mnist").config["hidden"] == (1000, 1000)
+        search.base_spec("bp-mlp", SAMPLE)                 # two twins with different layers
+    _, entries = search.base_spec("bp-cnn", SAMPLE)
+    assert entries == (Entry.parse("bp-cnn@cafo-rand"), Entry.parse("bp-cnn@cafo-dfa"))   # one run, both twins
+    assert search.base_spec("bp-mlp@mf", "fashion_mnist")[0].config["hidden"] == (1000, 1000)
     with pytest.raises(ValueError, match="unknown dataset"):
-        tune.target("mf", "imagenet")
+        search.base_spec("mf", "imagenet")
+    with pytest.raises(ValueError, match="preset paper runs no ff on cifar10"):
+        search.base_spec("ff", "cifar10", "paper")         # nothing the benchmark could use
+
+
+def test_every_trial_trains_the_benchmarks_spec_of_its_entry_in_every_preset():
+    """The tuner's base spec for an entry is the benchmark's, setting for setting: batch,
+    augmentation, stopping rule, config. (On fwdlib 0.1 this failed for the study's ff, tuned at
+    batch 128 and benchmarked at 100, and for CIFAR's bp-mlp@mf, tuned with augmentation.)"""
+    checked = 0
+    for name, preset in bench.PRESETS.items():
+        for dataset in preset.pairs:
+            for entry in entries_of(preset, dataset):
+                benchmarked = spec_of(preset, dataset, entry, device="cpu")     # as bench.run plans it
+                tuned, entries = search.base_spec(str(entry), dataset, name, device="cpu")
+                assert entry in entries and tuned.differences(benchmarked) == [], (name, dataset, entry)
+                searched, _ = tune.search_space(tuned.algorithm, tuned.config, tuned.rule.epochs)
+                trial = search.searched_spec(tuned, searched).with_config(
+                    **{k: low for k, (low, _, _) in searched.items()})
+                assert trial.differences(benchmarked, ignore=[f"config.{k}" for k in searched]) == [], (name, entry)
+                checked += 1
+    assert checked > 50
+
+
+def test_a_trial_trains_exactly_its_spec(tmp_path, monkeypatch):
+    trained = []
+    real = search.fit_spec
+
+    def recording(model, data, spec, **options):
+        trained.append((spec, data.augment))
+        return real(model, data, spec, **options)
+
+    monkeypatch.setattr(search, "fit_spec", recording)
+    result = tune.tune("bp-mlp@mf", SAMPLE, trials=1, epochs=1, storage=f"sqlite:///{tmp_path}/s.db",
+                       out=tmp_path / "b.json", figures=False, verbose=False, pruner="none")
+    expected = spec_of(bench.PRESETS["quick"], SAMPLE, "bp-mlp@mf", epochs=1, device="cpu")
+    assert [spec for spec, _ in trained] == [expected.with_config(**result["params"])]
 
 
 def test_a_bad_configuration_fails_before_a_study_is_stored(tmp_path, capsys):
@@ -153,16 +196,18 @@ def test_every_form_of_password_is_redacted(url, secret):
 
 def test_a_study_is_not_resumed_with_other_settings(tuned_mf):
     folder, storage, _ = tuned_mf
-    with pytest.raises(ValueError, match="epochs: study has 1, asked 2"):
+    with pytest.raises(ValueError, match="spec.rule.epochs: study has 1, asked 2"):
         tune.tune("mf", SAMPLE, trials=4, epochs=2, storage=storage, out=folder / "x.json", verbose=False)
     assert len(_trials(storage, "mf-fashion_mnist_sample")) == 3        # untouched
 
 
+def trial_spec(algorithm: str, config: dict) -> RunSpec:
+    return RunSpec(SAMPLE, Entry(algorithm), config, 128, StoppingRule(1, patience=2), None, "cpu", True)
+
+
 def test_divergence_counts_as_pruned(tmp_path, sample, diverging):
     study = optuna.create_study(storage=tune.open_storage(f"sqlite:///{tmp_path}/s.db"), direction="maximize")
-    target = tune.Target(diverging, (diverging,), SAMPLE, {}, bench.PRESETS["quick"])
-    setup = tune._setup(target, {"lr": (1e-4, 1e-3, "log")}, {}, 1, "none")
-    study.optimize(tune.objective(target, sample, setup, seed=0), n_trials=1)
+    study.optimize(search.objective(trial_spec(diverging, {}), sample, {"lr": (1e-4, 1e-3, "log")}), n_trials=1)
     trial = study.trials[0]
     assert trial.state == TrialState.PRUNED and "training diverged" in trial.user_attrs["diverged"].lower()
 
@@ -275,30 +320,37 @@ def test_the_benchmark_trains_with_the_tuned_parameters(tuned_mf, tmp_path, caps
 
 def test_the_benchmark_refuses_params_that_do_not_fit(tuned_mf, tmp_path):
     folder, _, result = tuned_mf
-    preset = bench.PRESETS["quick"]
+    specs = [spec_of(bench.PRESETS["quick"], SAMPLE, e, device="cpu") for e in ("mf", "bp-mlp@mf")]
     other_layers = tmp_path / "wide.json"
-    other_layers.write_text(json.dumps({**result, "config": {"hidden": [512, 512]}}))
-    with pytest.raises(ValueError, match="tune again with the benchmark's configuration"):
-        params.apply_params(preset, params.load_params([other_layers]), (SAMPLE,), verbose=False)
+    other_layers.write_text(json.dumps({**result, "spec": {**result["spec"], "config.hidden": [512, 512]}}))
+    with pytest.raises(ValueError, match=r"config.hidden: \[256, 256\] vs \[512, 512\].*Tune again"):
+        params.apply_params(specs, params.load_params([other_layers]), verbose=False)
+    other_batch = tmp_path / "batch.json"
+    other_batch.write_text(json.dumps({**result, "spec": {**result["spec"], "batch_size": 100, "augment": False}}))
+    with pytest.raises(ValueError, match="augment: None vs False; batch_size: 128 vs 100"):
+        params.apply_params(specs, params.load_params([other_batch]), verbose=False)
+    older = tmp_path / "old.json"
+    older.write_text(json.dumps({**result, "format": "fwdlib-params/1"}))
+    with pytest.raises(ValueError, match="older fwdlib.*tune again"):
+        params.load_params([older])
     elsewhere = tmp_path / "cifar.json"
     elsewhere.write_text(json.dumps({**result, "dataset": "cifar10"}))
     with pytest.raises(ValueError, match="tuned on cifar10"):
-        params.apply_params(preset, params.load_params([elsewhere]), (SAMPLE,), verbose=False)
+        params.apply_params(specs, params.load_params([elsewhere]), verbose=False)
     with pytest.raises(ValueError, match="no such file"):
         params.load_params([tmp_path / "missing.json"])
     (tmp_path / "other.json").write_text('{"lr": 0.1}')
     with pytest.raises(ValueError, match="not a best-parameters file"):
         params.load_params([tmp_path / "other.json"])
-    (tmp_path / "cut.json").write_text(json.dumps({"format": tune.FORMAT, "params": {"lr": 0.1}}))
-    with pytest.raises(ValueError, match="dataset, entries, config missing"):
+    (tmp_path / "cut.json").write_text(json.dumps({"format": params.FORMAT, "params": {"lr": 0.1}}))
+    with pytest.raises(ValueError, match="dataset, entries, spec missing"):
         params.load_params([tmp_path / "cut.json"])
     with pytest.raises(ValueError, match="both tune mf on fashion_mnist_sample"):
         params.load_params([folder / "mf.json", other_layers])
-    applied = params.apply_params(preset, params.load_params([folder / "mf.json"]), (SAMPLE,), verbose=False)
-    mf_pair = next(p for p in applied.pairs[SAMPLE] if p.rival == "mf")
-    assert mf_pair.rival_config == {"hidden": (256, 256), **result["params"]}
-    original = next(p for p in preset.pairs[SAMPLE] if p.rival == "mf")
-    assert "lr" not in original.rival_config                      # the preset itself is unchanged
+    longer = specs[0].replace(rule=StoppingRule(6, patience=2))      # the benchmark's cap, not the tuned 1
+    applied = params.apply_params([longer, specs[1]], params.load_params([folder / "mf.json"]), verbose=False)
+    assert dict(applied[0].config) == {"hidden": (256, 256), **result["params"]}
+    assert applied[1] == specs[1] and "lr" not in specs[0].config       # the twin and the specs unchanged
 
 
 def test_staged_algorithms_are_never_pruned(tmp_path, sample):
@@ -306,7 +358,5 @@ def test_staged_algorithms_are_never_pruned(tmp_path, sample):
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=0, n_warmup_steps=0))
     for name, config, staged in (("mf", {"hidden": [16, 16], "schedule": "greedy", "epochs_per_layer": 1}, True),
                                  ("mf", {"hidden": [16]}, False)):
-        target = tune.Target(name, (name,), SAMPLE, config, bench.PRESETS["quick"])
-        setup = tune._setup(target, {"lr": (1e-3, 1e-2, "log")}, {}, 1, "median")
-        study.optimize(tune.objective(target, sample, setup, seed=0), n_trials=1)
+        study.optimize(search.objective(trial_spec(name, config), sample, {"lr": (1e-3, 1e-2, "log")}), n_trials=1)
         assert bool(study.trials[-1].intermediate_values) is not staged

@@ -97,9 +97,10 @@ def base_spec(name: str, dataset: str, preset: str | None = None, *, epochs: int
     return (spec.with_config(**overrides) if overrides else spec), entries
 
 
-def searched_spec(spec: RunSpec, searched: dict, fixed: dict) -> RunSpec:
-    """The spec every trial shares: the searched values out, the epoch counts the cap pins in."""
-    return spec.replace(config={**{k: v for k, v in spec.config.items() if k not in searched}, **fixed})
+def searched_spec(spec: RunSpec, searched: dict) -> RunSpec:
+    """The spec every trial shares: the benchmark's, without the values a trial samples. (An epoch
+    count the cap leaves one value for is not searched; the spec's own applies, as in the benchmark.)"""
+    return spec.replace(config={k: v for k, v in spec.config.items() if k not in searched})
 
 
 def setup_of(spec: RunSpec, entries, searched: dict, pruner: str) -> dict:
@@ -203,11 +204,11 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
         raise ValueError(f"--epochs must be at least 1, got {epochs}")
     spec, entries = base_spec(algorithm, dataset, preset, epochs=epochs, overrides=overrides,
                               device=str(pick_device(device)), seed=seed)
-    searched, fixed = search_space(spec.algorithm, spec.config, spec.rule.epochs, only)
+    searched, _ = search_space(spec.algorithm, spec.config, spec.rule.epochs, only)
     for key in sorted(set(overrides or {}) & set(searched)):
         print(f"tune: warning: --set {key}={overrides[key]!r} is ignored, because {key} is searched; "
               f"leave it out of the search with --only to fix it at that value", file=sys.stderr)
-    spec = searched_spec(spec, searched, fixed)
+    spec = searched_spec(spec, searched)
     setup = setup_of(spec, entries, searched, pruner)
     check_config(spec, searched)
     study_name = study or f"{entries[0] if len(entries) == 1 else spec.algorithm}-{dataset}"
