@@ -11,7 +11,7 @@ CPU_ONLY ?=
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_INDEX := $(if $(CPU_ONLY),--index-url $(TORCH_CPU_INDEX),)
 
-.PHONY: install bench test unit notebooks browser lab exercises gpu-check clean
+.PHONY: install bench test unit slow notebooks browser lab exercises gpu-check clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,16 @@ install: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m fwdlib.bench --preset quick
 
-test: unit notebooks browser
+test: unit slow notebooks browser
 
+# The fast loop (about a minute on 2 cores): everything but what `slow`, `course` and `browser` mark.
 unit: $(STAMP)
-	$(PY) -m pytest -q tests -m "not course and not browser"
+	$(PY) -m pytest -q tests -m "not course and not browser and not slow"
+
+# Real training to each algorithm's accuracy floor, killed and resumed processes, tuner workers,
+# PostgreSQL, the exercise notebooks, the Colab install.
+slow: $(STAMP)
+	$(PY) -m pytest -q tests -m "slow and not course and not browser"
 
 # Every lesson as a student runs it (fresh kernel, default backend): errors, figures printed as
 # text, empty widgets. Solutions run under nbval, as an instructor's notebook CI would run them.

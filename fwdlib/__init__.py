@@ -1,10 +1,9 @@
 """fwdlib: deep learning without backpropagation (FF, CaFo, MF), measured against backprop.
 
 Its floors, each importing only those below it:
-    utils                            small helpers (devices, seeds, atomic writes)
-    algorithms, data                 the math of FF, CaFo, MF and their BP twins; datasets on the device
-    train, graphs                    one training loop (eager or CUDA graphs)
-    meters                           energy by backend with provenance, training-step memory
+    utils, graphs, meters            helpers; CUDA graphs; energy by backend with provenance, step memory
+    data, algorithms                 datasets on the device; the math of FF, CaFo, MF and their BP twins
+    train                            one training loop (eager or CUDA graphs)
     bench                            run specifications, presets, the study's facts, the results log, report
     tune, speed                      the hyperparameter search and the speed profiler: they run bench's specs
     course                           exercise checks per lesson, teaching figures, flow diagrams

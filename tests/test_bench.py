@@ -114,6 +114,7 @@ def _lines(path):
     return [json.loads(line) for line in raw.splitlines()]
 
 
+@pytest.mark.slow
 def test_resume_after_the_process_is_killed(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "fwdlib.bench", "--preset", "quick", "--algorithms", "mf",
@@ -241,7 +242,6 @@ def test_a_verdict_needs_three_paired_seeds_and_an_interval_that_excludes_no_dif
 
 def test_the_paper_presets_run_each_algorithm_as_the_study_did_and_the_kits_variants_beside():
     for name in ("paper-fmnist", "paper"):
-        preset = bench.PRESETS[name]
         by_entry = {(r.spec.dataset, str(e)): r.spec.replace(entry=e) for r in planned(name) for e in r.entries}
         ff, mf = by_entry[("fashion_mnist", "ff")], by_entry[("fashion_mnist", "mf")]
         assert ff.batch_size == by_entry[("fashion_mnist", "bp-mlp@ff")].batch_size == 100

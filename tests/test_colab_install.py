@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow   # builds a virtual environment
+
 ROOT = Path(__file__).resolve().parents[1]
 # Colab's preinstalled versions of the packages the kit or its dependencies use (a Colab runtime's
 # `pip list`, late 2025). Update them when Colab updates its image.

@@ -123,7 +123,7 @@ def test_no_counter_falls_back_to_sampled_instant_power():
     sampler = next(b for b in m.backends if isinstance(b, backends.PowerSampler))
     times = [t for t, _ in next(iter(sampler.samples.values()))]
     assert entry.joules == pytest.approx(200.0 * (times[-1] - times[0]), rel=1e-9)
-    assert 0 < times[-1] - times[0] <= m.result.wall_s + 1e-3
+    assert 0 < times[-1] - times[0] <= m.result.wall_s       # every sample inside the timed window
 
 
 def test_library_not_found_is_unavailable_with_reason():

@@ -318,6 +318,7 @@ def test_a_storage_path_under_a_file_gets_a_message(tmp_path, capsys):
     assert "cannot make the folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_sigint_stops_the_tuner_cleanly_and_keeps_the_best_so_far(tmp_path):
     storage = f"sqlite:///{tmp_path}/s.db"
     best = tmp_path / "best.json"

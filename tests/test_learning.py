@@ -9,6 +9,8 @@ import torch
 
 from fwdlib import algorithms, train
 
+pytestmark = pytest.mark.slow   # trains every algorithm to its accuracy floor: about 2 minutes
+
 FLOORS = {"bp-mlp": 0.78, "mf": 0.78, "ff": 0.76, "cafo-rand": 0.83, "cafo-dfa": 0.83, "bp-cnn": 0.82}
 
 

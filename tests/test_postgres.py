@@ -28,7 +28,7 @@ from fwdlib import tune
 
 ROLE, PASSWORD, DATABASE = "fwdlib", "s3cret-Pw0rd", "optuna"
 GRACE_S = 4
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]   # starts a server and waits out a worker's grace period
 
 
 def pg_bin() -> Path | None:

@@ -232,6 +232,7 @@ def test_only_abandoned_trials_of_this_machine_are_failed_and_retried(tmp_path):
     assert retry.suggest_float("lr", 1e-5, 1e-2, log=True) == drawn.params["lr"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite:///{}/studies.db", "journal:{}/studies.log"])
 def test_an_interrupted_search_resumes_with_its_finished_trials_kept(tmp_path, kind):
     storage = kind.format(tmp_path)
@@ -277,6 +278,7 @@ def first_pid(trials) -> int:
     return int(trials[0].user_attrs["worker"].rpartition(":")[2])
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_journal_study_without_losing_or_duplicating_trials(tmp_path):
     journal = tmp_path / "study.log"
     args = ["--algorithm", "mf", "--epochs", "1", "--storage", f"journal:{journal}", "--study", "shared",

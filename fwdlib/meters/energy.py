@@ -112,6 +112,8 @@ class EnergyMeter:
             self._event_start.record()
         self._rss_method = reset_peak_rss()
         self._rss_start = status_bytes("VmRSS")
+        # the window opens before any backend's first reading, so every reading lies inside it
+        self._t0 = self._lap_t = time.perf_counter()
         self._started = []
         for backend in self.backends:
             try:
@@ -122,7 +124,6 @@ class EnergyMeter:
                                                   f"start failed: {err}") for d in backend.devices]
         if self._cross_sampler is not None:
             self._cross_sampler.start()
-        self._t0 = self._lap_t = time.perf_counter()
         self._lap_energy = {d: (0.0, None) for backend in self._started for d in backend.devices}
         return self
 
@@ -153,17 +154,20 @@ class EnergyMeter:
         self._require_running("stop")
         self._state = "done"
         self._sync()
-        wall = time.perf_counter() - self._t0
+        # Sampler threads end first; the final snapshot takes their last reading and the window
+        # closes after it, so the energy integrates exactly the span that the time measures.
+        for backend in (*self._started, self._cross_sampler):
+            if hasattr(backend, "stop"):
+                backend.stop()
         energy = self._snapshot()
+        cross = self._cross_sampler.snapshot() if self._cross_sampler is not None else None
+        wall = time.perf_counter() - self._t0
         gpu_time = None
         if self.cuda:
             end = torch.cuda.Event(enable_timing=True)
             end.record()
             end.synchronize()
             gpu_time = self._event_start.elapsed_time(end) / 1000.0
-        for backend in self._started:
-            if hasattr(backend, "stop"):
-                backend.stop()
         entries = list(self.unavailable)
         for backend in self._started:
             for device in backend.devices:
@@ -179,9 +183,8 @@ class EnergyMeter:
                             "counter-based energy is coarse (the NVML counter steps every ~100 ms)")
         co2, co2_method, grid = None, self._co2_error or "disabled (co2=False)", None
         cross_checks = {}
-        if self._cross_sampler is not None:
-            cross_checks["sampled_power_j"] = {d: j for d, (j, _) in self._cross_sampler.snapshot().items()}
-            self._cross_sampler.stop()
+        if cross is not None:
+            cross_checks["sampled_power_j"] = {d: j for d, (j, _) in cross.items()}
         if self._tracker is not None:
             try:
                 emitted = self._tracker.stop()
