@@ -26,6 +26,7 @@ waits for the last trials to finish).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import warnings
@@ -48,7 +49,7 @@ from ..train import TrainingDiverged, evaluate, progress_bar, show_progress
 from ..utils import as_json, atomic_write, format_settings, pick_device, seed_all
 from .space import sampler_seed, search_space
 from .storage import GRACE_S, HEARTBEAT_S, has_heartbeat, open_storage, redact
-from .workers import StudyFull, fill, recover_abandoned, taken_before, worker_id
+from .workers import Interrupts, StudyFull, fill, recover_abandoned, taken_before, worker_id
 
 DEFAULT_DIR = Path("tune-results")
 DEFAULT_STORAGE = f"sqlite:///{DEFAULT_DIR}/studies.db"
@@ -124,7 +125,8 @@ def _make_pruner(name: str):
     return optuna.pruners.NopPruner()
 
 
-def objective(spec: RunSpec, data, searched: dict, trials: int | None = None):
+def objective(spec: RunSpec, data, searched: dict, trials: int | None = None,
+              interrupts: Interrupts | None = None):
     """Optuna's objective: the spec with the sampled parameters, trained as the benchmark trains
     it (`fit_spec`), scored by validation accuracy. Each epoch reports to the pruner; divergence
     counts as pruned. With `trials`, a trial that finds the study full fails at once, before it
@@ -137,13 +139,13 @@ def objective(spec: RunSpec, data, searched: dict, trials: int | None = None):
             raise StudyFull(trial.number)
         return train_trial(trial, spec.with_config(**{
             name: (trial.suggest_int(name, low, high) if kind == "int" else trial.suggest_float(name, low, high, log=True))
-            for name, (low, high, kind) in searched.items()}), data)
+            for name, (low, high, kind) in searched.items()}), data, interrupts)
 
     return run_trial
 
 
-def train_trial(trial: optuna.Trial, spec: RunSpec, data) -> float:
-    """Train one trial's spec; its validation accuracy."""
+def train_trial(trial: optuna.Trial, spec: RunSpec, data, interrupts: Interrupts | None = None) -> float:
+    """Train one trial's spec; its validation accuracy. Ctrl-C stops the training at once."""
     seed_all(spec.seed)
     model = build_model(spec, data)
     step, staged = 0, len(model.stages()) > 1
@@ -158,7 +160,8 @@ def train_trial(trial: optuna.Trial, spec: RunSpec, data) -> float:
             raise optuna.TrialPruned(f"pruned at epoch {step}: val_acc {record['val_acc']:.4f}")
 
     try:
-        fit_spec(model, data, spec, on_epoch=report)
+        with interrupts.training_window() if interrupts else contextlib.nullcontext():
+            fit_spec(model, data, spec, on_epoch=report)
     except TrainingDiverged as err:
         trial.set_user_attr("diverged", str(err))
         raise optuna.TrialPruned(str(err)) from err
@@ -233,8 +236,9 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
                            initial=done, unit="trial", leave=True)
         callbacks = [lambda s, t: _advance(bar, s, t)]
         try:
-            fill(the_study, store, objective(spec, data, searched, trials), trials, callbacks=callbacks,
-                 verbose=verbose)
+            with Interrupts() as interrupts:
+                fill(the_study, store, objective(spec, data, searched, trials, interrupts), trials,
+                     callbacks=callbacks, verbose=verbose, interrupts=interrupts)
         except KeyboardInterrupt:   # Optuna has marked the running trial failed; keep the best so far
             saved = bool(the_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
             if saved:

@@ -2,9 +2,12 @@
 is full, and each trial's state for --status."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 import warnings
 from collections import Counter
@@ -58,8 +61,45 @@ def taken_before(trial) -> int:
     return sum(t.number < trial.number and t.state in taking for t in trial.study.get_trials(deepcopy=False))
 
 
+class Interrupts:
+    """Ctrl-C (SIGINT) that never cuts the storage in half: during a trial's training it stops the
+    trial at once; during a storage call (a database query, Optuna's bookkeeping) it is held until
+    the call is over and raised at the next `check`, so no cursor is left open mid-fetch."""
+
+    def __init__(self):
+        self.training = self.pending = False
+
+    def __enter__(self) -> Interrupts:
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():   # only there can a handler be set
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum, frame) -> None:
+        if self.training:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def check(self) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def training_window(self):
+        self.check()
+        self.training = True
+        try:
+            yield
+        finally:
+            self.training = False
+
+
 def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float = 1.0,
-         verbose: bool = True) -> None:
+         verbose: bool = True, interrupts: Interrupts | None = None) -> None:
     """Run trials until the study holds `trials` finished ones (completed or pruned).
 
     Several workers may fill one study. A worker starts a trial while finished, running and
@@ -71,6 +111,8 @@ def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float 
     """
     heartbeat, waited_for = has_heartbeat(storage), set()
     while True:
+        if interrupts is not None:
+            interrupts.check()
         if heartbeat:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
