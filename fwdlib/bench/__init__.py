@@ -1,16 +1,12 @@
-"""The head-to-head benchmark: every forward-only algorithm against its backprop twin.
+"""The head-to-head benchmark: every forward-only algorithm against its backprop twin
+(`python -m fwdlib.bench`; runner.py says how a benchmark is run, and why it is fair).
 
-    python -m fwdlib.bench --preset quick                # the default: embedded sample, CPU minutes
-    python -m fwdlib.bench --preset paper-fmnist --device cuda
-    python -m fwdlib.bench --preset speed                # seconds per epoch beside the study's
-
-Fairness: both members of a pair get the same data split, batch size, epoch cap, stopping rule
-(metric, patience, min_delta), warm-up and execution mode; several seeds run interleaved
-(seed-major, the algorithm order rotated each seed) so drift and heat favour no one.
-
-Nothing is lost: each finished run is appended at once to OUT/results.jsonl as one JSON line
-(flushed and fsynced), keyed by a hash of its full configuration. Running the same command again
-skips finished runs; a failed run is recorded with its reason and the others go on.
+entry    the names of the report's lines (mf, mf+per-batch, bp-mlp@mf)
+spec     RunSpec: one run, described once, from the command line to the record
+study    the study's published table and how it ran each algorithm
+presets  which pairs run on which data; plan: every run of a preset, interleaved
+params   tuned-parameter files; results: the append-only results log
+runner   trains and meters each run; report, figures: what the results say; cli: the command
 """
 from .cli import main
 from .presets import PRESETS, Pair, Preset

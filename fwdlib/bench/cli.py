@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .. import data as datasets
+from . import runner
 from .presets import PRESETS
 from .report import write_report
 from .results import ResultsLog, ResultsNotSaved
@@ -13,7 +14,7 @@ from .runner import DEFAULT_OUT, run
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fwdlib.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m fwdlib.bench", description=runner.__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="quick", help=f"one of: {', '.join(PRESETS)}")
     parser.add_argument("--dataset", help="comma-separated subset of the preset's datasets")
     parser.add_argument("--algorithms", help="comma-separated subset (twins follow their rival)")

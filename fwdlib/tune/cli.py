@@ -5,11 +5,13 @@ import argparse
 import json
 import sys
 
-from .. import algorithms as registry, data as datasets
+from .. import algorithms as registry
+from .. import data as datasets
 from ..utils import as_tuple
+from . import search
+from .search import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S, tune
 from .storage import hide_secrets
 from .workers import status
-from .search import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S, tune
 
 
 def parse_overrides(items) -> dict:
@@ -27,7 +29,7 @@ def parse_overrides(items) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fwdlib.tune", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m fwdlib.tune", description=search.__doc__.split("\n\n")[0])
     parser.add_argument("--algorithm",
                         help=f"one of {', '.join(registry.NAMES)}, or an entry such as bp-mlp@mf or mf+per-batch")
     parser.add_argument("--dataset", default=datasets.SAMPLE_NAME, help=", ".join(datasets.NAMES))

@@ -1,0 +1,58 @@
+"""The library's floors: every import points down (or stays inside its own floor), so no circle."""
+import ast
+from pathlib import Path
+
+import pytest
+
+import fwdlib
+
+PACKAGE = Path(fwdlib.__file__).parent
+# floor of each top-level part of fwdlib; a part imports only parts on lower floors, or itself
+FLOORS = {"utils": 0, "graphs": 0, "meters": 0, "data": 1, "algorithms": 2, "train": 3, "bench": 4,
+          "tune": 5, "speed": 5, "course": 6, "gpu_check": 7}
+
+
+def part_of(path: Path) -> str:
+    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+
+
+def imported_parts(path: Path) -> set[str]:
+    """The parts of fwdlib that `path` imports (relative imports resolved against its package)."""
+    here = path.relative_to(PACKAGE).parent.parts
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = here[:len(here) - (node.level - 1)] if node.level > 1 else here
+            target = (*base, *(node.module.split(".") if node.module else ()))
+            found |= {target[0]} if target else {alias.name for alias in node.names}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            found |= {n.split(".")[1] for n in names if n.startswith("fwdlib.")}
+    return found
+
+
+def modules():
+    return [p for p in sorted(PACKAGE.rglob("*.py")) if p != PACKAGE / "__init__.py"]
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_import_points_down(path):
+    mine = part_of(path)
+    assert mine in FLOORS, f"{mine} has no floor: add it to FLOORS (and to fwdlib/__init__.py's map)"
+    for other in imported_parts(path) - {mine}:
+        assert FLOORS[other] < FLOORS[mine], f"{path.name} ({mine}, floor {FLOORS[mine]}) imports {other} (floor {FLOORS[other]})"
+
+
+def test_no_module_is_a_big_room():
+    sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in modules()}
+    assert max(sizes.values()) <= 400, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+
+
+def test_the_short_names_the_notebooks_use_still_work():
+    from fwdlib import checks, energy, memory, plots, report, study
+
+    assert energy.EnergyMeter and memory.step_memory and report.write_report and study.STUDY
+    assert plots.flow_diagram and checks.check.ex1_1
+    assert (energy.__name__, plots.__name__) == ("fwdlib.meters.energy", "fwdlib.course.plots")
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        fwdlib.nothing  # noqa: B018
