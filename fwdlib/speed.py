@@ -33,7 +33,7 @@ from . import data as datasets
 from .algorithms.base import implementation_of
 from .bench.plan import entries_of, spec_of
 from .bench.presets import PRESETS
-from .bench.runner import build_model, dataset_for, fit_spec
+from .bench.runner import build_model, fit_spec
 from .bench.spec import RunSpec
 from .bench.study import study_row
 from .utils import as_tuple, atomic_write, pick_device, seed_all, synchronize, writable_folder
@@ -184,12 +184,12 @@ def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, n: int
     return 2 * n ** 3 / best
 
 
-def first_stage_breakdown(spec: RunSpec, data: datasets.Dataset):
+def first_stage_breakdown(model, data: datasets.Dataset, batch_size: int):
     """(StepBreakdown, stage) of a fresh model's first stage, prepared on a few batches only."""
-    model = build_model(spec, data).to(data.device)
+    model.to(data.device)
     stage = model.stages()[0]
-    stage_data = model.begin_stage(stage, datasets.first(dataset_for(spec, data), 4 * spec.batch_size))
-    x, y = stage_data.train.x[:spec.batch_size], stage_data.train.y[:spec.batch_size]
+    stage_data = model.begin_stage(stage, datasets.first(data, 4 * batch_size))
+    x, y = stage_data.train.x[:batch_size], stage_data.train.y[:batch_size]
     return step_breakdown(model, x, y, stage), stage
 
 
@@ -240,7 +240,7 @@ def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=Tr
         for r in history.records:
             per_stage.setdefault(r["stage"], []).append(r["time_s"])
         timed = [t for times in per_stage.values() for t in (times[1:] or times)]
-        parts, stage = first_stage_breakdown(spec, data)
+        parts, stage = first_stage_breakdown(build_model(spec, data), data, spec.batch_size)
         row = {"case": label(spec), "entry": str(spec.entry), "dataset": spec.dataset, "key": spec.key,
                "spec": spec.record(), "algorithm": spec.algorithm, "batch_size": spec.batch_size, "data": data_label,
                "device": str(device), "device_name": device_name, "mode": history.mode,

@@ -26,9 +26,16 @@ import time
 from pathlib import Path
 
 import torch
-from .backends import CodeCarbon, Emissions, NvmlCounter, PowerSampler, power_reader, check_country, cuda_devices, probe_gpus, probe_rapl
-from .process import cpu_name, peak_rss_bytes, reset_peak_rss, status_bytes, run_versions
-from .results import DEFAULT_COUNTRY, DeviceEnergy, EnergyResult, GPUMemory, Lap, SHORT_WINDOW_S
+
+from .backends import (CodeCarbon, Emissions, NvmlCounter, PowerSampler, check_country, cuda_devices, integrate,
+                       power_reader, probe_gpus, probe_rapl)
+from .process import cpu_name, peak_rss_bytes, reset_peak_rss, run_versions, status_bytes
+from .results import (DEFAULT_COUNTRY, MEASURED, SHORT_WINDOW_S, SOURCES, DeviceEnergy, EnergyResult, GPUMemory,
+                      Lap)
+
+# What a lesson reaches as energy.NAME: the meter, what it returns, and the trapezoid rule it uses.
+__all__ = ["DEFAULT_COUNTRY", "MEASURED", "SOURCES", "DeviceEnergy", "EnergyMeter", "EnergyResult", "GPUMemory",
+           "Lap", "gpus_of", "integrate"]
 
 
 
