@@ -89,7 +89,8 @@ def fit(algorithm: Algorithm, data: Dataset, *, epochs: int, batch_size: int = D
         measure_memory: bool = False) -> History:
     """Train `algorithm` on `data` and return its History.
 
-    epochs: cap per stage (a stage's own `max_epochs` overrides it). patience=None trains the
+    epochs: cap per stage (a stage's own `max_epochs`, greedy MF's epochs_per_layer say, trains
+    fewer where it is lower, never more: the cap is the cap). patience=None trains the
     full cap (the `matched` protocol) but still restores the best validation checkpoint when
     `restore_best`. on_epoch(record) is called after each epoch (learning curves, energy laps).
     cuda_graphs: on CUDA, replay each stage's fixed-shape training step as a CUDA graph.
@@ -125,7 +126,7 @@ def fit(algorithm: Algorithm, data: Dataset, *, epochs: int, batch_size: int = D
             history.stopped_early[stage.name] = False
             _notify(on_epoch, record)
         else:
-            _fit_stage(algorithm, stage, stage_data, history, epochs=stage.max_epochs or epochs,
+            _fit_stage(algorithm, stage, stage_data, history, epochs=min(stage.max_epochs or epochs, epochs),
                        batch_size=batch_size, monitor=monitor, patience=patience,
                        min_delta=min_delta, generator=generator, restore_best=restore_best,
                        eval_batch_size=eval_batch_size, progress=progress, on_epoch=on_epoch,

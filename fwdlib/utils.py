@@ -4,11 +4,16 @@ Every notebook, test and benchmark goes through these, so a setting changes in o
 """
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import random
+import re
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -54,19 +59,19 @@ def as_json(value):
     return json.loads(json.dumps(value, sort_keys=True, default=list))
 
 
-def writable_folder(folder: Path) -> Path:
+def writable_folder(folder: Path, what: str = "the results folder") -> Path:
     """Make `folder` and check, by writing, that results can go there: before anything trains."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise ValueError(f"the results folder {folder} is a file; choose another --out")
+        raise ValueError(f"{what} {folder} is a file; choose another --out")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".write-test-{os.getpid()}"
         probe.write_bytes(b"x" * 4096)      # room for a record or two
         probe.unlink()
     except OSError as err:
-        raise ValueError(f"cannot write to the results folder {folder} ({err.strerror or err}); "
-                         "make it writable (or free space) or choose another --out. Nothing was trained.") from err
+        raise ValueError(f"cannot write to {what} {folder} ({err.strerror or err}); "
+                         "make it writable (or free space) or choose another --out. Nothing was trained.") from None
     return folder
 
 
@@ -161,3 +166,60 @@ def banner(device: torch.device) -> str:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     mode = "quick" if quick_mode() else "full"
     return f"fwdlib on {name} ({device}), {mode} mode, torch {torch.__version__}"
+
+
+# ============================================================================ command lines
+
+class Stopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived (Ctrl-C, `timeout`, Slurm, `docker stop`): unwind, so that locks
+    are released and what is finished stays written, then exit with 128 + the signal's number.
+    A KeyboardInterrupt, so that Optuna fails the running trial as it does for Ctrl-C."""
+
+    def __init__(self, signum: int = signal.SIGINT, message: str = ""):
+        super().__init__(message or f"stopped by {signal.Signals(signum).name}")
+        self.signum = int(signum)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def exit_code_of(stop: KeyboardInterrupt) -> int:
+    return getattr(stop, "exit_code", 128 + signal.SIGINT)
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Turn SIGTERM into `Stopped` (Python ends silently on it, skipping every `finally`);
+    SIGINT is already a KeyboardInterrupt. Only the main thread can set signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Stopped(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# user:PASSWORD@ in any URL, and password-like query parameters, whether or not the URL parses
+URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)(?P<secret>[^\s@/]+)(?=@)", re.IGNORECASE)
+QUERY_SECRET = re.compile(r"(?P<head>[?&;](?:password|passwd|pwd|pass|sslpassword|secret|token)=)(?P<secret>[^&\s'\"]+)",
+                          re.IGNORECASE)
+
+
+def redact_text(text: str) -> str:
+    """`text` with the password of every URL in it, and every secret query value, as ***."""
+    return QUERY_SECRET.sub(r"\g<head>***", URL_PASSWORD.sub(r"\g<head>***", str(text)))
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, whose own errors (a mistyped flag next to a database URL) never echo a password."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {redact_text(message)}\n")

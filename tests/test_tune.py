@@ -15,7 +15,7 @@ from fwdlib import algorithms, bench, params, tune
 from fwdlib.bench.entry import Entry
 from fwdlib.bench.plan import entries_of, spec_of
 from fwdlib.bench.spec import RunSpec, StoppingRule
-from fwdlib.tune import search
+from fwdlib.tune import search, workers
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = "fashion_mnist_sample"
@@ -217,16 +217,27 @@ def test_only_abandoned_trials_of_this_machine_are_failed_and_retried(tmp_path):
     study = optuna.create_study(study_name="s", storage=store, direction="maximize")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    here = socket.gethostname()
-    drawn, undrawn, alive, elsewhere = (study.ask() for _ in range(4))
-    drawn.suggest_float("lr", 1e-5, 1e-2, log=True)
-    for trial, worker in ((drawn, f"{here}:{dead.pid}"), (undrawn, f"{here}:{dead.pid}"),
-                          (alive, tune.worker_id()), (elsewhere, f"another-host:{dead.pid}")):
-        trial.set_user_attr("worker", worker)
-    assert tune.recover_abandoned(study, store) == [drawn.number]
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        here, started = socket.gethostname(), workers.process_start(live.pid)
+        drawn, undrawn, alive, elsewhere, mine, reused = (study.ask() for _ in range(6))
+        for trial in (drawn, mine, reused):
+            trial.suggest_float("lr", 1e-5, 1e-2, log=True)
+        for trial, worker, start in ((drawn, f"{here}:{dead.pid}", None), (undrawn, f"{here}:{dead.pid}", None),
+                                     (alive, f"{here}:{live.pid}", started), (elsewhere, f"another-host:{dead.pid}", None),
+                                     # this process's own id, left by an earlier process (a container restart)
+                                     (mine, tune.worker_id(), "1"),
+                                     # a live process that reuses the id of the trial's dead worker
+                                     (reused, f"{here}:{live.pid}", str(int(started) - 1))):
+            trial.set_user_attr("worker", worker)
+            trial.set_user_attr("worker_start", start)
+        assert tune.recover_abandoned(study, store) == [drawn.number, mine.number, reused.number]
+    finally:
+        live.kill()
     states = [t.state for t in study.trials]
-    assert states[:4] == [TrialState.FAIL, TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING]
-    assert states[4:] == [TrialState.WAITING]                  # one retry, queued
+    assert states[:6] == [TrialState.FAIL, TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING,
+                          TrialState.FAIL, TrialState.FAIL]
+    assert states[6:] == [TrialState.WAITING] * 3                  # one retry each, queued
     retry = study.ask()
     assert retry.user_attrs["retry_of"] == drawn.number
     assert retry.suggest_float("lr", 1e-5, 1e-2, log=True) == drawn.params["lr"]

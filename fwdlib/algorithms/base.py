@@ -20,7 +20,7 @@ from ..data import Dataset, Split
 @dataclass(frozen=True)
 class Stage:
     """One phase of training. Most algorithms have one; greedy MF has one per layer and CaFo
-    one per block. `max_epochs` overrides fit's epoch cap for this stage; a `closed_form`
+    one per block. `max_epochs` caps this stage below fit's epoch cap (never above it); a `closed_form`
     stage is solved once by `Algorithm.solve` instead of trained by epochs."""
     name: str
     max_epochs: int | None = None

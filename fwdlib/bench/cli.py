@@ -1,11 +1,11 @@
 """The benchmark's command line: python -m fwdlib.bench."""
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from .. import data as datasets
+from ..utils import Parser, exit_code_of, stop_on_signals
 from . import runner
 from .presets import PRESETS
 from .report import write_report
@@ -14,7 +14,10 @@ from .runner import DEFAULT_OUT, run
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fwdlib.bench", description=runner.__doc__.split("\n\n")[0])
+    """The command's one error boundary: exit 0 done, 1 a run failed (the algorithm's fault), 2 bad
+    input or environment (nothing trains, or a finished run could not be saved), 128 + N stopped
+    by signal N (Ctrl-C 130, SIGTERM 143): one line each, saying what is kept and what to do."""
+    parser = Parser(prog="python -m fwdlib.bench", description=runner.__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="quick", help=f"one of: {', '.join(PRESETS)}")
     parser.add_argument("--dataset", help="comma-separated subset of the preset's datasets")
     parser.add_argument("--algorithms", help="comma-separated subset (twins follow their rival)")
@@ -32,26 +35,27 @@ def main(argv=None) -> int:
                         help="best parameters from python -m fwdlib.tune (repeat for several algorithms)")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/results.jsonl")
     args = parser.parse_args(argv)
+    out = Path(args.out)
     try:
-        if args.report_only:
-            records = ResultsLog(Path(args.out) / "results.jsonl").latest()
-            if not records:
-                raise ValueError(f"no results in {args.out}/results.jsonl to report on")
-            write_report(records, Path(args.out), title="from results.jsonl")
-            print((Path(args.out) / "report.md").read_text())
-            return 0
-        records = run(args.preset, dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds,
-                      protocol=args.protocol, out=args.out, device=args.device,
-                      cuda_graphs=not args.no_cuda_graphs, epochs=args.epochs, root=args.data_root,
-                      co2=not args.no_co2, idle_s=args.idle_s, retry_failed=args.retry_failed,
-                      params=args.params)
+        with stop_on_signals():
+            if args.report_only:
+                return report_only(out)
+            records = run(args.preset, dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds,
+                          protocol=args.protocol, out=out, device=args.device,
+                          cuda_graphs=not args.no_cuda_graphs, epochs=args.epochs, root=args.data_root,
+                          co2=not args.no_co2, idle_s=args.idle_s, retry_failed=args.retry_failed,
+                          params=args.params)
+    except KeyboardInterrupt as stop:
+        print(f"\nbench: {stop}; every finished run is kept in {out / 'results.jsonl'} (the run in progress "
+              "is not). To resume, run the same command again.", file=sys.stderr)
+        return exit_code_of(stop)
     except ResultsNotSaved as err:
         print(f"error: {err.strerror}", file=sys.stderr)
-        return 1
+        return 2
     except OSError as err:        # the report or its figures: the results log itself is safe
-        print(f"error: could not write the report in {args.out} ({err.strerror or err}); every finished run "
-              f"is kept in {args.out}/results.jsonl: free space, then run with --report-only", file=sys.stderr)
-        return 1
+        print(f"error: could not write the report in {out} ({err.strerror or err}); every finished run "
+              f"is kept in {out / 'results.jsonl'}: free space, then run with --report-only", file=sys.stderr)
+        return 2
     except (ValueError, datasets.DataError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -61,4 +65,14 @@ def main(argv=None) -> int:
               f"{failed[0]['spec']['seed']}: {failed[0]['reason']}); fix the cause and rerun the same "
               "command with --retry-failed", file=sys.stderr)
         return 1
+    return 0
+
+
+def report_only(out: Path) -> int:
+    """The report rebuilt from OUT/results.jsonl, which is only read."""
+    records = ResultsLog(out / "results.jsonl", write=False).latest()
+    if not records:
+        raise ValueError(f"no results in {out / 'results.jsonl'} to report on")
+    write_report(records, out, title="from results.jsonl")
+    print((out / "report.md").read_text())
     return 0

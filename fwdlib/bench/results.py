@@ -3,14 +3,28 @@ from __future__ import annotations
 
 import contextlib
 import json
+import numbers
 import os
+import time
 from pathlib import Path
 
 from ..utils import process_alive, writable_folder
+from .entry import Entry
 
 
 class ResultsNotSaved(OSError):
     """A finished run could not be written to the results log (disk full, ...)."""
+
+
+LOCK_START_S = 5.0      # an empty lock older than this was left by a crash, not by a benchmark starting
+
+
+def _lock_state(path: Path) -> tuple[str, float]:
+    """(the holder's process id as written, or "", the lock's age in seconds)."""
+    try:
+        return path.read_text().strip(), time.time() - path.stat().st_mtime
+    except OSError:
+        return "", 0.0
 
 
 # What the report reads from a record: a line without it (another program's, an older schema)
@@ -18,10 +32,17 @@ class ResultsNotSaved(OSError):
 RECORD_KEYS = ("key", "spec", "entries", "status")
 SPEC_KEYS = ("dataset", "algorithm", "config", "protocol", "device", "seed")
 OK_KEYS = ("test_acc", "epochs", "train_time_s", "energy_measured_j", "energy_estimated_j", "history")
+# The numbers the report computes with; a record where one is null, a string or a bool is foreign.
+OK_NUMBERS = ("test_acc", "epochs", "train_time_s")
+# Every record this kit writes begins so; a last line that does and is not JSON is a torn write.
+RECORD_START = b'{"key": '
+# Room kept free in the results folder while a run trains, so its record can always be written.
+RESERVE_BYTES = 4 * 2**20
 
 
 def schema_problem(record) -> str | None:
-    """Why `record` is not one of this kit's benchmark records, or None if it is."""
+    """Why `record` is not one of this kit's benchmark records, or None if it is: a missing key
+    or a value of the wrong type (a foreign line, an older schema, a hand edit)."""
     if not isinstance(record, dict):
         return "not a benchmark record"
     missing = [k for k in RECORD_KEYS if k not in record]
@@ -29,31 +50,105 @@ def schema_problem(record) -> str | None:
         spec = record["spec"] if isinstance(record["spec"], dict) else {}
         missing = [f"spec.{k}" for k in SPEC_KEYS if k not in spec]
         missing += [k for k in OK_KEYS if record["status"] == "ok" and k not in record]
-    return f"not a benchmark record of this version (no {', '.join(missing)})" if missing else None
+    if missing:
+        return f"not a benchmark record of this version (no {', '.join(missing)})"
+    return _type_problem(record)
+
+
+def _type_problem(record: dict) -> str | None:
+    from ..algorithms import NAMES                 # the registry, read when a record is checked
+    if record["status"] not in ("ok", "failed"):
+        return f"a record with an unknown status {record['status']!r}"
+    entries = record["entries"]
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, str) for e in entries):
+        return "a record whose entries are not a list of names"
+    try:
+        parsed = [Entry.parse(e) for e in entries]
+    except ValueError as err:
+        return f"a record with a bad entry ({err})"
+    spec = record["spec"]
+    if spec["algorithm"] not in NAMES or any(e.algorithm != spec["algorithm"] for e in parsed):
+        return f"a record of an unknown algorithm {spec['algorithm']!r} (or entries of another)"
+    if not isinstance(spec["config"], dict) or not isinstance(spec["seed"], int):
+        return "a record whose spec has a config that is not a mapping or a seed that is not a number"
+    if record["status"] == "ok":
+        wrong = [k for k in OK_NUMBERS if isinstance(record[k], bool) or not isinstance(record[k], numbers.Real)]
+        if wrong:
+            return f"a record whose {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not a number"
+    return None
 
 
 class ResultsLog:
     """Append-only JSON lines: one finished run per line, fsynced, never rewritten.
 
     A record is written whole or not at all: a short write is continued, and a failed one is
-    cut back to the last complete record, so the file never holds half a line."""
+    cut back to the last complete record, so the file never holds half a line.
 
-    def __init__(self, path: Path):
+    write=False opens it for reading only (--report-only): nothing is probed, repaired or locked."""
+
+    def __init__(self, path: Path, write: bool = True):
         self.path = Path(path)
-        writable_folder(self.path.parent)
         if self.path.is_dir():
             raise ValueError(f"{self.path} is a folder, not a results file; move it away or choose another --out")
-        self._repair()
+        if write:
+            writable_folder(self.path.parent)
+            self._probe()
+            self._repair()
+
+    def _probe(self) -> None:
+        """Open the results file itself for appending, as every record will be: an immutable or
+        read-only file stops the benchmark here, before anything trains."""
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+        except OSError as err:
+            raise ValueError(f"cannot append to the results file {self.path} ({err.strerror or err}); make it "
+                             "writable (chmod u+w, chattr -i) or choose another --out. Nothing was trained.") from None
 
     def _repair(self) -> None:
-        """A process killed mid-write can leave a last line without its newline: drop it
-        (that run had not finished), keeping every complete line."""
-        if not self.path.exists():
+        """A process killed mid-write can leave a torn record as the last line: drop it (that run
+        had not finished). A complete last line that only lacks its newline (a whole record, a
+        line of another program) is kept and given its newline: nothing complete is ever cut."""
+        raw = self.path.read_bytes() if self.path.exists() else b""
+        if not raw or raw.endswith(b"\n"):
             return
-        raw = self.path.read_bytes()
-        if raw and not raw.endswith(b"\n"):
-            self._truncate(raw.rfind(b"\n") + 1)
-            print(f"bench: dropped an unfinished last line from {self.path}")
+        start = raw.rfind(b"\n") + 1
+        tail = raw[start:]
+        try:
+            json.loads(tail.decode("utf-8"))
+            torn = False
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            torn = tail.startswith(RECORD_START)
+        if torn:
+            self._truncate(start)
+            print(f"bench: dropped an unfinished last record ({len(tail)} bytes, a write cut short) from {self.path}")
+        else:
+            with open(self.path, "ab") as f:
+                f.write(b"\n")
+                f.flush()
+                os.fsync(f.fileno())
+            print(f"bench: the last line of {self.path} lacked its newline; added it (the line is kept)")
+
+    @contextlib.contextmanager
+    def reserved(self, size: int = RESERVE_BYTES):
+        """Hold `size` bytes of the results folder while a run trains, released just before its
+        record is written: a disk that fills up meanwhile cannot cost the finished run. A disk
+        without that room stops the benchmark before the run trains."""
+        path = self.path.parent / f".reserve-{os.getpid()}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.posix_fallocate(fd, 0, size) if hasattr(os, "posix_fallocate") else os.write(fd, bytes(size))
+            finally:
+                os.close(fd)
+        except OSError as err:
+            path.unlink(missing_ok=True)
+            raise ResultsNotSaved(err.errno, f"the results folder {self.path.parent} has no room for a run's record "
+                                  f"({size // 2**20} MiB kept free while it trains; {err.strerror or err}): free space, "
+                                  "then rerun the same command. Nothing more was trained.") from None
+        try:
+            yield lambda: path.unlink(missing_ok=True)
+        finally:
+            path.unlink(missing_ok=True)
 
     def _truncate(self, size: int) -> None:
         with open(self.path, "r+b") as f:
@@ -93,7 +188,10 @@ class ResultsLog:
     def append(self, record: dict) -> None:
         """Write one record whole, then to disk; on failure cut the file back and raise."""
         line = (json.dumps(record, default=str) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise ResultsNotSaved(err.errno, f"could not open {self.path} ({err.strerror or err})") from err
         size = os.fstat(fd).st_size
         try:
             written = 0
@@ -110,20 +208,25 @@ class ResultsLog:
         os.close(fd)
 
     @contextlib.contextmanager
-    def lock(self):
-        """Only one benchmark writes to a results folder at a time."""
+    def lock(self, starting_s: float = LOCK_START_S):
+        """Only one benchmark writes to a results folder at a time. A lock whose process is gone,
+        or that stayed empty longer than a start takes (a crash between creating and filling
+        it), is taken over with a line saying so."""
         path = self.path.parent / ".lock"
         for _ in range(2):
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
                 break
             except FileExistsError:
-                holder = path.read_text().strip() if path.exists() else ""
-                if not holder.isdigit() or process_alive(int(holder)):   # empty: one is just starting
+                holder, age = _lock_state(path)
+                stale = (holder.isdigit() and not process_alive(int(holder))) or (not holder and age > starting_s)
+                if not stale:
                     raise ValueError(f"another benchmark (process {holder or 'starting'}) is writing to "
                                      f"{self.path.parent}; wait for it to finish, or choose another --out "
                                      f"(if none is running, delete {path})") from None
-                path.unlink(missing_ok=True)     # its process is gone: the lock is stale
+                print(f"bench: took over the lock {path}: "
+                      + (f"its process {holder} is gone" if holder else f"it was left empty {age:.0f} s ago by a crash"))
+                path.unlink(missing_ok=True)
         else:
             raise ValueError(f"could not take the lock {path}; remove it if no benchmark is running")
         try:

@@ -162,7 +162,9 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
             print(f"bench {preset}: {len(runs)} runs, {len(runs) - len(todo)} already in {log.path}, "
                   f"{len(todo)} to go; protocol {protocol}, device {device_name}")
         for i, item in enumerate(todo, 1):
-            record = run_one(item, root=root, co2=co2, idle_s=idle_s)
+            with log.reserved() as release:     # room for the record, held while the run trains
+                record = run_one(item, root=root, co2=co2, idle_s=idle_s)
+                release()
             spec = record["spec"]
             name = f"{spec['dataset']} {spec['algorithm']} seed {spec['seed']}"
             try:
@@ -197,6 +199,9 @@ def _validate(preset, dataset, algorithm_list, protocol, seeds, epochs):
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
     if epochs is not None and epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {epochs}")
+    for flag, value in (("--dataset", dataset), ("--algorithms", algorithm_list)):
+        if value is not None and not as_tuple(value):
+            raise ValueError(f"{flag} is empty; name at least one, or leave the flag out to run them all")
     preset_obj = PRESETS[preset]
     names = as_tuple(dataset) or preset_obj.datasets
     for name in names:
@@ -214,6 +219,8 @@ def _validate(preset, dataset, algorithm_list, protocol, seeds, epochs):
 def _present(names, root, verbose) -> tuple[str, ...]:
     """Datasets whose files are here (the `paper` preset runs those present)."""
     present, missing = [], []
+    if root is not None and datasets.SAMPLE_NAME in names and verbose:
+        print(f"bench: --data-root is not used for {datasets.SAMPLE_NAME}: it is embedded in fwdlib")
     for name in names:
         if datasets.available(name, root):     # a file check: the run itself reads the data
             present.append(name)
@@ -224,7 +231,7 @@ def _present(names, root, verbose) -> tuple[str, ...]:
         except datasets.DataError as err:
             if len(names) == 1:
                 raise
-            missing.append(f"{name}: {str(err).splitlines()[0]}")
+            missing.append(f"{name}: " + str(err).replace("\n", "\n    "))
             if verbose:
                 print(f"bench: skipping {name}: {str(err).splitlines()[0]}")
     if not present:

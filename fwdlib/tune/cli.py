@@ -1,15 +1,16 @@
 """The tuner's command line: python -m fwdlib.tune."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-from .. import algorithms as registry
-from .. import data as datasets
-from ..utils import as_tuple
+import optuna
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import algorithms as registry, data as datasets
+from ..utils import Parser, as_tuple, exit_code_of
 from . import search
-from .search import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S, tune
+from .search import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S, NoCompletedTrial, tune
 from .storage import hide_secrets
 from .workers import status
 
@@ -29,7 +30,7 @@ def parse_overrides(items) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fwdlib.tune", description=search.__doc__.split("\n\n")[0])
+    parser = Parser(prog="python -m fwdlib.tune", description=search.__doc__.split("\n\n")[0])
     parser.add_argument("--algorithm",
                         help=f"one of {', '.join(registry.NAMES)}, or an entry such as bp-mlp@mf or mf+per-batch")
     parser.add_argument("--dataset", default=datasets.SAMPLE_NAME, help=", ".join(datasets.NAMES))
@@ -58,6 +59,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.algorithm and not (args.status and args.study):
         parser.error("--algorithm is required (with --status, --study NAME will do instead)")
+    # One error boundary: 0 done, 1 no trial completed (the algorithm's outcome), 2 bad input or
+    # environment, 128 + N stopped by signal N; every message without the storage's secrets.
     try:
         if args.status:
             print(status(args.study or f"{args.algorithm}-{args.dataset}", args.storage))
@@ -69,8 +72,16 @@ def main(argv=None) -> int:
              preset=args.preset)
     except KeyboardInterrupt as stop:
         print(f"\ntune: {stop or 'interrupted'}. To resume, run the same command again.", file=sys.stderr)
-        return 130
+        return exit_code_of(stop)
+    except NoCompletedTrial as err:
+        print(f"error: {hide_secrets(str(err), args.storage)}", file=sys.stderr)
+        return 1
     except (ValueError, datasets.DataError, RuntimeError, TypeError) as err:
         print(f"error: {hide_secrets(str(err), args.storage)}", file=sys.stderr)
+        return 2
+    except (OSError, optuna.exceptions.OptunaError, SQLAlchemyError) as err:   # the disk, the database
+        print(f"error: the storage or a file could not be written ({type(err).__name__}: "
+              f"{hide_secrets(str(err).splitlines()[0] if str(err) else '', args.storage)}); free space or fix the "
+              "path, then run the same command again: finished trials are kept", file=sys.stderr)
         return 2
     return 0

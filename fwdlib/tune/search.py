@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 import warnings
 from collections import Counter
@@ -37,19 +38,40 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from .. import algorithms as registry, data as datasets
-from ..bench.figures import save_png
+from .. import algorithms as registry
+from .. import data as datasets
 from ..bench.entry import Entry
+from ..bench.figures import save_png
 from ..bench.params import UNPINNED, params_record
 from ..bench.plan import entries_of, spec_of
+from ..bench.presets import PRESETS
 from ..bench.runner import build_model, fit_spec
 from ..bench.spec import RunSpec
-from ..bench.presets import PRESETS
 from ..train import TrainingDiverged, evaluate, progress_bar, show_progress
-from ..utils import as_json, atomic_write, format_settings, pick_device, seed_all
+from ..utils import (
+    Stopped,
+    as_json,
+    atomic_write,
+    format_settings,
+    pick_device,
+    seed_all,
+    writable_folder,
+)
 from .space import sampler_seed, search_space
 from .storage import GRACE_S, HEARTBEAT_S, has_heartbeat, open_storage, redact
-from .workers import Interrupts, StudyFull, fill, recover_abandoned, taken_before, worker_id
+from .workers import (
+    Interrupts,
+    StudyFull,
+    fill,
+    mark_worker,
+    recover_abandoned,
+    taken_before,
+)
+
+
+class NoCompletedTrial(RuntimeError):
+    """Every trial was pruned, diverged or failed: the algorithm's outcome, not bad input."""
+
 
 DEFAULT_DIR = Path("tune-results")
 DEFAULT_STORAGE = f"sqlite:///{DEFAULT_DIR}/studies.db"
@@ -133,7 +155,7 @@ def objective(spec: RunSpec, data, searched: dict, trials: int | None = None,
     draws parameters."""
 
     def run_trial(trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", worker_id())
+        mark_worker(trial)
         if trials is not None and taken_before(trial) >= trials:
             trial.set_user_attr("surplus", f"the study already held its {trials} trials when this one began")
             raise StudyFull(trial.number)
@@ -216,6 +238,12 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
     check_config(spec, searched)
     study_name = study or f"{entries[0] if len(entries) == 1 else spec.algorithm}-{dataset}"
     out = Path(out) if out else DEFAULT_DIR / f"{study_name}.json"
+    # Everything a search needs is checked before a study is stored: where the best parameters
+    # go, the device (chosen above) and the data.
+    writable_folder(out.parent, what=f"the folder of --out {out}")
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; name the .json file to write, e.g. {out / (study_name + '.json')}")
+    data = datasets.load(dataset, device=torch.device(spec.device), root=root)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = open_storage(storage, heartbeat_s, grace_s)
@@ -231,7 +259,6 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
         print(f"tune {study_name}: {done} of {trials} trials already finished in {redact(storage)}"
               + (f"; retrying interrupted trial(s) {retried}" if retried else ""), flush=True)
     if done < trials:
-        data = datasets.load(dataset, device=torch.device(spec.device), root=root)
         bar = progress_bar(trials, f"tune {study_name}", show_progress() if progress is None else progress,
                            initial=done, unit="trial", leave=True)
         callbacks = [lambda s, t: _advance(bar, s, t)]
@@ -239,13 +266,14 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
             with Interrupts() as interrupts:
                 fill(the_study, store, objective(spec, data, searched, trials, interrupts), trials,
                      callbacks=callbacks, verbose=verbose, interrupts=interrupts)
-        except KeyboardInterrupt:   # Optuna has marked the running trial failed; keep the best so far
+        except KeyboardInterrupt as stop:   # Optuna has marked the running trial failed; keep the best so far
             saved = bool(the_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
             if saved:
                 summarise(the_study, spec, setup, storage=storage, out=out, figures=False, verbose=False,
                           sampler_seed=sampling_seed)
-            raise KeyboardInterrupt("interrupted; the running trial is marked failed, the finished ones are kept"
-                                    + (f", the best so far is in {out}" if saved else "")) from None
+            raise Stopped(getattr(stop, "signum", signal.SIGINT),
+                          f"{stop or 'interrupted'}; the running trial is marked failed, the finished ones are kept"
+                          + (f", the best so far is in {out}" if saved else "")) from None
         finally:
             bar.close()
     return summarise(the_study, spec, setup, storage=storage, out=out, figures=figures, verbose=verbose,
@@ -267,8 +295,11 @@ def summarise(study, spec: RunSpec, setup: dict, *, storage: str, out: Path, fig
     states = Counter(t.state for t in study.get_trials(deepcopy=False))
     counts = ", ".join(f"{n} {s.name.lower()}" for s, n in states.items())
     if not states[TrialState.COMPLETE]:
-        raise RuntimeError(f"study {study.study_name!r} has no completed trial ({counts or 'no trials'}); "
-                           "every trial was pruned or failed: run more trials, or use --pruner none")
+        diverged = sum("diverged" in t.user_attrs for t in study.get_trials(deepcopy=False))
+        advice = (f"{diverged} trial(s) diverged: the searched learning rates are too large for this configuration "
+                  "(see python -m fwdlib.tune --status); narrow the search with --only, or change the configuration"
+                  if diverged else "run more trials, or use --pruner none")
+        raise NoCompletedTrial(f"study {study.study_name!r} has no completed trial ({counts or 'no trials'}); {advice}")
     best = study.best_trial
     result = params_record(
         spec, best.params, setup["entries"], best_val_acc=best.value, best_trial=best.number,

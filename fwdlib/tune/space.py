@@ -7,7 +7,6 @@ import hashlib
 from .. import algorithms as registry
 from ..algorithms.base import Param
 
-
 # Each algorithm declares the study's search space next to its math (weight decay added where the
 # study fixed it, in the twin's range).
 SPACES: dict[str, tuple[Param, ...]] = {name: cls.search_space for name, cls in registry.REGISTRY.items()}

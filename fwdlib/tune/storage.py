@@ -2,13 +2,16 @@
 secrets of its URL never printed."""
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import optuna
 from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend
+
+from ..utils import QUERY_SECRET, URL_PASSWORD, redact_text
 
 # Database storage: a running trial writes a heartbeat every HEARTBEAT_S; once it has been silent
 # for GRACE_S, any live worker fails it and queues its parameters again (at most MAX_RETRIES times,
@@ -77,29 +80,36 @@ SECRET_KEYS = ("password", "passwd", "pwd", "pass", "sslpassword", "secret", "to
 
 
 def _secrets(url: str) -> list[str]:
-    """The password and every secret query parameter of a database URL."""
+    """The password and every secret query parameter of a database URL, in every spelling it may
+    take in a message: as written (found by pattern, so an unparsable URL keeps none), decoded,
+    and encoded with upper- or lower-case hex."""
     from sqlalchemy.engine import make_url
+    found = [m["secret"] for m in (*URL_PASSWORD.finditer(url), *QUERY_SECRET.finditer(url))]
     try:
         parsed = make_url(url)
-    except Exception:            # not a URL SQLAlchemy reads: nothing to hide that we can find
-        return []
-    found = [parsed.password] if parsed.password else []
-    for key, value in parsed.query.items():
-        if key.lower() in SECRET_KEYS:
-            found += [value] if isinstance(value, str) else list(value)
-    found = [str(v) for v in found if v]
-    return found + [quote(v, safe="") for v in found if quote(v, safe="") != v]   # as written in the URL
+    except Exception:            # not a URL SQLAlchemy reads: the pattern found what there is
+        parsed = None
+    if parsed is not None:
+        found += [parsed.password] if parsed.password else []
+        for key, value in parsed.query.items():
+            if key.lower() in SECRET_KEYS:
+                found += [value] if isinstance(value, str) else list(value)
+    spellings = set()
+    for secret in (str(v) for v in found if v):
+        plain = unquote(secret)
+        spellings |= {secret, plain, quote(plain, safe=""), re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(),
+                                                                    quote(plain, safe=""))}
+    return sorted(spellings, key=len, reverse=True)      # longest first: no secret is left half-hidden
 
 
 def redact(url: str) -> str:
     """The URL without its password (user:PASSWORD@ or ?password=...), for files and logs."""
-    for secret in _secrets(url):
-        url = url.replace(f":{secret}@", ":***@").replace(f"={secret}", "=***")
-    return url
+    return hide_secrets(url, url)
 
 
 def hide_secrets(text: str, url: str) -> str:
-    """`text` (an error message, say) with every secret of `url` replaced by ***."""
+    """`text` (an error message, a status line) with every secret of `url` replaced by ***, and
+    the password of any other URL in it too."""
     for secret in _secrets(url):
         text = text.replace(secret, "***")
-    return text
+    return redact_text(text)

@@ -11,17 +11,48 @@ import threading
 import time
 import warnings
 from collections import Counter
+from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
-from ..utils import process_alive
+from ..utils import Stopped, process_alive
 from .storage import has_heartbeat, open_storage, redact, retry_of
 
 
 def worker_id() -> str:
-    """host:pid of this process, stored with each trial it runs."""
+    """host:pid of this process, stored with each trial it runs (beside `process_start`)."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def process_start(pid: int) -> str | None:
+    """When process `pid` started (Linux: clock ticks since boot, field 22 of /proc/PID/stat), to
+    tell a process from a later one that reuses its id; None where it cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]       # fields after the command name start at 3
+
+
+def mark_worker(trial) -> None:
+    """Sign a trial with this process: host:pid and when the process started."""
+    trial.set_user_attr("worker", worker_id())
+    trial.set_user_attr("worker_start", process_start(os.getpid()))
+
+
+def worker_gone(trial) -> bool:
+    """Whether the worker of a running trial of this machine is gone: its process has exited, its
+    id now belongs to a later process (a reused id: its start time differs), or it is this very
+    process, which runs no trial while it looks (an earlier process with the same id left it,
+    as after a container restart). Workers on other machines are never judged gone here."""
+    pid = local_pid(trial)
+    if pid is None:
+        return False
+    if pid == os.getpid() or not process_alive(pid):
+        return True
+    started, now = trial.user_attrs.get("worker_start"), process_start(pid)
+    return started is not None and now is not None and now != started
 
 
 def local_pid(trial) -> int | None:
@@ -31,14 +62,14 @@ def local_pid(trial) -> int | None:
 
 
 def recover_abandoned(study, storage) -> list[int]:
-    """Trials left running by a worker of this machine that no longer exists (killed, crashed):
+    """Trials left running by a worker of this machine that no longer runs them (killed, crashed,
+    restarted; see `worker_gone`):
     mark them failed and queue their parameters again, so the search resumes where it stopped.
     Workers on other machines are left alone: only they know whether they still run."""
     study_id = storage.get_study_id_from_name(study.study_name)
     retried = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = local_pid(trial)
-        if pid is None or process_alive(pid):
+        if not worker_gone(trial):
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         storage.set_trial_user_attr(trial_id, "abandoned", f"worker {trial.user_attrs['worker']} exited mid-trial")
@@ -62,31 +93,32 @@ def taken_before(trial) -> int:
 
 
 class Interrupts:
-    """Ctrl-C (SIGINT) that never cuts the storage in half: during a trial's training it stops the
-    trial at once; during a storage call (a database query, Optuna's bookkeeping) it is held until
-    the call is over and raised at the next `check`, so no cursor is left open mid-fetch."""
+    """Ctrl-C and SIGTERM that never cut the storage in half: during a trial's training they stop
+    the trial at once; during a storage call (a database query, Optuna's bookkeeping) they are held
+    until the call is over and raised at the next `check`, so no cursor is left open mid-fetch."""
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
-        self.training = self.pending = False
+        self.training, self.pending = False, None
 
     def __enter__(self) -> Interrupts:
-        self.previous = None
+        self.previous = {}
         if threading.current_thread() is threading.main_thread():   # only there can a handler be set
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
 
     def _handle(self, signum, frame) -> None:
         if self.training:
-            raise KeyboardInterrupt
-        self.pending = True
+            raise Stopped(signum)
+        self.pending = signum
 
     def check(self) -> None:
-        if self.pending:
-            raise KeyboardInterrupt
+        if self.pending is not None:
+            raise Stopped(self.pending)
 
     @contextlib.contextmanager
     def training_window(self):
@@ -164,6 +196,9 @@ class _quiet_about:
 def status(study_name: str, storage: str) -> str:
     """Every trial of a study, one line each, readable from any machine that reaches the storage:
     a running trial shows its worker and how long it has been running."""
+    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).exists():
+        raise ValueError(f"no storage file {storage.removeprefix('sqlite:///')}: check the --storage path "
+                         "(--status only reads; it creates nothing)")
     try:
         study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
     except KeyError:
