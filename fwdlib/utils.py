@@ -110,7 +110,11 @@ def quick_mode() -> bool:
 def pick_device(preferred: str | torch.device | None = None) -> torch.device:
     """The requested device, else the best available one: cuda, then mps, then cpu."""
     if preferred is not None:
-        device = torch.device(preferred)
+        try:
+            device = torch.device(preferred)
+        except (RuntimeError, ValueError, TypeError):
+            raise ValueError(f"unknown device {str(preferred)!r}; choose cuda, cuda:N, mps or cpu "
+                             "(--device), or leave it unset to pick the best available one") from None
         mps = getattr(torch.backends, "mps", None)
         missing = ("CUDA" if device.type == "cuda" and not torch.cuda.is_available() else
                    "Apple GPU (MPS)" if device.type == "mps" and not (mps and mps.is_available()) else None)

@@ -35,6 +35,8 @@ def main(argv=None) -> int:
                         help="best parameters from python -m fwdlib.tune (repeat for several algorithms)")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/results.jsonl")
     args = parser.parse_args(argv)
+    if not args.out.strip():
+        parser.error("--out is empty; name the results folder (default bench-results)")
     out = Path(args.out)
     try:
         with stop_on_signals():

@@ -14,6 +14,7 @@ skips finished runs; a failed run is recorded with its reason and the others go 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import traceback
 from pathlib import Path
@@ -136,7 +137,7 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
     (default: 3 on CUDA, where energy is measured; 0 elsewhere).
     params: best-parameters file(s) of `python -m fwdlib.tune`, merged into the runs they fit.
     """
-    preset_obj, dataset_names, names = _validate(preset, dataset, algorithms, protocol, seeds, epochs)
+    preset_obj, dataset_names, names = _validate(preset, dataset, algorithms, protocol, seeds, epochs, idle_s)
     # The environment first: a missing device, unreadable data or an unwritable OUT stops the
     # benchmark here with its reason, before anything trains and before anything is recorded.
     device_name = str(pick_device(device))
@@ -188,7 +189,7 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
     return records
 
 
-def _validate(preset, dataset, algorithm_list, protocol, seeds, epochs):
+def _validate(preset, dataset, algorithm_list, protocol, seeds, epochs, idle_s=None):
     if preset == "speed":
         raise ValueError("the speed profiler is a command of its own: python -m fwdlib.speed")
     if preset not in PRESETS:
@@ -199,6 +200,8 @@ def _validate(preset, dataset, algorithm_list, protocol, seeds, epochs):
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
     if epochs is not None and epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {epochs}")
+    if idle_s is not None and not 0 <= idle_s < math.inf:
+        raise ValueError(f"--idle-s must be a finite number of seconds, 0 or more, got {idle_s}")
     for flag, value in (("--dataset", dataset), ("--algorithms", algorithm_list)):
         if value is not None and not as_tuple(value):
             raise ValueError(f"{flag} is empty; name at least one, or leave the flag out to run them all")

@@ -91,7 +91,7 @@ def base_spec(name: str, dataset: str, preset: str | None = None, *, epochs: int
     "mf+per-batch") on `dataset` in `preset`, and every entry that trains that same run, so that
     the tuned parameters fit exactly what the benchmark will train. `overrides` (--set) change
     its config; the benchmark then refuses the file unless it runs the same."""
-    preset = preset or default_preset(dataset)
+    preset = default_preset(dataset) if preset is None else preset
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if dataset not in PRESETS[preset].pairs:
@@ -137,8 +137,12 @@ def check_config(spec: RunSpec, searched: dict) -> None:
     """Build the model once, on the CPU, before anything is stored: a bad --set fails here
     with the constructor's message instead of leaving a study behind."""
     shape = datasets.SPECS["fashion_mnist" if spec.dataset == datasets.SAMPLE_NAME else spec.dataset]
-    registry.build(spec.algorithm, input_shape=shape.input_shape, num_classes=shape.num_classes,
-                   **spec.config, **{name: low for name, (low, _, _) in searched.items()})
+    try:
+        registry.build(spec.algorithm, input_shape=shape.input_shape, num_classes=shape.num_classes,
+                       **spec.config, **{name: low for name, (low, _, _) in searched.items()})
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"the configuration to tune ({format_settings(dict(spec.config))}; change it with --set) "
+                         f"is not one {spec.algorithm} accepts: {err}") from None
 
 
 def _make_pruner(name: str):
@@ -227,6 +231,12 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
         raise ValueError(f"unknown pruner {pruner!r}; choose one of {', '.join(PRUNERS)}")
     if epochs is not None and epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {epochs}")
+    if not 0 < heartbeat_s < grace_s:
+        raise ValueError(f"--heartbeat ({heartbeat_s} s) must be positive and shorter than --grace ({grace_s} s)")
+    if out is not None and not str(out).strip():
+        raise ValueError("--out is empty; name the .json file for the best parameters, or leave it out")
+    if only is not None and not only:
+        raise ValueError("--only is empty; name the parameters to search, or leave it out to search them all")
     spec, entries = base_spec(algorithm, dataset, preset, epochs=epochs, overrides=overrides,
                               device=str(pick_device(device)), seed=seed)
     searched, _ = search_space(spec.algorithm, spec.config, spec.rule.epochs, only)

@@ -1,0 +1,404 @@
+"""Faults as a lab's operator meets them, one row each: what is done to the kit, the exit code it
+must give, a phrase of its message, and what must survive on disk. Rows 1-10 are the second
+round's (issue 23); the rest are the first round's cases, kept so that they stay passing.
+
+Every command runs in this process (`main(argv)`), except the signal rows, which need a process
+to signal. No row may end in a traceback.
+"""
+from __future__ import annotations
+
+import errno
+import re
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import optuna
+import pytest
+import sqlalchemy.exc
+
+from fwdlib import bench, data, train, tune
+from fwdlib.algorithms import mf
+from fwdlib.bench import results as results_module
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = data.SAMPLE_NAME
+Q = ["--preset", "quick", "--algorithms", "mf", "--seeds", "1", "--epochs", "1", "--no-co2", "--device", "cpu"]
+TUNE = ["--algorithm", "mf", "--epochs", "1", "--set", "hidden=[32]", "--trials", "1", "--no-figures",
+        "--pruner", "none", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A results folder holding the quick preset's mf pair, one seed, one epoch."""
+    out = tmp_path_factory.mktemp("finished")
+    assert bench.main([*Q, "--out", str(out)]) == 0
+    return out / "results.jsonl"
+
+
+@dataclass
+class Row:
+    name: str
+    prepare: Callable        # (tmp_path, monkeypatch, finished) -> argv, its first word "bench" or "tune"
+    code: int
+    phrase: str
+    survives: Callable | None = None     # (tmp_path) -> None, asserting what is on disk
+
+
+def copy_results(tmp_path: Path, finished: Path, content: bytes | None = None) -> Path:
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    (out / "results.jsonl").write_bytes(finished.read_bytes() if content is None else content)
+    return out
+
+
+def one_line_without_newline(tmp_path, monkeypatch, finished):
+    line = finished.read_bytes().split(b"\n")[0]
+    out = copy_results(tmp_path, finished, line)
+    return ["bench", "--report-only", "--out", str(out)]
+
+
+def one_line_then_run(tmp_path, monkeypatch, finished):
+    lines = finished.read_bytes().split(b"\n")
+    copy_results(tmp_path, finished, lines[0] + b"\n" + lines[1])        # the second record lacks its \n
+    return ["bench", *Q, "--out", str(tmp_path / "out")]
+
+
+def results_file_unwritable(tmp_path, monkeypatch, finished):
+    out = copy_results(tmp_path, finished, b"")
+    real_open = os.open
+
+    def refuse(path, flags, *args):       # what chattr +i or a read-only file gives, also as root
+        if str(path).endswith("results.jsonl") and flags & (os.O_WRONLY | os.O_RDWR):
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(results_module.os, "open", refuse)
+    monkeypatch.setattr(bench.runner, "run_one", never_trains)
+    return ["bench", *Q, "--out", str(out)]
+
+
+def never_trains(*args, **kwargs):
+    raise AssertionError("a run trained although the environment could not keep its record")
+
+
+def disk_nearly_full(tmp_path, monkeypatch, finished):
+    out = copy_results(tmp_path, finished, b"")
+
+    def no_room(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(results_module.os, "posix_fallocate", no_room)
+    monkeypatch.setattr(bench.runner, "run_one", never_trains)
+    return ["bench", *Q, "--out", str(out)]
+
+
+def unparsable_url(tmp_path, monkeypatch, finished):
+    return ["tune", "--status", "--study", "s", "--storage", "postgresql+psycopg://u:s3cret@host:abc/db"]
+
+
+def lower_case_percent_encoding(tmp_path, monkeypatch, finished):
+    return ["tune", "--status", "--study", "s", "--storage", "postgresql+psycopg://u:se%2fcret@127.0.0.1:9/db"]
+
+
+def mistyped_flag_next_to_a_url(tmp_path, monkeypatch, finished):
+    return ["tune", "--algorithm", "mf", "--storge", "postgresql+psycopg://u:s3cret@host/db"]
+
+
+def trial_of_this_pid(tmp_path, monkeypatch, finished):
+    storage = f"sqlite:///{tmp_path}/s.db"
+    study = optuna.create_study(study_name="s", storage=tune.open_storage(storage), direction="maximize")
+    left = study.ask()                     # left RUNNING under this very process id, as after a restart
+    left.set_user_attr("worker", tune.worker_id())
+    left.suggest_float("lr", 1e-4, 1e-3, log=True)
+    return ["tune", *TUNE, "--storage", storage, "--study", "s", "--out", str(tmp_path / "best.json")]
+
+
+def wrong_types(tmp_path, monkeypatch, finished):
+    good, *_ = [json.loads(line) for line in finished.read_text().splitlines()]
+    bad = [dict(good, test_acc=None), dict(good, test_acc="0.9"), dict(good, entries="mf"),
+           dict(good, spec=dict(good["spec"], algorithm="rnn"), entries=["rnn"])]
+    content = "".join(json.dumps(r) + "\n" for r in [*bad, good]).encode()
+    return ["bench", "--report-only", "--out", str(copy_results(tmp_path, finished, content))]
+
+
+def every_trial_diverges(tmp_path, monkeypatch, finished):
+    monkeypatch.setattr(tune.search, "fit_spec", diverge)
+    return ["tune", *TUNE, "--storage", f"sqlite:///{tmp_path}/s.db", "--out", str(tmp_path / "best.json")]
+
+
+def diverge(model, data, spec, **options):
+    raise train.TrainingDiverged("training diverged: loss nan at epoch 1")
+
+
+def out_under_a_file(tmp_path, monkeypatch, finished):
+    (tmp_path / "notes.txt").write_text("x")
+    return ["tune", *TUNE, "--storage", f"sqlite:///{tmp_path}/s.db", "--out", str(tmp_path / "notes.txt" / "b.json")]
+
+
+def storage_full(tmp_path, monkeypatch, finished):
+    def full(*args, **kwargs):
+        raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(optuna, "create_study", full)
+    return ["tune", *TUNE, "--storage", f"sqlite:///{tmp_path}/s.db", "--out", str(tmp_path / "b.json")]
+
+
+def missing_data_before_the_study(tmp_path, monkeypatch, finished):
+    return ["tune", "--algorithm", "mf", "--dataset", "mnist", "--data-root", str(tmp_path / "nothing"),
+            "--storage", f"sqlite:///{tmp_path}/s.db", "--trials", "1"]
+
+
+def status_of_a_mistyped_path(tmp_path, monkeypatch, finished):
+    return ["tune", "--status", "--study", "s", "--storage", f"sqlite:///{tmp_path}/studeis.db"]
+
+
+def empty_algorithms(tmp_path, monkeypatch, finished):
+    monkeypatch.setattr(bench.runner, "run_one", never_trains)
+    return ["bench", "--algorithms", "", "--out", str(tmp_path / "out")]
+
+
+def data_root_for_the_sample(tmp_path, monkeypatch, finished):
+    return ["bench", *Q, "--data-root", str(tmp_path), "--out", str(copy_results(tmp_path, finished))]
+
+
+def nothing_present(tmp_path, monkeypatch, finished):
+    monkeypatch.delenv("FWDLIB_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(data.sources, "_download", refuse_download)
+    return ["bench", "--preset", "paper", "--dataset", "mnist,cifar10", "--out", str(tmp_path / "out"),
+            "--device", "cpu"]
+
+
+def refuse_download(name, cache):
+    raise data.DataError(f"{name}: no network here")
+
+
+def empty_stale_lock(tmp_path, monkeypatch, finished):
+    out = copy_results(tmp_path, finished)
+    lock = out / ".lock"
+    lock.write_text("")
+    old = time.time() - 60
+    os.utime(lock, (old, old))
+    return ["bench", *Q, "--out", str(out)]
+
+
+def second_writer(tmp_path, monkeypatch, finished):
+    out = copy_results(tmp_path, finished)
+    (out / ".lock").write_text(str(os.getppid()))          # a live process holds it
+    return ["bench", *Q, "--out", str(out)]
+
+
+def out_is_a_file(tmp_path, monkeypatch, finished):
+    (tmp_path / "out").write_text("x")
+    return ["bench", *Q, "--out", str(tmp_path / "out")]
+
+
+def corrupt_params(tmp_path, monkeypatch, finished):
+    (tmp_path / "p.json").write_text("{not json")
+    return ["bench", *Q, "--params", str(tmp_path / "p.json"), "--out", str(copy_results(tmp_path, finished))]
+
+
+def torn_last_record(tmp_path, monkeypatch, finished):
+    copy_results(tmp_path, finished, finished.read_bytes() + b'{"key": "half a rec')
+    return ["bench", *Q, "--out", str(tmp_path / "out")]
+
+
+def unchanged(tmp_path, finished_bytes):
+    assert (tmp_path / "out" / "results.jsonl").read_bytes() == finished_bytes
+
+
+def kept_whole(tmp_path):
+    raw = (tmp_path / "out" / "results.jsonl").read_bytes()
+    assert raw.endswith(b"\n") and len(raw.splitlines()) == 2, raw[-200:]
+
+
+def no_study_stored(tmp_path):
+    assert not (tmp_path / "s.db").exists() and not (tmp_path / "studeis.db").exists()
+
+
+def one_line_kept(tmp_path):
+    raw = (tmp_path / "out" / "results.jsonl").read_bytes()
+    assert raw.count(b"\n") == 0 and raw.startswith(b'{"key": ')       # --report-only wrote nothing
+
+
+def lock_released_results_kept(tmp_path):
+    out = tmp_path / "out"
+    assert not (out / ".lock").exists()
+    assert (out / "results.jsonl").read_text().count("\n") == 2
+
+
+def empty_results(tmp_path):
+    assert (tmp_path / "out" / "results.jsonl").read_bytes() == b""
+
+
+def retried_own_trial(tmp_path):
+    trials = optuna.load_study(study_name="s", storage=tune.open_storage(f"sqlite:///{tmp_path}/s.db")).trials
+    assert trials[0].state.name == "FAIL" and trials[1].user_attrs["retry_of"] == 0
+    assert json.loads((tmp_path / "best.json").read_text())["finished_trials"] == 1
+
+
+def torn_record_dropped(tmp_path):
+    lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and all(json.loads(line)["status"] == "ok" for line in lines)
+
+
+ROWS = [
+    # --- second round (issue 23)
+    Row("1 a complete last line without its newline survives --report-only", one_line_without_newline, 0,
+        "# fwdlib benchmark: from results.jsonl", one_line_kept),
+    Row("1 a complete last line is given its newline, never cut", one_line_then_run, 0,
+        "lacked its newline; added it", kept_whole),
+    Row("2 an unwritable results file stops the run before it trains", results_file_unwritable, 2,
+        "cannot append to the results file", empty_results),
+    Row("3 a nearly full disk stops the run before it trains", disk_nearly_full, 2,
+        "has no room for a run's record", empty_results),
+    Row("4 an unparsable URL keeps its password hidden", unparsable_url, 2, "u:***@host:abc"),
+    Row("4 a lower-case percent-encoded password stays hidden", lower_case_percent_encoding, 2, "u:***@"),
+    Row("4 argparse's own error hides the password", mistyped_flag_next_to_a_url, 2, "unrecognized arguments"),
+    Row("5 a trial left under this process's own id is retried, not waited for", trial_of_this_pid, 0,
+        "retrying interrupted trial(s) [0]", retried_own_trial),
+    Row("7 records of the kit's shape with wrong types are skipped by --report-only", wrong_types, 0,
+        "line 1 is a record whose test_acc is not a number"),
+    Row("8 every trial diverged is the algorithm's outcome (exit 1) with advice that fits", every_trial_diverges, 1,
+        "trial(s) diverged"),
+    Row("8 --out under a file is refused before any trial", out_under_a_file, 2, "is a file", no_study_stored),
+    Row("8 a full disk under the storage gets a message, not a traceback", storage_full, 2,
+        "could not be written (OperationalError"),
+    Row("8 missing data is found before a study is stored", missing_data_before_the_study, 2, "mnist",
+        no_study_stored),
+    Row("8 --status on a mistyped SQLite path creates nothing", status_of_a_mistyped_path, 2,
+        "no storage file", no_study_stored),
+    Row("10 an empty --algorithms is refused", empty_algorithms, 2, "--algorithms is empty"),
+    Row("10 --data-root for the embedded sample says it is not used", data_root_for_the_sample, 0,
+        "--data-root is not used for fashion_mnist_sample"),
+    Row("10 nothing present keeps each dataset's whole reason", nothing_present, 2, "Places tried"),
+    Row("10 an empty lock left by a crash is taken over with a line", empty_stale_lock, 0,
+        "left empty 60 s ago by a crash"),
+    # --- first round, kept passing
+    Row("a second writer is refused", second_writer, 2, "another benchmark (process"),
+    Row("an OUT that is a file is refused", out_is_a_file, 2, "is a file"),
+    Row("a params file that is not JSON is refused", corrupt_params, 2, "not valid JSON"),
+    Row("a torn last record is dropped and its run trains again", torn_last_record, 0,
+        "dropped an unfinished last record", torn_record_dropped),
+]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+def test_fault(row, tmp_path, monkeypatch, capsys, finished):
+    monkeypatch.chdir(tmp_path)
+    argv = row.prepare(tmp_path, monkeypatch, finished)
+    command = {"bench": bench.main, "tune": tune.main}[argv[0]]
+    try:
+        code = command(argv[1:])
+    except SystemExit as exit_:            # argparse's own errors
+        code = exit_.code
+    out, err = capsys.readouterr()
+    assert code == row.code, (out[-2000:], err[-2000:])
+    assert row.phrase in out + err, (out[-2000:], err[-2000:])
+    assert "Traceback" not in err
+    for secret in ("s3cret", "se%2fcret", "se/cret", "se%2Fcret"):
+        assert secret not in out + err
+    if row.survives:
+        row.survives(tmp_path)
+
+
+# ----------------------------------------------------------------------------- signals (row 6)
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_6_a_signal_stops_the_benchmark_with_one_line_and_frees_the_lock(tmp_path, signum):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "fwdlib.bench", "--preset", "quick", "--algorithms", "mf", "--seeds", "3",
+           "--epochs", "2", "--no-co2", "--device", "cpu", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "FWDLIB_QUICK": "0"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    results = out / "results.jsonl"
+    deadline = time.time() + 600
+    while time.time() < deadline and not (results.exists() and results.read_text().count("\n") >= 1):
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err and "To resume, run the same command again" in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (out / ".lock").exists(), "the lock was left behind"
+    kept = results.read_text()
+    assert kept.endswith("\n") and kept.count("\n") >= 1
+
+
+# ----------------------------------------------------------------------------- rows that are not commands
+
+def test_9_greedy_mf_never_trains_past_the_epoch_cap(sample):
+    model = mf.MonoForward(sample.input_shape, sample.num_classes, hidden=(32, 32), schedule="greedy",
+                           epochs_per_layer=12)
+    history = train.fit(model, data.first(sample, 512, 256), epochs=1, batch_size=128, progress=False)
+    assert [r["stage"] for r in history.records] == ["layer1", "layer2"]      # one epoch per layer, not 12
+
+
+def bad_values(tmp_path: Path) -> dict[str, list[str]]:
+    """For each kind of argument, values that are wrong for it (a flag with no value at all is
+    tried too). The fuzzer draws flags, kinds' values and combinations from these."""
+    junk = ["", " ", "huge", "ééé", "x" * 300, "a,,b", "../../etc", "-"]
+    return {
+        "count": ["", "0", "-3", "nan", "1.5", "1e9999", "huge", "0x10"],
+        "seconds": ["", "-1", "nan", "inf", "huge"],
+        "name": junk,
+        "folder": [str(tmp_path / "a-file"), str(tmp_path / "a-file" / "below"), ""],
+        "file": [str(tmp_path), str(tmp_path / "a-file" / "below.json"), ""],
+        "params": [str(tmp_path / "missing.json"), str(tmp_path / "bad.json"), str(tmp_path / "a-file"),
+                   str(tmp_path), ""],
+        "set": ["novalue", "=3", "colour=1", "schedule=sideways", "hidden=[0]", ""],
+        "storage": ["postgresql+psycopg://u:s3cret@h:abc/db", "mysql+nodriver://u:s3cret@h/db", "journal:",
+                    f"sqlite:///{tmp_path / 'a-file' / 'x.db'}", "nosuchscheme://x", ""],
+    }
+
+
+BENCH_FLAGS = {"--preset": "name", "--dataset": "name", "--algorithms": "name", "--seeds": "count",
+               "--protocol": "name", "--epochs": "count", "--device": "name", "--params": "params",
+               "--idle-s": "seconds", "--out": "folder"}
+TUNE_FLAGS = {"--algorithm": "name", "--dataset": "name", "--preset": "name", "--trials": "count",
+              "--epochs": "count", "--pruner": "name", "--only": "name", "--set": "set", "--storage": "storage",
+              "--device": "name", "--heartbeat": "count", "--grace": "count", "--out": "file"}
+
+
+def test_the_fuzzer_finds_no_traceback_and_every_bad_argument_is_named(tmp_path, capsys, monkeypatch):
+    """A seeded fuzzer over flags, values and files: 200 commands with one bad argument each, each
+    refused with exit 2 and a message naming the bad part, none ending in a traceback, none
+    training, none printing a password."""
+    import random
+    rng = random.Random(23)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench.runner, "run_one", never_trains)
+    monkeypatch.setattr(tune.search, "fit_spec", never_trains)
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "bad.json").write_text("{")
+    values = bad_values(tmp_path)
+    for i in range(200):
+        tool, flags = (("bench", BENCH_FLAGS), ("tune", TUNE_FLAGS))[i % 2]
+        flag = rng.choice(sorted(flags))
+        value = rng.choice(values[flags[flag]] + [None])          # None: the flag without its value
+        argv = [flag] + ([] if value is None else [value])
+        if tool == "tune":
+            argv = ["--trials", "1", "--epochs", "1", "--storage", f"sqlite:///{tmp_path}/s{i}.db",
+                    "--algorithm", "mf", "--out", str(tmp_path / f"t{i}.json"), *argv]
+        else:
+            argv = ["--epochs", "1", "--seeds", "1", "--no-co2", "--out", str(tmp_path / f"o{i}"), *argv]
+        command = {"bench": bench.main, "tune": tune.main}[tool]
+        try:
+            code = command(argv)
+        except SystemExit as exit_:
+            code = exit_.code
+        out, err = capsys.readouterr()
+        what = (tool, flag, value, err[-600:])
+        assert code == 2 and "Traceback" not in err and "s3cret" not in out + err, what
+        # the flag, a word of the value, or the value as the message quotes it
+        words = [flag.lstrip("-").split("-")[0].rstrip("s")] + [w for w in re.split(r"[=,/:@\[\]\s]+", value or "")
+                                                               if len(w) >= 3]
+        assert any(w.lower() in err.lower() for w in words) or repr(value) in err, what
