@@ -319,7 +319,8 @@ def test_a_storage_path_under_a_file_gets_a_message(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_sigint_stops_the_tuner_cleanly_and_keeps_the_best_so_far(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_the_tuner_cleanly_and_keeps_the_best_so_far(tmp_path, signum):
     storage = f"sqlite:///{tmp_path}/s.db"
     best = tmp_path / "best.json"
     proc = subprocess.Popen([sys.executable, "-m", "fwdlib.tune", "--algorithm", "mf", "--epochs", "1",
@@ -338,12 +339,12 @@ def test_sigint_stops_the_tuner_cleanly_and_keeps_the_best_so_far(tmp_path):
                 continue
             if len(done) >= 2:
                 break
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
+    assert proc.returncode == 128 + signum, err
     assert "Traceback" not in err and "To resume, run the same command again" in err
     assert len(err.strip().splitlines()) <= 3, err
     trials = optuna.load_study(study_name="s", storage=tune.open_storage(storage)).get_trials()

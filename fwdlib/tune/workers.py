@@ -156,7 +156,7 @@ def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float 
         if finished >= trials:
             return
         if states[TrialState.WAITING] or finished + states[TrialState.RUNNING] < trials:
-            with _quiet_about(StudyFull, KeyboardInterrupt):   # both are reported our own way
+            with _quiet_about(StudyFull, KeyboardInterrupt, Stopped):   # both are reported our own way
                 study.optimize(run_trial, n_trials=1, callbacks=callbacks, catch=(StudyFull,))
             continue
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
