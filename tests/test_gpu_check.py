@@ -27,3 +27,13 @@ def test_cuda_graph_training_equals_eager_training_for_every_algorithm():
     assert set(results) == set(gpu_check.GRAPH_CASES)
     for label, r in results.items():
         assert r["ok"], (label, r)
+
+
+def test_the_speed_targets_are_the_benchmarks_own_runs():
+    from fwdlib import speed
+    cases = speed.case_specs(list(gpu_check.SPEED_TARGETS), device="cpu")
+    assert [(s.dataset, str(s.entry)) for s, _ in cases] == [(d, e) for _, d, e in gpu_check.SPEED_TARGETS]
+    ff = next(s for s, _ in cases if str(s.entry) == "ff+kit")
+    assert (ff.batch_size, ff.config["hidden"]) == (128, (2000,) * 4)
+    keys = {s.key for s, _ in cases}
+    assert all(twin in keys for s, twin in cases if s.algorithm == "mf")     # each MF target has its twin timed
