@@ -34,12 +34,14 @@ def test_one_version_a_license_and_console_scripts():
     assert "version" in PYPROJECT["dynamic"] and "version" not in PYPROJECT
     assert metadata.version("fwdlib") == fwdlib.__version__
     assert PYPROJECT["license"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")
-    assert PYPROJECT["scripts"] == {"fwdlib-bench": "fwdlib.bench:main", "fwdlib-tune": "fwdlib.tune:main"}
-    bench = shutil.which("fwdlib-bench", path=str(Path(sys.executable).parent))
-    if bench is None:
-        pytest.fail("fwdlib-bench is not installed: reinstall with pip install -e '.[dev]'")
-    done = subprocess.run([bench, "--help"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and "--preset" in done.stdout
+    assert PYPROJECT["scripts"] == {"fwdlib-bench": "fwdlib.bench:main", "fwdlib-tune": "fwdlib.tune:main",
+                                    "fwdlib-speed": "fwdlib.speed:main"}
+    for script, flag in (("fwdlib-bench", "--preset"), ("fwdlib-tune", "--algorithm"), ("fwdlib-speed", "--only")):
+        path = shutil.which(script, path=str(Path(sys.executable).parent))
+        if path is None:
+            pytest.fail(f"{script} is not installed: reinstall with pip install -e '.[dev]'")
+        done = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and flag in done.stdout, (script, done.stderr)
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
