@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import numbers
 import os
@@ -17,6 +18,21 @@ class ResultsNotSaved(OSError):
 
 
 LOCK_START_S = 5.0      # an empty lock older than this was left by a crash, not by a benchmark starting
+
+
+def _allocate(fd: int, size: int) -> None:
+    """Claim `size` bytes of disk for the file: fallocate where the file system has it, else zeros."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+        return
+    except AttributeError:                       # not on macOS or Windows
+        pass
+    except OSError as err:
+        if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):   # e.g. ENOSPC: no room
+            raise
+    written = 0
+    while written < size:
+        written += os.write(fd, bytes(min(size - written, 2**20)))
 
 
 def _lock_state(path: Path) -> tuple[str, float]:
@@ -137,7 +153,7 @@ class ResultsLog:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                os.posix_fallocate(fd, 0, size) if hasattr(os, "posix_fallocate") else os.write(fd, bytes(size))
+                _allocate(fd, size)
             finally:
                 os.close(fd)
         except OSError as err:
