@@ -9,6 +9,7 @@ import os
 import time
 from pathlib import Path
 
+from .. import algorithms as registry
 from ..utils import process_alive, writable_folder
 from .entry import Entry
 
@@ -72,7 +73,6 @@ def schema_problem(record) -> str | None:
 
 
 def _type_problem(record: dict) -> str | None:
-    from ..algorithms import NAMES                 # the registry, read when a record is checked
     if record["status"] not in ("ok", "failed"):
         return f"a record with an unknown status {record['status']!r}"
     entries = record["entries"]
@@ -83,7 +83,7 @@ def _type_problem(record: dict) -> str | None:
     except ValueError as err:
         return f"a record with a bad entry ({err})"
     spec = record["spec"]
-    if spec["algorithm"] not in NAMES or any(e.algorithm != spec["algorithm"] for e in parsed):
+    if spec["algorithm"] not in registry.NAMES or any(e.algorithm != spec["algorithm"] for e in parsed):
         return f"a record of an unknown algorithm {spec['algorithm']!r} (or entries of another)"
     if not isinstance(spec["config"], dict) or not isinstance(spec["seed"], int):
         return "a record whose spec has a config that is not a mapping or a seed that is not a number"
