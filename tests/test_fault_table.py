@@ -206,7 +206,10 @@ def corrupt_params(tmp_path, monkeypatch, finished):
 
 
 def torn_last_record(tmp_path, monkeypatch, finished):
-    copy_results(tmp_path, finished, finished.read_bytes() + b'{"key": "half a rec')
+    out = copy_results(tmp_path, finished, finished.read_bytes() + b'{"key": "half a rec')
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / f".reserve-{dead.pid}").write_bytes(bytes(1024))      # the reserve of the killed run
     return ["bench", *Q, "--out", str(tmp_path / "out")]
 
 
@@ -247,6 +250,7 @@ def retried_own_trial(tmp_path):
 def torn_record_dropped(tmp_path):
     lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
     assert len(lines) == 2 and all(json.loads(line)["status"] == "ok" for line in lines)
+    assert not list((tmp_path / "out").glob(".reserve-*")), "the killed run's reserve was left behind"
 
 
 ROWS = [

@@ -110,6 +110,7 @@ class ResultsLog:
             writable_folder(self.path.parent)
             self._probe()
             self._repair()
+            self._sweep_reserves()
 
     def _probe(self) -> None:
         """Open the results file itself for appending, as every record will be: an immutable or
@@ -143,6 +144,13 @@ class ResultsLog:
                 f.flush()
                 os.fsync(f.fileno())
             print(f"bench: the last line of {self.path} lacked its newline; added it (the line is kept)")
+
+    def _sweep_reserves(self) -> None:
+        """Remove the reserve of a benchmark that was killed (its process is gone)."""
+        for stale in self.path.parent.glob(".reserve-*"):
+            pid = stale.name.removeprefix(".reserve-")
+            if pid.isdigit() and not process_alive(int(pid)):
+                stale.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def reserved(self, size: int = RESERVE_BYTES):
