@@ -231,8 +231,6 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
         raise ValueError(f"unknown pruner {pruner!r}; choose one of {', '.join(PRUNERS)}")
     if epochs is not None and epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {epochs}")
-    if not 0 < heartbeat_s < grace_s:
-        raise ValueError(f"--heartbeat ({heartbeat_s} s) must be positive and shorter than --grace ({grace_s} s)")
     if out is not None and not str(out).strip():
         raise ValueError("--out is empty; name the .json file for the best parameters, or leave it out")
     if only is not None and not only:

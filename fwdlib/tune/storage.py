@@ -25,6 +25,10 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_
     A database server's storage gets heartbeats and retries (see the module's docstring)."""
     hint = ("use sqlite:///FILE.db (one process at a time), journal:FILE.log (several processes on one "
             f"machine) or a database URL (several machines; for PostgreSQL, {DRIVER_HINT})")
+    # checked for every storage, so that a bad --heartbeat is refused even where it would not be used
+    if not 0 < heartbeat_s < grace_s:
+        raise ValueError(f"the heartbeat interval ({heartbeat_s} s, --heartbeat) must be positive and shorter "
+                         f"than the grace period ({grace_s} s, --grace)")
     if url.startswith("journal:"):
         path = Path(url.removeprefix("journal:"))
         if not path.name or path.is_dir():
@@ -34,9 +38,6 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_
     heartbeat = not url.startswith("sqlite:")   # a server: workers may be on machines whose processes we cannot see
     if not heartbeat and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         _make_folder(Path(url.removeprefix("sqlite:///")).parent, url)
-    if heartbeat and not 0 < heartbeat_s < grace_s:
-        raise ValueError(f"the heartbeat interval ({heartbeat_s} s) must be positive and shorter than "
-                         f"the grace period ({grace_s} s)")
     try:
         with warnings.catch_warnings():        # heartbeats and retries are marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
