@@ -26,7 +26,8 @@ MODULES = {
     "algorithms": "fwdlib.algorithms", "data": "fwdlib.data", "train": "fwdlib.train", "graphs": "fwdlib.graphs",
     "energy": "fwdlib.meters.energy", "memory": "fwdlib.meters.memory", "bench": "fwdlib.bench",
     "presets": "fwdlib.bench.presets", "study": "fwdlib.bench.study", "params": "fwdlib.bench.params",
-    "report": "fwdlib.bench.report", "tune": "fwdlib.tune", "speed": "fwdlib.speed",
+    "report": "fwdlib.bench.report", "verdicts": "fwdlib.bench.verdicts", "stats": "fwdlib.bench.stats",
+    "tune": "fwdlib.tune", "speed": "fwdlib.speed",
     "plots": "fwdlib.course.plots", "checks": "fwdlib.course.checks",
 }
 

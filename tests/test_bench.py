@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from fwdlib import algorithms, bench, presets, report, speed, study
+from fwdlib import algorithms, bench, presets, report, speed, stats, study, verdicts
 from fwdlib.bench.entry import Entry
 from fwdlib.bench.plan import entries_of, plan, preset_specs, spec_of
 from fwdlib.bench.spec import RunSpec, StoppingRule
@@ -177,35 +177,27 @@ def test_report_and_figures_from_a_fixture(tmp_path):
     assert "| 30.0 [30.0, 30.0] (x0.75) | 100 [100, 100] (x1.00) |" in row   # training memory, allocator peak
     assert "89.72 (MLP 2x1000)" in row and "52.1" in row      # the study beside ours
     assert "ff: TrainingDiverged: boom" in md and "patience 2" in md
-    assert "| 3 (range of 3 seeds) |" in row and "95%" not in md.split("## fashion")[1].split("## Each")[0]
+    assert "| 3 (75.0% interval) |" in row and "95%" not in md.split("## fashion")[1].split("## Each")[0]
     paired_row = next(line for line in md.splitlines() if line.startswith("| fashion_mnist | mf vs bp-mlp@mf |"))
-    assert "-1 [-1, -1] (range of 3 seeds): twin better" in paired_row      # 1 pp lower, every seed
-    assert "0.5 [0.5, 0.5] (range of 3 seeds): rival better" in paired_row  # half the time, every seed
+    # 1 pp lower and half the time on every seed: still only exploratory with 3 seeds
+    assert "-1 [-1, -1], n=3: exploratory (3 of 5 seeds; the interval says twin better)" in paired_row
+    assert "0.5 [0.5, 0.5], n=3: exploratory (3 of 5 seeds; the interval says rival better)" in paired_row
+    assert "Student t 95% interval of the paired values" in md and "Holm" in md
     csv_text = (tmp_path / "report.csv").read_text().splitlines()
-    assert csv_text[0].startswith("dataset,protocol,device,entry,seeds_ok,interval,test_acc_median")
+    assert csv_text[0].startswith("dataset,protocol,device,entry,seeds_ok,interval,test_acc_median,test_acc_lo,"
+                                  "test_acc_hi,test_acc_confidence")
+    assert "paired_test_acc_outcome" in csv_text[0] and "Student t" in csv_text[2]
     for name in ("accuracy_vs_energy.png", "time_energy.png", "memory.png", "learning_curves.png"):
         assert (tmp_path / name).stat().st_size > 5000 and tmp_path / name in paths
 
 
-def test_the_interval_is_the_range_below_five_seeds_and_a_stated_bootstrap_from_five():
+def test_the_interval_is_an_order_statistic_interval_with_its_confidence_stated():
     few = report.summarise([1.0, 2.0, 9.0])
-    assert (few["lo"], few["hi"], few["interval"]) == (1.0, 9.0, "range of 3 seeds")
-    many = report.summarise([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 30.0])
-    assert many["interval"] == "95% bootstrap CI"
-    assert (many["lo"], many["hi"]) == report.bootstrap_ci([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 30.0])
-    assert many["hi"] < 30.0                     # a real bootstrap, not the range
-
-
-def test_bootstrap_interval_on_known_data():
-    assert report.bootstrap_ci([3.0, 3.0, 3.0]) == (3.0, 3.0)
-    lo, hi = report.bootstrap_ci([0.0, 1.0])                  # medians 0, .5, 1 w.p. 1/4, 1/2, 1/4
-    assert (lo, hi) == (0.0, 1.0)
-    rng = np.random.default_rng(1)
-    sample = rng.normal(10, 1, 400)
-    lo, hi = report.bootstrap_ci(sample, statistic=np.mean)
-    se = sample.std(ddof=1) / 20
-    assert lo == pytest.approx(sample.mean() - 1.96 * se, abs=0.03)
-    assert hi == pytest.approx(sample.mean() + 1.96 * se, abs=0.03)
+    assert (few["lo"], few["hi"], few["confidence"]) == (1.0, 9.0, 0.75)
+    assert few["interval"] == "median, order-statistic interval, 75.0% confidence"
+    many = report.summarise([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 30.0])
+    assert many["confidence"] >= 0.95 and many["hi"] < 30.0        # X(2)..X(8) of 9: 96.1%
+    assert report.summarise([4.0])["interval"] == "1 seed: no interval"
 
 
 def test_speed_uses_labelled_synthetic_tensors_when_data_is_absent():
@@ -221,23 +213,9 @@ def test_every_entry_of_every_preset_shows_the_studys_numbers():
     assert study.study_row("fashion_mnist", "bp-cnn@cafo-dfa") == study.STUDY[("fashion_mnist", "bp-cnn")]
 
 
-def test_the_gpu_presets_run_enough_seeds_for_a_bootstrap_interval():
+def test_the_gpu_presets_run_enough_seeds_for_a_decisive_verdict():
     for name in ("paper-fmnist", "paper"):
-        assert bench.PRESETS[name].seeds >= report.BOOTSTRAP_MIN_SEEDS
-
-
-def test_a_verdict_needs_three_paired_seeds_and_an_interval_that_excludes_no_difference():
-    records = [r for r in fixture_records() if r["status"] == "ok"]
-    rows = report.group_rows(records)
-    mf = next(r for r in rows if r["entry"] == "mf")
-    assert mf["paired"]["train_time_s"]["verdict"] == "rival better"
-    two_seeds = [r for r in records if r["spec"]["seed"] < 2]
-    mf = next(r for r in report.group_rows(two_seeds) if r["entry"] == "mf")
-    assert mf["paired"]["train_time_s"]["verdict"] == "insufficient evidence (2 paired seeds, 3 needed)"
-    mixed = [dict(r, test_acc=r["test_acc"] + (0.02 if r["spec"]["seed"] == 0 and r["entries"] == ["mf"] else 0))
-             for r in records]                           # seed 0: mf ahead by 1 pp; seeds 1, 2: behind
-    mf = next(r for r in report.group_rows(mixed) if r["entry"] == "mf")
-    assert mf["paired"]["test_acc"]["verdict"] == "insufficient evidence (the interval includes no difference)"
+        assert bench.PRESETS[name].seeds >= stats.MIN_DECISIVE_SEEDS
 
 
 def test_the_paper_presets_run_each_algorithm_as_the_study_did_and_the_kits_variants_beside():
@@ -345,13 +323,13 @@ def test_a_metric_appears_in_the_csv_and_the_markdown_alike():
 
 def test_the_studys_claims_are_read_against_the_paired_seeds():
     rows = report.group_rows([r for r in fixture_records() if r["status"] == "ok"])
-    found = {c["claim"]: c for c in report.claims(rows)}
-    assert set(found) == {claim for claim, *_ in report.CLAIMS}
-    # the fixture: mf 1 pp less accurate, twice as fast, less energy and memory, on all 3 seeds
+    found = {c["claim"]: c for c in verdicts.claims(rows)}
+    assert set(found) == {claim.name for claim in verdicts.CLAIMS}
+    # the fixture: mf 1 pp less accurate, twice as fast, less energy and memory, on all 3 seeds;
+    # its runs are not the study's configuration, and 3 seeds decide nothing
     assert found["accuracy"]["study"].startswith("rival better (+0.51 pp)")
-    assert found["accuracy"]["verdict"] == "does not hold"
-    assert found["training time"]["study"].startswith("twin better") and found["training time"]["verdict"] == "does not hold"
-    assert found["training memory"]["verdict"] == "holds" and found["training memory"]["seeds"] == 3
-    two = report.group_rows([r for r in fixture_records() if r["status"] == "ok" and r["spec"]["seed"] < 2])
-    assert all(c["verdict"].startswith("insufficient evidence") for c in report.claims(two))
+    assert found["accuracy"]["verdict"].endswith("exploratory (3 of 5 seeds; the interval says contradicted)")
+    assert found["training time"]["study"].startswith("twin better")
+    assert found["training memory"]["verdict"].startswith("not the study's configuration")
+    assert found["training memory"]["seeds"] == 3 and not any(c["decisive"] for c in found.values())
     assert "## The study's claims, tested here" in report.markdown(rows, "t")

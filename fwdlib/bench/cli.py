@@ -11,6 +11,7 @@ from .presets import PRESETS
 from .report import write_report
 from .results import ResultsLog, ResultsNotSaved
 from .runner import DEFAULT_OUT, run
+from .verdicts import MARGINS, parse_margins
 
 
 def main(argv=None) -> int:
@@ -34,19 +35,23 @@ def main(argv=None) -> int:
     parser.add_argument("--params", action="append", metavar="FILE",
                         help="best parameters from python -m fwdlib.tune (repeat for several algorithms)")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/results.jsonl")
+    parser.add_argument("--margins", metavar="KIND=VALUE,...",
+                        help="practical margins of the verdicts (default " + ",".join(
+                            f"{k}={v:g}" for k, v in MARGINS.items()) + "; accuracy in pp, the others as fractions)")
     args = parser.parse_args(argv)
     if not args.out.strip():
         parser.error("--out is empty; name the results folder (default bench-results)")
     out = Path(args.out)
     try:
         with stop_on_signals():
+            margins = parse_margins(args.margins)
             if args.report_only:
-                return report_only(out)
+                return report_only(out, margins)
             records = run(args.preset, dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds,
                           protocol=args.protocol, out=out, device=args.device,
                           cuda_graphs=not args.no_cuda_graphs, epochs=args.epochs, root=args.data_root,
                           co2=not args.no_co2, idle_s=args.idle_s, retry_failed=args.retry_failed,
-                          params=args.params)
+                          params=args.params, margins=margins)
     except KeyboardInterrupt as stop:
         print(f"\nbench: {stop}; every finished run is kept in {out / 'results.jsonl'} (the run in progress "
               "is not). To resume, run the same command again.", file=sys.stderr)
@@ -70,11 +75,11 @@ def main(argv=None) -> int:
     return 0
 
 
-def report_only(out: Path) -> int:
+def report_only(out: Path, margins: dict | None = None) -> int:
     """The report rebuilt from OUT/results.jsonl, which is only read."""
     records = ResultsLog(out / "results.jsonl", write=False).latest()
     if not records:
         raise ValueError(f"no results in {out / 'results.jsonl'} to report on")
-    write_report(records, out, title="from results.jsonl")
+    write_report(records, out, title="from results.jsonl", margins=margins)
     print((out / "report.md").read_text())
     return 0

@@ -50,7 +50,7 @@ class Preset:
     min_delta: float = 1e-3
     monitor: str = "val_acc"          # one rule for every pair: FF's loss is not a class loss
     batch_size: int = DEFAULT_BATCH
-    seeds: int = 5                    # from 5 seeds on, the report's interval is a 95% bootstrap
+    seeds: int = 5                    # from 5 paired seeds on, a verdict can decide (verdicts)
     matched_epochs: int | None = None  # the `matched` protocol's budget (default: epochs)
 
 

@@ -130,12 +130,13 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
         protocol: str = "converge", out: str | Path = DEFAULT_OUT, device: str | None = None,
         cuda_graphs: bool = True, epochs: int | None = None, root=None, co2: bool = True,
         idle_s: float | None = None, retry_failed: bool = False, params=None, report: bool = True,
-        verbose: bool = True) -> list[dict]:
+        verbose: bool = True, margins: dict | None = None) -> list[dict]:
     """Run a benchmark (resuming what OUT already holds) and write its report. Returns records.
 
     idle_s: seconds of idle-power baseline before each run, for idle-subtracted energy
     (default: 3 on CUDA, where energy is measured; 0 elsewhere).
     params: best-parameters file(s) of `python -m fwdlib.tune`, merged into the runs they fit.
+    margins: the verdicts' practical margins (default `verdicts.MARGINS`).
     """
     preset_obj, dataset_names, names = _validate(preset, dataset, algorithms, protocol, seeds, epochs, idle_s)
     # The environment first: a missing device, unreadable data or an unwritable OUT stops the
@@ -182,7 +183,7 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
     keys = {r.key for r in runs}
     records = [r for r in log.latest() if r["key"] in keys]
     if report:
-        paths = write_report(records, out, title=f"preset {preset}, protocol {protocol}")
+        paths = write_report(records, out, title=f"preset {preset}, protocol {protocol}", margins=margins)
         if verbose:
             print((out / "report.md").read_text())
             print("written: " + ", ".join(str(p) for p in paths))

@@ -1,0 +1,178 @@
+"""Statistics for a handful of seeds: intervals that cover what they say, four outcomes, Holm.
+
+A rival and its twin run with the same seeds, so each seed k gives one paired value
+d_k = rival_k - twin_k (accuracy, in percentage points) or d_k = log(rival_k / twin_k) (time,
+energy, memory: costs multiply, so their ratios are compared on the log scale). Over n seeds,
+
+    Student t:  mean(d) +- t(n-1, 1 - alpha/2) * sd(d) / sqrt(n)
+
+covers the true mean with probability exactly 1 - alpha when d is normal (for ratios: when they
+are log-normal), at every n >= 2. Ratios are reported back-transformed (a geometric-mean ratio).
+
+One entry's values over seeds are summarised by their median and a distribution-free interval
+from order statistics: [X(k), X(n+1-k)] covers the true median with probability
+1 - 2 P(Binomial(n, 1/2) < k) for any continuous distribution. At 3 seeds the widest one, the
+range, is a 75% interval; it reaches 95% from 6 seeds on. The achieved level is printed.
+
+A comparison has a margin m that counts as "no practical difference". With the 95% interval:
+beyond +m or beyond -m is a decided difference, wholly inside (-m, +m) is equivalence (two
+one-sided tests at 2.5% each), anything else is inconclusive. With no difference at all, a
+decided difference happens at most 5% of the time (tests/test_stats.py simulates it).
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+LEVEL = 0.95
+MIN_DECISIVE_SEEDS = 5      # below it every outcome is exploratory
+
+
+# ------------------------------------------------------------------ Student's t distribution
+def t_cdf(t: float, df: int) -> float:
+    """P(T <= t) for Student's t with an integer df, in closed form (Abramowitz & Stegun 26.7.3-4):
+    with theta = atan(t / sqrt(df)), P(|T| <= t) is a finite series in cos(theta)^2."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be at least 1, got {df}")
+    theta = math.atan(abs(t) / math.sqrt(df))
+    c2, s = math.cos(theta) ** 2, math.sin(theta)
+    if df % 2:                                   # odd df
+        term, series = 1.0, 1.0 if df > 1 else 0.0
+        for j in range(1, (df - 1) // 2):
+            term *= c2 * (2 * j) / (2 * j + 1)
+            series += term
+        inside = 2 / math.pi * (theta + s * math.cos(theta) * series)
+    else:                                        # even df
+        term, series = 1.0, 1.0
+        for j in range(1, df // 2):
+            term *= c2 * (2 * j - 1) / (2 * j)
+            series += term
+        inside = s * series
+    return 0.5 + math.copysign(inside / 2, t)
+
+
+@functools.lru_cache(maxsize=None)
+def t_quantile(p: float, df: int) -> float:
+    """The t with P(T <= t) = p, by bisection on t_cdf (monotone)."""
+    if not 0 < p < 1:
+        raise ValueError(f"p must lie strictly between 0 and 1, got {p}")
+    lo, hi = -1e7, 1e7
+    for _ in range(80):                          # 2e7 / 2^80: far below float resolution
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if t_cdf(mid, df) < p else (lo, mid)
+    return (lo + hi) / 2
+
+
+# ------------------------------------------------------------------ intervals
+def order_statistic_confidence(n: int, k: int) -> float:
+    """Coverage of [X(k), X(n+1-k)] for the median of a continuous distribution."""
+    below = sum(math.comb(n, j) for j in range(k)) / 2 ** n
+    return 1 - 2 * below
+
+
+def median_interval(values, level: float = LEVEL) -> tuple[float, float, float, float]:
+    """(median, lo, hi, achieved confidence): the narrowest order-statistic interval whose
+    confidence reaches `level`, or the range [min, max] when n is too small to reach it."""
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    k = 1
+    while k + 1 <= (n + 1) // 2 and order_statistic_confidence(n, k + 1) >= level:
+        k += 1
+    return float(np.median(x)), float(x[k - 1]), float(x[n - k]), order_statistic_confidence(n, k)
+
+
+def t_interval(values, level: float = LEVEL) -> tuple[float, float, float, float]:
+    """(mean, lo, hi, sd) of the Student t interval; an interval of one value is undefined (nan)."""
+    x = np.asarray(values, dtype=float)
+    n, mean = len(x), float(np.mean(x))
+    if n < 2:
+        return mean, math.nan, math.nan, math.nan
+    sd = float(np.std(x, ddof=1))
+    half = t_quantile(1 - (1 - level) / 2, n - 1) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half, sd
+
+
+# ------------------------------------------------------------------ comparisons
+@dataclass(frozen=True)
+class Comparison:
+    """A paired comparison on its analysis scale (pp, or log-ratio), with its margin."""
+    n: int
+    mean: float
+    lo: float
+    hi: float
+    sd: float
+    margin: float
+    log: bool
+
+    @property
+    def deterministic(self) -> bool:
+        """Identical across seeds (to rounding): no spread to test, so compared by value."""
+        return self.n >= 2 and self.sd <= 1e-12 * max(1.0, abs(self.mean))
+
+    def shown(self, value: float) -> float:
+        return math.exp(value) if self.log else value
+
+    @property
+    def estimate(self) -> float:
+        return self.shown(self.mean)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return self.shown(self.lo), self.shown(self.hi)
+
+    def p_value(self) -> tuple[str, float | None]:
+        """The side the data point to ("above", "below", "equivalent"), and the two-sided-scale
+        p-value of that outcome's test (None when deterministic or undefined): decided against
+        a margin at level alpha exactly when the (1 - alpha) interval lies beyond it or inside."""
+        if self.deterministic:
+            side = ("above" if self.mean > self.margin else "below" if self.mean < -self.margin
+                    else "equivalent")
+            return side, None
+        if self.n < 2 or not math.isfinite(self.sd):
+            return "inconclusive", None
+        se, df = self.sd / math.sqrt(self.n), self.n - 1
+        above = 1 - t_cdf((self.mean - self.margin) / se, df)     # H0: difference <= +m
+        below = t_cdf((self.mean + self.margin) / se, df)         # H0: difference >= -m
+        inside = max(t_cdf((self.mean - self.margin) / se, df),    # TOST: both one-sided tests
+                     1 - t_cdf((self.mean + self.margin) / se, df))
+        side, p = min((("above", above), ("below", below), ("equivalent", inside)), key=lambda sp: sp[1])
+        return side, min(1.0, 2 * p)
+
+
+def compare(values, margin: float, *, log: bool, level: float = LEVEL) -> Comparison:
+    """Paired values (differences, or ratios when `log`) against a margin (pp, or a fraction:
+    0.05 means ratios within [1/1.05, 1.05])."""
+    x = np.log(np.asarray(values, dtype=float)) if log else np.asarray(values, dtype=float)
+    mean, lo, hi, sd = t_interval(x, level)
+    return Comparison(len(x), mean, lo, hi, sd, math.log1p(margin) if log else margin, log)
+
+
+def holm(p_values: list[float | None], alpha: float = 1 - LEVEL) -> list[bool]:
+    """Holm's step-down: the i-th smallest of k p-values is rejected while p <= alpha / (k - i)
+    (i from 0), stopping at the first that is not. None (nothing to test) is never rejected."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    rejected = [False] * len(p_values)
+    for rank, (p, i) in enumerate(tested):
+        if p > alpha / (len(tested) - rank):
+            break
+        rejected[i] = True
+    return rejected
+
+
+def seeds_needed(sd: float, margin: float, level: float = LEVEL, most: int = 1000) -> int | None:
+    """Paired seeds for the interval's half-width t * sd / sqrt(n) to fall below the margin at
+    spread `sd` (on the analysis scale); None when the spread is unknown or zero, or the answer
+    exceeds `most`. Since t > z, the search starts at the normal approximation (z * sd / m)^2."""
+    if not math.isfinite(sd) or sd <= 0 or margin <= 0:
+        return None
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
+    n = max(2, math.ceil((z * sd / margin) ** 2))
+    while n <= most:
+        if t_quantile(1 - (1 - level) / 2, n - 1) * sd / math.sqrt(n) < margin:
+            return n
+        n += 1
+    return None

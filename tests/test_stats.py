@@ -1,0 +1,181 @@
+"""The verdicts' statistics: intervals that cover what they say, and decisions with known error rates.
+
+The simulations run the report's own code (`report.group_rows`, `verdicts.decide`); their Monte
+Carlo error is stated beside each bound. On fwdlib 0.2's rule (decided when the range of 3 paired
+seeds excludes no difference) the null test below fails: 25% of comparisons decided at 3 seeds.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fwdlib.bench import report, stats, verdicts
+from fwdlib.bench.plan import spec_of
+from fwdlib.bench.presets import PRESETS
+
+LEVEL, NS = stats.LEVEL, (3, 5, 10, 20)
+
+
+@pytest.mark.parametrize("df, expected", [(1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (19, 2.093), (30, 2.042)])
+def test_t_quantiles_match_the_printed_tables(df, expected):
+    assert stats.t_quantile(0.975, df) == pytest.approx(expected, abs=1e-3)
+    assert stats.t_cdf(stats.t_quantile(0.9, df), df) == pytest.approx(0.9, abs=1e-12)
+    assert stats.t_cdf(0.0, df) == 0.5 and stats.t_cdf(-1.5, df) == pytest.approx(1 - stats.t_cdf(1.5, df))
+
+
+def test_order_statistic_confidence_is_the_binomial_sum():
+    assert stats.order_statistic_confidence(3, 1) == 0.75
+    assert [stats.order_statistic_confidence(n, 1) for n in (5, 6, 7)] == [0.9375, 0.96875, 0.984375]
+    median, lo, hi, conf = stats.median_interval([5.0, 1.0, 3.0])
+    assert (median, lo, hi, conf) == (3.0, 1.0, 5.0, 0.75)          # the range, called what it is
+    _, lo, hi, conf = stats.median_interval(np.arange(20.0))
+    assert (lo, hi) == (5.0, 14.0) and conf == pytest.approx(0.9586, abs=1e-4)   # X(6)..X(15)
+
+
+def _coverage(draw, interval, truth, n, reps, rng):
+    hits = 0
+    for _ in range(reps):
+        lo, hi = interval(draw(rng, n))
+        hits += lo <= truth <= hi
+    return hits / reps
+
+
+@pytest.mark.parametrize("n", NS)
+def test_paired_intervals_cover_what_they_say_at_every_n(n):
+    """Differences (normal) and ratios (log-normal), through stats.compare: coverage within 1.5
+    points of 95%, with 10,000 draws each (Monte Carlo standard error 0.22 points)."""
+    rng, reps = np.random.default_rng(n), 10_000
+    diff = _coverage(lambda r, k: r.normal(0.3, 0.4, k),
+                     lambda v: stats.compare(v, 0.5, log=False).interval, 0.3, n, reps, rng)
+    ratio = _coverage(lambda r, k: np.exp(r.normal(math.log(0.8), 0.3, k)),
+                      lambda v: stats.compare(v, 0.05, log=True).interval, 0.8, n, reps, rng)
+    assert abs(diff - LEVEL) < 0.015 and abs(ratio - LEVEL) < 0.015, (n, diff, ratio)
+
+
+@pytest.mark.parametrize("n", NS)
+def test_median_intervals_cover_their_stated_confidence_for_normal_and_skewed_data(n):
+    rng, reps = np.random.default_rng(100 + n), 10_000
+    confidence = stats.median_interval(np.arange(float(n)))[3]
+    normal = _coverage(lambda r, k: r.normal(10, 2, k), lambda v: stats.median_interval(v)[1:3], 10.0, n, reps, rng)
+    skewed = _coverage(lambda r, k: r.lognormal(0, 1, k), lambda v: stats.median_interval(v)[1:3], 1.0, n, reps, rng)
+    assert abs(normal - confidence) < 0.015 and abs(skewed - confidence) < 0.015, (n, confidence, normal, skewed)
+
+
+def _records(n, rng, acc_shift=0.0, time_ratio=1.0, spec_for=None):
+    """n paired seeds of mf and its twin on the embedded sample: accuracy normal (sd 0.4 pp), time
+    log-normal (sd 8%), memory deterministic; the rival shifted by acc_shift pp and time_ratio."""
+    def rec(entry, seed, acc, seconds, memory):
+        spec = spec_for(entry, seed) if spec_for else {
+            "dataset": "fashion_mnist_sample", "algorithm": entry.split("@")[0], "config": {}, "batch_size": 128,
+            "epochs": 3, "monitor": "val_acc", "patience": 2, "min_delta": 0.001, "protocol": "converge",
+            "device": "cpu", "cuda_graphs": True, "seed": seed}
+        return {"key": f"{entry}{seed}", "spec": spec, "entries": [entry], "status": "ok", "test_acc": acc,
+                "epochs": 3, "train_time_s": seconds, "energy_measured_j": None, "energy_estimated_j": None,
+                "train_memory_bytes": memory, "energy_sources": [], "history": []}
+    out = []
+    for seed in range(n):
+        for entry, shift, ratio, memory in (("mf", acc_shift, time_ratio, 30 * 2**20), ("bp-mlp@mf", 0.0, 1.0, 40 * 2**20)):
+            out.append(rec(entry, seed, 0.85 + (rng.normal(0, 0.4) + shift) / 100,
+                           10.0 * ratio * math.exp(rng.normal(0, 0.08)), memory))
+    return out
+
+
+def _decisive_share(n, reps, rng, margins=None, **effect):
+    decided = total = 0
+    for _ in range(reps):
+        rows = report.group_rows(_records(n, rng, **effect), margins)
+        paired = next(r for r in rows if r["entry"] == "mf")["paired"]
+        for metric in ("test_acc", "train_time_s"):
+            p = paired[metric]
+            outcome = p.get("outcome", p.get("verdict"))
+            decided += outcome in ("rival better", "twin better")
+            total += 1
+    return decided / total
+
+
+@pytest.mark.parametrize("n", NS)
+def test_with_nothing_to_find_at_most_five_percent_of_comparisons_are_decided(n):
+    """Rival and twin from one distribution, margins shrunk to almost nothing (the hardest case):
+    the share of "rival better"/"twin better" stays within 5% plus 3 Monte Carlo standard errors
+    (400 reports x 2 comparisons: 0.77 points). fwdlib 0.2's rule decided 25% at n = 3."""
+    rng = np.random.default_rng(7 + n)
+    share = _decisive_share(n, 400, rng, margins={"accuracy": 1e-9, "time": 1e-9, "energy": 1e-9, "memory": 1e-9})
+    assert share <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 800), (n, share)
+    assert _decisive_share(n, 100, rng) <= 0.05             # the default margins decide even less
+
+
+def test_power_at_ten_seeds_for_an_effect_of_twice_the_margin(capsys):
+    rng = np.random.default_rng(3)
+    margin = verdicts.MARGINS["accuracy"]
+    powers = {}
+    for sd in (0.4, 1.0):
+        hits = 0
+        for _ in range(2000):
+            item = {"comparison": stats.compare(rng.normal(2 * margin, sd, 10), margin, log=False), "better": "higher"}
+            verdicts.decide([item])
+            hits += item["outcome"] == "rival better"
+        powers[sd] = hits / 2000
+    with capsys.disabled():
+        print("\npower at n = 10, true accuracy gain 2 x margin (1.0 pp): "
+              + ", ".join(f"spread {sd} pp: {p:.1%}" for sd, p in powers.items()))
+    assert powers[0.4] > 0.9 and powers[1.0] < powers[0.4]
+
+
+def test_holm_steps_down_and_stops_at_the_first_failure():
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == [True, False, False, True]
+    assert stats.holm([0.02, None, 0.024]) == [True, False, True]        # 0.02 <= .025, 0.024 <= .05
+    assert stats.holm([]) == []
+
+
+def test_seeds_needed_is_the_smallest_n_whose_interval_fits_the_margin():
+    assert stats.seeds_needed(1.0, 1.0) == 7          # t(5)/sqrt(6) = 1.05, t(6)/sqrt(7) = 0.925
+    assert stats.seeds_needed(0.0, 1.0) is None and stats.seeds_needed(math.nan, 1.0) is None
+    assert stats.seeds_needed(1.0, 1e-9) is None                  # beyond any class: said, not searched
+    n = stats.seeds_needed(0.3, 0.1)
+    assert stats.t_quantile(0.975, n - 1) * 0.3 / math.sqrt(n) < 0.1 <= stats.t_quantile(0.975, n - 2) * 0.3 / math.sqrt(n - 1)
+
+
+def test_outcomes_exploratory_below_five_seeds_deterministic_by_value_and_seeds_needed_printed():
+    rng = np.random.default_rng(0)
+    three = next(r for r in report.group_rows(_records(3, rng, acc_shift=3.0)) if r["entry"] == "mf")["paired"]
+    assert all(p["outcome"] == "exploratory" and not p["decisive"] for p in three.values() if p["n"])
+    assert three["test_acc"]["text"].startswith("exploratory (3 of 5 seeds; the interval says rival better")
+    six = next(r for r in report.group_rows(_records(6, rng)) if r["entry"] == "mf")["paired"]
+    memory = six["train_memory_mib"]
+    assert memory["outcome"] == "rival better" and "identical across seeds: compared by value" in memory["text"]
+    assert memory["estimate"] == pytest.approx(0.75)
+    acc = six["test_acc"]
+    if acc["outcome"] == "inconclusive" and acc["seeds_needed"] > 6:
+        assert f"about {acc['seeds_needed']} paired seeds would settle it" in acc["text"]
+    equal = {"comparison": stats.compare([1.0, 1.0, 1.0, 1.0, 1.0], 0.02, log=True), "better": "lower"}
+    verdicts.decide([equal])
+    assert equal["outcome"] == "equivalent"
+
+
+def _paper_spec(entry, seed):
+    return spec_of(PRESETS["paper-fmnist"], "fashion_mnist", entry, seed=seed).record()
+
+
+def test_claims_are_judged_only_on_the_studys_configuration():
+    rng = np.random.default_rng(1)
+    quick = verdicts.claims(report.group_rows(_records(6, rng, acc_shift=3.0)))
+    assert quick and all(c["verdict"].startswith("not the study's configuration") and not c["decisive"]
+                         for c in quick)
+    paper = verdicts.claims(report.group_rows(_records(8, rng, acc_shift=3.0, spec_for=_paper_spec)))
+    acc = next(c for c in paper if c["claim"] == "accuracy")
+    assert acc["study"] == "rival better (+0.51 pp)" and acc["outcome"] == "supported" and acc["decisive"]
+    memory = next(c for c in paper if c["claim"] == "training memory")
+    assert memory["study"].startswith("twin better (+0.86%")     # the study's NVML figure for MF
+    assert memory["outcome"] == "contradicted"                   # 0.75 here, on the step's tensors
+    assert all("2511.01061" in c["source"] for c in paper)
+
+
+def test_margins_flag_is_parsed_and_refused_clearly():
+    assert verdicts.parse_margins("accuracy=1,time=0.1")["accuracy"] == 1.0
+    assert verdicts.parse_margins(None) == verdicts.MARGINS
+    for bad, words in (("speed=1", "unknown margin 'speed'"), ("accuracy=x", "not a number"),
+                       ("time=-1", "positive")):
+        with pytest.raises(ValueError, match=words):
+            verdicts.parse_margins(bad)
