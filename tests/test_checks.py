@@ -178,12 +178,40 @@ def test_ex6_statistics(capsys):
     expect_pass(capsys, check.ex6_2, lambda a, b: float(np.median(a) / np.median(b)))
     expect_fail(capsys, check.ex6_2, lambda a, b: float(np.mean(a) / np.mean(b)), "off by")
 
-    def survives(rival, twin, higher):
-        (rlo, rhi), (tlo, thi) = boot(rival), boot(twin)
-        return bool(rlo > thi) if higher else bool(rhi < tlo)
-    expect_pass(capsys, check.ex6_3, survives)
-    expect_fail(capsys, check.ex6_3, lambda r, t, h: bool(np.median(r) > np.median(t)), "intervals say")
-    expect_fail(capsys, check.ex6_3, lambda r, t, h: "yes", "True or False")
+    def outcome(lo, hi, margin):
+        if lo > margin:
+            return "rival better"
+        if hi < -margin:
+            return "twin better"
+        return "equivalent" if -margin < lo and hi < margin else "inconclusive"
+    expect_pass(capsys, check.ex6_3, outcome)
+    expect_fail(capsys, check.ex6_3, lambda lo, hi, m: "yes", "return one of")
+    expect_fail(capsys, check.ex6_3, lambda lo, hi, m: "rival better" if (lo + hi) / 2 > m else outcome(lo, hi, m),
+                "the interval and the margin say 'inconclusive'")        # the centre beyond the margin is not enough
+    expect_fail(capsys, check.ex6_3, lambda lo, hi, m: "rival better" if lo > 0 else "twin better" if hi < 0
+                else "inconclusive", "compared the interval with 0")
+    expect_fail(capsys, check.ex6_3, lambda lo, hi, m: "rival better" if lo > m else "twin better" if hi < -m
+                else "inconclusive", "never answer 'equivalent'")
+
+
+def test_ex6_6_seeds_needed(capsys):
+    from fwdlib.bench.stats import t_quantile
+
+    def seeds_for(sd, margin):
+        n = 2
+        while t_quantile(0.975, n - 1) * sd / np.sqrt(n) >= margin:
+            n += 1
+        return n
+    expect_pass(capsys, check.ex6_6, seeds_for)
+    expect_fail(capsys, check.ex6_6, lambda sd, m: seeds_for(sd, m) + 1, "not the fewest")
+    expect_fail(capsys, check.ex6_6, lambda sd, m: float(seeds_for(sd, m)), "whole number")
+
+    def with_z(sd, margin):
+        n = 2
+        while 1.96 * sd / np.sqrt(n) >= margin:
+            n += 1
+        return n
+    expect_fail(capsys, check.ex6_6, with_z, "Student's t")
 
 
 # ------------------------------------------------------------------ named slips, quizzes, new exercises
@@ -200,7 +228,6 @@ def test_the_likeliest_slips_get_their_own_message(capsys):
         means = rng.choice(values, size=(resamples, len(values))).mean(1)
         return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
     expect_fail(capsys, check.ex6_1, mean_bootstrap, "interval of the MEAN")
-    expect_fail(capsys, check.ex6_3, lambda rival, twin, higher_is_better: True, "rival [", "against twin [")
     expect_pass(capsys, check.ex3_2, cafo.sparsemax)
 
 

@@ -175,7 +175,7 @@ def study_configuration(spec: RunSpec) -> str | None:
             return None
         names = [d.split(":")[0] for d in diffs]
         reasons.append(f"{name} runs it with other {', '.join(names[:4])}" + (", ..." if len(names) > 4 else ""))
-    return reasons[0] if reasons else f"the study ran no {spec.entry} on {spec.dataset}"
+    return reasons[0] if reasons else f"the study did not run on {spec.dataset}"
 
 
 @dataclass(frozen=True)

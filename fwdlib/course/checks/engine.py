@@ -119,11 +119,14 @@ def solved(*exercises: str) -> bool:
     return True
 
 
-def _slip(got, case, slips, compare) -> str | None:
-    """The message of the first known slip (a plausible wrong answer) that `got` matches."""
+def _slip(student, cases, slips, compare) -> str | None:
+    """The message of the first known slip (a plausible wrong answer) that the student's answers
+    match on every case: one matching case could be a different mistake that agrees there."""
     for wrong, message in slips:
         try:
-            compare(got, wrong(*case))
+            for case in cases:
+                copies = tuple(c.clone() if isinstance(c, torch.Tensor) else c for c in case)
+                compare(student(*copies), wrong(*case))
         except Exception:  # noqa: BLE001 - not this slip
             continue
         return message
@@ -147,7 +150,7 @@ def run_cases(exercise: str, student, cases, reference, compare=compare_tensors,
             return verdict(exercise, False)
         except Mismatch as err:
             example = ", ".join(small(c) for c in case)
-            named = _slip(got, case, slips, compare)
+            named = _slip(student, cases, slips, compare)
             print(f"✗ Exercise {exercise}: {named or err}.\n  Failing input #{number}: ({example})")
             return verdict(exercise, False)
         except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback

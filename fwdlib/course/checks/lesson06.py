@@ -1,16 +1,21 @@
-"""Lesson 06's checks: the bootstrap interval, the ratio to the twin, a gain that survives, paired ratios."""
+"""Lesson 06's checks: the bootstrap interval, the ratio to the twin, the four outcomes, paired
+ratios, the seeds a question needs."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from ...bench.report import bootstrap_ci
+from ...bench.stats import seeds_needed, t_quantile
 from .engine import Mismatch, Result, describe, run_cases, scalar_compare
 
 
 def _reference_bootstrap(values, level=0.95, resamples=10_000, seed=0, statistic=np.median):
-    return bootstrap_ci(values, level=level, resamples=resamples, seed=seed, statistic=statistic)
+    """Percentile bootstrap interval of `statistic` (the exercise's answer, not the report's method)."""
+    rng = np.random.default_rng(seed)
+    draws = statistic(rng.choice(np.asarray(values, dtype=float), size=(resamples, len(values))), axis=1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(draws, alpha)), float(np.quantile(draws, 1 - alpha))
 
 
 def ex6_1(bootstrap_ci) -> bool:
@@ -35,7 +40,7 @@ def ex6_1(bootstrap_ci) -> bool:
              (rng.exponential(1.0, 40).tolist(),)]          # skewed: the mean's interval is elsewhere
     return run_cases("6.1", bootstrap_ci, cases, _reference_bootstrap, compare,
                 slips=[(lambda values, *_: _reference_bootstrap(values, statistic=np.mean),
-                        "your interval is the bootstrap interval of the MEAN; the report uses the MEDIAN "
+                        "your interval is the bootstrap interval of the MEAN; the exercise asks for the MEDIAN "
                         "(np.median of each resample)")])
 
 
@@ -45,29 +50,38 @@ def ex6_2(ratio_to_twin) -> bool:
     return run_cases("6.2", ratio_to_twin, cases, lambda a, b: float(np.median(a) / np.median(b)), scalar_compare())
 
 
-def ex6_3(gain_survives) -> bool:
-    """gain_survives(rival, twin, higher_is_better) -> True only when the rival's 95% bootstrap
-    interval lies entirely on the better side of the twin's."""
-    def reference(rival, twin, higher):
-        (rlo, rhi), (tlo, thi) = _reference_bootstrap(rival), _reference_bootstrap(twin)
-        return (rlo > thi if higher else rhi < tlo), (rlo, rhi), (tlo, thi), higher
+OUTCOMES = ("rival better", "twin better", "equivalent", "inconclusive")
 
+
+def _outcome(lo, hi, margin):
+    if lo > margin:
+        return "rival better"
+    if hi < -margin:
+        return "twin better"
+    if -margin < lo and hi < margin:
+        return "equivalent"
+    return "inconclusive"
+
+
+def ex6_3(outcome) -> bool:
+    """outcome(lo, hi, margin): the four outcomes of a paired interval (positive favours the rival)."""
     def compare(got, expected):
         if got is Ellipsis:
             raise NotImplementedError
-        answer, rival, twin, higher = expected
-        if not isinstance(got, (bool, np.bool_)):
-            raise Mismatch(f"return True or False, got {describe(got)}")
-        if bool(got) != answer:
-            raise Mismatch(f"you answered {bool(got)}, but the intervals say {answer}: rival "
-                            f"[{rival[0]:.4g}, {rival[1]:.4g}] against twin [{twin[0]:.4g}, {twin[1]:.4g}], "
-                            f"{'higher' if higher else 'lower'} is better")
+        if got not in OUTCOMES:
+            raise Mismatch(f"return one of {', '.join(repr(o) for o in OUTCOMES)}, got {describe(got)}")
+        if got != expected:
+            raise Mismatch(f"the interval and the margin say {expected!r}, you said {got!r}")
 
-    cases = [([90.1, 90.3, 90.2], [89.0, 89.2, 89.1], True),     # clear accuracy gain
-             ([90.1, 88.0, 91.5], [89.0, 90.5, 89.8], True),     # overlapping: unresolved
-             ([10.0, 10.5, 10.2], [20.0, 21.0, 20.5], False),    # time: lower is better
-             ([10.0, 10.5, 10.2], [20.0, 21.0, 20.5], True)]     # faster is not "higher"
-    return run_cases("6.3", gain_survives, cases, reference, compare)
+    cases = [(0.6, 0.9, 0.5), (-0.9, -0.7, 0.5), (-0.2, 0.3, 0.5), (0.1, 0.4, 0.5),     # each outcome
+             (0.3, 0.9, 0.5), (-0.8, 0.2, 0.5), (-0.7, 0.7, 0.5), (0.02, 0.04, 0.05)]    # straddling, wide, ratios
+    return run_cases("6.3", outcome, cases, _outcome, compare, slips=[
+        (lambda lo, hi, m: "rival better" if lo > 0 else "twin better" if hi < 0 else "inconclusive",
+         "you compared the interval with 0, not with the margin: an interval of small but sure differences "
+         "(inside the margin) is 'equivalent', and one that only pokes past the margin is 'inconclusive'"),
+        (lambda lo, hi, m: "rival better" if lo > m else "twin better" if hi < -m else "inconclusive",
+         "you never answer 'equivalent': an interval wholly inside (-margin, +margin) shows there is no "
+         "practical difference (the two one-sided tests)")])
 
 
 def ex6_5(paired_ratios) -> Result:
@@ -90,3 +104,34 @@ def ex6_5(paired_ratios) -> Result:
                         * len(set(rival) & set(twin)),
                         "that is the ratio of the medians repeated: pair each seed's rival run with the twin's "
                         "run of the SAME seed")])
+
+
+def ex6_6(seeds_for) -> Result:
+    """seeds_for(sd, margin): the fewest paired seeds n >= 2 with t(0.975, n-1) * sd / sqrt(n) < margin."""
+    cases = [(1.0, 1.0), (0.4, 0.5), (0.3, 0.1), (0.05, 0.02), (2.0, 0.5)]
+
+    def wrong_z(sd, margin):
+        n = 2
+        while 1.96 * sd / math.sqrt(n) >= margin:
+            n += 1
+        return n
+
+    def full_width(sd, margin):
+        n = 2
+        while 2 * t_quantile(0.975, n - 1) * sd / math.sqrt(n) >= margin:
+            n += 1
+        return n
+
+    def compare(got, expected):
+        if got is Ellipsis:
+            raise NotImplementedError
+        if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
+            raise Mismatch(f"return a whole number of seeds, got {describe(got)}")
+        if got != expected:
+            raise Mismatch(f"{got} seeds is not the fewest whose interval fits inside the margin; it is {expected}")
+
+    return run_cases("6.6", seeds_for, cases, seeds_needed, compare, slips=[
+        (wrong_z, "you used 1.96 (the normal quantile): with a handful of seeds the spread is itself "
+                  "estimated, so the interval uses Student's t with n - 1 degrees of freedom (wider)"),
+        (full_width, "you made the whole width fit the margin; the half-width (t * sd / sqrt(n)) is what must "
+                     "be below it")])
