@@ -149,6 +149,9 @@ def test_outcomes_exploratory_below_five_seeds_deterministic_by_value_and_seeds_
     acc = six["test_acc"]
     if acc["outcome"] == "inconclusive" and acc["seeds_needed"] > 6:
         assert f"about {acc['seeds_needed']} paired seeds would settle it" in acc["text"]
+    wide = {"comparison": stats.compare([-4.0, 0.1, 4.0], 0.5, log=False), "better": "higher"}
+    verdicts.decide([wide])                      # straddles the margin: it leans nowhere
+    assert wide["text"].startswith("exploratory (3 of 5 seeds; the interval says inconclusive)")
     equal = {"comparison": stats.compare([1.0, 1.0, 1.0, 1.0, 1.0], 0.02, log=True), "better": "lower"}
     verdicts.decide([equal])
     assert equal["outcome"] == "equivalent"

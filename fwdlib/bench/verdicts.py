@@ -120,6 +120,8 @@ def decide(items: list[dict], alpha: float = 1 - stats.LEVEL, alone: list[bool] 
             tests.append(None)
             continue
         side, p = c.p_value()
+        if p is not None and p > alpha:          # the interval lies neither beyond nor inside the margin
+            side = "inconclusive"
         item.update(side=_rival_side(side, item["better"]), p=p,
                     seeds_needed=None if c.deterministic else stats.seeds_needed(c.sd, c.margin))
         tests.append(p if c.n >= stats.MIN_DECISIVE_SEEDS and not solo else None)
