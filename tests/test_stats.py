@@ -182,3 +182,9 @@ def test_margins_flag_is_parsed_and_refused_clearly():
                        ("time=-1", "positive")):
         with pytest.raises(ValueError, match=words):
             verdicts.parse_margins(bad)
+
+
+def test_a_bad_margins_flag_stops_the_command_before_anything_runs(tmp_path, capsys):
+    from fwdlib.bench.cli import main
+    assert main(["--margins", "speed=1", "--out", str(tmp_path / "out")]) == 2
+    assert "unknown margin 'speed'" in capsys.readouterr().err and not (tmp_path / "out").exists()
