@@ -4,7 +4,7 @@ Its floors, each importing only those below it:
     utils, graphs, meters            helpers; CUDA graphs; energy by backend with provenance, step memory
     data, algorithms                 datasets on the device; the math of FF, CaFo, MF and their BP twins
     train                            one training loop (eager or CUDA graphs)
-    bench                            run specifications, presets, the study's facts, the results log, report
+    bench                            run specifications, presets, the study's facts, the results log, verdicts, report
     tune, speed                      the hyperparameter search and the speed profiler: they run bench's specs
     course                           exercise checks per lesson, teaching figures, flow diagrams
     gpu_check                        every GPU acceptance check in one command

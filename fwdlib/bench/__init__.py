@@ -6,7 +6,10 @@ spec     RunSpec: one run, described once, from the command line to the record
 study    the study's published table and how it ran each algorithm
 presets  which pairs run on which data; plan: every run of a preset, interleaved
 params   tuned-parameter files; results: the append-only results log
-runner   trains and meters each run; report, figures: what the results say; cli: the command
+runner   trains and meters each run; cli: the command
+stats    intervals whose confidence is what they say, Holm, seeds needed (for a handful of seeds)
+verdicts each rival against its twin against a margin; the study's claims, judged on its configuration
+report, figures  what the results say
 """
 from .cli import main
 from .presets import PRESETS, Pair, Preset
