@@ -32,7 +32,7 @@ from fwdlib.utils import BRANCH, REPO, colab_url, install_spec  # noqa: E402
 
 CODE_BLOCK = re.compile(r"^([ \t]*)# BEGIN SOLUTION[^\n]*\n(.*?)^[ \t]*# END SOLUTION[^\n]*(\n|$)", re.S | re.M)
 MARKDOWN_BLOCK = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->", re.S)
-EXERCISE_TITLE = re.compile(r"Exercise (\d+\.\d+)")
+EXERCISE_TITLE = re.compile(r"^#+\s*Exercise (\d+\.\d+)", re.MULTILINE)   # a heading, not a hint's mention
 ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*)\s*=")
 COLAB = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/([^\s)\"]+)")
 INSTALL = re.compile(r"fwdlib @ git\+https://github\.com/[^\s\"']+")
@@ -64,7 +64,7 @@ def exercise_notebook(solution: nbformat.NotebookNode, name: str) -> nbformat.No
         source = cell.source
         if cell.cell_type == "markdown":
             found = EXERCISE_TITLE.findall(source)
-            exercise = found[-1] if found else exercise
+            exercise = found[0] if found else exercise
             source = MARKDOWN_BLOCK.sub("*Write your answer here.*", source)
             source = source.replace(f"solutions/{name}", f"exercises/{name}")
         elif cell.cell_type == "code":

@@ -52,6 +52,12 @@ def test_ex1_3_negative_labels(capsys):
     expect_fail(capsys, check.ex1_3, lambda y, c: (y + 1) % c, "not uniform")
     expect_fail(capsys, check.ex1_3, lambda y, c: ((y + 1) % c).float(), "int64")
     expect_fail(capsys, check.ex1_3, lambda y, c: y + 1, "outside")
+    # a deterministic cycle is uniform over the other classes, but it is a pattern, not random
+    expect_fail(capsys, check.ex1_3, lambda y, c: (y + 1 + torch.arange(len(y)) % (c - 1)) % c, "pattern")
+
+    def reseeded(y, c):
+        return (y + torch.randint(1, c, y.shape, generator=torch.Generator().manual_seed(0))) % c
+    expect_fail(capsys, check.ex1_3, reseeded, "second call")
 
 
 def test_ex2_1_normalise(capsys):
@@ -162,6 +168,7 @@ def test_ex5_energy_and_flops(capsys):
     expect_pass(capsys, check.ex5_2, lambda s, e: (e - s) / 1000 if e >= s else None)
     expect_fail(capsys, check.ex5_2, lambda s, e: e - s, "1000x too large")
     expect_fail(capsys, check.ex5_2, lambda s, e: (e - s) / 1000, "should be None")
+    expect_fail(capsys, check.ex5_2, lambda s, e: (e - s) / 1000 if e > s else None, "two equal readings are 0 J")
     expect_pass(capsys, check.ex5_3, lambda b, s: 2 * b * sum(x * y for x, y in zip(s, s[1:])))
     expect_fail(capsys, check.ex5_3, lambda b, s: b * sum(x * y for x, y in zip(s, s[1:])), "half the right answer")
 
@@ -322,6 +329,7 @@ def test_measured_experiments_are_rerun_by_the_check(capsys):
     expect_pass(capsys, check.ex1_5, ff_val_accuracy)
     expect_fail(capsys, check.ex1_5, lambda epochs, data: 0.5, "same recipe gives")
     expect_fail(capsys, check.ex1_5, lambda epochs, data: 73.0, "number in [0, 1]")
+    expect_fail(capsys, check.ex1_5, lambda epochs, data: ff_val_accuracy(1, data), "for 3 you measured")
 
     def mf_val_accuracy(width, data):
         fwdlib.seed_all(0)
@@ -329,3 +337,14 @@ def test_measured_experiments_are_rerun_by_the_check(capsys):
         train.fit(model, data, epochs=1, batch_size=128, progress=False)
         return train.evaluate(model, data.val)
     expect_pass(capsys, check.ex4_5, mf_val_accuracy)
+
+
+def test_failure_messages_are_short_name_the_labels_and_blame_the_check_for_its_own_errors(capsys):
+    ok, out = run(capsys, check.ex3_3, lambda logits: (torch.stack(logits).sum(0).argmax(1) + 1) % 10)
+    assert not ok and "predicted classes differ" in out and "largest difference" not in out
+    assert len(out.splitlines()) <= 10, out                 # lists of tensors shown by their shapes
+
+    def overflowing(start, end):
+        return 10 ** 400                                    # an int too large for a float: the check's problem
+    ok, out = run(capsys, check.ex5_2, overflowing)
+    assert not ok and "the check could not compare your answer (OverflowError" in out and "your code raised" not in out

@@ -96,6 +96,14 @@ def test_top_level_blocks_become_placeholders():
     assert "Because" not in out.cells[2].source and "Write your answer here" in out.cells[2].source
 
 
+def test_a_stub_is_named_after_its_heading_not_a_hint_that_mentions_another_exercise():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("### Exercise 4.3 · A step\n\n<details>Reuse Exercise 4.2.</details>"),
+                nbformat.v4.new_code_cell("def step():\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION")]
+    out = make_exercises.exercise_notebook(nb, "x.ipynb")
+    assert "Exercise 4.3: replace this line" in out.cells[1].source
+
+
 @pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
 def test_unsolved_exercises_run_top_to_bottom(path, tmp_path):
     from nbclient import NotebookClient

@@ -24,13 +24,16 @@ def describe(value) -> str:
 
 
 def small(value) -> str:
-    """A short rendering of an input, for the failing example."""
+    """A short rendering of an input, for the failing example (lists of tensors included)."""
     if isinstance(value, torch.Tensor):
         if value.numel() <= 24:
             return repr(value.detach().cpu().numpy().round(4).tolist())
         return f"<tensor {tuple(value.shape)}>"
-    if isinstance(value, (list, tuple)) and len(value) > 8:
-        return f"<{type(value).__name__} of {len(value)}>"
+    if isinstance(value, (list, tuple)):
+        if len(value) > 8:
+            return f"<{type(value).__name__} of {len(value)}>"
+        inner = ", ".join(small(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
     return repr(value)
 
 
@@ -142,20 +145,28 @@ def run_cases(exercise: str, student, cases, reference, compare=compare_tensors,
     for number, case in enumerate(cases, 1):
         expected = reference(*case)
         copies = tuple(c.clone() if isinstance(c, torch.Tensor) else c for c in case)
+        example = ", ".join(small(c) for c in case)
         try:
             got = student(*copies)
+        except NotImplementedError:
+            print(f"Exercise {exercise} not attempted yet")
+            return verdict(exercise, False)
+        except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
+            print(f"✗ Exercise {exercise}: your code raised {type(err).__name__}: {err}\n"
+                  f"  on input #{number}: ({example})")
+            return verdict(exercise, False)
+        try:
             compare(got, expected)
         except NotImplementedError:
             print(f"Exercise {exercise} not attempted yet")
             return verdict(exercise, False)
         except Mismatch as err:
-            example = ", ".join(small(c) for c in case)
             named = _slip(student, cases, slips, compare)
             print(f"✗ Exercise {exercise}: {named or err}.\n  Failing input #{number}: ({example})")
             return verdict(exercise, False)
-        except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
-            print(f"✗ Exercise {exercise}: your code raised {type(err).__name__}: {err}\n"
-                  f"  on input #{number}: ({', '.join(small(c) for c in case)})")
+        except Exception as err:  # noqa: BLE001 - the check's own failure, not the student's
+            print(f"✗ Exercise {exercise}: the check could not compare your answer ({type(err).__name__}: "
+                  f"{err}); you returned {describe(got)[:200]} for input #{number}: ({example})")
             return verdict(exercise, False)
         for original, copy in zip(case, copies):
             if isinstance(original, torch.Tensor) and not torch.equal(original, copy):

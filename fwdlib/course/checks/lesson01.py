@@ -1,7 +1,6 @@
 """Lesson 01's checks: FF's goodness, its probability, the negative labels, a measured run."""
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 
@@ -42,10 +41,23 @@ def ex1_3(wrong_labels) -> bool:
         if same:
             raise Mismatch(f"{same} of {len(y)} negative labels equal the true label "
                             "(a permutation of the batch does this about 1/C of the time)")
-        shifts = torch.bincount((got - y) % c, minlength=c)[1:].double()
-        if len(y) >= 1000 and (shifts.min() < 0.5 * shifts.mean() or shifts.max() > 1.5 * shifts.mean()):
+        if len(y) < 1000:
+            return
+        offsets = (got - y) % c
+        shifts = torch.bincount(offsets, minlength=c)[1:].double()
+        if shifts.min() < 0.5 * shifts.mean() or shifts.max() > 1.5 * shifts.mean():
             raise Mismatch("the wrong labels are not uniform over the other classes "
                             f"(counts of (neg - y) mod C: {shifts.long().tolist()})")
+        # Random, not a pattern: neighbouring rows' offsets take every pair of values, and a second
+        # call draws afresh (each batch needs new negatives).
+        pairs = len(set(zip(offsets[:-1].tolist(), offsets[1:].tolist())))
+        if pairs < (c - 1) ** 2:
+            raise Mismatch(f"the wrong labels follow a pattern along the batch (only {pairs} of the "
+                            f"{(c - 1) ** 2} possible pairs of neighbouring offsets occur): draw them at random, "
+                            "e.g. with torch.randint")
+        if torch.equal(wrong_labels(y.clone(), c), got):
+            raise Mismatch("a second call returned exactly the same negatives: draw fresh random labels on "
+                            "every call (do not reseed inside the function)")
 
     cases = [(torch.tensor([0, 1, 2, 2]), 3), (torch.randint(0, 10, (20_000,), generator=generator(1)), 10)]
     return run_cases("1.3", wrong_labels, cases, lambda y, c: (y, c), compare)
@@ -54,4 +66,4 @@ def ex1_3(wrong_labels) -> bool:
 def ex1_5(ff_val_accuracy) -> Result:
     """ff_val_accuracy(epochs, data): validation accuracy of FF (hidden (64, 64)) after `epochs` epochs."""
     return measured("1.5", ff_val_accuracy, lambda e, d: accuracy_after("ff", {"hidden": (64, 64)}, e, d),
-                     (1,), experiment_data())
+                     (1, 3), experiment_data())

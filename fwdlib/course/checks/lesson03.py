@@ -35,9 +35,21 @@ def ex3_3(ensemble_predict) -> bool:
     def reference(logits):
         return torch.stack([z.softmax(1) for z in logits]).sum(0).argmax(1)
 
+    def compare(got, expected):
+        if got is Ellipsis:
+            raise NotImplementedError
+        if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+            raise Mismatch(f"return one predicted class per row, a tensor of shape {tuple(expected.shape)}; "
+                           f"got {describe(got)}")
+        wrong = (got.long() != expected).nonzero().flatten()
+        if len(wrong):
+            row = int(wrong[0])
+            raise Mismatch(f"{len(wrong)} of {len(expected)} predicted classes differ (first at row {row}: "
+                           f"yours {int(got[row])}, expected {int(expected[row])})")
+
     cases = [([torch.tensor([[4.0, 0.0]]), torch.tensor([[0.0, 1.0]]), torch.tensor([[0.0, 1.5]])],)] + \
             [([torch.randn(40, 10, generator=generator(s + k)) * (k + 1) for k in range(3)],) for s in (1, 5)]
-    return run_cases("3.3", ensemble_predict, cases, reference,
+    return run_cases("3.3", ensemble_predict, cases, reference, compare,
                 slips=[(lambda logits: torch.stack(logits).sum(0).argmax(1),
                         "you summed the logits: a block with large logits outvotes the others. Sum each "
                         "block's softmax probabilities instead")])

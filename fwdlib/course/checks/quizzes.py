@@ -16,7 +16,8 @@ QUIZZES = {
              "b": "FF's loss has no minimum, so it never stops on its own",
              "c": "FF sees fewer images per epoch than BP"}, "a",
             "every FF layer improves its own real-versus-fake judgement; no error from the output reaches it",
-            {"b": "the softplus loss does have a minimum; early stopping ends the run",
+            {"b": "the softplus loss has an infimum it never reaches, but early stopping on validation accuracy "
+                  "ends the run all the same",
              "c": "both see every training image once per epoch (FF even twice, positive and negative)"}),
     "2.4": ("Without the detach and with all layer losses summed, what trains layer 1?",
             {"a": "layer 1's own loss only", "b": "the losses of layer 1 and of every layer above it",
