@@ -1,9 +1,11 @@
 """Every check accepts a correct answer and explains several wrong ones."""
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
 from fwdlib.course.checks import check
+from fwdlib.course.checks.lesson03 import _ridge_sweep_reference
 
 
 def run(capsys, fn, student):
@@ -33,11 +35,11 @@ def test_not_attempted_is_friendly(capsys):
 
 def test_ex1_1_goodness(capsys):
     expect_pass(capsys, check.ex1_1, lambda h: (h ** 2).sum(1))
-    expect_fail(capsys, check.ex1_1, lambda h: (h ** 2).mean(1), "scaled by")
-    expect_fail(capsys, check.ex1_1, lambda h: (h ** 2).sum(0), "shape")
+    expect_fail(capsys, check.ex1_1, lambda h: (h ** 2).mean(1), "SUM of squares")
+    expect_fail(capsys, check.ex1_1, lambda h: (h ** 2).sum(0), "over the batch")
     expect_fail(capsys, check.ex1_1, lambda h: (h ** 2).sum(), "shape (", "summed")
     expect_fail(capsys, check.ex1_1, lambda h: None, "forget to `return`")
-    expect_fail(capsys, check.ex1_1, lambda h: h.sum(1), "largest difference", "Failing input #1")
+    expect_fail(capsys, check.ex1_1, lambda h: h.sum(1), "their SQUARES", "Failing input #1")
 
 
 def test_ex1_2_probability(capsys):
@@ -62,13 +64,13 @@ def test_ex1_3_negative_labels(capsys):
 
 def test_ex2_1_normalise(capsys):
     expect_pass(capsys, check.ex2_1, lambda x: x / (x.pow(2).mean(1, keepdim=True).sqrt() + 1e-8))
-    expect_fail(capsys, check.ex2_1, lambda x: x / x.norm(dim=1, keepdim=True), "largest difference")
-    expect_fail(capsys, check.ex2_1, lambda x: x / x.pow(2).mean(0, keepdim=True).sqrt(), "largest difference")
+    expect_fail(capsys, check.ex2_1, lambda x: x / x.norm(dim=1, keepdim=True), "L2 norm")
+    expect_fail(capsys, check.ex2_1, lambda x: x / x.pow(2).mean(0, keepdim=True).sqrt(), "each column")
 
 
 def test_ex2_2_loss(capsys):
     expect_pass(capsys, check.ex2_2, lambda p, n, t: (F.softplus(t - p) + F.softplus(n - t)).mean())
-    expect_fail(capsys, check.ex2_2, lambda p, n, t: (F.softplus(p - t) + F.softplus(t - n)).mean(), "differs")
+    expect_fail(capsys, check.ex2_2, lambda p, n, t: (F.softplus(p - t) + F.softplus(t - n)).mean(), "swapped")
     expect_fail(capsys, check.ex2_2, lambda p, n, t: F.softplus(t - p) + F.softplus(n - t), "shape")
 
 
@@ -85,7 +87,7 @@ def test_ex2_3_embed(capsys):
 
     expect_pass(capsys, check.ex2_3, good)
     expect_fail(capsys, check.ex2_3, in_place, "in place")
-    expect_fail(capsys, check.ex2_3, lambda x, l, c: x.flatten(1), "largest difference")
+    expect_fail(capsys, check.ex2_3, lambda x, l, c: x.flatten(1), "no label was written")
 
 
 def test_ex3_1_ridge(capsys):
@@ -123,7 +125,7 @@ def mf_grads(a_prev, w, b, m, y):
 
 def test_ex4_1_local_loss(capsys):
     expect_pass(capsys, check.ex4_1, lambda a, m, y: F.cross_entropy(a @ m.T, y))
-    expect_fail(capsys, check.ex4_1, lambda a, m, y: F.cross_entropy(a @ m.T, y, reduction="sum"), "scaled by")
+    expect_fail(capsys, check.ex4_1, lambda a, m, y: F.cross_entropy(a @ m.T, y, reduction="sum"), "MEAN cross-entropy")
     expect_fail(capsys, check.ex4_1, lambda a, m, y: F.cross_entropy(a @ m, y), "raised RuntimeError")
 
 
@@ -155,7 +157,7 @@ def test_ex4_3_sgd_step(capsys):
         return w + lr * dw, b + lr * db, m + lr * dm
 
     expect_pass(capsys, check.ex4_3, good)
-    expect_fail(capsys, check.ex4_3, ascent, "new W differs")
+    expect_fail(capsys, check.ex4_3, ascent, "stepped UP the gradient")
 
 
 def test_ex5_energy_and_flops(capsys):
@@ -170,20 +172,20 @@ def test_ex5_energy_and_flops(capsys):
     expect_fail(capsys, check.ex5_2, lambda s, e: (e - s) / 1000, "should be None")
     expect_fail(capsys, check.ex5_2, lambda s, e: (e - s) / 1000 if e > s else None, "two equal readings are 0 J")
     expect_pass(capsys, check.ex5_3, lambda b, s: 2 * b * sum(x * y for x, y in zip(s, s[1:])))
-    expect_fail(capsys, check.ex5_3, lambda b, s: b * sum(x * y for x, y in zip(s, s[1:])), "half the right answer")
+    expect_fail(capsys, check.ex5_3, lambda b, s: b * sum(x * y for x, y in zip(s, s[1:])), "multiply-add as one FLOP")
 
 
 def test_ex6_statistics(capsys):
     def boot(values, level=0.95, resamples=10_000, seed=0):
         rng = np.random.default_rng(seed + 1)                 # a different but valid scheme
         stats = np.median(rng.choice(values, (resamples, len(values))), axis=1)
-        return float(np.quantile(stats, 0.025)), float(np.quantile(stats, 0.975))
+        return float(np.quantile(stats, (1 - level) / 2)), float(np.quantile(stats, (1 + level) / 2))
     expect_pass(capsys, check.ex6_1, boot)
     expect_fail(capsys, check.ex6_1, lambda v, **k: (min(v), max(v)) if len(set(v)) > 1 and len(v) > 2 else (v[0], v[-1]),
-                "not the 95% percentile interval")
+                "not the percentile interval")
     expect_fail(capsys, check.ex6_1, lambda v, **k: (max(v), min(v)), "above hi")
     expect_pass(capsys, check.ex6_2, lambda a, b: float(np.median(a) / np.median(b)))
-    expect_fail(capsys, check.ex6_2, lambda a, b: float(np.mean(a) / np.mean(b)), "off by")
+    expect_fail(capsys, check.ex6_2, lambda a, b: float(np.mean(a) / np.mean(b)), "ratio of the MEANS")
 
     def outcome(lo, hi, margin):
         if lo > margin:
@@ -233,7 +235,7 @@ def test_the_likeliest_slips_get_their_own_message(capsys):
     def mean_bootstrap(values, level=0.95, resamples=10_000, seed=0):
         rng = np.random.default_rng(seed)
         means = rng.choice(values, size=(resamples, len(values))).mean(1)
-        return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+        return float(np.quantile(means, (1 - level) / 2)), float(np.quantile(means, (1 + level) / 2))
     expect_fail(capsys, check.ex6_1, mean_bootstrap, "interval of the MEAN")
     expect_pass(capsys, check.ex3_2, cafo.sparsemax)
 
@@ -300,13 +302,14 @@ def test_ex3_5_a_dfa_update_for_one_block(capsys):
     def true_gradient_of_sum(block, x, error, feedback):     # ignores the feedback: not DFA
         return tuple(torch.autograd.grad(block(x).sum(), list(block.parameters())))
     expect_fail(capsys, check.ex3_5, true_gradient_of_sum, "conv weight gradient differs")
+    expect_fail(capsys, check.ex3_5, lambda b, x, e, fb: tuple(g / len(x) for g in _dfa_reference(b, x, e, fb)),
+                "divided by the batch size")
 
 
 def test_ex3_6_ridge_sweep(capsys):
-    from fwdlib.course.checks.lesson03 import _ridge_sweep_reference
     expect_pass(capsys, check.ex3_6, _ridge_sweep_reference)
     expect_fail(capsys, check.ex3_6, lambda h, y, hv, yv, lams: _ridge_sweep_reference(h, y, hv, yv, [0.0] * len(lams)),
-                "at lambda=")
+                "pass each lambda")
     expect_fail(capsys, check.ex3_6, lambda h, y, hv, yv, lams: [0.5], "one accuracy per lambda")
 
 
@@ -337,6 +340,15 @@ def test_measured_experiments_are_rerun_by_the_check(capsys):
         train.fit(model, data, epochs=1, batch_size=128, progress=False)
         return train.evaluate(model, data.val)
     expect_pass(capsys, check.ex4_5, mf_val_accuracy)
+    expect_fail(capsys, check.ex4_5, lambda width, data: mf_val_accuracy(16, data), "for 64 you measured")
+    expect_fail(capsys, check.ex4_5, lambda width, data: 100 * mf_val_accuracy(width, data), "number in [0, 1]")
+
+    def without_seed(width, data):
+        model = algorithms.build("mf", input_shape=data.input_shape, num_classes=data.num_classes, hidden=(width, width))
+        train.fit(model, data, epochs=1, batch_size=128, progress=False)
+        return train.evaluate(model, data.val)
+    torch.manual_seed(123)
+    expect_fail(capsys, check.ex4_5, without_seed, "Seed with fwdlib.seed_all(0)")
 
 
 def test_failure_messages_are_short_name_the_labels_and_blame_the_check_for_its_own_errors(capsys):
@@ -348,3 +360,105 @@ def test_failure_messages_are_short_name_the_labels_and_blame_the_check_for_its_
         return 10 ** 400                                    # an int too large for a float: the check's problem
     ok, out = run(capsys, check.ex5_2, overflowing)
     assert not ok and "the check could not compare your answer (OverflowError" in out and "your code raised" not in out
+
+
+# ------------------------------------------------------------------ every check rejects the wrong answers we know
+def _mf_no_mask(a_prev, w, b, m, y):
+    a = F.relu(a_prev @ w.T + b)
+    e = (a @ m.T).softmax(1) - F.one_hot(y, m.shape[0]).to(a.dtype)
+    return (e @ m).T @ a_prev / len(y), (e @ m).mean(0), e.T @ a / len(y)
+
+
+def _sgd_with(step_lr, moved=("w", "b", "m")):
+    def step(a_prev, w, b, m, y, lr):
+        dw, db, dm = mf_grads(a_prev, w, b, m, y)
+        new = {"w": w - step_lr(lr) * dw, "b": b - step_lr(lr) * db, "m": m - step_lr(lr) * dm}
+        return tuple(new[k] if k in moved else old for k, old in zip("wbm", (w, b, m)))
+    return step
+
+
+def _seeds_by_z(sd, margin):
+    n = 2
+    while 1.96 * sd / np.sqrt(n) >= margin:
+        n += 1
+    return n
+
+
+# exercise -> plausible wrong answers, each with the words of the message that must name its mistake
+WRONG_ANSWERS = {
+    "1.1": [(lambda h: h.sum(1), "their SQUARES"), (lambda h: h.pow(2).mean(1), "SUM of squares"),
+            (lambda h: h.pow(2).sum(0), "over the batch")],
+    "1.2": [(lambda g, t: torch.sigmoid(t - g), "sign is reversed"), (lambda g, t: torch.sigmoid(g), "theta is missing"),
+            (lambda g, t: g - t, "needs the sigmoid")],
+    "1.3": [(lambda y, c: y[torch.randperm(len(y))], "equal the true label"), (lambda y, c: (y + 1) % c, "not uniform"),
+            (lambda y, c: (y + 1 + torch.arange(len(y)) % (c - 1)) % c, "pattern")],
+    "2.1": [(lambda x: x / x.norm(dim=1, keepdim=True), "L2 norm"), (lambda x: x / x.std(1, keepdim=True), "standard deviation"),
+            (lambda x: x / x.pow(2).mean(0, keepdim=True).sqrt(), "each column")],
+    "2.2": [(lambda p, n, t: (F.softplus(t - p) + F.softplus(n - t)).sum(), "MEAN over samples"),
+            (lambda p, n, t: (F.softplus(p - t) + F.softplus(t - n)).mean(), "swapped"),
+            (lambda p, n, t: F.softplus(t - p).mean(), "negatives' term")],
+    "2.3": [(lambda x, l, c: x.flatten(1), "no label was written"),
+            (lambda x, l, c: x.flatten(1) + F.pad(F.one_hot(l, c).to(x.dtype), (0, x[0].numel() - c)), "added the one-hot"),
+            (lambda x, l, c: torch.cat([x.flatten(1)[:, :-c], F.one_hot(l, c).to(x.dtype)], 1), "LAST C pixels")],
+    "3.1": [(lambda h, y, lam: torch.linalg.solve(h.T @ h, h.T @ y), "lambda is missing"),
+            (lambda h, y, lam: torch.linalg.solve(h.T @ h + lam, h.T @ y), "to every entry"),
+            (lambda h, y, lam: torch.linalg.solve(h.T @ h + lam ** 2 * torch.eye(h.shape[1], dtype=h.dtype), h.T @ y),
+             "lambda squared")],
+    "3.2": [(lambda z: z.softmax(1), "that is softmax"), (lambda z: z.relu() / z.relu().sum(1, keepdim=True).clamp_min(1e-12),
+                                                          "ONE threshold"),
+            (lambda z: F.one_hot(z.argmax(1), z.shape[1]).to(z.dtype), "one-hot of the argmax")],
+    "3.3": [(lambda zs: torch.stack(zs).sum(0).argmax(1), "summed the logits"), (lambda zs: zs[-1].argmax(1), "last block only"),
+            (lambda zs: sum(z.softmax(1) for z in zs), "one predicted class per row")],
+    "3.6": [(lambda h, y, hv, yv, lams: [0.5], "one accuracy per lambda"),
+            (lambda h, y, hv, yv, lams: _ridge_sweep_reference(h, y, h, y, lams), "TRAINING features"),
+            (lambda h, y, hv, yv, lams: _ridge_sweep_reference(h, y, hv, yv, [0.0] * len(lams)), "pass each lambda")],
+    "4.1": [(lambda a, m, y: F.nll_loss(a @ m.T, y), "log-probabilities"),
+            (lambda a, m, y: F.cross_entropy(a @ m.T, y, reduction="sum"), "MEAN cross-entropy"),
+            (lambda a, m, y: F.cross_entropy(F.relu(a @ m.T), y), "no ReLU")],
+    "4.2": [(_mf_no_mask, "mask is missing"), (lambda *case: tuple(g * len(case[-1]) for g in mf_grads(*case)), "B times too large"),
+            (lambda *case: mf_grads(*case)[0], "return a tuple")],
+    "4.3": [(_sgd_with(lambda lr: -lr), "stepped UP"), (_sgd_with(lambda lr: lr, moved=("w",)), "only W moved"),
+            (_sgd_with(lambda lr: 1.0), "ignores lr")],
+    "5.1": [(lambda t, w: sum((t1 - t0) * w0 for t0, t1, w0 in zip(t, t[1:], w)), "left rectangle rule"),
+            (lambda t, w: float(np.mean(w)) * (t[-1] - t[0]), "mean power times the duration"),
+            (lambda t, w: sum((t1 - t0) * (w0 + w1) for t0, t1, w0, w1 in zip(t, t[1:], w, w[1:])), "twice the right answer")],
+    "5.2": [(lambda s, e: e - s, "1000x too large"), (lambda s, e: (e - s) / 1000, "should be None"),
+            (lambda s, e: (e - s) / 1000 if e > s else None, "two equal readings are 0 J")],
+    "5.3": [(lambda b, s: 2 * sum(x * y for x, y in zip(s, s[1:])), "per sample"),
+            (lambda b, s: b * sum(x * y for x, y in zip(s, s[1:])), "multiply-add as one FLOP"),
+            (lambda b, s: 2 * b * s[0] * s[1], "only the first layer")],
+    "6.1": [(lambda v, level=0.95, *_: (lambda d: (float(np.quantile(d, 0.05)), float(np.quantile(d, 0.95))))(
+                np.median(np.random.default_rng(0).choice(v, (10_000, len(v))), axis=1)), "ignores `level`"),
+            (lambda v, level=0.95, *_: (lambda d: (float(np.quantile(d, (1 - level) / 2)), float(np.quantile(d, (1 + level) / 2))))(
+                np.random.default_rng(0).choice(v, (10_000, len(v))).mean(1)), "interval of the MEAN"),
+            (lambda v, level=0.95, *_: (max(v), min(v)), "above hi")],
+    "6.2": [(lambda a, b: float(np.mean(a) / np.mean(b)), "ratio of the MEANS"), (lambda a, b: float(np.median(b) / np.median(a)),
+                                                                                "upside down"),
+            (lambda a, b: float(np.median(np.array(a) / np.array(b))), "median of the per-seed ratios")],
+    "6.3": [(lambda lo, hi, m: "rival better" if lo > 0 else "twin better" if hi < 0 else "inconclusive", "with 0"),
+            (lambda lo, hi, m: "rival better" if lo > m else "twin better" if hi < -m else "inconclusive", "never answer 'equivalent'"),
+            (lambda lo, hi, m: "rival better" if (lo + hi) / 2 > m else "inconclusive", "the interval and the margin say")],
+    "6.5": [(lambda r, t: [t[s] / r[s] for s in sorted(set(r) & set(t))], "not the per-seed"),
+            (lambda r, t: [float(np.median(list(r.values())) / np.median(list(t.values())))] * len(set(r) & set(t)), "SAME seed"),
+            (lambda r, t: [r[s] / t[s] for s in sorted(r) if s in t][:1], "one ratio per seed")],
+    "6.6": [(_seeds_by_z, "Student's t"), (lambda sd, m: _seeds_by_z(sd, m) + 1, "not the fewest"),
+            (lambda sd, m: float(_seeds_by_z(sd, m)), "whole number")],
+}
+# Checks that rerun a training or a step: their wrong answers live in their own tests above.
+OWN_TESTS = {"1.5": "test_measured_experiments_are_rerun_by_the_check", "2.5": "test_ex2_5_a_whole_ff_step_for_one_layer",
+             "3.5": "test_ex3_5_a_dfa_update_for_one_block", "4.5": "test_measured_experiments_are_rerun_by_the_check"}
+
+
+@pytest.mark.parametrize("exercise, index", [(e, i) for e, wrongs in WRONG_ANSWERS.items() for i in range(len(wrongs))])
+def test_every_known_wrong_answer_is_rejected_with_its_mistake_named(capsys, exercise, index):
+    wrong, words = WRONG_ANSWERS[exercise][index]
+    expect_fail(capsys, check.__dict__["ex" + exercise.replace(".", "_")], wrong, words)
+    assert len(capsys.readouterr().out.splitlines()) <= 10
+
+
+def test_every_check_has_three_wrong_answers_or_its_own_test():
+    from fwdlib.course.checks import EXERCISES
+    names = {name[2:].replace("_", ".") for name in EXERCISES}
+    assert names == set(WRONG_ANSWERS) | set(OWN_TESTS)
+    assert all(len(w) >= 3 for w in WRONG_ANSWERS.values())
+    assert all(name in globals() for name in OWN_TESTS.values())

@@ -12,7 +12,12 @@ def ex1_1(goodness) -> bool:
     """goodness(h): sum of squares of (already ReLU'd) activities per row -> (B,)."""
     cases = [(torch.rand(2, 3, generator=generator(0)),)] + \
             [(F.relu(torch.randn(16, 50, generator=generator(s))),) for s in (1, 2)]
-    return run_cases("1.1", goodness, cases, ff.goodness)
+    return run_cases("1.1", goodness, cases, ff.goodness, slips=[
+        (lambda h: h.sum(1), "you summed the activities; goodness sums their SQUARES"),
+        (lambda h: h.pow(2).mean(1), "that is the mean of squares; the kit's goodness is the SUM of squares "
+                                     "(the threshold theta is then the layer's width)"),
+        (lambda h: h.pow(2).sum(0), "you summed over the batch (dim 0): sum over each row's units (dim 1), "
+                                    "one goodness per sample")])
 
 
 def ex1_2(p_positive) -> bool:
@@ -22,7 +27,9 @@ def ex1_2(p_positive) -> bool:
     return run_cases("1.2", p_positive, cases, lambda g, theta: torch.sigmoid(g - theta),
                 slips=[(lambda g, theta: torch.sigmoid(theta - g),
                         "you computed sigmoid(theta - g): the sign is reversed. Goodness above the threshold "
-                        "must make 'positive' MORE likely")])
+                        "must make 'positive' MORE likely"),
+                       (lambda g, theta: torch.sigmoid(g), "the threshold theta is missing: sigmoid(g - theta)"),
+                       (lambda g, theta: g - theta, "that is the logit g - theta; a probability needs the sigmoid")])
 
 
 def ex1_3(wrong_labels) -> bool:

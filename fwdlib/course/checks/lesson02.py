@@ -13,7 +13,12 @@ def ex2_1(rms_normalise) -> bool:
     """rms_normalise(x): divide each row by its root mean square (add 1e-8 for safety)."""
     cases = [(torch.tensor([[3.0, 4.0], [1.0, 1.0]]),)] + \
             [(torch.randn(8, 30, generator=generator(s)) * 5,) for s in (1, 2)]
-    return run_cases("2.1", rms_normalise, cases, ff.rms_normalise)
+    return run_cases("2.1", rms_normalise, cases, ff.rms_normalise, slips=[
+        (lambda x: x / x.norm(dim=1, keepdim=True), "you divided by the L2 norm; the RMS is the norm divided by "
+                                                    "sqrt(number of units)"),
+        (lambda x: x / x.std(1, keepdim=True), "the standard deviation subtracts the mean first; the RMS does not"),
+        (lambda x: x / x.pow(2).mean(0, keepdim=True).sqrt(), "you normalised each column (over the batch, dim 0); "
+                                                               "normalise each row (dim 1)")])
 
 
 def ex2_2(ff_layer_loss) -> bool:
@@ -21,14 +26,32 @@ def ex2_2(ff_layer_loss) -> bool:
     cases = [(torch.tensor([6.0, 2.0]), torch.tensor([1.0, 5.0]), 4.0)] + \
             [(torch.rand(32, generator=generator(s)) * 100, torch.rand(32, generator=generator(s + 9)) * 100, 50.0)
              for s in (1, 2)]
-    return run_cases("2.2", ff_layer_loss, cases, ff.ff_layer_loss)
+    return run_cases("2.2", ff_layer_loss, cases, ff.ff_layer_loss, slips=[
+        (lambda p, n, t: (F.softplus(t - p) + F.softplus(n - t)).sum(), "you summed over the batch; the loss is "
+                                                                        "the MEAN over samples"),
+        (lambda p, n, t: (F.softplus(p - t) + F.softplus(t - n)).mean(), "positives and negatives are swapped: "
+                                                                        "positives are pushed ABOVE theta"),
+        (lambda p, n, t: F.softplus(t - p).mean(), "the negatives' term softplus(g_neg - theta) is missing")])
 
 
 def ex2_3(embed_label) -> bool:
     """embed_label(x, labels, num_classes): flatten, write one-hot(labels) into the first C pixels."""
     cases = [(torch.randn(2, 1, 2, 3, generator=generator(0)), torch.tensor([2, 0]), 3),
              (torch.randn(5, 1, 28, 28, generator=generator(1)), torch.randint(0, 10, (5,), generator=generator(2)), 10)]
-    return run_cases("2.3", embed_label, cases, ff.embed_label)
+    def added(x, labels, c):
+        x = x.flatten(1).clone()
+        x[:, :c] += F.one_hot(labels, c).to(x.dtype)
+        return x
+
+    def last_pixels(x, labels, c):
+        x = x.flatten(1).clone()
+        x[:, -c:] = F.one_hot(labels, c).to(x.dtype)
+        return x
+
+    return run_cases("2.3", embed_label, cases, ff.embed_label, slips=[
+        (added, "you added the one-hot to the pixels; overwrite the first C pixels with it"),
+        (last_pixels, "you wrote the label into the LAST C pixels; the kit uses the first C"),
+        (lambda x, labels, c: x.flatten(1), "the image is flattened but no label was written into it")])
 
 
 def _ff_layer_step_reference(layer, optimizer, x, y, num_classes, theta, generator):

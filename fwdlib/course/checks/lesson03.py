@@ -18,7 +18,12 @@ def ex3_1(ridge_solution) -> bool:
     return run_cases("3.1", ridge_solution, cases, cafo.ridge_solution,
                 slips=[(lambda h, y, lam: cafo.ridge_solution(h, y, 0.0),
                         "your W is the unregularised least-squares solution: lambda is missing (add lambda times "
-                        "the identity to H^T H)")])
+                        "the identity to H^T H)"),
+                       (lambda h, y, lam: torch.linalg.solve(h.T @ h + lam, h.T @ y),
+                        "you added lambda to every entry of H^T H; add it to the diagonal only (lambda times the "
+                        "identity)"),
+                       (lambda h, y, lam: cafo.ridge_solution(h, y, lam ** 2),
+                        "you used lambda squared; the penalty adds lambda itself to the diagonal")])
 
 
 def ex3_2(sparsemax) -> bool:
@@ -27,7 +32,12 @@ def ex3_2(sparsemax) -> bool:
             [(torch.randn(10, 6, generator=generator(s)) * 2,) for s in (1, 2)]
     return run_cases("3.2", sparsemax, cases, cafo.sparsemax,
                 slips=[(lambda z: z.softmax(1), "that is softmax, not sparsemax: sparsemax subtracts a threshold tau "
-                        "and clips at 0, so small logits get exactly 0")])
+                        "and clips at 0, so small logits get exactly 0"),
+                       (lambda z: z.relu() / z.relu().sum(1, keepdim=True).clamp_min(1e-12),
+                        "clipping at 0 and renormalising is not the projection: sparsemax subtracts ONE threshold "
+                        "tau from every logit, then clips"),
+                       (lambda z: F.one_hot(z.argmax(1), z.shape[1]).to(z.dtype),
+                        "a one-hot of the argmax is the limit of very large logits, not sparsemax")])
 
 
 def ex3_3(ensemble_predict) -> bool:
@@ -52,7 +62,9 @@ def ex3_3(ensemble_predict) -> bool:
     return run_cases("3.3", ensemble_predict, cases, reference, compare,
                 slips=[(lambda logits: torch.stack(logits).sum(0).argmax(1),
                         "you summed the logits: a block with large logits outvotes the others. Sum each "
-                        "block's softmax probabilities instead")])
+                        "block's softmax probabilities instead"),
+                       (lambda logits: logits[-1].argmax(1), "you used the last block only; the ensemble sums "
+                                                             "every block's probabilities")])
 
 
 def _dfa_case(seed: int, channels=(1, 3), side=6, classes=3, batch=4):
@@ -78,7 +90,12 @@ def ex3_5(dfa_block_gradients) -> Result:
     names = ("conv weight gradient", "conv bias gradient")
     return run_cases("3.5", dfa_block_gradients, cases, _dfa_reference, compare_tuple(names),
                 slips=[(lambda block, x, e, b: tuple(-g for g in _dfa_reference(block, x, e, b)),
-                        "every gradient has the wrong sign: the block's output gradient is e B, not -e B")])
+                        "every gradient has the wrong sign: the block's output gradient is e B, not -e B"),
+                       (lambda block, x, e, b: tuple(g / len(x) for g in _dfa_reference(block, x, e, b)),
+                        "every gradient is divided by the batch size: e B is the output's gradient as it is"),
+                       (lambda block, x, e, b: tuple(2 * g for g in _dfa_reference(block, x, e, b)),
+                        "every gradient is doubled: backward through the block once, with e B as the output's "
+                        "gradient")])
 
 
 def _ridge_sweep_reference(h_train, y_train, h_val, y_val, lambdas):
@@ -105,4 +122,10 @@ def ex3_6(ridge_sweep) -> Result:
                 raise Mismatch(f"at lambda={lam} you have accuracy {float(g):.4f}, expected {e:.4f} (one-hot "
                                 "targets from y_train, W from your ridge_solution, argmax of H_val W)")
 
-    return run_cases("3.6", ridge_sweep, [case(0), case(1)], _ridge_sweep_reference, compare)
+    def on_train(h, y, hv, yv, lambdas):
+        return _ridge_sweep_reference(h, y, h, y, lambdas)
+
+    return run_cases("3.6", ridge_sweep, [case(0), case(1)], _ridge_sweep_reference, compare, slips=[
+        (on_train, "you measured accuracy on the TRAINING features; choose lambda on the validation split"),
+        (lambda h, y, hv, yv, lams: _ridge_sweep_reference(h, y, hv, yv, [0.0] * len(lams)),
+         "every accuracy is the unregularised one: pass each lambda to ridge_solution")])

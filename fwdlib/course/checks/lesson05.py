@@ -15,7 +15,19 @@ def ex5_1(trapezoid_energy) -> bool:
     rng = np.random.default_rng(0)
     uneven = np.cumsum(rng.uniform(0.05, 0.2, 40)).tolist()
     cases = [([0.0, 1.0, 3.0], [100.0, 200.0, 100.0]), (uneven, rng.uniform(80, 700, 40).tolist())]
-    return run_cases("5.1", trapezoid_energy, cases, reference, scalar_compare())
+    def left_rectangles(times, watts):
+        return sum((t1 - t0) * w0 for t0, t1, w0 in zip(times, times[1:], watts))
+
+    def mean_power(times, watts):
+        return float(np.mean(watts)) * (times[-1] - times[0])
+
+    return run_cases("5.1", trapezoid_energy, cases, reference, scalar_compare(), slips=[
+        (left_rectangles, "that is the left rectangle rule (each interval at its first sample's power); the "
+                          "trapezoid averages the two ends"),
+        (mean_power, "the mean power times the duration weighs every sample equally; with uneven spacing each "
+                     "interval must count by its own length"),
+        (lambda times, watts: sum((t1 - t0) * (w0 + w1) for t0, t1, w0, w1 in zip(times, times[1:], watts, watts[1:])),
+         "twice the right answer: the trapezoid takes the MEAN of the two ends, (w0 + w1) / 2")])
 
 
 def ex5_2(counter_energy) -> bool:
@@ -35,4 +47,8 @@ def ex5_3(mlp_forward_flops) -> bool:
         return 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
     cases = [(1, [3, 2]), (128, [784, 1000, 1000, 10]), (7, [10, 20, 30, 5])]
-    return run_cases("5.3", mlp_forward_flops, cases, reference, scalar_compare())
+    return run_cases("5.3", mlp_forward_flops, cases, reference, scalar_compare(), slips=[
+        (lambda batch, sizes: reference(1, sizes), "that is per sample: multiply by the batch"),
+        (lambda batch, sizes: reference(batch, sizes) // 2, "you counted a multiply-add as one FLOP; it is two"),
+        (lambda batch, sizes: 2 * batch * sizes[0] * sizes[1], "only the first layer: sum over every pair of "
+                                                                "neighbouring sizes")])

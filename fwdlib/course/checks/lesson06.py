@@ -20,6 +20,13 @@ def _reference_bootstrap(values, level=0.95, resamples=10_000, seed=0, statistic
 
 def ex6_1(bootstrap_ci) -> bool:
     """bootstrap_ci(values, level=0.95, resamples=10000, seed=0) -> (lo, hi) of the median."""
+    def reference(values, level=0.95):
+        return _reference_bootstrap(values, level), _reference_bootstrap(values), level
+
+    def near(got, interval, width):
+        # Resampling schemes differ between correct solutions: allow the Monte Carlo error.
+        return all(abs(g - e) <= 0.1 * width + 1e-9 for g, e in zip(got, interval))
+
     def compare(got, expected):
         if got is Ellipsis:
             raise NotImplementedError
@@ -28,18 +35,26 @@ def ex6_1(bootstrap_ci) -> bool:
         lo, hi = (float(v) for v in got)
         if lo > hi:
             raise Mismatch(f"lo {lo:.4g} is above hi {hi:.4g}")
-        # Resampling schemes differ between correct solutions: allow the Monte Carlo error.
-        width = max(expected[1] - expected[0], 1e-12)
-        if abs(lo - expected[0]) > 0.1 * width + 1e-9 or abs(hi - expected[1]) > 0.1 * width + 1e-9:
-            raise Mismatch(f"your interval ({lo:.4g}, {hi:.4g}) is not the 95% percentile interval of the "
-                            "bootstrap medians (resample with replacement, take the median of each "
-                            "resample, then the 2.5% and 97.5% quantiles)")
+        interval, at95, level = expected
+        width = max(interval[1] - interval[0], at95[1] - at95[0], 1e-12)
+        if near((lo, hi), interval, width):
+            return
+        def distance(other):
+            return abs(lo - other[0]) + abs(hi - other[1])
+        if level != 0.95 and distance(at95) < distance(interval):
+            raise Mismatch(f"asked for a {level:.0%} interval you returned about the 95% one: your interval "
+                           "ignores `level` (the quantiles are (1 - level) / 2 and 1 - (1 - level) / 2)")
+        raise Mismatch(f"your interval ({lo:.4g}, {hi:.4g}) is not the percentile interval of the bootstrap "
+                       "medians at the requested level (resample with replacement, take the median of each "
+                       "resample, then the (1 - level) / 2 and 1 - (1 - level) / 2 quantiles)")
 
     rng = np.random.default_rng(3)
     cases = [([3.0, 3.0, 3.0],), ([0.0, 1.0],), (rng.normal(10, 2, 60).tolist(),),
-             (rng.exponential(1.0, 40).tolist(),)]          # skewed: the mean's interval is elsewhere
-    return run_cases("6.1", bootstrap_ci, cases, _reference_bootstrap, compare,
-                slips=[(lambda values, *_: _reference_bootstrap(values, statistic=np.mean),
+             (rng.exponential(1.0, 40).tolist(),),            # skewed: the mean's interval is elsewhere
+             (rng.normal(10, 2, 60).tolist(), 0.5)]           # another level: the quantiles follow it
+    return run_cases("6.1", bootstrap_ci, cases, reference, compare,
+                slips=[(lambda values, level=0.95, *_: (_reference_bootstrap(values, level, statistic=np.mean),
+                                                        _reference_bootstrap(values, statistic=np.mean), level),
                         "your interval is the bootstrap interval of the MEAN; the exercise asks for the MEDIAN "
                         "(np.median of each resample)")])
 
@@ -47,7 +62,12 @@ def ex6_1(bootstrap_ci) -> bool:
 def ex6_2(ratio_to_twin) -> bool:
     """ratio_to_twin(rival_values, twin_values): median(rival) / median(twin)."""
     cases = [([2.0, 4.0, 9.0], [6.0, 6.0, 7.5]), ([10.0, 12.0, 20.0], [5.0, 7.0, 9.5])]
-    return run_cases("6.2", ratio_to_twin, cases, lambda a, b: float(np.median(a) / np.median(b)), scalar_compare())
+    return run_cases("6.2", ratio_to_twin, cases, lambda a, b: float(np.median(a) / np.median(b)), scalar_compare(),
+                     slips=[(lambda a, b: float(np.mean(a) / np.mean(b)), "that is the ratio of the MEANS; the "
+                             "table uses medians"),
+                            (lambda a, b: float(np.median(b) / np.median(a)), "upside down: the rival over its twin"),
+                            (lambda a, b: float(np.median(np.array(a) / np.array(b))), "that is the median of "
+                             "the per-seed ratios; this exercise asks for the ratio of the two medians")])
 
 
 OUTCOMES = ("rival better", "twin better", "equivalent", "inconclusive")
