@@ -9,8 +9,8 @@ from L_i. With E = softmax(G_i) - Y the gradients are
     db_i = mean(delta_i).
 
 Because of the detach, the sum of all local losses has exactly these per-layer gradients, so the
-`per-batch` schedule does one backward of sum(L_i) and one optimizer step, as cheap in kernel
-launches as backprop and without its input-gradient GEMMs.
+`per-batch` schedule does one backward of sum(L_i) and one optimizer step, as backprop does, and
+none of its input-gradient GEMMs (the per-layer losses add a few small operations of their own).
 """
 from __future__ import annotations
 
