@@ -1,7 +1,10 @@
 """Self-checks of written answers: multiple choice, each wrong option with why it is wrong."""
 from __future__ import annotations
 
+from ...bench.study import STUDY
 from .engine import Result, verdict
+
+_FF, _FF_TWIN = STUDY[("fashion_mnist", "ff")], STUDY[("fashion_mnist", "bp-mlp@ff")]
 
 
 # exercise -> (question, {option: text}, right option, why, {wrong option: what it misses})
@@ -11,7 +14,7 @@ QUIZZES = {
             "a random permutation hands each sample another sample's label, which matches its own with probability about 1/C",
             {"a": "a permutation does not avoid equal labels: two samples of the same class swap labels freely",
              "c": "that would need two classes; with C classes a match has probability about 1/C"}),
-    "1.5": ("Why did the study's FF need about 90 epochs where its BP twin needed 16?",
+    "1.5": (f"Why did the study's FF need {_FF.epochs} epochs on average where its BP twin needed {_FF_TWIN.epochs}?",
             {"a": "each layer learns only from its own local goodness loss, so class information builds up slowly",
              "b": "FF's loss has no minimum, so it never stops on its own",
              "c": "FF sees fewer images per epoch than BP"}, "a",
