@@ -11,7 +11,7 @@ CPU_ONLY ?=
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_INDEX := $(if $(CPU_ONLY),--index-url $(TORCH_CPU_INDEX),)
 
-.PHONY: install bench test unit slow notebooks browser lab exercises gpu-check clean
+.PHONY: install bench test unit slow notebooks browser lab exercises outputs gpu-check clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,12 @@ lab: $(STAMP)
 
 exercises: $(STAMP)
 	$(PY) scripts/make_exercises.py
+
+# The solutions' reference outputs (quick mode, CPU), which nbval compares; rerun after editing a
+# solution notebook (tests/test_solutions.py fails until you do).
+outputs: $(STAMP)
+	$(PY) scripts/make_exercises.py
+	$(PY) scripts/store_outputs.py
 
 clean:
 	rm -rf $(VENV) bench-results browser-screenshots gpu-check

@@ -12,7 +12,8 @@ In a solution notebook:
   (so they do not run in the solution notebook) and become code or Markdown cells
   (metadata `fwdlib_cell_type`) in the exercise notebook;
 - cells tagged `needs-student` (they use a student's result) get nbval's `raises-exception`.
-Outputs are stripped and the Colab badge points at the exercise file.
+Exercises are stored without outputs (solutions keep the reference outputs of `make outputs`)
+and the Colab badge points at the exercise file.
 
 It also stamps the repository of `fwdlib.utils.REPO` / `BRANCH` into every badge and install
 cell of notebooks/, solutions/, exercises/ and README.md, so a fork changes it in one place.
@@ -55,7 +56,8 @@ def stamp(text: str) -> str:
 
 
 def exercise_notebook(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
-    out = nbformat.v4.new_notebook(metadata=solution.metadata)
+    # the solution's record of its stored outputs does not describe the exercise
+    out = nbformat.v4.new_notebook(metadata={k: v for k, v in solution.metadata.items() if k != "fwdlib"})
     exercise = "?"
     for cell in solution.cells:
         tags = set(cell.metadata.get("tags", []))
@@ -73,7 +75,8 @@ def exercise_notebook(solution: nbformat.NotebookNode, name: str) -> nbformat.No
         new = (nbformat.v4.new_code_cell(source) if kind == "code" else
                nbformat.v4.new_markdown_cell(source) if kind == "markdown" else nbformat.v4.new_raw_cell(source))
         new.id = cell.id
-        keep = sorted(tags - {"exercise-only", "needs-student"} | ({"raises-exception"} if "needs-student" in tags else set()))
+        keep = sorted(tags - {"exercise-only", "needs-student", "nbval-check-output"}
+                      | ({"raises-exception"} if "needs-student" in tags else set()))
         if keep:
             new.metadata["tags"] = keep
         out.cells.append(new)
@@ -87,10 +90,11 @@ def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def render(nb: nbformat.NotebookNode) -> str:
+def render(nb: nbformat.NotebookNode, outputs: bool = False) -> str:
+    """The notebook as stored: links stamped; outputs only where kept (solutions: `make outputs`)."""
     for cell in nb.cells:
         cell.source = stamp(cell.source)
-    return nbformat.writes(strip_outputs(nb)) + "\n"
+    return nbformat.writes(nb if outputs else strip_outputs(nb)) + "\n"
 
 
 def expected_files() -> dict[Path, str]:
@@ -98,8 +102,8 @@ def expected_files() -> dict[Path, str]:
     files = {}
     for path in sorted((ROOT / "solutions").glob("*.ipynb")):
         solution = nbformat.read(path, as_version=4)
-        files[path] = render(solution)
         files[ROOT / "exercises" / path.name] = render(exercise_notebook(solution, path.name))
+        files[path] = render(solution, outputs=True)
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         files[path] = render(nbformat.read(path, as_version=4))
     readme = ROOT / "README.md"
