@@ -94,6 +94,17 @@ def in_colab() -> bool:
 
 
 QUICK_ON, QUICK_OFF = ("1", "true", "yes", "y", "on"), ("", "0", "false", "no", "n", "off")
+# FWDLIB_QUICK as it was when the kernel first imported fwdlib: set from outside (CI, a lab
+# server, gpu_check), it wins over a notebook's switch.
+QUICK_FROM_OUTSIDE = os.environ.get("FWDLIB_QUICK")
+
+
+def use_quick_mode(switch: bool) -> bool:
+    """A notebook's quick-mode switch (the setup cell's form field): it sets FWDLIB_QUICK unless
+    that was set before fwdlib was imported. Rerunning the cell with the switch flipped takes effect."""
+    if QUICK_FROM_OUTSIDE is None:
+        os.environ["FWDLIB_QUICK"] = "1" if switch else "0"
+    return quick_mode()
 
 
 def quick_mode() -> bool:

@@ -2,15 +2,20 @@
 
 A throwaway venv holds stand-ins for Colab's preinstalled packages at Colab's versions (metadata
 only, so nothing large is downloaded: pip sees them as installed), then pip resolves, for real
-(--dry-run) against the package index, what the setup cell runs on Colab: every installed
-package pinned as a constraint, the kit installed. Upgrading a preinstalled package (for example
-ipywidgets 7.7 to 8, which breaks widget display in Colab) fails the test.
+(--dry-run) against the package index, the setup cell's own `%pip install` line: every installed
+package pinned as a constraint, and the kit from a `git+file://` clone of this repository at the
+branch the cell names (only the host differs from what Colab runs). Upgrading a preinstalled
+package (for example ipywidgets 7.7 to 8, which breaks widget display in Colab) fails the test.
 """
 import json
 import os
+import re
+import shlex
 import subprocess
 import venv
 from pathlib import Path
+
+from fwdlib.utils import BRANCH, REPO
 
 import pytest
 
@@ -45,16 +50,24 @@ def test_the_colab_install_changes_no_preinstalled_package(tmp_path):
                                capture_output=True, text=True, check=True).stdout.strip())
     for name, version in COLAB.items():
         stand_in(site, name, version)
-    cell = next(c for c in json.loads((ROOT / "notebooks/00_setup_and_measuring.ipynb").read_text())["cells"]
-                if "google.colab" in "".join(c["source"]))
-    assert "!pip list --format=freeze > /tmp/colab-preinstalled.txt" in "".join(cell["source"])
-    assert '%pip install -q -c /tmp/colab-preinstalled.txt "fwdlib @ git+' in "".join(cell["source"])
+    cell = "".join(next(c for c in json.loads((ROOT / "notebooks/00_setup_and_measuring.ipynb").read_text())["cells"]
+                        if "google.colab" in "".join(c["source"]))["source"])
+    assert "!pip list --format=freeze > /tmp/colab-preinstalled.txt" in cell
+    install = re.search(r"^\s*%pip install (.+)$", cell, re.MULTILINE).group(1)
+    args = shlex.split(install)                   # -q -c /tmp/colab-preinstalled.txt "fwdlib @ git+https://..."
+    spec = args[-1]
+    assert spec == f"fwdlib @ git+https://github.com/{REPO}@{BRANCH}" and args[:2] == ["-q", "-c"]
+    clone = tmp_path / "fwdlib-clone"             # the repository as GitHub would serve it: committed files only
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "checkout", "-q", "-B", BRANCH], check=True)
+    local_spec = spec.replace(f"https://github.com/{REPO}", f"file://{clone}")
     frozen = subprocess.run([python, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True, check=True)
     constraints = tmp_path / "colab-preinstalled.txt"
     constraints.write_text(frozen.stdout)
     report = tmp_path / "report.json"
-    done = subprocess.run([python, "-m", "pip", "install", "--dry-run", "--quiet", "--report", str(report),
-                           "-c", str(constraints), str(ROOT)],
+    done = subprocess.run([python, "-m", "pip", "install", "--dry-run", "--report", str(report),
+                           *[str(constraints) if a == "/tmp/colab-preinstalled.txt" else a for a in args[:-1]],
+                           local_spec],
                           capture_output=True, text=True, timeout=900,
                           env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     if done.returncode != 0 and ("Could not find a version" in done.stderr or "NewConnectionError" in done.stderr

@@ -53,3 +53,14 @@ def test_lessons_and_exercises_are_stored_without_outputs(folder):
     for path in sorted((ROOT / folder).glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
+
+
+def test_every_notebook_opens_with_the_same_setup_cell_and_its_quick_mode_switch():
+    openings = set()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")) + SOLUTIONS:
+        nb = nbformat.read(path, as_version=4)
+        openings.add(next(c for c in nb.cells if c.cell_type == "code").source)
+    assert len(openings) == 1
+    cell = openings.pop()
+    assert 'QUICK_MODE = True  #@param {type:"boolean"}' in cell           # a checkbox on Colab
+    assert "fwdlib.use_quick_mode(QUICK_MODE)" in cell

@@ -46,3 +46,13 @@ def test_seed_all_repeats():
 def test_settings_read_as_one_line():
     assert utils.format_settings({"lr": 0.00059123, "hidden": [1000, 1000], "schedule": "greedy"}) == \
         "lr=0.0005912, hidden=[1000, 1000], schedule=greedy"
+
+
+def test_the_notebooks_quick_mode_switch_decides_unless_set_from_outside(monkeypatch):
+    monkeypatch.setattr(utils, "QUICK_FROM_OUTSIDE", None)
+    monkeypatch.setenv("FWDLIB_QUICK", "1")
+    assert utils.use_quick_mode(False) is False and utils.quick_mode() is False   # flipped and rerun: it takes
+    assert utils.use_quick_mode(True) is True
+    monkeypatch.setattr(utils, "QUICK_FROM_OUTSIDE", "0")                       # e.g. make gpu-check's full mode
+    monkeypatch.setenv("FWDLIB_QUICK", "0")
+    assert utils.use_quick_mode(True) is False
