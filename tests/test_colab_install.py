@@ -48,6 +48,9 @@ def test_the_colab_install_changes_no_preinstalled_package(tmp_path):
     python = env_dir / "bin" / "python"
     site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
+    # Colab's pip is recent; the venv's bundled one (23.2) cannot even parse a git+file:// requirement
+    subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip>=24"], check=True, timeout=300,
+                   env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     for name, version in COLAB.items():
         stand_in(site, name, version)
     cell = "".join(next(c for c in json.loads((ROOT / "notebooks/00_setup_and_measuring.ipynb").read_text())["cells"]
