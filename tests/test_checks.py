@@ -27,7 +27,7 @@ def expect_pass(capsys, fn, student):
 
 def test_not_attempted_is_friendly(capsys):
     def stub(*args):
-        raise NotImplementedError("Exercise 1.1: write your code here")
+        raise NotImplementedError("write your code here")
     for fn, student in ((check.ex1_1, stub), (check.ex6_3, stub), (check.ex5_1, ...)):
         ok, out = run(capsys, fn, student)
         assert not ok and "not attempted yet" in out and "✗" not in out
@@ -462,3 +462,10 @@ def test_every_check_has_three_wrong_answers_or_its_own_test():
     assert names == set(WRONG_ANSWERS) | set(OWN_TESTS)
     assert all(len(w) >= 3 for w in WRONG_ANSWERS.values())
     assert all(name in globals() for name in OWN_TESTS.values())
+
+
+def test_a_check_that_waits_for_an_earlier_exercise_says_which(capsys):
+    def sweep_over_an_unsolved_ridge(h, y, hv, yv, lambdas):
+        raise NotImplementedError("Exercise 3.1: replace this line with your code")
+    ok, out = run(capsys, check.ex3_6, sweep_over_an_unsolved_ridge)
+    assert not ok and "finish Exercise 3.1 first" in out and "not attempted" not in out

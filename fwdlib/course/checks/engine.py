@@ -4,6 +4,7 @@ experiment."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import torch
@@ -122,6 +123,14 @@ def solved(*exercises: str) -> bool:
     return True
 
 
+def not_attempted(exercise: str, err: NotImplementedError) -> str:
+    """"not attempted yet", or which earlier exercise the student's code is waiting for."""
+    other = re.search(r"Exercise (\d+\.\d+)", str(err))
+    if other and other[1] != exercise:
+        return f"Exercise {exercise} uses your answer to Exercise {other[1]}: finish Exercise {other[1]} first"
+    return f"Exercise {exercise} not attempted yet"
+
+
 def _slip(student, cases, slips, compare) -> str | None:
     """The message of the first known slip (a plausible wrong answer) that the student's answers
     match on every case: one matching case could be a different mistake that agrees there."""
@@ -148,8 +157,8 @@ def run_cases(exercise: str, student, cases, reference, compare=compare_tensors,
         example = ", ".join(small(c) for c in case)
         try:
             got = student(*copies)
-        except NotImplementedError:
-            print(f"Exercise {exercise} not attempted yet")
+        except NotImplementedError as err:
+            print(not_attempted(exercise, err))
             return verdict(exercise, False)
         except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
             print(f"✗ Exercise {exercise}: your code raised {type(err).__name__}: {err}\n"
@@ -233,8 +242,8 @@ def measured(exercise: str, student, reference, settings, data) -> Result:
         expected = reference(setting, data)
         try:
             got = student(setting, data)
-        except NotImplementedError:
-            print(f"Exercise {exercise} not attempted yet")
+        except NotImplementedError as err:
+            print(not_attempted(exercise, err))
             return verdict(exercise, False)
         except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
             print(f"✗ Exercise {exercise}: your code raised {type(err).__name__}: {err} for setting {setting!r}")

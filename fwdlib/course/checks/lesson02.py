@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ...algorithms import ff
-from .engine import Result, describe, generator, run_cases, verdict
+from .engine import Result, describe, generator, not_attempted, run_cases, verdict
 
 
 def ex2_1(rms_normalise) -> bool:
@@ -82,8 +82,8 @@ def ex2_5(ff_layer_step) -> Result:
         before = layer.weight.detach().clone()
         try:
             loss = fn(layer, optimizer, x.clone(), y.clone(), 3, 5.0, generator(1))
-        except NotImplementedError:
-            print("Exercise 2.5 not attempted yet")
+        except NotImplementedError as err:
+            print(not_attempted("2.5", err))
             return verdict("2.5", False)
         except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
             print(f"✗ Exercise 2.5: your code raised {type(err).__name__}: {err}")
