@@ -3,6 +3,7 @@ and on every change, and the report's bar labels never overlap."""
 import IPython
 import ipywidgets as widgets
 import pytest
+import torch
 from IPython.core.interactiveshell import InteractiveShell
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -105,3 +106,17 @@ def test_flow_diagrams_show_losses_gradients_detaches_and_what_is_frozen():
     assert all(f"M{i}" in texts("mf") for i in (1, 2, 3))
     with pytest.raises(ValueError, match="no diagram"):
         plots.flow_diagram("sgd")
+
+
+def test_weights_show_as_images_each_scaled_on_its_own():
+    w = torch.tensor([[-2.0, 0.0, 2.0, 4.0], [1.0, 1.0, 1.0, 3.0]])
+    images = plots.weights_as_images(w, (1, 2, 2))
+    assert images.shape == (2, 1, 2, 2) and images.min() == 0 and images.max() == 1
+    assert images[0].flatten().tolist() == pytest.approx([0.0, 1 / 3, 2 / 3, 1.0])
+    assert images[1].flatten().tolist() == [0, 0, 0, 1]
+    assert plots.weights_as_images(torch.ones(1, 4), (1, 2, 2)).abs().sum() == 0     # a constant row: no NaN
+
+
+def test_rows_heatmap_labels_every_row():
+    fig = plots.rows_heatmap(torch.randn(3, 20), ["a", "b", "c"], "t", "unit")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b", "c"]

@@ -18,7 +18,7 @@ from .flows import flow_diagram
 
 # The notebooks reach every teaching figure as plots.NAME (flow_diagram lives in flows.py).
 __all__ = ["curves", "flow_diagram", "histograms", "image_grid", "interactive_figure", "labelled_bars",
-           "power_trace", "show_figures_in_notebooks", "stacked_bars"]
+           "power_trace", "rows_heatmap", "show_figures_in_notebooks", "stacked_bars", "weights_as_images"]
 
 
 def show_figures_in_notebooks() -> bool:
@@ -74,6 +74,30 @@ def image_grid(images: torch.Tensor, titles: list[str] | None = None, cols: int 
             ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
             if titles:
                 ax.set_title(titles[i], fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def weights_as_images(weights: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Rows of a weight matrix, or conv filters, as (N, *shape) images in [0, 1] for `image_grid`:
+    each scaled on its own from its smallest to its largest weight, so its pattern shows."""
+    w = weights.detach().float().cpu().reshape(len(weights), *shape)
+    lo = w.flatten(1).amin(1).view(-1, *[1] * len(shape))
+    hi = w.flatten(1).amax(1).view(-1, *[1] * len(shape))
+    return (w - lo) / (hi - lo).clamp_min(1e-12)
+
+
+def rows_heatmap(matrix: torch.Tensor, row_labels: list[str], title: str, xlabel: str) -> Figure:
+    """A matrix as a heatmap, one labelled row each (e.g. MF's projection rows, one per class)."""
+    values = matrix.detach().float().cpu().numpy()
+    fig = Figure(figsize=(7, 0.32 * len(row_labels) + 1.2))
+    ax = fig.subplots()
+    bound = float(np.abs(values).max()) or 1.0
+    image = ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-bound, vmax=bound, interpolation="nearest")
+    ax.set_yticks(range(len(row_labels)), row_labels, fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, fraction=0.03)
     fig.tight_layout()
     return fig
 
