@@ -106,26 +106,41 @@ def test_a_killed_workers_trial_is_failed_after_its_grace_period_and_retried(pos
     from optuna.trial import TrialState
 
     trials = 8
-    args = ["--algorithm", "mf", "--epochs", "2", "--set", "hidden=[64]", "--storage", postgres_url,
+    # trials long enough that the poll below catches the victim mid-training
+    args = ["--algorithm", "mf", "--epochs", "6", "--set", "hidden=[64]", "--storage", postgres_url,
             "--study", "shared", "--no-figures", "--heartbeat", "1", "--grace", str(GRACE_S)]
     # one trial first: the study exists and the bytecode is compiled before the workers race
     first = subprocess.run(cli(*args, "--trials", "1", "--out", str(tmp_path / "w0.json")), cwd=tmp_path,
                            env=env(), capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     logs = [open(tmp_path / f"w{i}.log", "w+") for i in (1, 2, 3)]
+
     workers = [subprocess.Popen(cli(*args, "--trials", str(trials), "--worker", str(i),
                                     "--out", str(tmp_path / f"w{i}.json")),
                                 cwd=tmp_path, env=env(), stdout=log, stderr=subprocess.STDOUT)
                for i, log in zip((1, 2, 3), logs)]
     victim = workers[0]
+
+    searched = set(trials_of(postgres_url, "shared")[0].params)        # every parameter a trial samples
+
+    def training():
+        """The victim's trials past sampling (every parameter drawn), so killed mid-training."""
+        return [t.number for t in trials_of(postgres_url, "shared") if t.state == TrialState.RUNNING
+                and t.user_attrs.get("worker", "").endswith(f":{victim.pid}") and set(t.params) == searched]
+
     try:
         deadline, killed = time.monotonic() + 120, None
         while killed is None and time.monotonic() < deadline:
-            running = [t for t in trials_of(postgres_url, "shared") if t.state == TrialState.RUNNING
-                       and t.user_attrs.get("worker", "").endswith(f":{victim.pid}") and t.params]
-            if running:
-                victim.send_signal(signal.SIGKILL)
-                killed = running[0].number
+            if training():
+                # Freeze it, then look again: a trial that finished in the instant between the first
+                # look and the signal would otherwise be mistaken for one killed mid-training.
+                victim.send_signal(signal.SIGSTOP)
+                still = training()
+                if still:
+                    victim.send_signal(signal.SIGKILL)
+                    killed = still[0]
+                else:
+                    victim.send_signal(signal.SIGCONT)
             time.sleep(0.1)
         assert killed is not None, "the victim never ran a trial"
         victim.wait(timeout=30)
