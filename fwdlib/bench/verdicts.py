@@ -138,7 +138,7 @@ def decide(items: list[dict], alpha: float = 1 - stats.LEVEL, alone: list[bool] 
             item.update(outcome=item["side"], decisive=True)
         else:
             item["outcome"] = "inconclusive"
-            if item["p"] is not None and item["p"] <= alpha:      # decided alone, not within the family
+            if item["p"] is not None and item["p"] <= alpha:      # decisive on its own, not within the family
                 item["holm"] = f"Holm: p {item['p']:.3g} above its threshold in a family of {family}"
         item["text"] = outcome_text(item)
 
