@@ -56,3 +56,11 @@ def test_the_totals_the_guide_states_are_the_kits():
 
 def test_the_readme_counts_the_exercises():
     assert f"{len(exercise_minutes())} exercises, hints in two levels" in (ROOT / "README.md").read_text()
+
+
+def test_the_course_map_states_each_lessons_own_compute_time():
+    readme = (ROOT / "README.md").read_text()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        seconds = re.search(r"Compute: about (\d+) s", path.read_text())[1]
+        row = next(line for line in readme.splitlines() if line.startswith(f"| {path.name[:2]} | ["))
+        assert f"| {seconds} s |" in row, (path.name, seconds, row[-60:])
