@@ -37,20 +37,24 @@ AUTHORS_CONFIG = {"algorithm_params": {
     "mf_early_stopping_patience": 10, "mf_early_stopping_min_delta": 1e-4, "log_interval": 10**9}}
 
 
-def authors_run(src: Path, dataset, seed: int) -> float:
+def authors_code(src: Path) -> types.SimpleNamespace:
+    """Their MF model and its training and evaluation, imported once from a checkout."""
     sys.modules.setdefault("wandb", types.SimpleNamespace(run=None))   # imported for logging only
     sys.path.insert(0, str(src))
-    from src.algorithms.mf import evaluate_mf_model, train_mf_model
+    from src.algorithms import mf
     from src.architectures.mf_mlp import MF_MLP
+    return types.SimpleNamespace(MF_MLP=MF_MLP, train=mf.train_mf_model, evaluate=mf.evaluate_mf_model)
 
+
+def authors_run(code, dataset, seed: int) -> float:
     def loader(split, train):
         return DataLoader(TensorDataset(split.x.flatten(1), split.y), batch_size=128, shuffle=train,
                           drop_last=train, generator=torch.Generator().manual_seed(seed))
     seed_all(seed)
-    model = MF_MLP(784, [1000, 1000], 10)
-    train_mf_model(model, loader(dataset.train, True), AUTHORS_CONFIG, torch.device("cpu"), lambda x: x,
-                   val_loader=loader(dataset.val, False))
-    return evaluate_mf_model(model, loader(dataset.test, False), torch.device("cpu"), lambda x: x)["eval_accuracy"] / 100
+    model = code.MF_MLP(784, [1000, 1000], 10)
+    code.train(model, loader(dataset.train, True), AUTHORS_CONFIG, torch.device("cpu"), lambda x: x,
+               val_loader=loader(dataset.val, False))
+    return code.evaluate(model, loader(dataset.test, False), torch.device("cpu"), lambda x: x)["eval_accuracy"] / 100
 
 
 def kit_run(dataset, seed: int) -> float:
@@ -67,9 +71,9 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("mf-beside.jsonl"))
     args = parser.parse_args(argv)
-    dataset = datasets.load("fashion_mnist", device="cpu")
+    dataset, code = datasets.load("fashion_mnist", device="cpu"), authors_code(args.authors_src)
     for seed in range(args.seeds):
-        for side, run in (("authors", lambda: authors_run(args.authors_src, dataset, seed)),
+        for side, run in (("authors", lambda: authors_run(code, dataset, seed)),
                           ("kit", lambda: kit_run(dataset, seed))):
             start = time.perf_counter()
             acc = run()

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from fwdlib.bench import stats
 from fwdlib.course.checks import check
 from fwdlib.course.checks.lesson03 import _ridge_sweep_reference
 
@@ -35,8 +36,6 @@ def test_not_attempted_is_friendly(capsys):
 
 def test_ex1_1_goodness(capsys):
     expect_pass(capsys, check.ex1_1, lambda h: (h ** 2).sum(1))
-    expect_fail(capsys, check.ex1_1, lambda h: (h ** 2).mean(1), "SUM of squares")
-    expect_fail(capsys, check.ex1_1, lambda h: (h ** 2).sum(0), "over the batch")
     expect_fail(capsys, check.ex1_1, lambda h: (h ** 2).sum(), "shape (", "summed")
     expect_fail(capsys, check.ex1_1, lambda h: None, "forget to `return`")
     expect_fail(capsys, check.ex1_1, lambda h: h.sum(1), "their SQUARES", "Failing input #1")
@@ -44,18 +43,13 @@ def test_ex1_1_goodness(capsys):
 
 def test_ex1_2_probability(capsys):
     expect_pass(capsys, check.ex1_2, lambda g, t: 1 / (1 + torch.exp(t - g)))
-    expect_fail(capsys, check.ex1_2, lambda g, t: torch.sigmoid(t - g), "sign is reversed")
     expect_fail(capsys, check.ex1_2, lambda g, t: torch.sigmoid(g - t) + 0.1, "same constant")
 
 
 def test_ex1_3_negative_labels(capsys):
     expect_pass(capsys, check.ex1_3, lambda y, c: (y + torch.randint(1, c, y.shape)) % c)
-    expect_fail(capsys, check.ex1_3, lambda y, c: y[torch.randperm(len(y))], "equal the true label")
-    expect_fail(capsys, check.ex1_3, lambda y, c: (y + 1) % c, "not uniform")
     expect_fail(capsys, check.ex1_3, lambda y, c: ((y + 1) % c).float(), "int64")
     expect_fail(capsys, check.ex1_3, lambda y, c: y + 1, "outside")
-    # a deterministic cycle is uniform over the other classes, but it is a pattern, not random
-    expect_fail(capsys, check.ex1_3, lambda y, c: (y + 1 + torch.arange(len(y)) % (c - 1)) % c, "pattern")
 
     def reseeded(y, c):
         return (y + torch.randint(1, c, y.shape, generator=torch.Generator().manual_seed(0))) % c
@@ -64,13 +58,10 @@ def test_ex1_3_negative_labels(capsys):
 
 def test_ex2_1_normalise(capsys):
     expect_pass(capsys, check.ex2_1, lambda x: x / (x.pow(2).mean(1, keepdim=True).sqrt() + 1e-8))
-    expect_fail(capsys, check.ex2_1, lambda x: x / x.norm(dim=1, keepdim=True), "L2 norm")
-    expect_fail(capsys, check.ex2_1, lambda x: x / x.pow(2).mean(0, keepdim=True).sqrt(), "each column")
 
 
 def test_ex2_2_loss(capsys):
     expect_pass(capsys, check.ex2_2, lambda p, n, t: (F.softplus(t - p) + F.softplus(n - t)).mean())
-    expect_fail(capsys, check.ex2_2, lambda p, n, t: (F.softplus(p - t) + F.softplus(t - n)).mean(), "swapped")
     expect_fail(capsys, check.ex2_2, lambda p, n, t: F.softplus(t - p) + F.softplus(n - t), "shape")
 
 
@@ -87,18 +78,18 @@ def test_ex2_3_embed(capsys):
 
     expect_pass(capsys, check.ex2_3, good)
     expect_fail(capsys, check.ex2_3, in_place, "in place")
-    expect_fail(capsys, check.ex2_3, lambda x, l, c: x.flatten(1), "no label was written")
 
 
 def test_ex3_1_ridge(capsys):
     def good(h, y, lam):
         return torch.linalg.solve(h.T @ h + lam * torch.eye(h.shape[1], dtype=h.dtype), h.T @ y)
     expect_pass(capsys, check.ex3_1, good)
-    expect_fail(capsys, check.ex3_1, lambda h, y, lam: torch.linalg.solve(h.T @ h, h.T @ y), "lambda is missing")
     expect_fail(capsys, check.ex3_1, lambda h, y, lam: good(h, y, lam).T, "transpose")
 
 
 def test_ex3_2_sparsemax(capsys):
+    from fwdlib.algorithms import cafo
+
     def good(z):
         s, _ = z.sort(1, descending=True)
         k = torch.arange(1, z.shape[1] + 1, dtype=z.dtype)
@@ -106,13 +97,12 @@ def test_ex3_2_sparsemax(capsys):
         tau = (s.cumsum(1).gather(1, support - 1) - 1) / support
         return (z - tau).clamp(min=0)
     expect_pass(capsys, check.ex3_2, good)
-    expect_fail(capsys, check.ex3_2, lambda z: z.softmax(1), "not sparsemax")
+    expect_pass(capsys, check.ex3_2, cafo.sparsemax)
 
 
 def test_ex3_3_ensemble(capsys):
     expect_pass(capsys, check.ex3_3, lambda zs: sum(z.softmax(1) for z in zs).argmax(1))
     expect_fail(capsys, check.ex3_3, lambda zs: sum(zs).argmax(1), "you summed the logits", "Failing input #1")
-    expect_fail(capsys, check.ex3_3, lambda zs: sum(z.softmax(1) for z in zs), "shape")
 
 
 def mf_grads(a_prev, w, b, m, y):
@@ -125,7 +115,6 @@ def mf_grads(a_prev, w, b, m, y):
 
 def test_ex4_1_local_loss(capsys):
     expect_pass(capsys, check.ex4_1, lambda a, m, y: F.cross_entropy(a @ m.T, y))
-    expect_fail(capsys, check.ex4_1, lambda a, m, y: F.cross_entropy(a @ m.T, y, reduction="sum"), "MEAN cross-entropy")
     expect_fail(capsys, check.ex4_1, lambda a, m, y: F.cross_entropy(a @ m, y), "raised RuntimeError")
 
 
@@ -152,27 +141,16 @@ def test_ex4_3_sgd_step(capsys):
         dw, db, dm = mf_grads(a_prev, w, b, m, y)
         return w - lr * dw, b - lr * db, m - lr * dm
 
-    def ascent(a_prev, w, b, m, y, lr):
-        dw, db, dm = mf_grads(a_prev, w, b, m, y)
-        return w + lr * dw, b + lr * db, m + lr * dm
-
     expect_pass(capsys, check.ex4_3, good)
-    expect_fail(capsys, check.ex4_3, ascent, "stepped UP the gradient")
 
 
 def test_ex5_energy_and_flops(capsys):
     def trapezoid(t, w):
         return sum((t[i + 1] - t[i]) * (w[i] + w[i + 1]) / 2 for i in range(len(t) - 1))
     expect_pass(capsys, check.ex5_1, trapezoid)
-    expect_fail(capsys, check.ex5_1, lambda t, w: sum((t[i + 1] - t[i]) * (w[i] + w[i + 1]) for i in range(len(t) - 1)),
-                "twice the right answer")
     expect_fail(capsys, check.ex5_1, lambda t, w: sum(w[:-1]) * (t[-1] - t[0]) / (len(t) - 1), "off by")
     expect_pass(capsys, check.ex5_2, lambda s, e: (e - s) / 1000 if e >= s else None)
-    expect_fail(capsys, check.ex5_2, lambda s, e: e - s, "1000x too large")
-    expect_fail(capsys, check.ex5_2, lambda s, e: (e - s) / 1000, "should be None")
-    expect_fail(capsys, check.ex5_2, lambda s, e: (e - s) / 1000 if e > s else None, "two equal readings are 0 J")
     expect_pass(capsys, check.ex5_3, lambda b, s: 2 * b * sum(x * y for x, y in zip(s, s[1:])))
-    expect_fail(capsys, check.ex5_3, lambda b, s: b * sum(x * y for x, y in zip(s, s[1:])), "multiply-add as one FLOP")
 
 
 def test_ex6_statistics(capsys):
@@ -183,9 +161,7 @@ def test_ex6_statistics(capsys):
     expect_pass(capsys, check.ex6_1, boot)
     expect_fail(capsys, check.ex6_1, lambda v, **k: (min(v), max(v)) if len(set(v)) > 1 and len(v) > 2 else (v[0], v[-1]),
                 "not the percentile interval")
-    expect_fail(capsys, check.ex6_1, lambda v, **k: (max(v), min(v)), "above hi")
     expect_pass(capsys, check.ex6_2, lambda a, b: float(np.median(a) / np.median(b)))
-    expect_fail(capsys, check.ex6_2, lambda a, b: float(np.mean(a) / np.mean(b)), "ratio of the MEANS")
 
     def outcome(lo, hi, margin):
         if lo > margin:
@@ -197,10 +173,6 @@ def test_ex6_statistics(capsys):
     expect_fail(capsys, check.ex6_3, lambda lo, hi, m: "yes", "return one of")
     expect_fail(capsys, check.ex6_3, lambda lo, hi, m: "rival better" if (lo + hi) / 2 > m else outcome(lo, hi, m),
                 "the interval and the margin say 'inconclusive'")        # the centre beyond the margin is not enough
-    expect_fail(capsys, check.ex6_3, lambda lo, hi, m: "rival better" if lo > 0 else "twin better" if hi < 0
-                else "inconclusive", "compared the interval with 0")
-    expect_fail(capsys, check.ex6_3, lambda lo, hi, m: "rival better" if lo > m else "twin better" if hi < -m
-                else "inconclusive", "never answer 'equivalent'")
 
 
 def test_ex6_6_seeds_needed(capsys):
@@ -212,33 +184,9 @@ def test_ex6_6_seeds_needed(capsys):
             n += 1
         return n
     expect_pass(capsys, check.ex6_6, seeds_for)
-    expect_fail(capsys, check.ex6_6, lambda sd, m: seeds_for(sd, m) + 1, "not the fewest")
-    expect_fail(capsys, check.ex6_6, lambda sd, m: float(seeds_for(sd, m)), "whole number")
-
-    def with_z(sd, margin):
-        n = 2
-        while 1.96 * sd / np.sqrt(n) >= margin:
-            n += 1
-        return n
-    expect_fail(capsys, check.ex6_6, with_z, "Student's t")
 
 
-# ------------------------------------------------------------------ named slips, quizzes, new exercises
-
-def test_the_likeliest_slips_get_their_own_message(capsys):
-    from fwdlib.algorithms import cafo
-    expect_fail(capsys, check.ex1_2, lambda g, theta: torch.sigmoid(theta - g), "sign is reversed")
-    expect_fail(capsys, check.ex3_1, lambda h, y, lam: torch.linalg.solve(h.T @ h, h.T @ y), "lambda is missing")
-    expect_fail(capsys, check.ex3_2, lambda z: z.softmax(1), "that is softmax, not sparsemax")
-    expect_fail(capsys, check.ex3_3, lambda logits: torch.stack(logits).sum(0).argmax(1), "you summed the logits")
-
-    def mean_bootstrap(values, level=0.95, resamples=10_000, seed=0):
-        rng = np.random.default_rng(seed)
-        means = rng.choice(values, size=(resamples, len(values))).mean(1)
-        return float(np.quantile(means, (1 - level) / 2)), float(np.quantile(means, (1 + level) / 2))
-    expect_fail(capsys, check.ex6_1, mean_bootstrap, "interval of the MEAN")
-    expect_pass(capsys, check.ex3_2, cafo.sparsemax)
-
+# ------------------------------------------------------------------ quizzes, steps, measured experiments
 
 def test_a_check_shows_nothing_after_its_message_and_demo_cells_wait_for_it(capsys):
     result = check.ex1_1(lambda h: h.sum(1))
@@ -315,9 +263,6 @@ def test_ex3_6_ridge_sweep(capsys):
 
 def test_ex6_5_paired_ratios(capsys):
     expect_pass(capsys, check.ex6_5, lambda r, t: [r[s] / t[s] for s in sorted(set(r) & set(t))])
-    expect_fail(capsys, check.ex6_5, lambda r, t: [float(np.median(list(r.values())) / np.median(list(t.values())))]
-                * len(set(r) & set(t)), "SAME seed")
-    expect_fail(capsys, check.ex6_5, lambda r, t: [t[s] / r[s] for s in sorted(set(r) & set(t))], "not the per-seed")
 
 
 def test_measured_experiments_are_rerun_by_the_check(capsys):
@@ -384,6 +329,13 @@ def _seeds_by_z(sd, margin):
     return n
 
 
+def _seeds_by_width(sd, margin):
+    n = 2
+    while 2 * stats.t_quantile(0.975, n - 1) * sd / np.sqrt(n) >= margin:
+        n += 1
+    return n
+
+
 # exercise -> plausible wrong answers, each with the words of the message that must name its mistake
 WRONG_ANSWERS = {
     "1.1": [(lambda h: h.sum(1), "their SQUARES"), (lambda h: h.pow(2).mean(1), "SUM of squares"),
@@ -442,7 +394,8 @@ WRONG_ANSWERS = {
             (lambda r, t: [float(np.median(list(r.values())) / np.median(list(t.values())))] * len(set(r) & set(t)), "SAME seed"),
             (lambda r, t: [r[s] / t[s] for s in sorted(r) if s in t][:1], "one ratio per seed")],
     "6.6": [(_seeds_by_z, "Student's t"), (lambda sd, m: _seeds_by_z(sd, m) + 1, "not the fewest"),
-            (lambda sd, m: float(_seeds_by_z(sd, m)), "whole number")],
+            (lambda sd, m: float(_seeds_by_z(sd, m)), "whole number"),
+            (lambda sd, m: _seeds_by_width(sd, m), "whole width")],
 }
 # Checks that rerun a training or a step: their wrong answers live in their own tests above.
 OWN_TESTS = {"1.5": "test_measured_experiments_are_rerun_by_the_check", "2.5": "test_ex2_5_a_whole_ff_step_for_one_layer",

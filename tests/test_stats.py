@@ -88,9 +88,7 @@ def _decisive_share(n, reps, rng, margins=None, **effect):
         rows = report.group_rows(_records(n, rng, **effect), margins)
         paired = next(r for r in rows if r["entry"] == "mf")["paired"]
         for metric in ("test_acc", "train_time_s"):
-            p = paired[metric]
-            outcome = p.get("outcome", p.get("verdict"))
-            decided += outcome in ("rival better", "twin better")
+            decided += paired[metric]["outcome"] in ("rival better", "twin better")
             total += 1
     return decided / total
 

@@ -104,7 +104,7 @@ def group_rows(records: list[dict], margins: dict | None = None) -> list[dict]:
                                                  if any(r.get("gpu_peak_allocated_bytes") for r in ok) else ""),
                "energy_sources": sorted({s for r in ok for s in r.get("energy_sources", [])}),
                "augmentation": runs[0].get("augmentation", "not recorded"),
-               "study": study_row(dataset, entry), "margins": margins}
+               "study": study_row(dataset, entry)}
         row["differences"] = differences(spec)
         for m in METRICS:
             row[m.name] = summarise([m.read(r) for r in ok])
@@ -162,17 +162,17 @@ def markdown(rows: list[dict], title: str) -> str:
                                  + (f" ({r['study'].config})" if m.name == "test_acc" else ""))
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
-    margins = rows[0]["margins"] if rows else verdicts.MARGINS
+    margins = {p["kind"]: p["margin"] for r in rows for p in r.get("paired", {}).values()}   # as compared
     out += ["## Each rival against its twin, paired by seed", "",
             f"Per seed, the rival's value against its twin's of the same seed. Interval: {verdicts.METHOD}. "
             "Outcome: rival or twin better when the interval lies wholly beyond the margin on that side, "
             "equivalent when wholly inside it, inconclusive otherwise (with the paired seeds that would settle "
             f"it at the spread seen); below {stats.MIN_DECISIVE_SEEDS} paired seeds every outcome is exploratory. "
-            "Margins: " + ", ".join(f"{k} {verdicts.margin_text(k, margins)}" for k in margins)
+            "Margins: " + ", ".join(f"{kind} {text}" for kind, text in margins.items())
             + ". Multiple comparisons: Holm's correction over this table's decidable comparisons "
             "(family-wise error 5%).", "",
             "| dataset | rival vs twin | " + " | ".join(pm.label for pm in verdicts.PAIRED) + " |",
-            "|---|---|" + "---|" * len(verdicts.PAIRED)] if any(r.get("paired") for r in rows) else []
+            "|---|---|" + "---|" * len(verdicts.PAIRED)] if margins else []
     for r in rows:
         if not r.get("paired"):
             continue

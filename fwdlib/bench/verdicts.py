@@ -26,7 +26,6 @@ from .study import STUDY_MEMORY_DELTA, family
 
 # The practical margins: a difference inside them is "no practical difference".
 MARGINS = {"accuracy": 0.5, "time": 0.05, "energy": 0.05, "memory": 0.02}
-MARGIN_UNITS = {"accuracy": "pp"}
 STUDY_PRESETS = ("paper-fmnist", "paper")
 
 
@@ -53,7 +52,7 @@ METHOD = (f"Student t {stats.LEVEL:.0%} interval of the paired values (accuracy:
 
 def margin_text(kind: str, margins: dict) -> str:
     m = margins[kind]
-    return f"{m:g} pp" if kind in MARGIN_UNITS else f"{m:.0%}"
+    return f"{m:g} pp" if kind == "accuracy" else f"{m:.0%}"
 
 
 def parse_margins(text: str | None) -> dict:
