@@ -11,10 +11,12 @@ import os
 import random
 import re
 import signal
+import socket
 import sys
 import tempfile
 import threading
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import numpy as np
 import torch
@@ -159,6 +161,21 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def worker_id() -> str:
+    """host:pid of this process, stored with each trial it runs (beside `process_start`)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def process_start(pid: int) -> str | None:
+    """When process `pid` started (Linux: clock ticks since boot, field 22 of /proc/PID/stat), to
+    tell a process from a later one that reuses its id; None where it cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]       # fields after the command name start at 3
+
+
 def seed_all(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); returns a CPU generator seeded the same."""
     random.seed(seed)
@@ -230,6 +247,45 @@ QUERY_SECRET = re.compile(r"(?P<head>[?&;](?:password|passwd|pwd|pass|sslpasswor
 def redact_text(text: str) -> str:
     """`text` with the password of every URL in it, and every secret query value, as ***."""
     return QUERY_SECRET.sub(r"\g<head>***", URL_PASSWORD.sub(r"\g<head>***", str(text)))
+
+
+SECRET_KEYS = ("password", "passwd", "pwd", "pass", "sslpassword", "secret", "token")
+
+
+def _secrets(url: str) -> list[str]:
+    """The password and every secret query parameter of a database URL, in every spelling it may
+    take in a message: as written (found by pattern, so an unparsable URL keeps none), decoded,
+    and encoded with upper- or lower-case hex."""
+    from sqlalchemy.engine import make_url
+    found = [m["secret"] for m in (*URL_PASSWORD.finditer(url), *QUERY_SECRET.finditer(url))]
+    try:
+        parsed = make_url(url)
+    except Exception:            # not a URL SQLAlchemy reads: the pattern found what there is
+        parsed = None
+    if parsed is not None:
+        found += [parsed.password] if parsed.password else []
+        for key, value in parsed.query.items():
+            if key.lower() in SECRET_KEYS:
+                found += [value] if isinstance(value, str) else list(value)
+    spellings = set()
+    for secret in (str(v) for v in found if v):
+        plain = unquote(secret)
+        spellings |= {secret, plain, quote(plain, safe=""), re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(),
+                                                                    quote(plain, safe=""))}
+    return sorted(spellings, key=len, reverse=True)      # longest first: no secret is left half-hidden
+
+
+def redact(url: str) -> str:
+    """The URL without its password (user:PASSWORD@ or ?password=...), for files and logs."""
+    return hide_secrets(url, url)
+
+
+def hide_secrets(text: str, url: str) -> str:
+    """`text` (an error message, a status line) with every secret of `url` replaced by ***, and
+    the password of any other URL in it too."""
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    return redact_text(text)
 
 
 class Parser(argparse.ArgumentParser):

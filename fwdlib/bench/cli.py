@@ -5,10 +5,10 @@ import sys
 from pathlib import Path
 
 from .. import data as datasets
-from ..utils import Parser, exit_code_of, stop_on_signals
-from . import runner
+from ..utils import Parser, exit_code_of, hide_secrets, stop_on_signals
+from . import pool, pooled, runner
 from .presets import PRESETS
-from .report import write_report
+from .report import title_of, write_report
 from .results import ResultsLog, ResultsNotSaved
 from .runner import DEFAULT_OUT, run
 from .verdicts import MARGINS, parse_margins
@@ -34,17 +34,41 @@ def main(argv=None) -> int:
     parser.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
     parser.add_argument("--params", action="append", metavar="FILE",
                         help="best parameters from python -m fwdlib.tune (repeat for several algorithms)")
-    parser.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/results.jsonl")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rebuild the report from OUT/results.jsonl (with --storage: from the study)")
+    pooled_flags = parser.add_argument_group("a class's machines pooling seeds into one study (README: A class as one benchmark)")
+    pooled_flags.add_argument("--storage", metavar="URL", help="the class's database (postgresql+psycopg://USER:PASSWORD@HOST/DB; "
+                              "sqlite:///FILE.db on one machine); without it the benchmark is this machine's alone")
+    pooled_flags.add_argument("--study", metavar="NAME", help="the study's name, the same on every machine")
+    pooled_flags.add_argument("--status", action="store_true", help="list the study's units (planned, running by "
+                              "whom and for how long, done, failed) and exit")
+    pooled_flags.add_argument("--plan-only", action="store_true", help="create the study (or add --seeds) and exit")
+    pooled_flags.add_argument("--export", metavar="DIR", help="append the study's records to DIR/results.jsonl and exit")
+    pooled_flags.add_argument("--import", dest="import_dir", metavar="DIR",
+                              help="store DIR/results.jsonl's finished (pair, seed) units in the study and exit")
+    pooled_flags.add_argument("--heartbeat", type=float, default=pool.HEARTBEAT_S, metavar="S",
+                              help=f"seconds between a running unit's heartbeats (default {pool.HEARTBEAT_S})")
+    pooled_flags.add_argument("--grace", type=float, default=pool.GRACE_S, metavar="S",
+                              help=f"seconds of silence after which a unit is run by another worker (default {pool.GRACE_S})")
     parser.add_argument("--margins", metavar="KIND=VALUE,...",
                         help="practical margins of the verdicts (default " + ",".join(
                             f"{k}={v:g}" for k, v in MARGINS.items()) + "; accuracy in pp, the others as fractions)")
     args = parser.parse_args(argv)
     if not args.out.strip():
         parser.error("--out is empty; name the results folder (default bench-results)")
+    pooled_only = [flag for flag, on in (("--study", args.study), ("--status", args.status),
+                                         ("--plan-only", args.plan_only), ("--export", args.export),
+                                         ("--import", args.import_dir)) if on]
+    if pooled_only and not (args.storage and args.study):
+        parser.error(f"{pooled_only[0]} needs --storage URL and --study NAME (the class's database and study)")
+    if args.storage and not args.study:
+        parser.error("--storage needs --study NAME: the study's name, the same on every machine")
     out = Path(args.out)
     try:
         with stop_on_signals():
             margins = parse_margins(args.margins)
+            if args.storage:
+                return pooled_main(args, out, margins)
             if args.report_only:
                 return report_only(out, margins)
             records = run(args.preset, dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds,
@@ -59,13 +83,22 @@ def main(argv=None) -> int:
     except ResultsNotSaved as err:
         print(f"error: {err.strerror}", file=sys.stderr)
         return 2
+    except pool.DatabaseLost as err:
+        print(f"error: {err}. Every run this machine finished is kept in {out / 'results.jsonl'}; when the database "
+              "is back, run the same command again: it uploads them before it runs anything (or run: python -m "
+              f"fwdlib.bench --import {out} with the same --preset, --storage and --study)", file=sys.stderr)
+        return 2
     except OSError as err:        # the report or its figures: the results log itself is safe
         print(f"error: could not write the report in {out} ({err.strerror or err}); every finished run "
               f"is kept in {out / 'results.jsonl'}: free space, then run with --report-only", file=sys.stderr)
         return 2
     except (ValueError, datasets.DataError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {hide_secrets(str(err), args.storage) if args.storage else err}", file=sys.stderr)
         return 2
+    return _failed(records)
+
+
+def _failed(records: list[dict]) -> int:
     failed = [r for r in records if r.get("status") == "failed"]
     if failed:
         print(f"error: {len(failed)} run(s) failed (first: {failed[0]['spec']['algorithm']} seed "
@@ -75,11 +108,32 @@ def main(argv=None) -> int:
     return 0
 
 
+def pooled_main(args, out: Path, margins: dict) -> int:
+    """The pooled benchmark's commands (`pooled`): each opens the study and does one thing."""
+    study = pool.Pool(args.storage, args.study, args.heartbeat, args.grace)
+    plan = dict(dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds, protocol=args.protocol,
+                epochs=args.epochs, cuda_graphs=not args.no_cuda_graphs, params=args.params)
+    if args.status:
+        print(pooled.status(study))
+    elif args.report_only:
+        pooled.report(study, out, margins)
+    elif args.export:
+        pooled.export(study, Path(args.export))
+    elif args.import_dir:
+        pooled.import_folder(args.preset, study, Path(args.import_dir), **plan)
+    else:
+        records = pooled.work(args.preset, study, plan_only=args.plan_only, retry_failed=args.retry_failed,
+                              root=args.data_root, co2=not args.no_co2, margins=margins, out=out, device=args.device,
+                              idle_s=args.idle_s, **plan)
+        return _failed(records)
+    return 0
+
+
 def report_only(out: Path, margins: dict | None = None) -> int:
     """The report rebuilt from OUT/results.jsonl, which is only read."""
     records = ResultsLog(out / "results.jsonl", write=False).latest()
     if not records:
         raise ValueError(f"no results in {out / 'results.jsonl'} to report on")
-    write_report(records, out, title="from results.jsonl", margins=margins)
+    write_report(records, out, title=title_of(records), margins=margins)
     print((out / "report.md").read_text())
     return 0

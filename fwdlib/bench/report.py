@@ -50,26 +50,27 @@ class Metric:
     header: str
     digits: int = 2
     study: tuple[str, Callable[[Published], float]] | None = None
+    per_machine: bool = False       # an absolute cost: pooled runs are summarised per machine kind
 
 
 # Add a metric here once: results, report.csv and report.md all follow this list.
 METRICS = (
     Metric("test_acc", lambda r: r["test_acc"] * 100, "test acc %", study=("study acc %", lambda s: s.acc)),
     Metric("epochs", lambda r: r["epochs"], "epochs", 1),
-    Metric("train_time_s", lambda r: r["train_time_s"], "train time s", study=("study time s", lambda s: s.time_s)),
+    Metric("train_time_s", lambda r: r["train_time_s"], "train time s", study=("study time s", lambda s: s.time_s), per_machine=True),
     Metric("energy_gpu_wh", lambda r: r["energy_gpu_j"] / 3600 if r.get("energy_gpu_j") else None,
-           "GPU energy Wh (measured)", 4, study=("study GPU energy Wh", lambda s: s.energy_wh)),
+           "GPU energy Wh (measured)", 4, study=("study GPU energy Wh", lambda s: s.energy_wh), per_machine=True),
     Metric("energy_wh", lambda r: r["energy_measured_j"] / 3600 if r["energy_measured_j"] else None,
-           "all energy Wh (GPU + CPU packages)", 4),
+           "all energy Wh (GPU + CPU packages)", 4, per_machine=True),
     Metric("energy_above_idle_wh", lambda r: r["energy_idle_subtracted_j"] / 3600
-           if r.get("energy_idle_subtracted_j") is not None else None, "energy above idle Wh", 4),
+           if r.get("energy_idle_subtracted_j") is not None else None, "energy above idle Wh", 4, per_machine=True),
     Metric("energy_estimated_wh", lambda r: r["energy_estimated_j"] / 3600 if r["energy_estimated_j"] else None,
-           "ESTIMATED energy Wh (CodeCarbon CPU+RAM model)", 4),
+           "ESTIMATED energy Wh (CodeCarbon CPU+RAM model)", 4, per_machine=True),
     Metric("train_memory_mib", lambda r: r["train_memory_bytes"] / 2**20 if r.get("train_memory_bytes") else None,
            "training memory MiB", 1),
     Metric("gpu_allocator_peak_mib", lambda r: r["gpu_peak_allocated_bytes"] / 2**20
            if r.get("gpu_peak_allocated_bytes") else None, "GPU allocator peak MiB", 0),
-    Metric("co2_g", lambda r: r["co2_kg"] * 1000 if r.get("co2_kg") is not None else None, "CO2 g", 4),
+    Metric("co2_g", lambda r: r["co2_kg"] * 1000 if r.get("co2_kg") is not None else None, "CO2 g", 4, per_machine=True),
 )
 
 
@@ -78,10 +79,27 @@ MEMORY_METHOD = ("training memory on any device (fwdlib.memory): the peak of ten
                  "features, the largest over the stages")
 
 
+def machine_kind(record: dict) -> str:
+    """The kind of machine a run ran on: its CPU and the GPU it used (runs from before records
+    named their machine: the CPU the meter named)."""
+    found = record.get("machine") or {}
+    kind = found.get("cpu") or (record.get("device_names") or ["an unnamed machine"])[-1]
+    return kind + (f", {found['gpu']}" if found.get("gpu") else "")
+
+
+def title_of(records: list[dict]) -> str:
+    """The report's title from its records alone, so that a study's report is the same whether
+    it is read from the database or from an --export of it."""
+    studies = {(r.get("pool") or {}).get("study") for r in records}
+    return f"study {studies.pop()}, pooled" if len(studies) == 1 and None not in studies else "from results.jsonl"
+
+
 def group_rows(records: list[dict], margins: dict | None = None) -> list[dict]:
     """One row per (dataset, protocol, device, entry): an entry is `ff` or `bp-mlp@ff`. Each
     rival's row holds its paired comparisons with its twin, decided as one family (`verdicts`)
-    against `margins` (default verdicts.MARGINS)."""
+    against `margins` (default verdicts.MARGINS). Paired comparisons pool every machine (each
+    unit ran its pair on one); absolute costs from several kinds of machine are summarised per
+    kind (`by_machine`), since a median over a laptop and a server describes neither."""
     margins = margins or verdicts.MARGINS
     read = {m.name: m.read for m in METRICS}
     groups: dict = {}
@@ -106,8 +124,16 @@ def group_rows(records: list[dict], margins: dict | None = None) -> list[dict]:
                "augmentation": runs[0].get("augmentation", "not recorded"),
                "study": study_row(dataset, entry)}
         row["differences"] = differences(spec)
+        kinds = sorted({machine_kind(r) for r in ok})
+        row["machines"], row["by_machine"] = kinds, {}
+        row["hosts"] = sorted({str((r.get("machine") or {}).get("host")) for r in ok if r.get("machine")})
         for m in METRICS:
             row[m.name] = summarise([m.read(r) for r in ok])
+            if m.per_machine and len(kinds) > 1:
+                for kind in kinds:
+                    row["by_machine"].setdefault(kind, {})[m.name] = summarise(
+                        [m.read(r) for r in ok if machine_kind(r) == kind])
+                row[m.name] = {**summarise([]), "by_machine": True}
         rows.append(row)
     for row in rows:                            # ratios to the twin
         if row["spec"].entry.is_twin:
@@ -129,6 +155,8 @@ def group_rows(records: list[dict], margins: dict | None = None) -> list[dict]:
 
 
 def _fmt(summary: dict, digits: int = 2) -> str:
+    if summary.get("by_machine"):
+        return "by machine kind (below)"
     if summary["median"] is None:
         return "not measured"
     text = f"{summary['median']:.{digits}f} [{summary['lo']:.{digits}f}, {summary['hi']:.{digits}f}]"
@@ -143,6 +171,7 @@ def markdown(rows: list[dict], title: str) -> str:
            "achieved confidence in the seeds column (the range of 3 seeds is a 75% interval; 95% needs 6 "
            "seeds). (xR) = ratio of medians to the BP twin. Study: Spyra & Dzwinel 2025, mean of 3 runs on an "
            "A100 (full datasets; its configuration is named).", ""]
+    out += machines_paragraph(rows)
     for dataset in sorted({r["dataset"] for r in rows}):
         subset = [r for r in rows if r["dataset"] == dataset]
         headers = ["entry", "seeds"]
@@ -183,6 +212,7 @@ def markdown(rows: list[dict], title: str) -> str:
                          f"{p['estimate']:.3g} [{p['lo']:.3g}, {p['hi']:.3g}], n={p['n']}: {p['text']}"
                          if p["lo"] is not None else f"{p['estimate']:.3g}, n=1: {p['text']}")
         out.append(f"| {r['dataset']} | {r['entry']} vs {r['twin']} | " + " | ".join(cells) + " |")
+    out += by_machine_table(rows)
     found = verdicts.claims(rows)
     if found:
         out += ["", "## The study's claims, tested here", "", verdicts.claims_markdown(found)]
@@ -221,6 +251,33 @@ def markdown(rows: list[dict], title: str) -> str:
     if failures:
         out += ["", "## Failed runs", ""] + [f"- {e}: {f}" for e, f in failures]
     return "\n".join(out) + "\n"
+
+
+def machines_paragraph(rows: list[dict]) -> list[str]:
+    """How many machines, of which kinds, made the report's runs."""
+    kinds = sorted({k for r in rows for k in r["machines"]})
+    hosts = {h for r in rows for h in r["hosts"]}
+    if not kinds:
+        return []
+    return [f"Runs from {len(hosts)} machine(s) of {len(kinds)} kind(s): " + "; ".join(kinds) + ".", ""]
+
+
+def by_machine_table(rows: list[dict]) -> list[str]:
+    """Absolute costs of the entries that ran on several kinds of machine, one line per kind."""
+    mixed = [r for r in rows if r["by_machine"]]
+    if not mixed:
+        return []
+    columns = [m for m in METRICS if m.per_machine]
+    out = ["", "## Time and energy by machine kind", "",
+           "The entries above that ran on several kinds of machine; their paired comparisons pool "
+           "every machine, since each pair's seed ran on one.", "",
+           "| dataset | entry | machine kind | seeds | " + " | ".join(m.header for m in columns) + " |",
+           "|" + "---|" * (4 + len(columns))]
+    for r in mixed:
+        for kind, summaries in r["by_machine"].items():
+            out.append(f"| {r['dataset']} | {r['entry']} | {kind} | {summaries[columns[0].name]['n']} | "
+                       + " | ".join(_fmt(summaries[m.name], m.digits) for m in columns) + " |")
+    return out
 
 
 def write_csv(rows: list[dict]) -> str:

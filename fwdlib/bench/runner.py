@@ -23,6 +23,7 @@ import torch
 
 from .. import algorithms as registry, data as datasets
 from ..meters.energy import EnergyMeter
+from ..meters.process import machine
 from ..train import evaluate, fit
 from ..utils import as_tuple, pick_device, quick_mode, seed_all
 from .params import apply_params, load_params
@@ -84,7 +85,7 @@ def run_one(run: PlannedRun, *, root=None, co2: bool = True, idle_s: float = 0.0
     since retrying the algorithm would not help."""
     spec = run.spec
     record = {"key": run.key, "spec": spec.record(), "entries": [str(e) for e in run.entries], "status": "ok",
-              "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+              "machine": machine(spec.device), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     data = _dataset(spec.dataset, torch.device(spec.device), root)   # outside the try: the data's
     record["augmentation"] = augmentation(data.augment, spec.augment)  # failures stop the benchmark
     try:
@@ -125,6 +126,75 @@ def run_one(run: PlannedRun, *, root=None, co2: bool = True, idle_s: float = 0.0
     return record
 
 
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A benchmark ready to train: its device, its entries' specs (seed 0), every planned run and
+    the local results log."""
+    device: str
+    idle_s: float
+    specs: list[RunSpec]
+    seeds: int
+    log: ResultsLog
+
+    def runs(self, seeds: int | None = None) -> list[PlannedRun]:
+        return plan(self.specs, seeds or self.seeds)
+
+
+def prepare(preset: str = "quick", *, dataset=None, algorithms=None, seeds: int | None = None,
+            protocol: str = "converge", out: str | Path = DEFAULT_OUT, device: str | None = None,
+            cuda_graphs: bool = True, epochs: int | None = None, root=None, idle_s: float | None = None,
+            params=None, verbose: bool = True) -> Prepared:
+    """Check the input and the environment, and plan: a missing device, unreadable data or an
+    unwritable OUT stops the benchmark here with its reason, before anything trains and before
+    anything is recorded."""
+    preset_obj, dataset_names, names = check_input(preset, dataset, algorithms, protocol, seeds, epochs, idle_s)
+    device_name = str(pick_device(device))
+    if idle_s is None:
+        idle_s = 3.0 if device_name.startswith("cuda") else 0.0
+    log = ResultsLog(Path(out) / "results.jsonl")
+    dataset_names = _present(dataset_names, root, verbose)
+    for name in dataset_names:
+        _dataset(name, torch.device(device_name), root)          # read once: corrupt files fail here
+    specs = specs_of(preset_obj, dataset_names, names, protocol=protocol, epochs=epochs, device=device_name,
+                     cuda_graphs=cuda_graphs, params=params, verbose=verbose)
+    seeds = seeds if seeds is not None else (1 if quick_mode() and preset == "quick" else preset_obj.seeds)
+    return Prepared(device_name, idle_s, specs, seeds, log)
+
+
+def specs_of(preset_obj, dataset_names, names, *, params=None, verbose: bool = True, **settings) -> list[RunSpec]:
+    """The spec of every selected entry (seed 0), tuned parameters merged in."""
+    specs = preset_specs(preset_obj, dataset_names, names, **settings)
+    if not specs:
+        raise ValueError(f"nothing to run: preset {preset_obj.name} has no run for {', '.join(names or ())} "
+                         f"on {', '.join(dataset_names)}")
+    return apply_params(specs, load_params(params), verbose) if params else specs
+
+
+def train_logged(item: PlannedRun, log: ResultsLog, left: int, *, root=None, co2: bool = True,
+                 idle_s: float = 0.0) -> dict:
+    """Train one run and append its record to the log before anything else happens to it."""
+    with log.reserved() as release:     # room for the record, held while the run trains
+        record = run_one(item, root=root, co2=co2, idle_s=idle_s)
+        release()
+    try:
+        log.append(record)
+    except ResultsNotSaved as err:
+        raise ResultsNotSaved(err.errno, f"run {run_name(record)} finished but was NOT saved: {err.strerror}. "
+                              f"The {left} run(s) from this one on will run again when you rerun the same "
+                              "command; every earlier run is kept.") from err
+    return record
+
+
+def run_name(record: dict) -> str:
+    spec = record["spec"]
+    return f"{spec['dataset']} {spec['algorithm']} seed {spec['seed']}"
+
+
+def outcome(record: dict) -> str:
+    return (f"test acc {record['test_acc']:.4f}, {record['epochs']} epochs, {record['train_time_s']:.1f} s"
+            if record["status"] == "ok" else f"FAILED: {record['reason']}")
+
+
 def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
         algorithms: str | list[str] | None = None, seeds: int | None = None,
         protocol: str = "converge", out: str | Path = DEFAULT_OUT, device: str | None = None,
@@ -138,59 +208,32 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
     params: best-parameters file(s) of `python -m fwdlib.tune`, merged into the runs they fit.
     margins: the verdicts' practical margins (default `verdicts.MARGINS`).
     """
-    preset_obj, dataset_names, names = _validate(preset, dataset, algorithms, protocol, seeds, epochs, idle_s)
-    # The environment first: a missing device, unreadable data or an unwritable OUT stops the
-    # benchmark here with its reason, before anything trains and before anything is recorded.
-    device_name = str(pick_device(device))
-    if idle_s is None:
-        idle_s = 3.0 if device_name.startswith("cuda") else 0.0
-    out = Path(out)
-    log = ResultsLog(out / "results.jsonl")
-    dataset_names = _present(dataset_names, root, verbose)
-    for name in dataset_names:
-        _dataset(name, torch.device(device_name), root)          # read once: corrupt files fail here
-    specs = preset_specs(preset_obj, dataset_names, names, protocol=protocol, epochs=epochs,
-                         device=device_name, cuda_graphs=cuda_graphs)
-    if not specs:
-        raise ValueError(f"nothing to run: preset {preset} has no run for {', '.join(names or ())} "
-                         f"on {', '.join(dataset_names)}")
-    if params:
-        specs = apply_params(specs, load_params(params), verbose)
-    runs = plan(specs, seeds if seeds is not None else (1 if quick_mode() and preset == "quick" else preset_obj.seeds))
+    ready = prepare(preset, dataset=dataset, algorithms=algorithms, seeds=seeds, protocol=protocol, out=out,
+                    device=device, cuda_graphs=cuda_graphs, epochs=epochs, root=root, idle_s=idle_s,
+                    params=params, verbose=verbose)
+    log, runs = ready.log, ready.runs()
     with log.lock():
         done = {r["key"] for r in log.latest() if r["status"] == "ok" or not retry_failed}
         todo = [r for r in runs if r.key not in done]
         if verbose:
             print(f"bench {preset}: {len(runs)} runs, {len(runs) - len(todo)} already in {log.path}, "
-                  f"{len(todo)} to go; protocol {protocol}, device {device_name}")
+                  f"{len(todo)} to go; protocol {protocol}, device {ready.device}")
         for i, item in enumerate(todo, 1):
-            with log.reserved() as release:     # room for the record, held while the run trains
-                record = run_one(item, root=root, co2=co2, idle_s=idle_s)
-                release()
-            spec = record["spec"]
-            name = f"{spec['dataset']} {spec['algorithm']} seed {spec['seed']}"
-            try:
-                log.append(record)
-            except ResultsNotSaved as err:
-                raise ResultsNotSaved(err.errno, f"run {name} finished but was NOT saved: {err.strerror}. "
-                                      f"The {len(todo) - i + 1} run(s) from this one on will run again when "
-                                      "you rerun the same command; every earlier run is kept.") from err
+            record = train_logged(item, log, len(todo) - i + 1, root=root, co2=co2, idle_s=ready.idle_s)
             if verbose:
-                what = (f"test acc {record['test_acc']:.4f}, {record['epochs']} epochs, "
-                        f"{record['train_time_s']:.1f} s" if record["status"] == "ok"
-                        else f"FAILED: {record['reason']}")
-                print(f"  [{i}/{len(todo)}] {name}: {what}", flush=True)
+                print(f"  [{i}/{len(todo)}] {run_name(record)}: {outcome(record)}", flush=True)
     keys = {r.key for r in runs}
     records = [r for r in log.latest() if r["key"] in keys]
     if report:
         paths = write_report(records, out, title=f"preset {preset}, protocol {protocol}", margins=margins)
         if verbose:
-            print((out / "report.md").read_text())
+            print((Path(out) / "report.md").read_text())
             print("written: " + ", ".join(str(p) for p in paths))
     return records
 
 
-def _validate(preset, dataset, algorithm_list, protocol, seeds, epochs, idle_s=None):
+def check_input(preset, dataset, algorithm_list, protocol, seeds, epochs, idle_s=None):
+    """The preset, its datasets and the algorithms named, each checked: (preset, datasets, names)."""
     if preset == "speed":
         raise ValueError("the speed profiler is a command of its own: python -m fwdlib.speed")
     if preset not in PRESETS:

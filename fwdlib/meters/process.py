@@ -1,8 +1,9 @@
-"""The process's own facts: peak resident memory, the CPU's name, the versions that made a number."""
+"""The process's own facts: peak resident memory, the machine, the versions that made a number."""
 from __future__ import annotations
 
 import os
 import platform
+import socket
 from pathlib import Path
 
 import torch
@@ -57,3 +58,10 @@ def run_versions() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__,
             "cuda": torch.version.cuda, "codecarbon": package_version("codecarbon"),
             "nvidia-ml-py": package_version("nvidia-ml-py"), "fwdlib": package_version("fwdlib")}
+
+
+def machine(device: str) -> dict:
+    """The machine a run ran on, as a pooled study tells machines apart: its host name, CPU, GPU
+    (where the run used one) and torch."""
+    gpu = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else None
+    return {"host": socket.gethostname(), "cpu": cpu_name(), "gpu": gpu, "torch": torch.__version__}

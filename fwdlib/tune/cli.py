@@ -7,11 +7,11 @@ import sys
 import optuna
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import algorithms as registry, data as datasets
-from ..utils import Parser, as_tuple, exit_code_of
+from .. import algorithms as registry
+from .. import data as datasets
+from ..utils import Parser, as_tuple, exit_code_of, hide_secrets
 from . import search
 from .search import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S, NoCompletedTrial, tune
-from .storage import hide_secrets
 from .workers import status
 
 

@@ -54,11 +54,12 @@ from ..utils import (
     atomic_write,
     format_settings,
     pick_device,
+    redact,
     seed_all,
     writable_folder,
 )
 from .space import sampler_seed, search_space
-from .storage import GRACE_S, HEARTBEAT_S, has_heartbeat, open_storage, redact
+from .storage import GRACE_S, HEARTBEAT_S, has_heartbeat, open_storage
 from .workers import (
     Interrupts,
     StudyFull,

@@ -2,16 +2,14 @@
 secrets of its URL never printed."""
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
-from urllib.parse import quote, unquote
 
 import optuna
 from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
-from ..utils import QUERY_SECRET, URL_PASSWORD, redact_text
+from ..utils import hide_secrets, redact
 
 # Database storage: a running trial writes a heartbeat every HEARTBEAT_S; once it has been silent
 # for GRACE_S, any live worker fails it and queues its parameters again (at most MAX_RETRIES times,
@@ -75,42 +73,3 @@ def retry_of(trial) -> int | None:
 
 def has_heartbeat(storage) -> bool:
     return isinstance(storage, RDBStorage) and storage.get_heartbeat_interval() is not None
-
-
-SECRET_KEYS = ("password", "passwd", "pwd", "pass", "sslpassword", "secret", "token")
-
-
-def _secrets(url: str) -> list[str]:
-    """The password and every secret query parameter of a database URL, in every spelling it may
-    take in a message: as written (found by pattern, so an unparsable URL keeps none), decoded,
-    and encoded with upper- or lower-case hex."""
-    from sqlalchemy.engine import make_url
-    found = [m["secret"] for m in (*URL_PASSWORD.finditer(url), *QUERY_SECRET.finditer(url))]
-    try:
-        parsed = make_url(url)
-    except Exception:            # not a URL SQLAlchemy reads: the pattern found what there is
-        parsed = None
-    if parsed is not None:
-        found += [parsed.password] if parsed.password else []
-        for key, value in parsed.query.items():
-            if key.lower() in SECRET_KEYS:
-                found += [value] if isinstance(value, str) else list(value)
-    spellings = set()
-    for secret in (str(v) for v in found if v):
-        plain = unquote(secret)
-        spellings |= {secret, plain, quote(plain, safe=""), re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(),
-                                                                    quote(plain, safe=""))}
-    return sorted(spellings, key=len, reverse=True)      # longest first: no secret is left half-hidden
-
-
-def redact(url: str) -> str:
-    """The URL without its password (user:PASSWORD@ or ?password=...), for files and logs."""
-    return hide_secrets(url, url)
-
-
-def hide_secrets(text: str, url: str) -> str:
-    """`text` (an error message, a status line) with every secret of `url` replaced by ***, and
-    the password of any other URL in it too."""
-    for secret in _secrets(url):
-        text = text.replace(secret, "***")
-    return redact_text(text)

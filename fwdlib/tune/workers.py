@@ -16,23 +16,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from ..utils import Stopped, process_alive
-from .storage import has_heartbeat, open_storage, redact, retry_of
-
-
-def worker_id() -> str:
-    """host:pid of this process, stored with each trial it runs (beside `process_start`)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def process_start(pid: int) -> str | None:
-    """When process `pid` started (Linux: clock ticks since boot, field 22 of /proc/PID/stat), to
-    tell a process from a later one that reuses its id; None where it cannot be read."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]       # fields after the command name start at 3
+from ..utils import Stopped, process_alive, process_start, redact, worker_id
+from .storage import has_heartbeat, open_storage, retry_of
 
 
 def mark_worker(trial) -> None:

@@ -1,0 +1,343 @@
+"""One benchmark, many machines: a class pools its seeds into one study in a database.
+
+The unit of work is a (pair, seed): a rival and its twin for one seed, run back to back on one
+machine, so every paired ratio of time, energy and memory is measured within one machine even
+when the class's laptops differ. The plan is one table row per unit:
+
+    planned --claim--> running --finish--> done (or failed: a run of it raised)
+                          |  silent heartbeat for the grace period: claimable again
+                          '---------------------------------------------------------> running
+
+Coordination is the database's own: SQLAlchemy over PostgreSQL (or SQLite on one machine). A
+claim is `SELECT ... FOR UPDATE SKIP LOCKED` (workers never queue on, nor take, the same row),
+then an UPDATE that writes a fresh claim token only if the row is still as read; a finish
+writes the records only where the unit is not done yet, so the first finisher wins and no unit
+is ever stored twice. Heartbeats and the grace period use the database's clock, so the
+laptops' clocks need not agree. Optuna's trial queue was the other choice; its ask() makes a
+new trial when the queue empties between a look and a claim, and its trials have no room for a
+unit's state, so this is one table of our own in the class's database, not a server.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, and_, create_engine, event,
+                        func, or_, select, text, update)
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import __version__
+from ..utils import hide_secrets, redact, writable_folder
+from .plan import PlannedRun
+from .spec import RunSpec
+
+HEARTBEAT_S, GRACE_S = 10, 120
+MAX_ATTEMPTS = 3            # a unit whose workers fall silent this often (it kills them?) is failed
+DRIVER_HINT = 'pip install "psycopg[binary]" and use a postgresql+psycopg://USER:PASSWORD@HOST/DB URL'
+
+META = MetaData()
+STUDIES = Table("fwdlib_bench_studies", META,
+                Column("name", String(200), primary_key=True), Column("plan", Text, nullable=False))
+UNITS = Table("fwdlib_bench_units", META,
+              Column("study", String(200), primary_key=True), Column("unit", String(32), primary_key=True),
+              Column("position", Integer, nullable=False), Column("seed", Integer, nullable=False),
+              Column("label", String(400), nullable=False),
+              Column("state", String(16), nullable=False),      # planned, running, done, failed
+              Column("worker", String(300)), Column("token", String(32)), Column("attempts", Integer, nullable=False),
+              Column("claimed", Float), Column("heartbeat", Float), Column("finished", Float),
+              Column("records", Text), Column("note", Text))
+
+
+def neutral(spec: RunSpec) -> RunSpec:
+    """The spec as the plan holds it: any machine runs it, on the device it has."""
+    return spec.replace(device="any")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """The runs of one (pair, seed), in the order they train."""
+    seed: int
+    runs: tuple[PlannedRun, ...]
+
+    @property
+    def key(self) -> str:
+        keys = sorted(neutral(r.spec).key for r in self.runs)
+        return hashlib.sha256(" ".join(keys).encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        rivals = sorted({str(e.rival_entry) for r in self.runs for e in r.entries})
+        return f"{self.runs[0].spec.dataset} {'/'.join(rivals)} seed {self.seed}"
+
+
+def units_of(runs: list[PlannedRun]) -> list[Unit]:
+    """A plan's runs grouped into units: at each seed, the runs linked by a rival they serve (a
+    rival and its twin; one BP-CNN run is the twin of both CaFo variants, so all three are one)."""
+    by_seed: dict[int, list[PlannedRun]] = {}
+    for run in runs:
+        by_seed.setdefault(run.spec.seed, []).append(run)
+    units = []
+    for seed, seed_runs in by_seed.items():
+        groups: list[tuple[set, list]] = []
+        for run in seed_runs:
+            rivals = {(run.spec.dataset, str(e.rival_entry)) for e in run.entries}
+            linked = [g for g in groups if g[0] & rivals]
+            groups = [g for g in groups if all(g is not x for x in linked)]
+            groups.append((rivals.union(*(g[0] for g in linked)), [r for g in linked for r in g[1]] + [run]))
+        units += [Unit(seed, tuple(g[1])) for g in groups]
+    return units
+
+
+def plan_record(preset: str, protocol: str, specs: list[RunSpec]) -> dict:
+    """What every worker of a study must agree on: the preset, the kit and torch that run it, and
+    every entry's settings (the seeds are not part of it: `--seeds` adds them)."""
+    return {"preset": preset, "protocol": protocol, "fwdlib": __version__,
+            "torch": torch.__version__.split(".")[0],
+            "runs": {f"{s.dataset} {s.entry}": neutral(s).replace(seed=0).settings() for s in specs}}
+
+
+def plan_difference(study: dict, mine: dict) -> str | None:
+    """Why a worker with plan `mine` may not join a study planned as `study`, or None."""
+    for field, what in (("preset", "preset"), ("protocol", "protocol"), ("fwdlib", "fwdlib version"),
+                        ("torch", "torch major version")):
+        if study[field] != mine[field]:
+            return f"the study runs {what} {study[field]}, this worker {mine[field]}"
+    theirs, ours = set(study["runs"]), set(mine["runs"])
+    if theirs != ours:
+        return ("the study runs other entries: " + "; ".join(
+            part for part in (f"only the study has {', '.join(sorted(theirs - ours))}" if theirs - ours else "",
+                              f"only this worker has {', '.join(sorted(ours - theirs))}" if ours - theirs else "")
+            if part) + " (run with the study's --dataset and --algorithms)")
+    for name in sorted(ours):
+        if study["runs"][name] != mine["runs"][name]:
+            a, b = study["runs"][name], mine["runs"][name]
+            changed = [f"{k}: study {a.get(k)!r}, this worker {b.get(k)!r}" for k in sorted(set(a) | set(b))
+                       if a.get(k) != b.get(k)]
+            return f"the study's {name} run has other settings ({'; '.join(changed)})"
+    return None
+
+
+class DatabaseLost(RuntimeError):
+    """The study's database could not be reached (or refused a statement)."""
+
+
+def _sqlite_immediate(engine) -> None:
+    """SQLite takes its write lock at the first write of a transaction; two claims that both read
+    first would then deadlock. BEGIN IMMEDIATE takes it at the start (SQLAlchemy's recipe)."""
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+NOW_SQL = {"postgresql": "SELECT extract(epoch from clock_timestamp())",
+           "sqlite": "SELECT (julianday('now') - 2440587.5) * 86400.0",
+           "mysql": "SELECT UNIX_TIMESTAMP(NOW(6))"}
+
+
+class Pool:
+    """One study of the pooled benchmark in a database: its plan, its units and their records."""
+
+    def __init__(self, url: str, study: str, heartbeat_s: float = HEARTBEAT_S, grace_s: float = GRACE_S):
+        if not study or not study.strip():
+            raise ValueError("--study is empty; name the class's study (the same name on every machine)")
+        if not 0 < heartbeat_s < grace_s:
+            raise ValueError(f"the heartbeat interval ({heartbeat_s} s, --heartbeat) must be positive and shorter "
+                             f"than the grace period ({grace_s} s, --grace)")
+        self.url, self.study, self.heartbeat_s, self.grace_s = url, study, heartbeat_s, grace_s
+        hint = f"use sqlite:///FILE.db on one machine or a database URL for several (for PostgreSQL, {DRIVER_HINT})"
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            writable_folder(Path(url.removeprefix("sqlite:///")).parent, "the storage's folder")
+        try:
+            self.engine = create_engine(url, pool_pre_ping=True,
+                                        **({"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}))
+        except Exception as err:     # a malformed URL, an uninstalled driver: the same advice
+            raise ValueError(f"cannot open the storage {redact(url)!r} ({type(err).__name__}: "
+                             f"{self.hide(str(err).splitlines()[0])}); {hint}") from None
+        if self.engine.dialect.name not in NOW_SQL:
+            raise ValueError(f"the storage {redact(url)!r} is a {self.engine.dialect.name} database; {hint}")
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_immediate(self.engine)
+
+    def hide(self, message: str) -> str:
+        return hide_secrets(message, self.url)
+
+    def _begin(self):
+        return _Transaction(self)
+
+    def _now(self, conn) -> float:
+        return float(conn.execute(text(NOW_SQL[self.engine.dialect.name])).scalar())
+
+    # --- the plan -------------------------------------------------------------------------
+    def plan(self) -> dict | None:
+        """The study's plan, or None if there is no such study."""
+        with self._begin() as c:
+            META.create_all(c)
+            found = c.execute(select(STUDIES.c.plan).where(STUDIES.c.name == self.study)).scalar()
+        return json.loads(found) if found else None
+
+    def join(self, plan: dict, units: list[Unit], retry_failed: bool = False) -> tuple[int, int]:
+        """Create the study, or join it if its plan is this worker's; add the units it lacks (more
+        seeds); never touch one it has. Returns (units added, seeds the study now plans)."""
+        with self._begin() as c:
+            META.create_all(c)
+            found = c.execute(select(STUDIES.c.plan).where(STUDIES.c.name == self.study).with_for_update()).scalar()
+            if found is None:
+                c.execute(STUDIES.insert().values(name=self.study, plan=json.dumps(plan, sort_keys=True)))
+            elif (why := plan_difference(json.loads(found), plan)) is not None:
+                raise ValueError(f"this worker's plan differs from study {self.study!r}: {why}. Nothing was run; "
+                                 "run the study's command (python -m fwdlib.bench --status --storage URL --study "
+                                 "NAME shows its preset), or name another --study")
+            have = dict(c.execute(select(UNITS.c.unit, UNITS.c.position).where(UNITS.c.study == self.study)).all())
+            new = [u for u in units if u.key not in have]
+            start = max(have.values(), default=-1) + 1
+            if new:
+                c.execute(UNITS.insert(), [{"study": self.study, "unit": u.key, "position": start + i, "seed": u.seed,
+                                            "label": u.label,
+                                            "state": "planned", "attempts": 0} for i, u in enumerate(new)])
+            if retry_failed:
+                c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.state == "failed")
+                          .values(state="planned", token=None, attempts=0, note="retried (--retry-failed)"))
+            seeds = c.execute(select(func.max(UNITS.c.seed)).where(UNITS.c.study == self.study)).scalar()
+        return len(new), seeds + 1
+
+    # --- claiming, beating, finishing -----------------------------------------------------
+    def claim(self, worker: str) -> tuple[str, str, str] | None:
+        """Take the first planned unit, or one whose worker fell silent: (unit, token, note), or
+        None when every unit is done, failed or running under a live heartbeat."""
+        while True:
+            with self._begin() as c:
+                now = self._now(c)
+                silent = and_(UNITS.c.state == "running", UNITS.c.heartbeat < now - self.grace_s)
+                row = c.execute(select(UNITS).where(UNITS.c.study == self.study, or_(UNITS.c.state == "planned", silent))
+                                .order_by(UNITS.c.position).limit(1)
+                                .with_for_update(skip_locked=True)).mappings().first()
+                if row is None:
+                    return None
+                note = (f"reclaimed from {row['worker']} (heartbeat silent {now - row['heartbeat']:.0f} s)"
+                        if row["state"] == "running" else None)
+                as_read = [UNITS.c.study == self.study, UNITS.c.unit == row["unit"], UNITS.c.state == row["state"],
+                           UNITS.c.token.is_(None) if row["token"] is None else UNITS.c.token == row["token"]]
+                if row["attempts"] >= MAX_ATTEMPTS:
+                    c.execute(update(UNITS).where(*as_read).values(
+                        state="failed", token=None, note=f"its worker fell silent {row['attempts']} times; "
+                                                         "rerun with --retry-failed"))
+                    continue
+                token = uuid.uuid4().hex
+                taken = c.execute(update(UNITS).where(*as_read).values(
+                    state="running", worker=worker, token=token, attempts=row["attempts"] + 1, claimed=now,
+                    heartbeat=now, note=note)).rowcount
+                if taken == 1:
+                    return row["unit"], token, note
+
+    def beat(self, unit: str, token: str) -> bool:
+        """Record that the claim is alive; False once the unit is no longer this claim's."""
+        with self._begin() as c:
+            now = self._now(c)
+            return c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit == unit,
+                                                 UNITS.c.token == token).values(heartbeat=now)).rowcount == 1
+
+    def finish(self, unit: str, records: list[dict], worker: str) -> str | None:
+        """Store a unit's records, unless it is done already: None when stored, else who did it."""
+        failed = any(r["status"] != "ok" for r in records)
+        with self._begin() as c:
+            now = self._now(c)
+            stored = c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit == unit,
+                                                   UNITS.c.state != "done").values(
+                state="failed" if failed else "done", token=None, worker=worker, finished=now,
+                records=json.dumps(records, default=str),
+                note="a run failed: rerun with --retry-failed once fixed" if failed else None)).rowcount
+            if stored:
+                return None
+            return c.execute(select(UNITS.c.worker).where(UNITS.c.study == self.study, UNITS.c.unit == unit)).scalar()
+
+    def release(self, unit: str, token: str) -> None:
+        """Give a claimed unit back to the plan (this worker stops); where the database is gone,
+        the unit's heartbeat falls silent and the grace period gives it back instead."""
+        try:
+            with self._begin() as c:
+                c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit == unit, UNITS.c.token == token)
+                          .values(state="planned", token=None, note="given back by a worker that stopped"))
+        except DatabaseLost:
+            pass
+
+    def heartbeat(self, unit: str, token: str) -> Heartbeat:
+        return Heartbeat(self, unit, token)
+
+    # --- reading ---------------------------------------------------------------------------
+    def units(self) -> list[dict]:
+        with self._begin() as c:
+            now = self._now(c)
+            rows = c.execute(select(UNITS).where(UNITS.c.study == self.study).order_by(UNITS.c.position)).mappings()
+            return [{**row, "now": now} for row in rows]
+
+    def records(self) -> list[dict]:
+        """Every stored record (done and failed units), in plan order."""
+        return [r for u in self.units() if u["records"] for r in json.loads(u["records"])]
+
+
+class _Transaction:
+    """A transaction whose database errors become DatabaseLost, said without the URL's secrets."""
+
+    def __init__(self, pool: Pool):
+        self.pool = pool
+
+    def __enter__(self):
+        try:
+            self.context = self.pool.engine.begin()
+            return self.context.__enter__()
+        except SQLAlchemyError as err:
+            raise self._lost(err) from None
+
+    def __exit__(self, kind, value, tb):
+        try:
+            self.context.__exit__(kind, value, tb)
+        except SQLAlchemyError as err:
+            raise self._lost(err) from None
+        if isinstance(value, SQLAlchemyError):
+            raise self._lost(value) from None
+        return False
+
+    def _lost(self, err: SQLAlchemyError) -> DatabaseLost:
+        first = str(getattr(err, "orig", None) or err).strip().splitlines()
+        return DatabaseLost(f"the study's database {redact(self.pool.url)} failed "
+                            f"({type(err).__name__}: {self.pool.hide(first[0] if first else '')})")
+
+
+class Heartbeat:
+    """Beats for one claim from a thread while the unit trains. `lost` says why it stopped: the
+    database is gone (the records are kept locally) or another worker holds the unit now."""
+
+    RECLAIMED = "another worker holds the unit now (this one was silent past the grace period)"
+
+    def __init__(self, pool: Pool, unit: str, token: str):
+        self.pool, self.unit, self.token = pool, unit, token
+        self.lost: str | None = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="fwdlib-heartbeat")
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.pool.heartbeat_s):
+            try:
+                if not self.pool.beat(self.unit, self.token):
+                    self.lost = self.RECLAIMED
+                    return
+                self.lost = None
+            except DatabaseLost as err:
+                self.lost = str(err)          # keep trying: the database may come back
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()

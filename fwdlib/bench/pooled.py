@@ -1,0 +1,200 @@
+"""The pooled benchmark's commands: a worker's loop, --status, --import, --export and the report.
+
+    python -m fwdlib.bench --preset paper-fmnist --storage URL --study lab     # on every machine
+    python -m fwdlib.bench --status --storage URL --study lab                  # anyone, any time
+
+A worker writes every finished run to its own OUT/results.jsonl first, then stores its unit in
+the study: a worker that loses the database loses nothing, and the same command uploads what it
+kept when the database is back (before it claims anything new).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..utils import worker_id
+from .plan import PlannedRun, plan
+from .pool import Heartbeat, Pool, Unit, neutral, plan_record, units_of
+from .report import title_of, write_report
+from .results import ResultsLog
+from .runner import check_input, outcome, prepare, run_name, specs_of, train_logged
+from .spec import RunSpec
+
+
+def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool = False, root=None,
+         co2: bool = True, margins: dict | None = None, verbose: bool = True, **settings) -> list[dict]:
+    """Join (or create) the study, upload what OUT kept, then claim and run units until none is
+    left; write the pooled report into OUT. Returns the study's records."""
+    ready = prepare(preset, root=root, verbose=verbose, **settings)
+    plan = plan_record(preset, settings.get("protocol", "converge"), ready.specs)
+    added, seeds = pool.join(plan, units_of(ready.runs()), retry_failed)
+    units = {u.key: u for u in units_of(ready.runs(seeds))}
+    say = print if verbose else (lambda *a, **k: None)
+    say(f"bench {preset} in study {pool.study} ({pool.hide(pool.url)}): {len(units)} units of (pair, seed) over "
+        f"{seeds} seeds, {added} added now; device {ready.device}")
+    if plan_only:
+        say(status(pool))
+        return []
+    me = worker_id()
+    with ready.log.lock():
+        uploaded = upload(pool, units.values(), ready.log.latest(), me)
+        if uploaded:
+            say(f"bench: uploaded {uploaded} unit(s) finished earlier and kept in {ready.log.path}")
+        waited = set()
+        while True:
+            claim = pool.claim(me)
+            if claim is None:
+                running = [u for u in pool.units() if u["state"] == "running"]
+                if not running:
+                    break
+                for u in running:
+                    if u["unit"] not in waited:
+                        waited.add(u["unit"])
+                        say(f"bench: waiting for {u['label']} of worker {u['worker']}; if that worker has stopped, "
+                            f"its unit is run here once its heartbeat has been silent {pool.grace_s:g} s", flush=True)
+                time.sleep(min(pool.heartbeat_s, 5))
+                continue
+            key, token, note = claim
+            unit = units[key]
+            say(f"  {unit.label}" + (f" ({note})" if note else ""), flush=True)
+            try:
+                with pool.heartbeat(key, token) as beat:
+                    records = run_unit(unit, ready, beat, root=root, co2=co2, say=say)
+            except BaseException:     # Ctrl-C, a full disk: the unit goes back to the plan at once
+                pool.release(key, token)
+                raise
+            if records is None:
+                say(f"  {unit.label}: {Heartbeat.RECLAIMED}; stopped, its finished runs stay in {ready.log.path}")
+                continue
+            first = pool.finish(key, stamped(records, pool.study, key, me), me)
+            if first is not None:
+                say(f"  {unit.label} was finished first by {first}; this worker's records stay in "
+                    f"{ready.log.path} only")
+    records = pool.records()
+    write_report(records, ready.log.path.parent, title=title_of(records), margins=margins)
+    say((ready.log.path.parent / "report.md").read_text())
+    return records
+
+
+def run_unit(unit: Unit, ready, beat: Heartbeat, *, root, co2, say) -> list[dict] | None:
+    """Every run of a unit, back to back on this machine: one found finished in the local log (a
+    unit whose upload the database missed) is taken from there. None if another worker took the
+    unit meanwhile."""
+    kept = {r["key"]: r for r in ready.log.latest() if r["status"] == "ok"}
+    records = []
+    for i, run in enumerate(unit.runs):
+        if beat.lost == Heartbeat.RECLAIMED:
+            return None
+        local = run.spec.replace(device=ready.device)
+        record = kept.get(local.key)
+        if record is None:
+            record = train_logged(PlannedRun(local, run.entries), ready.log, len(unit.runs) - i, root=root,
+                                  co2=co2, idle_s=ready.idle_s)
+            say(f"    {run_name(record)}: {outcome(record)}", flush=True)
+        records.append(record)
+    return records
+
+
+def stamped(records: list[dict], study: str, unit: str, worker: str) -> list[dict]:
+    """The records as the study stores them: each names its study, unit and worker."""
+    return [{**r, "pool": {"study": study, "unit": unit, "worker": worker}} for r in records]
+
+
+def plan_key(record: dict) -> str:
+    """A record's run as the plan names it, whatever device ran it."""
+    return neutral(RunSpec.from_record(record["spec"], record["entries"][0])).key
+
+
+def upload(pool: Pool, units, records: list[dict], worker: str) -> int:
+    """Store every unit of the study that `records` hold whole (each of its runs finished, all on
+    one machine) and the study does not have yet. Returns how many were stored."""
+    found = {plan_key(r): r for r in records}
+    state = {u["unit"]: u["state"] for u in pool.units()}
+    stored = 0
+    for unit in units:
+        if state.get(unit.key) in (None, "done"):
+            continue
+        mine = [found.get(neutral(run.spec).key) for run in unit.runs]
+        if not all(mine) or len({str(r.get("machine", {}).get("host")) for r in mine}) > 1:
+            continue
+        who = mine[0].get("pool", {}).get("worker", worker)
+        if pool.finish(unit.key, stamped(mine, pool.study, unit.key, who), who) is None:
+            stored += 1
+    return stored
+
+
+def import_folder(preset: str, pool: Pool, folder: Path, *, dataset=None, algorithms=None, seeds=None,
+                  protocol: str = "converge", epochs=None, cuda_graphs: bool = True, params=None,
+                  verbose: bool = True) -> int:
+    """--import: store the whole units of FOLDER/results.jsonl (a machine's own benchmark, or a
+    worker's folder) in the study, planned as this command plans it; say what did not fit."""
+    path = Path(folder) / "results.jsonl"
+    if not path.exists():
+        raise ValueError(f"no results in {path} to import; name the folder that holds results.jsonl")
+    records = ResultsLog(path, write=False).latest()
+    preset_obj, dataset_names, names = check_input(preset, dataset, algorithms, protocol, seeds, epochs)
+    specs = specs_of(preset_obj, dataset_names, names, protocol=protocol, epochs=epochs, device="any",
+                     cuda_graphs=cuda_graphs, params=params, verbose=verbose)
+    _, planned_seeds = pool.join(plan_record(preset, protocol, specs), units_of(plan(specs, seeds or preset_obj.seeds)))
+    units = units_of(plan(specs, planned_seeds))
+    planned = {neutral(run.spec).key for u in units for run in u.runs}
+    stored = upload(pool, units, records, f"imported from {folder}")
+    foreign = sum(plan_key(r) not in planned for r in records)
+    if verbose:
+        print(f"bench: imported {stored} unit(s) from {path} into study {pool.study}"
+              + (f"; {foreign} record(s) are not in its plan (another preset or settings, or seeds beyond "
+                 f"its {planned_seeds}: add them with --seeds)" if foreign else ""))
+    return stored
+
+
+def export(pool: Pool, folder: Path) -> int:
+    """--export: append the study's records that FOLDER/results.jsonl lacks; the local report
+    (--report-only --out FOLDER) then reads them. Returns how many were written."""
+    records = pool.records()
+    if not records:
+        raise ValueError(f"study {pool.study} holds no finished unit yet; nothing to export")
+    log = ResultsLog(Path(folder) / "results.jsonl")
+    with log.lock():
+        have = {r["key"] for r in log.latest()}
+        new = [r for r in records if r["key"] not in have]
+        for r in new:
+            log.append(r)
+    print(f"bench: exported {len(new)} record(s) of study {pool.study} to {log.path} ({len(records) - len(new)} "
+          f"already there); the report: python -m fwdlib.bench --report-only --out {folder}")
+    return len(new)
+
+
+def report(pool: Pool, out: Path, margins: dict | None = None) -> None:
+    """--report-only from the study: the same report, figures and CSV as from a results.jsonl."""
+    records = pool.records()
+    if not records:
+        raise ValueError(f"study {pool.study} holds no finished unit yet; nothing to report")
+    write_report(records, out, title=title_of(records), margins=margins)
+    print((Path(out) / "report.md").read_text())
+
+
+def status(pool: Pool) -> str:
+    """Every unit of the study, one line each: planned, running (by which worker, for how long,
+    how recently it beat), done (by whom) or failed (why)."""
+    plan = pool.plan()
+    if plan is None:
+        raise ValueError(f"no study {pool.study!r} in {pool.hide(pool.url)}; check --study (workers create it)")
+    units = pool.units()
+    counts = {s: sum(u["state"] == s for u in units) for s in ("planned", "running", "done", "failed")}
+    machines = {r.get("machine", {}).get("host") for r in pool.records()}
+    lines = [f"study {pool.study} in {pool.hide(pool.url)}: preset {plan['preset']}, protocol {plan['protocol']}, "
+             f"fwdlib {plan['fwdlib']}, torch {plan['torch']}.x; {len(units)} units of (pair, seed)",
+             "  " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; {len(machines)} machine(s) contributed"]
+    for u in units:
+        now = u["now"]
+        if u["state"] == "running":
+            silent = now - u["heartbeat"]
+            detail = (f"worker {u['worker']} for {now - u['claimed']:.0f} s, heartbeat {silent:.0f} s ago"
+                      + (" (silent past the grace period: the next worker reclaims it)" if silent > pool.grace_s else ""))
+        elif u["state"] in ("done", "failed") and u["finished"]:
+            detail = f"by {u['worker']}" + (f" in {u['finished'] - u['claimed']:.0f} s" if u["claimed"] else "")
+        else:
+            detail = ""
+        notes = [detail, f"attempt {u['attempts']}" if u["attempts"] > 1 else "", u["note"] or ""]
+        lines.append(f"  unit {u['position']:3d} {u['state']:8s} {u['label']}" + "".join(f"; {n}" for n in notes if n))
+    return "\n".join(lines)
