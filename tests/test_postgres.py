@@ -1,9 +1,15 @@
-"""Tuning across machines, on a real PostgreSQL server that the test starts and removes itself.
+"""Tuning and the pooled benchmark across machines, on a real PostgreSQL server that the test
+starts and removes itself.
 
-Three workers share one study; one is killed with SIGKILL in the middle of a trial. Its trial must
-end FAIL once its heartbeat has been silent for the grace period, a live worker must run its
-parameters again, and the study must hold exactly --trials finished trials. The server runs as the
-`postgres` system user when the test runs as root (PostgreSQL refuses root).
+Tuning: three workers share one study; one is killed with SIGKILL in the middle of a trial. Its
+trial must end FAIL once its heartbeat has been silent for the grace period, a live worker must
+run its parameters again, and the study must hold exactly --trials finished trials.
+
+The pooled benchmark: three workers fill a plan of 12 (pair, seed) units; one is killed with
+SIGKILL while it holds a unit, which another worker must finish; and a worker whose database
+stops mid-run keeps its records and uploads them with the same command once it is back.
+
+The server runs as the `postgres` system user when the test runs as root (PostgreSQL refuses root).
 
 Needs Debian's `postgresql` package and the psycopg driver (dev extra). Skipped with the reason
 where either is missing, except in CI (CI=true), where missing parts fail the test.
@@ -50,10 +56,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Server:
+    """A PostgreSQL server of the test's own: its URL, and stop/start as an outage would."""
+
+    def __init__(self, bin_dir: Path, folder: Path, port: int, run_as: list[str]):
+        self.bin_dir, self.folder, self.port, self.run_as = bin_dir, folder, port, run_as
+        self.data = folder / "data"
+        self.url = f"postgresql+psycopg://{ROLE}:{PASSWORD}@127.0.0.1:{port}/{DATABASE}"
+
+    def pg(self, *args, **kwargs):
+        return subprocess.run([*self.run_as, *map(str, args)], check=True, capture_output=True, text=True, **kwargs)
+
+    def start(self) -> None:
+        self.pg(self.bin_dir / "pg_ctl", "-D", self.data, "-l", self.folder / "server.log", "-w", "start", "-o",
+                f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
+                f"-c hba_file={self.folder / 'pg_hba.conf'}")
+
+    def stop(self, mode: str = "fast") -> None:
+        self.pg(self.bin_dir / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
+
+
 @pytest.fixture(scope="module")
-def postgres_url():
-    """A fresh server on a free localhost port with a role and a database for the study, set up as
-    the README tells a user to; stopped and its folder removed afterwards, also on failure."""
+def server():
+    """A fresh server on a free localhost port with a role and a database for the studies, set up
+    as the README tells a user to; stopped and its folder removed afterwards, also on failure."""
     bin_dir = pg_bin()
     require(bin_dir is not None, "PostgreSQL is not installed (Debian: apt-get install postgresql)")
     try:
@@ -61,32 +87,31 @@ def postgres_url():
     except ImportError:
         require(False, 'the psycopg driver is not installed (pip install "psycopg[binary]")')
     as_root = os.geteuid() == 0
-    run_as = ["runuser", "-u", "postgres", "--"] if as_root else []
     folder = Path(tempfile.mkdtemp(prefix="fwdlib-pg-"))
     if as_root:
         shutil.chown(folder, "postgres", "postgres")
-    data, port = folder / "data", free_port()
-
-    def pg(*args, **kwargs):
-        return subprocess.run([*run_as, *map(str, args)], check=True, capture_output=True, text=True, **kwargs)
-
+    db = Server(bin_dir, folder, free_port(), ["runuser", "-u", "postgres", "--"] if as_root else [])
     try:
-        pg(bin_dir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        db.pg(bin_dir / "initdb", "-D", db.data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
         (folder / "pg_hba.conf").write_text("local all all trust\nhost all postgres 127.0.0.1/32 trust\n"
                                             "host all all 127.0.0.1/32 scram-sha-256\n")
         if as_root:
             shutil.chown(folder / "pg_hba.conf", "postgres", "postgres")
-        pg(bin_dir / "pg_ctl", "-D", data, "-l", folder / "server.log", "-w", "start", "-o",
-           f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c hba_file={folder / 'pg_hba.conf'}")
-        psql = [bin_dir / "psql", "-h", folder, "-p", port, "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c"]
-        pg(*psql, f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'")
-        pg(*psql, f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
-        yield f"postgresql+psycopg://{ROLE}:{PASSWORD}@127.0.0.1:{port}/{DATABASE}"
+        db.start()
+        psql = [bin_dir / "psql", "-h", folder, "-p", db.port, "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c"]
+        db.pg(*psql, f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'")
+        db.pg(*psql, f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
+        yield db
     finally:
-        if (data / "postmaster.pid").exists():
-            subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+        if (db.data / "postmaster.pid").exists():
+            subprocess.run([*db.run_as, str(bin_dir / "pg_ctl"), "-D", str(db.data), "-m", "immediate", "stop"],
                            capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(server):
+    return server.url
 
 
 def cli(*args) -> list[str]:
@@ -186,3 +211,139 @@ def test_a_wrong_password_gets_a_message_without_any_password(postgres_url, caps
     err = capsys.readouterr().err
     assert code == 2 and "cannot open the storage" in err and "psycopg" in err
     assert "n0t-the-Pw" not in err and PASSWORD not in err
+
+
+# --- the pooled benchmark ------------------------------------------------------------------------
+
+def bench_cli(*args) -> list[str]:
+    return [sys.executable, "-m", "fwdlib.bench", "--no-co2", *args]
+
+
+def units_of_study(url: str, study: str) -> list[dict]:
+    from fwdlib.bench.pool import Pool
+    return Pool(url, study).units()
+
+
+def held_by(url: str, study: str, pid: int) -> list[dict]:
+    return [u for u in units_of_study(url, study) if u["state"] == "running" and u["worker"].endswith(f":{pid}")]
+
+
+def freeze_while_holding(process, url: str, study: str, deadline_s: float = 120) -> dict:
+    """Stop `process` (SIGSTOP) at a moment it holds a unit, looking again once it is frozen (a unit
+    finished in the instant between the look and the signal does not count); the unit held."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if held_by(url, study, process.pid):
+            process.send_signal(signal.SIGSTOP)
+            still = held_by(url, study, process.pid)
+            if still:
+                return still[0]
+            process.send_signal(signal.SIGCONT)
+        time.sleep(0.1)
+    raise AssertionError("the worker never held a unit")
+
+
+def local_records(folder: Path) -> list[dict]:
+    path = folder / "results.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_three_bench_workers_pool_12_units_and_a_killed_workers_unit_is_finished_by_another(server, tmp_path):
+    url, study = server.url, "class"
+    plan = ["--algorithms", "mf", "--epochs", "12", "--seeds", "12", "--storage", url, "--study", study]
+    created = subprocess.run(bench_cli(*plan, "--plan-only", "--out", "instructor"), cwd=tmp_path, env=env(),
+                             capture_output=True, text=True, timeout=300)
+    assert created.returncode == 0, created.stderr
+    assert "12 added now" in created.stdout and "12 planned, 0 running" in created.stdout
+    logs = [open(tmp_path / f"bench-w{i}.log", "w+") for i in (1, 2, 3)]
+    workers = [subprocess.Popen(bench_cli(*plan, "--heartbeat", "1", "--grace", str(GRACE_S), "--out", f"w{i}"),
+                                cwd=tmp_path, env=env(), stdout=log, stderr=subprocess.STDOUT)
+               for i, log in zip((1, 2, 3), logs)]
+    victim = workers[0]
+    status = [bench_cli("--status", "--storage", url, "--study", study)]
+    try:
+        killed = freeze_while_holding(victim, url, study)
+        during = subprocess.run(*status, env=env(), capture_output=True, text=True, timeout=60).stdout
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        print(f"\n--status during the run, the victim frozen holding unit {killed['position']}:\n{during}")
+        assert f"worker {killed['worker']} for" in during and " running " in during
+        for worker in workers[1:]:
+            assert worker.wait(timeout=300) == 0, (tmp_path / "bench-w2.log").read_text()
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+        for log in logs:
+            log.close()
+
+    after = {u["unit"]: u for u in units_of_study(url, study)}
+    assert [u["state"] for u in after.values()] == ["done"] * 12
+    redone = after[killed["unit"]]
+    assert redone["worker"] != killed["worker"] and redone["attempts"] == 2
+    assert f"reclaimed from {killed['worker']}" in redone["note"]
+    from fwdlib.bench.pool import Pool
+    records = Pool(url, study).records()
+    assert len(records) == 24 and len({r["key"] for r in records}) == 24       # none duplicated, none lost
+    for unit in after.values():
+        mine = [r for r in records if r["pool"]["unit"] == unit["unit"]]
+        assert len(mine) == 2 and {r["pool"]["worker"] for r in mine} == {unit["worker"]}
+        assert len({r["machine"]["host"] for r in mine}) == 1                  # the pair ran on one machine
+    trained = [r["key"] for i in (1, 2, 3) for r in local_records(tmp_path / f"w{i}")]
+    assert {r["key"] for r in records} <= set(trained)                         # every stored run was trained
+    survivors = {f":{w.pid}" for w in workers[1:]}
+    assert all(any(u["worker"].endswith(s) for u in after.values()) for s in survivors)
+
+    final = subprocess.run(*status, env=env(), capture_output=True, text=True, timeout=60).stdout
+    print(final)
+    assert "0 planned, 0 running, 12 done, 0 failed" in final and "attempt 2" in final
+    for args in (["--export", "exported"], ["--report-only", "--out", "from-db"]):
+        done = subprocess.run(bench_cli("--storage", url, "--study", study, *args), cwd=tmp_path, env=env(),
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    local = subprocess.run(bench_cli("--report-only", "--out", "exported"), cwd=tmp_path, env=env(),
+                           capture_output=True, text=True, timeout=120)
+    assert local.returncode == 0, local.stderr
+    for name in ("report.md", "report.csv"):
+        assert (tmp_path / "from-db" / name).read_text() == (tmp_path / "exported" / name).read_text()
+    header = (tmp_path / "from-db" / "report.md").read_text().split("\n## ")[0]
+    print(header)
+    assert "# fwdlib benchmark: study class, pooled" in header and "Runs from 1 machine(s)" in header
+    outputs = during + final + created.stdout + created.stderr + done.stdout + done.stderr + local.stdout
+    written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    assert PASSWORD not in outputs and PASSWORD.encode() not in written
+    assert "fwdlib:***@127.0.0.1" in final                                    # the URL shown, its password not
+
+
+def test_a_bench_worker_whose_database_stops_keeps_its_records_and_uploads_them(server, tmp_path):
+    url, study = server.url, "outage"
+    command = bench_cli("--algorithms", "mf", "--epochs", "20", "--seeds", "4", "--storage", url, "--study", study,
+                        "--heartbeat", "1", "--grace", str(GRACE_S), "--out", "w")
+    worker = subprocess.Popen(command, cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        freeze_while_holding(worker, url, study)
+        server.stop()                           # the database goes away while a unit trains
+        worker.send_signal(signal.SIGCONT)
+        out, err = worker.communicate(timeout=300)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        if not (server.data / "postmaster.pid").exists():
+            server.start()
+    print(f"\nthe worker, its database stopped mid-unit:\n{err}")
+    assert worker.returncode == 2 and "kept in w/results.jsonl" in err and "run the same command again" in err
+    assert PASSWORD not in out + err
+    kept = local_records(tmp_path / "w")
+    stored = {r["key"] for r in __import__("fwdlib.bench.pool", fromlist=["Pool"]).Pool(url, study).records()}
+    waiting = {r["key"] for r in kept} - stored
+    assert waiting, "the unit in training when the database stopped is kept locally"
+
+    again = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "uploaded 1 unit(s) finished earlier" in again.stdout
+    from fwdlib.bench.pool import Pool
+    records = Pool(url, study).records()
+    assert [u["state"] for u in units_of_study(url, study)] == ["done"] * 4
+    assert waiting <= {r["key"] for r in records} and len(records) == 8 == len({r["key"] for r in records})
+    assert len(local_records(tmp_path / "w")) == 8                            # the kept unit was not trained again

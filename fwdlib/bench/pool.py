@@ -22,13 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, and_, create_engine, event,
-                        func, or_, select, text, update)
+                        func, inspect, or_, select, text, update)
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import __version__
@@ -173,22 +174,53 @@ class Pool:
     def _begin(self):
         return _Transaction(self)
 
+    def _tables(self) -> None:
+        """Create the two tables where missing. Two workers that start together may both try;
+        PostgreSQL then refuses the second CREATE, which finds the tables made on its retry."""
+        for attempt in range(3):
+            try:
+                with self._begin() as c:
+                    META.create_all(c)
+                return
+            except DatabaseLost:
+                if attempt == 2:
+                    raise
+                time.sleep(0.5)
+
     def _now(self, conn) -> float:
         return float(conn.execute(text(NOW_SQL[self.engine.dialect.name])).scalar())
 
     # --- the plan -------------------------------------------------------------------------
     def plan(self) -> dict | None:
-        """The study's plan, or None if there is no such study."""
+        """The study's plan, or None if there is no such study (nothing is created to find out)."""
+        sqlite_file = self.url.removeprefix("sqlite:///") if self.url.startswith("sqlite:///") else None
+        if sqlite_file and sqlite_file != ":memory:" and not Path(sqlite_file).exists():
+            return None
         with self._begin() as c:
-            META.create_all(c)
+            if not inspect(c).has_table(STUDIES.name):
+                return None
             found = c.execute(select(STUDIES.c.plan).where(STUDIES.c.name == self.study)).scalar()
         return json.loads(found) if found else None
+
+    def existing_plan(self) -> dict:
+        """The plan of a study that must exist already (to read its status, report or records)."""
+        found = self.plan()
+        if found is None:
+            raise ValueError(f"no study {self.study!r} in {redact(self.url)}; check --storage and --study "
+                             "(the first worker, or --plan-only, creates it)")
+        return found
 
     def join(self, plan: dict, units: list[Unit], retry_failed: bool = False) -> tuple[int, int]:
         """Create the study, or join it if its plan is this worker's; add the units it lacks (more
         seeds); never touch one it has. Returns (units added, seeds the study now plans)."""
+        self._tables()
+        try:
+            return self._join(plan, units, retry_failed)
+        except DatabaseLost:             # two workers created the study at once: the second joins it
+            return self._join(plan, units, retry_failed)
+
+    def _join(self, plan: dict, units: list[Unit], retry_failed: bool) -> tuple[int, int]:
         with self._begin() as c:
-            META.create_all(c)
             found = c.execute(select(STUDIES.c.plan).where(STUDIES.c.name == self.study).with_for_update()).scalar()
             if found is None:
                 c.execute(STUDIES.insert().values(name=self.study, plan=json.dumps(plan, sort_keys=True)))
@@ -201,8 +233,8 @@ class Pool:
             start = max(have.values(), default=-1) + 1
             if new:
                 c.execute(UNITS.insert(), [{"study": self.study, "unit": u.key, "position": start + i, "seed": u.seed,
-                                            "label": u.label,
-                                            "state": "planned", "attempts": 0} for i, u in enumerate(new)])
+                                            "label": u.label, "state": "planned", "attempts": 0}
+                                           for i, u in enumerate(new)])
             if retry_failed:
                 c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.state == "failed")
                           .values(state="planned", token=None, attempts=0, note="retried (--retry-failed)"))
@@ -254,7 +286,7 @@ class Pool:
                                                    UNITS.c.state != "done").values(
                 state="failed" if failed else "done", token=None, worker=worker, finished=now,
                 records=json.dumps(records, default=str),
-                note="a run failed: rerun with --retry-failed once fixed" if failed else None)).rowcount
+                **({"note": "a run failed: rerun with --retry-failed once fixed"} if failed else {}))).rowcount
             if stored:
                 return None
             return c.execute(select(UNITS.c.worker).where(UNITS.c.study == self.study, UNITS.c.unit == unit)).scalar()

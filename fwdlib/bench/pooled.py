@@ -150,6 +150,7 @@ def import_folder(preset: str, pool: Pool, folder: Path, *, dataset=None, algori
 def export(pool: Pool, folder: Path) -> int:
     """--export: append the study's records that FOLDER/results.jsonl lacks; the local report
     (--report-only --out FOLDER) then reads them. Returns how many were written."""
+    pool.existing_plan()
     records = pool.records()
     if not records:
         raise ValueError(f"study {pool.study} holds no finished unit yet; nothing to export")
@@ -166,6 +167,7 @@ def export(pool: Pool, folder: Path) -> int:
 
 def report(pool: Pool, out: Path, margins: dict | None = None) -> None:
     """--report-only from the study: the same report, figures and CSV as from a results.jsonl."""
+    pool.existing_plan()
     records = pool.records()
     if not records:
         raise ValueError(f"study {pool.study} holds no finished unit yet; nothing to report")
@@ -176,9 +178,7 @@ def report(pool: Pool, out: Path, margins: dict | None = None) -> None:
 def status(pool: Pool) -> str:
     """Every unit of the study, one line each: planned, running (by which worker, for how long,
     how recently it beat), done (by whom) or failed (why)."""
-    plan = pool.plan()
-    if plan is None:
-        raise ValueError(f"no study {pool.study!r} in {pool.hide(pool.url)}; check --study (workers create it)")
+    plan = pool.existing_plan()
     units = pool.units()
     counts = {s: sum(u["state"] == s for u in units) for s in ("planned", "running", "done", "failed")}
     machines = {r.get("machine", {}).get("host") for r in pool.records()}

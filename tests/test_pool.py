@@ -1,0 +1,201 @@
+"""The pooled benchmark on SQLite (one machine, several processes): the plan's units, claims that
+never give one unit to two workers, heartbeats, reclaims, refusals and the report that pools
+machines. tests/test_postgres.py runs the same commands on a real PostgreSQL server."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fwdlib.bench import pool as pool_module, pooled
+from fwdlib.bench.cli import main
+from fwdlib.bench.plan import plan, preset_specs
+from fwdlib.bench.pool import Pool, plan_difference, plan_record, units_of
+from fwdlib.bench.presets import PRESETS
+from fwdlib.bench.report import group_rows, markdown
+
+
+def specs(preset="quick", device="cpu", **settings):
+    p = PRESETS[preset]
+    return preset_specs(p, p.datasets, protocol="converge", device=device, cuda_graphs=True, **settings)
+
+
+def units(seeds=2, device="cpu"):
+    return units_of(plan(specs(device=device), seeds))
+
+
+def test_a_unit_is_a_pair_at_one_seed_and_the_same_on_every_device():
+    found = units(seeds=2)
+    # quick: ff, mf and the two CaFos that share one BP-CNN run (one unit), per seed
+    assert sorted(u.label for u in found) == sorted(f"fashion_mnist_sample {r} seed {s}" for s in (0, 1)
+                                                    for r in ("ff", "mf", "cafo-dfa/cafo-rand"))
+    cafo = next(u for u in found if "cafo" in u.label)
+    assert sorted(r.spec.algorithm for r in cafo.runs) == ["bp-cnn", "cafo-dfa", "cafo-rand"]
+    assert [u.key for u in found] == [u.key for u in units(seeds=2, device="cuda")]
+    assert len({u.key for u in found}) == len(found)
+
+
+def test_a_worker_with_another_plan_is_told_the_difference():
+    mine = plan_record("quick", "converge", specs())
+    assert plan_difference(mine, mine) is None
+    assert "preset quick, this worker paper" in plan_difference(mine, {**mine, "preset": "paper"})
+    assert "torch major version 2, this worker 3" in plan_difference(mine, {**mine, "torch": "3"})
+    assert "fwdlib version" in plan_difference(mine, {**mine, "fwdlib": "0.1.0"})
+    fewer = plan_record("quick", "converge", [s for s in specs() if s.algorithm in ("mf", "bp-mlp")])
+    why = plan_difference(mine, fewer)
+    assert "only the study has" in why and "fashion_mnist_sample ff" in why and "only this worker" not in why
+    longer = plan_record("quick", "converge", [s.replace(rule=s.rule.__class__(9, patience=2)) for s in specs()])
+    assert "rule.epochs: study 6, this worker 9" in plan_difference(mine, longer)
+
+
+def test_claims_never_hand_out_one_unit_twice_and_the_first_finisher_wins(tmp_path):
+    db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=60)
+    plan_units = units(seeds=2)
+    assert db.join(plan_record("quick", "converge", specs()), plan_units) == (6, 2)
+    claims = [db.claim(f"w{i}") for i in range(6)]
+    assert len({c[0] for c in claims}) == 6 and db.claim("w9") is None        # all six held
+    unit, token, _ = claims[0]
+    record = {"key": "k", "status": "ok", "spec": {}, "entries": []}
+    assert db.finish(unit, [record], "w0") is None
+    assert db.finish(unit, [record], "w1") == "w0"                            # stored once, by w0
+    assert not db.beat(unit, token)                                           # the claim is over
+    states = {u["unit"]: u["state"] for u in db.units()}
+    assert list(states.values()).count("done") == 1 and len(db.records()) == 1
+    # more seeds add units and touch none of those there
+    assert db.join(plan_record("quick", "converge", specs()), units(seeds=3)) == (3, 3)
+    assert {u["unit"]: u["state"] for u in db.units()}[unit] == "done"
+
+
+def test_a_silent_unit_is_reclaimed_after_the_grace_period_and_failed_after_max_attempts(tmp_path):
+    db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=5)
+    db.join(plan_record("quick", "converge", specs()), units(seeds=1)[:1])
+    unit, token, _ = db.claim("dead")
+    assert db.claim("live") is None                                          # still within its grace
+    silence = db.units()[0]["now"] - 6
+    with db.engine.begin() as c:
+        c.execute(pool_module.UNITS.update().values(heartbeat=silence))
+    again, new_token, note = db.claim("live")
+    assert again == unit and new_token != token and "reclaimed from dead" in note
+    assert not db.beat(unit, token) and db.beat(unit, new_token)             # the dead claim is void
+    for attempt in range(pool_module.MAX_ATTEMPTS - 2):
+        with db.engine.begin() as c:
+            c.execute(pool_module.UNITS.update().values(heartbeat=silence))
+        assert db.claim(f"w{attempt}")[0] == unit
+    with db.engine.begin() as c:
+        c.execute(pool_module.UNITS.update().values(heartbeat=silence))
+    assert db.claim("another") is None                                       # three silent workers: failed
+    assert "fell silent 3 times" in db.units()[0]["note"] and db.units()[0]["state"] == "failed"
+    db.release(unit, new_token)                                              # a stale token releases nothing
+    assert db.units()[0]["state"] == "failed"
+
+
+def test_a_joiner_with_another_preset_is_refused_and_nothing_changes(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/s.db"
+    assert main(["--algorithms", "mf", "--storage", url, "--study", "lab", "--plan-only", "--seeds", "2",
+                 "--out", str(tmp_path / "a")]) == 0
+    def rows():
+        return [{k: v for k, v in u.items() if k != "now"} for u in Pool(url, "lab").units()]
+
+    before = rows()
+    assert main(["--algorithms", "mf", "--epochs", "3", "--storage", url, "--study", "lab",
+                 "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "plan differs from study 'lab'" in err and "rule.epochs: study 6, this worker 3" in err
+    assert rows() == before and not (tmp_path / "b" / "results.jsonl").stat().st_size
+
+
+def test_flags_of_the_pooled_benchmark_need_a_storage_and_a_study(tmp_path, capsys):
+    for argv, words in ((["--status"], "--status needs --storage URL and --study NAME"),
+                        (["--storage", "sqlite:///x.db"], "--storage needs --study NAME")):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2 and words in capsys.readouterr().err
+    url = "postgresql+psycopg://ann:hunter2-pw@127.0.0.1:1/db"
+    assert main(["--status", "--storage", url, "--study", "lab"]) == 2
+    err = capsys.readouterr().err
+    assert "hunter2-pw" not in err and "ann:***@" in err
+    assert main(["--status", "--storage", f"sqlite:///{tmp_path}/none.db", "--study", "lab"]) == 2
+    assert "no study 'lab'" in capsys.readouterr().err and not (tmp_path / "none.db").exists()
+
+
+def bench(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "fwdlib.bench", "--no-co2", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env={**__import__("os").environ, "FWDLIB_QUICK": "1"})
+
+
+def test_two_workers_fill_one_study_and_its_report_equals_its_export(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    args = ["--algorithms", "mf", "--epochs", "2", "--seeds", "4", "--storage", url, "--study", "lab"]
+    workers = [subprocess.Popen([sys.executable, "-m", "fwdlib.bench", "--no-co2", *args, "--out", f"w{i}"],
+                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env={**__import__("os").environ, "FWDLIB_QUICK": "1"}) for i in (1, 2)]
+    logs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], logs
+    db = Pool(url, "lab")
+    assert [u["state"] for u in db.units()] == ["done"] * 4
+    records = db.records()
+    assert len(records) == 8 and len({r["key"] for r in records}) == 8
+    assert all(r["pool"]["study"] == "lab" and r["machine"]["cpu"] for r in records)
+    ran = [json.loads(line)["key"] for i in (1, 2) for line in (tmp_path / f"w{i}" / "results.jsonl").read_text().splitlines()]
+    assert sorted(ran) == sorted(r["key"] for r in records)                  # each run trained once
+    assert bench("--storage", url, "--study", "lab", "--export", "exported", cwd=tmp_path).returncode == 0
+    assert bench("--storage", url, "--study", "lab", "--export", "exported", cwd=tmp_path).returncode == 0   # idempotent
+    assert len((tmp_path / "exported" / "results.jsonl").read_text().splitlines()) == 8
+    assert bench("--storage", url, "--study", "lab", "--report-only", "--out", "from-db", cwd=tmp_path).returncode == 0
+    assert bench("--report-only", "--out", "exported", cwd=tmp_path).returncode == 0
+    for name in ("report.md", "report.csv"):
+        assert (tmp_path / "from-db" / name).read_text() == (tmp_path / "exported" / name).read_text()
+    assert "# fwdlib benchmark: study lab, pooled" in (tmp_path / "from-db" / "report.md").read_text()
+    status = bench("--status", "--storage", url, "--study", "lab", cwd=tmp_path).stdout
+    assert "4 done" in status and status.count(" done ") == 4
+
+
+def test_a_lost_database_loses_nothing_and_the_same_command_uploads_it(tmp_path, monkeypatch, capsys):
+    url, out = f"sqlite:///{tmp_path}/s.db", tmp_path / "w"
+    argv = ["--algorithms", "mf", "--epochs", "1", "--seeds", "2", "--storage", url, "--study", "lab", "--out",
+            str(out), "--no-co2"]
+    real_finish = Pool.finish
+
+    def lost(self, *args, **kwargs):
+        raise pool_module.DatabaseLost(f"the study's database {url} failed (OperationalError: gone)")
+
+    monkeypatch.setattr(Pool, "finish", lost)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "run the same command again: it uploads them" in err and f"--import {out}" in err
+    assert len((out / "results.jsonl").read_text().splitlines()) == 2          # the unit's two runs, kept
+    assert [u["state"] for u in Pool(url, "lab").units()] == ["running", "planned"]
+    monkeypatch.setattr(Pool, "finish", real_finish)
+    assert main(argv[:-1] + ["--no-co2", "--grace", "30"]) == 0   # its own silent unit: uploaded, not rerun
+    assert "uploaded 1 unit(s) finished earlier" in capsys.readouterr().out
+    assert [u["state"] for u in Pool(url, "lab").units()] == ["done", "done"]
+    assert len((out / "results.jsonl").read_text().splitlines()) == 4          # only the second unit trained
+
+
+def test_the_report_pools_paired_ratios_and_splits_absolute_costs_by_machine_kind():
+    def record(seed, algorithm, entry, time_s, cpu):
+        return {"key": f"{entry}{seed}{cpu}", "status": "ok", "entries": [entry], "test_acc": 0.8, "epochs": 3,
+                "train_time_s": time_s, "energy_measured_j": None, "energy_estimated_j": 1.0, "history": [],
+                "machine": {"host": cpu, "cpu": cpu, "gpu": None},
+                "spec": {"dataset": "fashion_mnist_sample", "algorithm": algorithm, "config": {"hidden": [8]},
+                         "batch_size": 128, "epochs": 3, "monitor": "val_acc", "patience": 2, "min_delta": 0.001,
+                         "protocol": "converge", "augment": None, "device": "cpu", "cuda_graphs": True, "seed": seed}}
+    records = [r for seed, cpu, scale in ((0, "laptop", 10), (1, "laptop", 10), (2, "server", 1))
+               for r in (record(seed, "mf", "mf", 0.8 * scale, cpu), record(seed, "bp-mlp", "bp-mlp@mf", scale, cpu))]
+    rows = group_rows(records)
+    mf = next(r for r in rows if r["entry"] == "mf")
+    assert mf["paired"]["train_time_s"]["n"] == 3 and mf["paired"]["train_time_s"]["estimate"] == pytest.approx(0.8)
+    assert mf["train_time_s"]["by_machine"] and mf["by_machine"]["laptop"]["train_time_s"]["median"] == 8
+    text = markdown(rows, "t")
+    assert "Runs from 2 machine(s) of 2 kind(s): laptop; server." in text
+    assert "by machine kind (below)" in text and "| fashion_mnist_sample | mf | server | 1 | 0.80" in text
+
+
+def test_status_lists_every_unit_with_its_worker(tmp_path):
+    db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=5)
+    db.join(plan_record("quick", "converge", specs()), units(seeds=1))
+    db.claim("ann:12")
+    text = pooled.status(db)
+    assert "preset quick" in text and "2 planned, 1 running, 0 done, 0 failed" in text
+    assert "running  fashion_mnist_sample" in text and "worker ann:12 for 0 s" in text
