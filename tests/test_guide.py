@@ -64,3 +64,9 @@ def test_the_course_map_states_each_lessons_own_compute_time():
         seconds = re.search(r"Compute: about (\d+) s", path.read_text())[1]
         row = next(line for line in readme.splitlines() if line.startswith(f"| {path.name[:2]} | ["))
         assert f"| {seconds} s |" in row, (path.name, seconds, row[-60:])
+
+
+def test_the_guide_gives_the_readmes_class_recipe():
+    def recipe(text):
+        return text.split("<!-- class recipe -->\n")[1].split("```\n")[0]
+    assert recipe(GUIDE) == recipe((ROOT / "README.md").read_text())

@@ -347,3 +347,37 @@ def test_a_bench_worker_whose_database_stops_keeps_its_records_and_uploads_them(
     assert [u["state"] for u in units_of_study(url, study)] == ["done"] * 4
     assert waiting <= {r["key"] for r in records} and len(records) == 8 == len({r["key"] for r in records})
     assert len(local_records(tmp_path / "w")) == 8                            # the kept unit was not trained again
+
+
+def class_recipe(text: str) -> list[str]:
+    """The bash block after the `<!-- class recipe -->` mark (README and instructor guide)."""
+    return text.split("<!-- class recipe -->\n")[1].split("```bash\n")[1].split("```")[0].splitlines()
+
+
+def test_the_class_recipe_runs_as_written(server, tmp_path):
+    lines = class_recipe((Path(__file__).resolve().parents[1] / "README.md").read_text())
+    assert lines[0].startswith('STUDY="--storage postgresql+psycopg://') and lines[1].startswith('PLAN="--preset')
+    # the two settings a class chooses, set for a server of the test's own and a plan of minutes
+    settings = f'STUDY="--storage {server.url} --study recipe"\nPLAN="--preset quick --algorithms mf --epochs 2 --seeds 6 --no-co2"\n'
+    shell = {**env(), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    outputs = {}
+    for line in lines[2:]:
+        if "every student" in line:        # two laptops: two folders, started together
+            folders = [tmp_path / f"student{i}" for i in (1, 2)]
+            for folder in folders:
+                folder.mkdir()
+            students = [subprocess.Popen(["bash", "-c", settings + line], cwd=folder, env=shell, text=True,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for folder in folders]
+            outputs[line] = "".join(s.communicate(timeout=300)[0] for s in students)
+            assert [s.returncode for s in students] == [0, 0], outputs[line]
+        else:
+            done = subprocess.run(["bash", "-c", settings + line], cwd=tmp_path, env=shell, capture_output=True,
+                                  text=True, timeout=300)
+            outputs[line] = done.stdout + done.stderr
+            assert done.returncode == 0, (line, outputs[line])
+    said = "\n".join(outputs.values())
+    print(said[-3000:])
+    assert "6 added now" in said and "0 planned, 0 running, 6 done, 0 failed" in said
+    assert "# fwdlib benchmark: study recipe, pooled" in (tmp_path / "class-report" / "report.md").read_text()
+    assert len((tmp_path / "class-results" / "results.jsonl").read_text().splitlines()) == 12
+    assert PASSWORD not in said

@@ -18,7 +18,7 @@ from .flows import flow_diagram
 
 # The notebooks reach every teaching figure as plots.NAME (flow_diagram lives in flows.py).
 __all__ = ["curves", "flow_diagram", "histograms", "image_grid", "interactive_figure", "labelled_bars",
-           "power_trace", "rows_heatmap", "show_figures_in_notebooks", "stacked_bars", "weights_as_images"]
+           "intervals_by_seeds", "power_trace", "rows_heatmap", "show_figures_in_notebooks", "stacked_bars", "weights_as_images"]
 
 
 def show_figures_in_notebooks() -> bool:
@@ -138,6 +138,22 @@ def curves(series: dict[str, list[float]], xlabel: str, ylabel: str, title: str 
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def intervals_by_seeds(panels: dict[str, list[dict]], margins: dict[str, tuple[float, float]]) -> Figure:
+    """One panel per paired metric: its estimate and 95% interval (`n`, `estimate`, `lo`, `hi`
+    of each step) against the number of paired seeds, and the margin's band (lo, hi) shaded."""
+    fig = Figure(figsize=(4.2 * len(panels), 3.6))
+    for ax, (label, steps) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels.items()):
+        n = [s["n"] for s in steps]
+        ax.axhspan(*margins[label], color="tab:green", alpha=0.15, label="inside the margin")
+        ax.errorbar(n, [s["estimate"] for s in steps], fmt="o", capsize=3, label="estimate, 95% interval",
+                    yerr=[[s["estimate"] - s["lo"] for s in steps], [s["hi"] - s["estimate"] for s in steps]])
+        ax.set_xlabel("paired seeds so far")
+        ax.set_title(label, fontsize=10)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
