@@ -32,7 +32,7 @@ from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, a
                         func, inspect, or_, select, text, update)
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import __version__
+from ..meters.backends import package_version
 from ..utils import hide_secrets, redact, writable_folder
 from .plan import PlannedRun
 from .spec import RunSpec
@@ -97,7 +97,7 @@ def units_of(runs: list[PlannedRun]) -> list[Unit]:
 def plan_record(preset: str, protocol: str, specs: list[RunSpec]) -> dict:
     """What every worker of a study must agree on: the preset, the kit and torch that run it, and
     every entry's settings (the seeds are not part of it: `--seeds` adds them)."""
-    return {"preset": preset, "protocol": protocol, "fwdlib": __version__,
+    return {"preset": preset, "protocol": protocol, "fwdlib": package_version("fwdlib"),
             "torch": torch.__version__.split(".")[0],
             "runs": {f"{s.dataset} {s.entry}": neutral(s).replace(seed=0).settings() for s in specs}}
 
