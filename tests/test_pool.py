@@ -2,9 +2,9 @@
 never give one unit to two workers, heartbeats, reclaims, refusals and the report that pools
 machines. tests/test_postgres.py runs the same commands on a real PostgreSQL server."""
 import json
+import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -121,7 +121,7 @@ def test_flags_of_the_pooled_benchmark_need_a_storage_and_a_study(tmp_path, caps
 
 def bench(*args, cwd):
     return subprocess.run([sys.executable, "-m", "fwdlib.bench", "--no-co2", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env={**__import__("os").environ, "FWDLIB_QUICK": "1"})
+                          text=True, timeout=300, env={**os.environ, "FWDLIB_QUICK": "1"})
 
 
 def test_two_workers_fill_one_study_and_its_report_equals_its_export(tmp_path):
@@ -129,7 +129,7 @@ def test_two_workers_fill_one_study_and_its_report_equals_its_export(tmp_path):
     args = ["--algorithms", "mf", "--epochs", "2", "--seeds", "4", "--storage", url, "--study", "lab"]
     workers = [subprocess.Popen([sys.executable, "-m", "fwdlib.bench", "--no-co2", *args, "--out", f"w{i}"],
                                 cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env={**__import__("os").environ, "FWDLIB_QUICK": "1"}) for i in (1, 2)]
+                                env={**os.environ, "FWDLIB_QUICK": "1"}) for i in (1, 2)]
     logs = [w.communicate(timeout=300)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], logs
     db = Pool(url, "lab")
@@ -199,3 +199,24 @@ def test_status_lists_every_unit_with_its_worker(tmp_path):
     text = pooled.status(db)
     assert "preset quick" in text and "2 planned, 1 running, 0 done, 0 failed" in text
     assert "running  fashion_mnist_sample" in text and "worker ann:12 for 0 s" in text
+
+
+def test_import_stores_a_machines_own_benchmark_as_whole_units_and_nothing_retrains(tmp_path, capsys):
+    url, alone, worker = f"sqlite:///{tmp_path}/s.db", tmp_path / "alone", tmp_path / "worker"
+    plan_args = ["--algorithms", "mf", "--epochs", "1", "--no-co2"]
+    assert main([*plan_args, "--seeds", "2", "--out", str(alone)]) == 0            # one machine, no study
+    extra = json.loads((alone / "results.jsonl").read_text().splitlines()[0])
+    extra["spec"]["seed"], extra["key"] = 7, "seed-7-run"                           # a seed the study lacks
+    with open(alone / "results.jsonl", "a") as log:
+        log.write(json.dumps(extra) + "\n")
+    capsys.readouterr()
+    study = ["--storage", url, "--study", "lab"]
+    assert main([*plan_args, "--seeds", "3", *study, "--import", str(alone)]) == 0
+    said = capsys.readouterr().out
+    assert "imported 2 unit(s)" in said and "1 record(s) are not in its plan" in said
+    assert [u["state"] for u in Pool(url, "lab").units()] == ["done", "done", "planned"]
+    assert {u["worker"] for u in Pool(url, "lab").units()[:2]} == {f"imported from {alone}"}
+    assert main([*plan_args, "--seeds", "3", *study, "--out", str(worker)]) == 0
+    assert len((worker / "results.jsonl").read_text().splitlines()) == 2              # only the third unit trained
+    assert main(["--algorithms", "mf", "--epochs", "2", "--no-co2", *study, "--import", str(alone)]) == 2
+    assert "plan differs from study 'lab'" in capsys.readouterr().err

@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from fwdlib import tune
+from fwdlib.bench.pool import Pool
 
 ROLE, PASSWORD, DATABASE = "fwdlib", "s3cret-Pw0rd", "optuna"
 GRACE_S = 4
@@ -122,6 +123,15 @@ def env() -> dict:
     return {**os.environ, "FWDLIB_QUICK": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
+def clean_up(workers, logs) -> None:
+    """Kill the workers still running (a failed test's) and close their logs."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.kill()
+    for log in logs:
+        log.close()
+
+
 def trials_of(url: str, study: str):
     import optuna
     return optuna.load_study(study_name=study, storage=tune.open_storage(url, 1, GRACE_S)).get_trials()
@@ -176,11 +186,7 @@ def test_a_killed_workers_trial_is_failed_after_its_grace_period_and_retried(pos
         for worker in workers[1:]:
             assert worker.wait(timeout=300) == 0, (tmp_path / "w2.log").read_text()
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-        for log in logs:
-            log.close()
+        clean_up(workers, logs)
 
     after = trials_of(postgres_url, "shared")
     lost = after[killed]
@@ -220,7 +226,6 @@ def bench_cli(*args) -> list[str]:
 
 
 def units_of_study(url: str, study: str) -> list[dict]:
-    from fwdlib.bench.pool import Pool
     return Pool(url, study).units()
 
 
@@ -271,18 +276,13 @@ def test_three_bench_workers_pool_12_units_and_a_killed_workers_unit_is_finished
         for worker in workers[1:]:
             assert worker.wait(timeout=300) == 0, (tmp_path / "bench-w2.log").read_text()
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-        for log in logs:
-            log.close()
+        clean_up(workers, logs)
 
     after = {u["unit"]: u for u in units_of_study(url, study)}
     assert [u["state"] for u in after.values()] == ["done"] * 12
     redone = after[killed["unit"]]
     assert redone["worker"] != killed["worker"] and redone["attempts"] == 2
     assert f"reclaimed from {killed['worker']}" in redone["note"]
-    from fwdlib.bench.pool import Pool
     records = Pool(url, study).records()
     assert len(records) == 24 and len({r["key"] for r in records}) == 24       # none duplicated, none lost
     for unit in after.values():
@@ -335,14 +335,13 @@ def test_a_bench_worker_whose_database_stops_keeps_its_records_and_uploads_them(
     assert worker.returncode == 2 and "kept in w/results.jsonl" in err and "run the same command again" in err
     assert PASSWORD not in out + err
     kept = local_records(tmp_path / "w")
-    stored = {r["key"] for r in __import__("fwdlib.bench.pool", fromlist=["Pool"]).Pool(url, study).records()}
+    stored = {r["key"] for r in Pool(url, study).records()}
     waiting = {r["key"] for r in kept} - stored
     assert waiting, "the unit in training when the database stopped is kept locally"
 
     again = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert "uploaded 1 unit(s) finished earlier" in again.stdout
-    from fwdlib.bench.pool import Pool
     records = Pool(url, study).records()
     assert [u["state"] for u in units_of_study(url, study)] == ["done"] * 4
     assert waiting <= {r["key"] for r in records} and len(records) == 8 == len({r["key"] for r in records})
