@@ -286,7 +286,7 @@ def test_the_speed_profiler_times_the_benchmarks_specs_and_the_distance_to_the_l
         epochs=5, patience=2)
     monkeypatch.setitem(bench.PRESETS, "small", small)
     full_size = speed.synthetic
-    monkeypatch.setattr(speed, "synthetic", lambda name, device, n, seed=0: full_size(name, device, 512))
+    monkeypatch.setattr(speed.profiler, "synthetic", lambda name, device, n, seed=0: full_size(name, device, 512))
     cases = speed.case_specs((("small", "fashion_mnist", "bp-mlp@mf+per-batch"), ("small", "fashion_mnist", "mf+per-batch"),
                               ("small", "fashion_mnist", "mf")), epochs=2)
     assert cases[1][1] == cases[0][0].key and cases[0][1] is None     # the rival knows its twin's run
@@ -294,12 +294,20 @@ def test_the_speed_profiler_times_the_benchmarks_specs_and_the_distance_to_the_l
     rows = speed.speed(cases, out=tmp_path, root=tmp_path / "no-data")
     out = capsys.readouterr().out
     assert "matmul peak" in out and "% of the matmul peak" in out
-    assert "mf+per-batch 2x64 / bp-mlp@mf+per-batch 2x64: step x" in out and "whole training time per epoch x" in out
+    assert "mf+per-batch 2x64 / bp-mlp@mf+per-batch 2x64: step (median of interleaved blocks) x" in out
+    assert "FLOP floor x" in out and "whole training time per epoch x" in out
+    floor = rows[1]["floor"]
+    assert floor["flops_ratio"] == pytest.approx(rows[1]["step"]["flops"] / rows[0]["step"]["flops"])
+    assert floor["measured"] == rows[1]["step_ratio_to_twin"] == rows[1]["interleaved"]["ratio"]
+    assert rows[1]["interleaved"]["lo"] <= floor["measured"] <= rows[1]["interleaved"]["hi"]
+    assert 0 < floor["epoch_flops_ratio"] < 1.2 and floor["verdict"] in out
+    # MF's backward has no input-gradient GEMMs: its part FLOPs say so
+    parts = [r["step"]["part_flops"] for r in rows[:2]]
+    assert parts[1]["backward"] < parts[0]["backward"] and sum(parts[0].values()) == rows[0]["step"]["flops"]
     assert [r["case"] for r in rows] == ["bp-mlp@mf+per-batch 2x64", "mf+per-batch 2x64", "mf 2x64"]
     assert [r["batch_size"] for r in rows] == [128, 128, 100] and rows[2]["spec"]["config"]["schedule"] == "greedy"
     greedy_line = next(line for line in out.splitlines() if line.strip().startswith("mf 2x64"))
     assert rows[2]["prep_s"] > 0 and "stage preparation in all" in greedy_line
-    assert rows[1]["step_ratio_to_twin"] == pytest.approx(rows[1]["step"]["step"] / rows[0]["step"]["step"])
     assert rows[0]["study_s_per_epoch_a100"] == pytest.approx(44.1 / 17.7)
     assert 0 < rows[0]["fraction_of_peak"] and rows[0]["optimizer"] in (["fused"], ["foreach"])
     assert json.loads((tmp_path / "speed.json").read_text())[1]["case"] == "mf+per-batch 2x64"
@@ -335,3 +343,17 @@ def test_the_studys_claims_are_read_against_the_paired_seeds():
     assert found["training memory"]["verdict"].startswith("not the study's configuration")
     assert found["training memory"]["seeds"] == 3 and not any(c["decisive"] for c in found.values())
     assert "## The study's claims, tested here" in report.markdown(rows, "t")
+
+
+def test_the_floor_says_what_keeps_a_rival_above_it():
+    def step(forward, backward, optimizer, flops):       # seconds; FLOPs of the forward and the backward
+        return speed.StepBreakdown(forward, backward, optimizer, 0.0, forward + backward + optimizer, sum(flops),
+                                   {"forward": flops[0], "backward": flops[1], "optimizer": 0, "extra pass": 0})
+    twin = step(0.010, 0.020, 0.010, (100, 200))           # 300 FLOPs in 30 ms: 10,000 FLOP/s
+    at_it = speed.Floor.of(step(0.010, 0.010, 0.010, (100, 100)), twin)
+    assert at_it.flops_ratio == pytest.approx(2 / 3) and at_it.with_optimizer == pytest.approx(0.75)
+    assert at_it.measured == pytest.approx(0.75) and "by the optimizer's step" in at_it.verdict()
+    slow = speed.Floor.of(step(0.015, 0.010, 0.010, (100, 100)), twin)
+    assert slow.excess_ms["forward"] == pytest.approx(5.0) and "its forward takes 5.0 ms more" in slow.verdict()
+    assert "below its FLOP floor" in speed.Floor.of(step(0.020, 0.040, 0.010, (200, 400)), twin, measured=1.8).verdict()
+    assert speed.Floor.of(step(0.010, 0.010, 0.010, (100, 100)), twin, measured=0.68).verdict() == "at its FLOP floor"

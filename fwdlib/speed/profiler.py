@@ -1,42 +1,25 @@
-"""How fast a training step is, where its time goes, and how far it is from the machine's limit.
-
-    python -m fwdlib.speed                      # every case; --only mf+per-batch,bp-mlp@mf+per-batch
-
-Each case is a run of the `paper` preset, its RunSpec as the benchmark would train it (the
-same batch, config and augmentation); the profiler only caps its epochs. For each: seconds per epoch (beside the study's A100 figure), and
-for one eager step the time of its parts:
-
-    forward      everything not listed below (the algorithm's own passes, its losses)
-    backward     every .backward() call
-    optimizer    every optimizer.step()
-    extra pass   passes an algorithm makes besides learning (FF's neutral-label pass for its head)
-
-plus the step's matrix-multiply FLOPs (counted by torch.utils.flop_counter) divided by its time,
-against the peak the same device reaches on one large torch.mm in the same dtype: a printed
-"fraction of the limit" on any machine, CPU or GPU.
-"""
+"""The speed profiler: every case of the `paper` preset timed, beside the study and the FLOP floor."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import platform
 import sys
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from . import data as datasets
-from .algorithms.base import implementation_of
-from .bench.plan import entries_of, spec_of
-from .bench.presets import PRESETS
-from .bench.runner import build_model, fit_spec
-from .bench.spec import RunSpec
-from .bench.study import study_row
-from .utils import as_tuple, atomic_write, pick_device, seed_all, synchronize, writable_folder
+from .. import data as datasets
+from ..algorithms.base import implementation_of
+from ..bench.plan import entries_of, spec_of
+from ..bench.presets import PRESETS
+from ..bench.runner import build_model, fit_spec
+from ..bench.spec import RunSpec
+from ..bench.study import study_row
+from ..utils import as_tuple, atomic_write, pick_device, seed_all, writable_folder
+from .floor import Floor, fit_flops_per_epoch
+from .steps import PARTS, StepBreakdown, first_stage_breakdown, interleaved_step_ratio, matmul_peak
 
 # (preset, dataset, entry): the study's architectures as the benchmark runs them. MF and its twin
 # run in the kit's per-batch variant; the study's greedy MF is timed by the benchmark itself.
@@ -47,7 +30,6 @@ SPEED_CASES = (
     ("paper", "fashion_mnist", "bp-cnn@cafo-rand"), ("paper", "fashion_mnist", "cafo-rand"),
     ("paper", "fashion_mnist", "cafo-dfa"),
 )
-PARTS = ("forward", "backward", "optimizer", "extra pass")
 
 
 def case_specs(cases=SPEED_CASES, *, epochs: int = 3, device: str = "cpu",
@@ -77,123 +59,6 @@ def study_s_per_epoch(spec: RunSpec) -> float | None:
     row = study_row(spec.dataset, spec.entry)
     return row.s_per_epoch if row else None
 
-
-# ============================================================================ where a step's time goes
-
-@dataclass
-class StepBreakdown:
-    """Seconds of one training step by part (the step of median time among those timed), and its FLOPs."""
-    forward: float
-    backward: float
-    optimizer: float
-    extra_pass: float
-    step: float
-    flops: int
-
-    @property
-    def parts(self) -> dict[str, float]:
-        return dict(zip(PARTS, (self.forward, self.backward, self.optimizer, self.extra_pass)))
-
-    def flops_per_s(self) -> float:
-        return self.flops / self.step if self.step > 0 else float("nan")
-
-
-class _PartTimer:
-    """Adds the synchronised wall time of every call of a patched function to one part."""
-
-    def __init__(self, device):
-        self.device, self.seconds, self.depth = device, {p: 0.0 for p in PARTS[1:]}, 0
-
-    def wrap(self, part, fn):
-        def timed(*args, **kwargs):
-            if self.depth:                       # nested inside a timed part: counted there
-                return fn(*args, **kwargs)
-            self.depth += 1
-            synchronize(self.device)
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                synchronize(self.device)
-                self.seconds[part] += time.perf_counter() - start
-                self.depth -= 1
-        return timed
-
-
-@contextlib.contextmanager
-def _timed_parts(algorithm, device):
-    """Patch backward, every optimizer's step and the algorithm's extra passes for one step."""
-    timer = _PartTimer(device)
-    # Tensor.backward calls torch.autograd.backward (which DFA calls directly): patch both,
-    # the depth guard counts a nested call once.
-    saved_backward, saved_functional = torch.Tensor.backward, torch.autograd.backward
-    torch.Tensor.backward = timer.wrap("backward", saved_backward)
-    torch.autograd.backward = timer.wrap("backward", saved_functional)
-    patched = [(o, "step", "optimizer") for o in algorithm.optimizers()]
-    patched += [(algorithm, name, "extra pass") for name in algorithm.extra_passes]
-    for owner, name, part in patched:
-        setattr(owner, name, timer.wrap(part, getattr(owner, name)))
-    try:
-        yield timer
-    finally:
-        torch.Tensor.backward, torch.autograd.backward = saved_backward, saved_functional
-        for owner, name, _ in patched:
-            delattr(owner, name)                 # back to the class's method
-
-
-def step_breakdown(algorithm, x: torch.Tensor, y: torch.Tensor, stage=None, steps: int = 10,
-                   warmup: int = 3) -> StepBreakdown:
-    """Time `steps` eager training steps on one batch, split into PARTS; count one step's FLOPs.
-    The algorithm trains while it is timed (use a throwaway model)."""
-    stage = stage or algorithm.stages()[0]
-    device = x.device
-    algorithm.train()
-    for _ in range(warmup):
-        algorithm.train_step(x, y, stage)
-    rows = []
-    for _ in range(steps):
-        with _timed_parts(algorithm, device) as timer:
-            synchronize(device)
-            start = time.perf_counter()
-            algorithm.train_step(x, y, stage)
-            synchronize(device)
-            total = time.perf_counter() - start
-        rows.append([total - sum(timer.seconds.values()), *timer.seconds.values(), total])
-    with FlopCounterMode(display=False) as counter:
-        algorithm.train_step(x, y, stage)
-    rows.sort(key=lambda r: r[-1])
-    forward, backward, optimizer, extra, step = rows[len(rows) // 2]      # the median step, whole
-    return StepBreakdown(float(forward), float(backward), float(optimizer), float(extra), float(step),
-                         int(counter.get_total_flops()))
-
-
-def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None,
-                repeats: int = 5) -> float:
-    """FLOP/s of one large square torch.mm on `device` (best of `repeats`): the machine's limit."""
-    n = n or (8192 if device.type == "cuda" else 2048)
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    a @ b                                          # warm-up: kernels load, clocks rise
-    best = float("inf")
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        a @ b
-        synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best
-
-
-def first_stage_breakdown(model, data: datasets.Dataset, batch_size: int):
-    """(StepBreakdown, stage) of a fresh model's first stage, prepared on a few batches only."""
-    model.to(data.device)
-    stage = model.stages()[0]
-    stage_data = model.begin_stage(stage, datasets.first(data, 4 * batch_size))
-    x, y = stage_data.train.x[:batch_size], stage_data.train.y[:batch_size]
-    return step_breakdown(model, x, y, stage), stage
-
-
-# ============================================================================ the profiler
 
 def synthetic(name: str, device: torch.device, n_train: int, seed: int = 0) -> datasets.Dataset:
     """Random tensors shaped like `name`, for timing only (accuracy is meaningless)."""
@@ -251,8 +116,13 @@ def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=Tr
                "study_s_per_epoch_a100": study_s_per_epoch(spec),
                "step": asdict(parts), "step_stage": stage.name, "flops_per_s": parts.flops_per_s(),
                "matmul_peak_flops_per_s": peak, "fraction_of_peak": parts.flops_per_s() / peak,
+               "flops_per_epoch": fit_flops_per_epoch(spec, data),
                "twin_key": twin_key, "notes": history.notes, "torch": torch.__version__,
                "optimizer": sorted({implementation_of(o) for o in model.optimizers()})}
+        twin_spec = next((RunSpec.from_record(r["spec"], r["entry"]) for r in rows if r["key"] == twin_key), None)
+        if twin_spec is not None:          # the twin's run was timed just before: interleave the two
+            row["interleaved"] = interleaved_step_ratio(build_model(spec, data), build_model(twin_spec, data), data,
+                                                        spec.batch_size, twin_spec.batch_size)
         rows.append(row)
         if verbose:
             print(describe(row), flush=True)
@@ -260,11 +130,20 @@ def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=Tr
     for row in rows:                            # a rival's step against its twin's, same machine
         twin = next((t for t in rows if row["twin_key"] and t["key"] == row["twin_key"]), None)
         row["twin"] = twin["case"] if twin else None
-        row["step_ratio_to_twin"] = row["step"]["step"] / twin["step"]["step"] if twin else None
+        row["step_ratio_to_twin"] = (row["interleaved"]["ratio"] if "interleaved" in row
+                                     else row["step"]["step"] / twin["step"]["step"] if twin else None)
         row["epoch_ratio_to_twin"] = row["s_per_epoch_whole"] / twin["s_per_epoch_whole"] if twin else None
-        if verbose and twin:
-            print(f"  {row['case']} / {twin['case']}: step x{row['step_ratio_to_twin']:.2f}, whole training "
-                  f"time per epoch x{row['epoch_ratio_to_twin']:.2f}")
+        if not twin:
+            continue
+        floor = Floor.of(StepBreakdown(**row["step"]), StepBreakdown(**twin["step"]), row["step_ratio_to_twin"])
+        row["floor"] = {**asdict(floor), "distance": floor.distance, "verdict": floor.verdict(),
+                        "epoch_flops_ratio": row["flops_per_epoch"] / twin["flops_per_epoch"]}
+        row["floor"]["epoch_distance"] = row["epoch_ratio_to_twin"] / row["floor"]["epoch_flops_ratio"] - 1
+        if verbose:
+            print(f"  {row['case']} / {twin['case']}: step (median of interleaved blocks) {floor.text()}; whole "
+                  "training time per epoch "
+                  f"x{row['epoch_ratio_to_twin']:.2f} (FLOP floor x{row['floor']['epoch_flops_ratio']:.2f}, "
+                  f"{100 * row['floor']['epoch_distance']:+.0f}%)")
     atomic_write(out / "speed.json", json.dumps(rows, indent=2))
     return rows
 
@@ -305,6 +184,3 @@ def main(argv=None) -> int:
         return 2
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,29 @@
+"""How fast a training step is, where its time goes, and how far it is from the machine's limit.
+
+    python -m fwdlib.speed                      # every case; --only mf+per-batch,bp-mlp@mf+per-batch
+
+Each case is a run of the `paper` preset, its RunSpec as the benchmark would train it (the
+same batch, config and augmentation); the profiler only caps its epochs. For each: seconds per epoch (beside the study's A100 figure), and
+for one eager step the time of its parts:
+
+    forward      everything not listed below (the algorithm's own passes, its losses)
+    backward     every .backward() call
+    optimizer    every optimizer.step()
+    extra pass   passes an algorithm makes besides learning (FF's neutral-label pass for its head)
+
+plus the step's matrix-multiply FLOPs (counted by torch.utils.flop_counter) divided by its time,
+against the peak the same device reaches on one large torch.mm in the same dtype: a printed
+"fraction of the limit" on any machine, CPU or GPU.
+
+steps     where a step's time goes (parts, FLOPs), interleaved rival-against-twin timing
+floor     the FLOP floor of a rival against its twin, per step and per epoch
+profiler  every case timed: python -m fwdlib.speed
+"""
+from .floor import FLOOR_TOLERANCE, Floor, fit_flops_per_epoch
+from .profiler import SPEED_CASES, case_specs, describe, label, main, speed, study_s_per_epoch, synthetic, timing_data
+from .steps import (PARTS, StepBreakdown, first_stage_batch, first_stage_breakdown, interleaved_step_ratio,
+                    matmul_peak, step_breakdown)
+
+__all__ = ["FLOOR_TOLERANCE", "PARTS", "SPEED_CASES", "Floor", "StepBreakdown", "case_specs", "describe",
+           "fit_flops_per_epoch", "first_stage_batch", "first_stage_breakdown", "interleaved_step_ratio", "label",
+           "main", "matmul_peak", "speed", "step_breakdown", "study_s_per_epoch", "synthetic", "timing_data"]
