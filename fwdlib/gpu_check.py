@@ -1,14 +1,15 @@
 """Every GPU acceptance check in one command: `make gpu-check` (python -m fwdlib.gpu_check).
 
 Run it once on any machine with an NVIDIA GPU (a Colab GPU runtime, a lab server, a cloud VM)
-after changing the training loop, CUDA graphs, the meters or an algorithm. In about 8 minutes on
-an H100/H200-class GPU it checks, and writes to gpu-check/report.md and report.json:
+after changing the training loop, CUDA graphs, the meters or an algorithm. It checks, and writes
+to gpu-check/report.md and report.json (`--only` runs a subset; the lessons take longest):
 
 1. CUDA-graph training equals eager training for every algorithm (same weights after the same
    steps, within float tolerance), FF's learning-rate cooldown included;
 2. the speed targets, on the benchmark's own specs (`paper` preset): Fashion-MNIST 2x1000 pair
    <= 0.10 s per epoch, CIFAR-10-shaped 3x2000 pair <= 0.20 s, FF 4x2000 (ff+kit, batch 128)
-   <= 1.0 s, and MF no slower than its twin;
+   <= 1.0 s, and MF no slower than its twin; MF's step within 5% of its floor with the optimizer,
+   MF 3x2000 at MF_PEAK_FRACTION of the matmul peak, FF at or below its FLOP floor (`speed.Floor`);
 3. the energy meter: NVML's counter against power sampled every 100 ms and against CodeCarbon,
    the allocator's peak against NVML's device-wide figure;
 4. a short FF 4x2000 run on Fashion-MNIST (the full set where present), accuracy per epoch;

@@ -51,7 +51,8 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
                     if u["unit"] not in waited:
                         waited.add(u["unit"])
                         say(f"bench: waiting for {u['label']} of worker {u['worker']}; if that worker has stopped, "
-                            f"its unit is run here once its heartbeat has been silent {pool.grace_s:g} s", flush=True)
+                            f"its unit is run here once its heartbeat has been silent {pool.grace_s:g} s (Ctrl-C "
+                            "stops this worker and loses nothing)", flush=True)
                 time.sleep(min(pool.heartbeat_s, 5))
                 continue
             key, token, note = claim
@@ -71,8 +72,9 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
                 say(f"  {unit.label} was finished first by {first}; this worker's records stay in "
                     f"{ready.log.path} only")
     records = pool.records()
-    write_report(records, ready.log.path.parent, title=title_of(records), margins=margins)
-    say((ready.log.path.parent / "report.md").read_text())
+    if records:
+        write_report(records, ready.log.path.parent, title=title_of(records), margins=margins)
+        say((ready.log.path.parent / "report.md").read_text())
     return records
 
 
