@@ -141,7 +141,7 @@ def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=Tr
         row["floor"]["epoch_distance"] = row["epoch_ratio_to_twin"] / row["floor"]["epoch_flops_ratio"] - 1
         if verbose:
             print(f"  {row['case']} / {twin['case']}: step (median of interleaved blocks) {floor.text()}; whole "
-                  "training time per epoch "
+                  "training time per epoch (the two runs timed one after the other) "
                   f"x{row['epoch_ratio_to_twin']:.2f} (FLOP floor x{row['floor']['epoch_flops_ratio']:.2f}, "
                   f"{100 * row['floor']['epoch_distance']:+.0f}%)")
     atomic_write(out / "speed.json", json.dumps(rows, indent=2))
