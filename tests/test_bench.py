@@ -295,7 +295,7 @@ def test_the_speed_profiler_times_the_benchmarks_specs_and_the_distance_to_the_l
     out = capsys.readouterr().out
     assert "matmul peak" in out and "% of the matmul peak" in out
     assert "mf+per-batch 2x64 / bp-mlp@mf+per-batch 2x64: step (median of interleaved blocks) x" in out
-    assert "FLOP floor x" in out and "whole training time per epoch x" in out
+    assert "FLOP floor x" in out and "whole training time per epoch (the two runs timed one after the other) x" in out
     floor = rows[1]["floor"]
     assert floor["flops_ratio"] == pytest.approx(rows[1]["step"]["flops"] / rows[0]["step"]["flops"])
     assert floor["measured"] == rows[1]["step_ratio_to_twin"] == rows[1]["interleaved"]["ratio"]
