@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..utils import worker_id
+from ..utils import redact, worker_id
 from .plan import PlannedRun, plan
 from .pool import Heartbeat, Pool, Unit, neutral, plan_record, units_of
 from .report import title_of, write_report
@@ -30,7 +30,7 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
     added, seeds = pool.join(plan, units_of(ready.runs()), retry_failed)
     units = {u.key: u for u in units_of(ready.runs(seeds))}
     say = print if verbose else (lambda *a, **k: None)
-    say(f"bench {preset} in study {pool.study} ({pool.hide(pool.url)}): {len(units)} units of (pair, seed) over "
+    say(f"bench {preset} in study {pool.study} ({redact(pool.url)}): {len(units)} units of (pair, seed) over "
         f"{seeds} seeds, {added} added now; device {ready.device}")
     if plan_only:
         say(status(pool))
@@ -184,7 +184,7 @@ def status(pool: Pool) -> str:
     units = pool.units()
     counts = {s: sum(u["state"] == s for u in units) for s in ("planned", "running", "done", "failed")}
     machines = {r.get("machine", {}).get("host") for r in pool.records()}
-    lines = [f"study {pool.study} in {pool.hide(pool.url)}: preset {plan['preset']}, protocol {plan['protocol']}, "
+    lines = [f"study {pool.study} in {redact(pool.url)}: preset {plan['preset']}, protocol {plan['protocol']}, "
              f"fwdlib {plan['fwdlib']}, torch {plan['torch']}.x; {len(units)} units of (pair, seed)",
              "  " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; {len(machines)} machine(s) contributed"]
     for u in units:
