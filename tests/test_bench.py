@@ -294,13 +294,16 @@ def test_the_speed_profiler_times_the_benchmarks_specs_and_the_distance_to_the_l
     rows = speed.speed(cases, out=tmp_path, root=tmp_path / "no-data")
     out = capsys.readouterr().out
     assert "matmul peak" in out and "% of the matmul peak" in out
-    assert "mf+per-batch 2x64 / bp-mlp@mf+per-batch 2x64: step (median of interleaved blocks) x" in out
+    assert "mf+per-batch 2x64 / bp-mlp@mf+per-batch 2x64:\n    step (median of interleaved blocks) x" in out
     assert "FLOP floor x" in out and "whole training time per epoch (the two runs timed one after the other) x" in out
-    floor = rows[1]["floor"]
-    assert floor["flops_ratio"] == pytest.approx(rows[1]["step"]["flops"] / rows[0]["step"]["flops"])
+    floor, epoch = rows[1]["floor"], rows[1]["epoch_floor"]
+    assert floor["flops_ratio"] == pytest.approx(rows[1]["step"]["ops"]["flops"] / rows[0]["step"]["ops"]["flops"])
+    assert rows[1]["step"]["ops"]["flops"] == rows[1]["step"]["flops"]      # one count, two ways
     assert floor["measured"] == rows[1]["step_ratio_to_twin"] == rows[1]["interleaved"]["ratio"]
     assert rows[1]["interleaved"]["lo"] <= floor["measured"] <= rows[1]["interleaved"]["hi"]
-    assert 0 < floor["epoch_flops_ratio"] < 1.2 and floor["verdict"] in out
+    assert floor["flops_ratio"] < floor["with_rest"] < 1 and floor["verdict"] in out
+    assert epoch["measured"] == rows[1]["epoch_ratio_to_twin"] and 0 < epoch["flops_ratio"] < 1.2 and epoch["verdict"] in out
+    assert epoch["flops_ratio"] == pytest.approx(rows[1]["flops_per_epoch"] / rows[0]["flops_per_epoch"])
     # MF's backward has no input-gradient GEMMs: its part FLOPs say so
     parts = [r["step"]["part_flops"] for r in rows[:2]]
     assert parts[1]["backward"] < parts[0]["backward"] and sum(parts[0].values()) == rows[0]["step"]["flops"]
@@ -345,15 +348,47 @@ def test_the_studys_claims_are_read_against_the_paired_seeds():
     assert "## The study's claims, tested here" in report.markdown(rows, "t")
 
 
-def test_the_floor_says_what_keeps_a_rival_above_it():
-    def step(forward, backward, optimizer, flops):       # seconds; FLOPs of the forward and the backward
-        return speed.StepBreakdown(forward, backward, optimizer, 0.0, forward + backward + optimizer, sum(flops),
-                                   {"forward": flops[0], "backward": flops[1], "optimizer": 0, "extra pass": 0})
-    twin = step(0.010, 0.020, 0.010, (100, 200))           # 300 FLOPs in 30 ms: 10,000 FLOP/s
-    at_it = speed.Floor.of(step(0.010, 0.010, 0.010, (100, 100)), twin)
-    assert at_it.flops_ratio == pytest.approx(2 / 3) and at_it.with_optimizer == pytest.approx(0.75)
-    assert at_it.measured == pytest.approx(0.75) and "by the optimizer's step" in at_it.verdict()
-    slow = speed.Floor.of(step(0.015, 0.010, 0.010, (100, 100)), twin)
-    assert slow.excess_ms["forward"] == pytest.approx(5.0) and "its forward takes 5.0 ms more" in slow.verdict()
-    assert "below its FLOP floor" in speed.Floor.of(step(0.020, 0.040, 0.010, (200, 400)), twin, measured=1.8).verdict()
-    assert speed.Floor.of(step(0.010, 0.010, 0.010, (100, 100)), twin, measured=0.68).verdict() == "at its FLOP floor"
+def test_the_floor_scales_the_matmuls_carries_the_rest_and_names_what_keeps_a_rival_above_it():
+    def run(matmul_s, adamw_s, outside_s, flops):         # one step: seconds by op, and its FLOPs
+        seconds = matmul_s + adamw_s + outside_s
+        return speed.OpProfile(seconds, flops, matmul_s / seconds,
+                               {"aten::_fused_adamw_": adamw_s / seconds, speed.OUTSIDE: outside_s / seconds})
+    twin = run(0.030, 0.008, 0.002, 300)                   # 300 FLOPs in 30 ms of matmuls, 10 ms of the rest
+    at_it = speed.Floor.of(run(0.020, 0.008, 0.002, 200), twin)
+    assert at_it.flops_ratio == pytest.approx(2 / 3) and at_it.with_rest == pytest.approx(0.75)
+    assert at_it.measured == pytest.approx(0.75) and at_it.distance == pytest.approx(0.125)
+    assert at_it.verdict().startswith("at its floor with the rest (x0.75): the twin spends 25% of its time outside")
+    assert "aten::_fused_adamw_ 20%" in at_it.verdict()
+    slow_optimizer = speed.Floor.of(run(0.020, 0.013, 0.002, 200), twin)
+    assert slow_optimizer.excess_s["aten::_fused_adamw_"] == pytest.approx(0.005)
+    assert "aten::_fused_adamw_ takes 5.0 ms more than in the twin" in slow_optimizer.verdict()
+    slow_matmuls = speed.Floor.of(run(0.025, 0.008, 0.002, 200), twin)
+    assert "matmuls takes 5.0 ms more than its FLOPs at the twin's matmul rate" in slow_matmuls.verdict()
+    # a ratio timed apart (interleaved blocks) replaces the profiled one; each op keeps its share
+    assert speed.Floor.of(run(0.020, 0.008, 0.002, 200), twin, measured=0.68).verdict() == "at its FLOP floor"
+    assert "below its FLOP floor" in speed.Floor.of(run(0.060, 0.016, 0.004, 600), twin, measured=1.8).verdict()
+    epoch = speed.Floor.of(run(20.0, 8.0, 30.0, 200), run(30.0, 8.0, 2.0, 300))
+    assert "outside any op takes 28.0 s more than in the twin" in epoch.verdict()
+
+
+def test_op_profiles_split_the_matmuls_from_the_rest_on_cpu_and_on_cuda():
+    from types import SimpleNamespace as Row
+    cpu = [Row(key="aten::addmm", self_cpu_time_total=6000), Row(key="aten::convolution_backward", self_cpu_time_total=2000),
+           Row(key="aten::_fused_adamw_", self_cpu_time_total=1000), Row(key="aten::relu", self_cpu_time_total=10)]
+    matmul, ops = speed.ops.self_seconds(cpu, "cpu")
+    assert matmul == pytest.approx(0.008) and ops == pytest.approx({"aten::_fused_adamw_": 0.001, "aten::relu": 1e-5})
+    # on a GPU the kernels are rows of their own, timed on the device; the aten ops have no device time
+    cuda = [Row(key="aten::mm", self_cpu_time_total=50, self_device_time_total=0),
+            Row(key="sm90_xmma_gemm_f32f32_tf32f32", self_cpu_time_total=0, self_device_time_total=700),
+            Row(key="cudnn::detail::dgrad_engine", self_cpu_time_total=0, self_device_time_total=100),
+            Row(key="void at::native::vectorized_elementwise_kernel", self_cpu_time_total=0, self_device_time_total=100)]
+    matmul, ops = speed.ops.self_seconds(cuda, "cuda")
+    assert matmul == pytest.approx(8e-4) and ops == pytest.approx({"void at::native::vectorized_elementwise_kernel": 1e-4})
+    a, b = torch.randn(256, 256), torch.randn(256, 256)
+    matmul_run, sum_run = (lambda: (a @ b, 2)[1]), (lambda: (a.exp(), 1)[1])
+    one, two = speed.ops.profile_interleaved([matmul_run, sum_run], torch.device("cpu"), rounds=3)
+    assert one.flops == 2 * 256 ** 3 // 2 and two.flops == 0 and one.matmul_share > 0.5 and two.matmul_share == 0
+    assert sum(one.op_share.values()) == pytest.approx(1 - one.matmul_share) and "aten::exp" in two.op_share
+    assert speed.profile_ops(matmul_run, torch.device("cpu")).flops == one.flops
+
+

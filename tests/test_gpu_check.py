@@ -59,8 +59,8 @@ def test_the_speed_check_judges_the_floor_and_the_peak(monkeypatch):
         return {"dataset": "fashion_mnist", "case": case, "algorithm": algorithm, "s_per_epoch": 0.05, "twin": "bp",
                 "fraction_of_peak": fraction, "epoch_ratio_to_twin": epoch_ratio, "spec": {"config": {"hidden": hidden}},
                 "floor": floor}
-    def floor(measured, flops_ratio, with_optimizer):
-        return {"measured": measured, "flops_ratio": flops_ratio, "with_optimizer": with_optimizer,
+    def floor(measured, flops_ratio, with_rest):
+        return {"measured": measured, "flops_ratio": flops_ratio, "with_rest": with_rest,
                 "distance": measured / flops_ratio - 1, "verdict": "-"}
     rows = [row("bp 2x1000", "bp-mlp", (1000,) * 2), row("mf 2x1000", "mf", (1000,) * 2, floor(0.84, 0.79, 0.81)),
             row("bp 3x2000", "bp-mlp", (2000,) * 3), row("mf 3x2000", "mf", (2000,) * 3, floor(0.80, 0.78, 0.80), 0.6),

@@ -16,14 +16,16 @@ against the peak the same device reaches on one large torch.mm in the same dtype
 "fraction of the limit" on any machine, CPU or GPU.
 
 steps     where a step's time goes (parts, FLOPs), interleaved rival-against-twin timing
-floor     the FLOP floor of a rival against its twin, per step and per epoch
+ops       where a run's time goes operation by operation (torch.profiler), the matmuls apart
+floor     the FLOP floor of a rival against its twin, per step and per epoch, and what keeps it above
 profiler  every case timed: python -m fwdlib.speed
 """
-from .floor import FLOOR_TOLERANCE, Floor, fit_flops_per_epoch
+from .floor import FLOOR_TOLERANCE, Floor, fit_ops
+from .ops import MATMULS, OUTSIDE, OpProfile, profile_ops
 from .profiler import SPEED_CASES, case_specs, describe, label, main, speed, study_s_per_epoch, synthetic, timing_data
 from .steps import (PARTS, StepBreakdown, first_stage_batch, first_stage_breakdown, interleaved_step_ratio,
                     matmul_peak, step_breakdown)
 
-__all__ = ["FLOOR_TOLERANCE", "PARTS", "SPEED_CASES", "Floor", "StepBreakdown", "case_specs", "describe",
-           "fit_flops_per_epoch", "first_stage_batch", "first_stage_breakdown", "interleaved_step_ratio", "label",
+__all__ = ["FLOOR_TOLERANCE", "MATMULS", "OUTSIDE", "PARTS", "SPEED_CASES", "Floor", "OpProfile", "StepBreakdown",
+           "case_specs", "describe", "fit_ops", "profile_ops", "first_stage_batch", "first_stage_breakdown", "interleaved_step_ratio", "label",
            "main", "matmul_peak", "speed", "step_breakdown", "study_s_per_epoch", "synthetic", "timing_data"]

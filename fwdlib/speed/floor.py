@@ -2,48 +2,58 @@
 
 Per step, the ratio of the two steps' counted FLOPs; per epoch of the whole training, the ratio of
 the FLOPs a short fit counts (stage preparation, steps and validation). A measured time ratio at
-the floor means the rival runs its arithmetic as efficiently as its twin. The optimizer's step is
-memory-bound and the same work in both members (the same parameters, give or take MF's C x h
-projections), so it does not shrink with the FLOPs: `Floor` also gives the floor with it added,
-and names the part whose time lies furthest above its FLOPs at the twin's rate.
+the floor means the rival runs its arithmetic as efficiently as its twin.
+
+Only the matmuls' time shrinks with the FLOPs. The rest of the twin's time (the optimizer over the
+same parameters, elementwise ops, Python between ops) is work a rival like MF does alike, so
+`Floor` also gives the floor with the rest: the twin's matmul time scaled by the FLOP ratio, plus
+the rest of its time as it is. Set against that, the operation furthest above its share names what
+keeps a rival above its floor (`ops.profile_ops` measures each op's share).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch.utils.flop_counter import FlopCounterMode
-
 from .. import data as datasets
 from ..bench.runner import build_model, fit_spec
 from ..bench.spec import RunSpec
 from ..utils import seed_all
-from .steps import StepBreakdown
+from .ops import MATMULS, OpProfile, profile_ops
 
 FLOOR_TOLERANCE = 0.05          # "at its floor": a measured ratio within 5% of it
 
 
+def duration(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if abs(seconds) < 1 else f"{seconds:.1f} s"
+
+
 @dataclass
 class Floor:
-    """A rival's step against its twin's: the measured time ratio, the FLOP floor (the counted
-    FLOPs' ratio), and the floor with the optimizer: the rival's FLOPs at the rate the twin runs
-    its own (twin FLOPs / its step without the optimizer) plus the rival's optimizer step, which is
-    memory-bound and the same work in both. `excess_ms`: each part's time above its FLOPs at the
-    twin's rate (the optimizer: above the twin's), which names what keeps a rival above."""
+    """A rival's time against its twin's: the measured ratio, the FLOP floor (the counted FLOPs'
+    ratio) and the floor with the rest (see the module). `excess_s`: per op, the rival's seconds
+    above its floor share, in units of one twin step or epoch: the matmuls above their FLOPs at
+    the twin's matmul rate, every other op above the twin's own time in that op."""
     measured: float
     flops_ratio: float
-    with_optimizer: float
-    excess_ms: dict
+    twin_matmul_share: float
+    excess_s: dict
+    twin_rest: list             # the twin's largest ops outside the matmuls: [op, share of its time]
 
     @classmethod
-    def of(cls, rival: StepBreakdown, twin: StepBreakdown, measured: float | None = None) -> Floor:
-        """`measured`: the step ratio as timed apart from the breakdowns (interleaved blocks)."""
-        twin_rate = twin.flops / (twin.step - twin.optimizer)
-        part_flops = rival.part_flops or {"forward": rival.flops}
-        excess = {part: 1e3 * (seconds - (twin.optimizer if part == "optimizer"
-                                          else part_flops.get(part, 0) / twin_rate))
-                  for part, seconds in rival.parts.items()}
-        return cls(measured or rival.step / twin.step, rival.flops / twin.flops,
-                   (rival.flops / twin_rate + rival.optimizer) / twin.step, excess)
+    def of(cls, rival: OpProfile, twin: OpProfile, measured: float | None = None) -> Floor:
+        """`measured`: the time ratio as timed apart from the profiles (interleaved blocks, whole fits);
+        by default the ratio of the profiled times."""
+        measured = rival.seconds / twin.seconds if measured is None else measured
+        ratio = rival.flops / twin.flops
+        excess = {MATMULS: measured * rival.matmul_share - ratio * twin.matmul_share}
+        for op in {*rival.op_share, *twin.op_share}:
+            excess[op] = measured * rival.op_share.get(op, 0.0) - twin.op_share.get(op, 0.0)
+        return cls(measured, ratio, twin.matmul_share, {op: share * twin.seconds for op, share in excess.items()}, [list(kv) for kv in twin.top()])
+
+    @property
+    def with_rest(self) -> float:
+        """The floor with the rest: the twin's matmul share scaled by the FLOP ratio, the rest as it is."""
+        return self.flops_ratio * self.twin_matmul_share + 1 - self.twin_matmul_share
 
     @property
     def distance(self) -> float:
@@ -53,27 +63,33 @@ class Floor:
     def verdict(self) -> str:
         if self.distance <= FLOOR_TOLERANCE:
             return "at its FLOP floor" if self.distance >= -FLOOR_TOLERANCE else "below its FLOP floor"
-        if self.measured <= self.with_optimizer * (1 + FLOOR_TOLERANCE):
-            return (f"above it by the optimizer's step, the same work in both (floor with it "
-                    f"x{self.with_optimizer:.2f})")
-        part, ms = max(self.excess_ms.items(), key=lambda kv: kv[1])
-        return (f"above its floor with the optimizer (x{self.with_optimizer:.2f}): its {part} takes {ms:.1f} ms "
-                "more than its FLOPs at the twin's rate")
+        if self.measured <= self.with_rest * (1 + FLOOR_TOLERANCE):
+            return (f"at its floor with the rest (x{self.with_rest:.2f}): the twin spends "
+                    f"{1 - self.twin_matmul_share:.0%} of its time "
+                    f"outside matmuls ({', '.join(f'{op} {s:.0%}' for op, s in self.twin_rest)}), work that does not "
+                    "shrink with the FLOPs")
+        op, seconds = max(self.excess_s.items(), key=lambda kv: kv[1])
+        where = "its FLOPs at the twin's matmul rate" if op == MATMULS else "in the twin"
+        return f"above its floor with the rest (x{self.with_rest:.2f}): {op} takes {duration(seconds)} more than {where}"
 
     def text(self) -> str:
         return (f"x{self.measured:.2f} (FLOP floor x{self.flops_ratio:.2f}, {100 * self.distance:+.0f}%: "
                 f"{self.verdict()})")
 
 
-def fit_flops_per_epoch(spec: RunSpec, data: datasets.Dataset, n_train: int | None = None) -> float:
-    """Matmul and convolution FLOPs per epoch of the whole training as `speed` times it (stage
-    preparation, steps, validation), counted on a short fit over the first examples: every part
-    scales with the examples, so two runs' counts divide into the floor of their epoch times.
-    (A closed-form solve, e.g. CaFo's `mse` predictors, is not a matmul and is not counted.)"""
-    n = n_train or 4 * spec.batch_size
+def fit_ops(spec: RunSpec, data: datasets.Dataset, n_train: int | None = None) -> OpProfile:
+    """One epoch of the whole training as `speed` times it (stage preparation, steps, validation),
+    operation by operation, from a short fit over the first examples: every part scales with the
+    examples, so two runs' profiles divide into the floor of their epoch times. (A closed-form
+    solve, e.g. CaFo's `mse` predictors, is not a matmul and is not counted in the FLOPs.)"""
+    n = n_train or 16 * spec.batch_size
     small = datasets.first(data, n, max(1, round(n * len(data.val) / len(data.train))))
-    seed_all(spec.seed)
-    model = build_model(spec, small)
-    with FlopCounterMode(display=False) as counter:
-        history = fit_spec(model, small, spec.replace(cuda_graphs=False))
-    return counter.get_total_flops() / history.epochs
+    models = []
+    for _ in range(2):                      # one fit counted, one profiled; built outside both
+        seed_all(spec.seed)
+        models.append(build_model(spec, small))
+
+    def fit() -> int:
+        return fit_spec(models.pop(), small, spec.replace(cuda_graphs=False)).epochs
+
+    return profile_ops(fit, data.device)

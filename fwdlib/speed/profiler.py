@@ -18,8 +18,9 @@ from ..bench.runner import build_model, fit_spec
 from ..bench.spec import RunSpec
 from ..bench.study import study_row
 from ..utils import as_tuple, atomic_write, pick_device, seed_all, writable_folder
-from .floor import Floor, fit_flops_per_epoch
-from .steps import PARTS, StepBreakdown, first_stage_breakdown, interleaved_step_ratio, matmul_peak
+from .floor import Floor, fit_ops
+from .ops import OpProfile
+from .steps import PARTS, first_stage_breakdown, interleaved_step_ratio, matmul_peak
 
 # (preset, dataset, entry): the study's architectures as the benchmark runs them. MF and its twin
 # run in the kit's per-batch variant; the study's greedy MF is timed by the benchmark itself.
@@ -95,7 +96,7 @@ def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=Tr
     if verbose:
         print(f"speed on {device_name} ({device}), float32 matmul peak {peak / 1e9:.1f} GFLOP/s "
               f"(one large torch.mm)")
-    rows = []
+    rows, profiles = [], {}                 # profiles: run key -> (its step's breakdown, its fit's OpProfile)
     for spec, twin_key in cases:
         data, data_label = timing_data(spec.dataset, device, root)
         seed_all(spec.seed)
@@ -106,6 +107,7 @@ def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=Tr
             per_stage.setdefault(r["stage"], []).append(r["time_s"])
         timed = [t for times in per_stage.values() for t in (times[1:] or times)]
         parts, stage = first_stage_breakdown(build_model(spec, data), data, spec.batch_size)
+        profiles[spec.key] = parts, fit_ops(spec, data)
         row = {"case": label(spec), "entry": str(spec.entry), "dataset": spec.dataset, "key": spec.key,
                "spec": spec.record(), "algorithm": spec.algorithm, "batch_size": spec.batch_size, "data": data_label,
                "device": str(device), "device_name": device_name, "mode": history.mode,
@@ -116,7 +118,7 @@ def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=Tr
                "study_s_per_epoch_a100": study_s_per_epoch(spec),
                "step": asdict(parts), "step_stage": stage.name, "flops_per_s": parts.flops_per_s(),
                "matmul_peak_flops_per_s": peak, "fraction_of_peak": parts.flops_per_s() / peak,
-               "flops_per_epoch": fit_flops_per_epoch(spec, data),
+               "flops_per_epoch": profiles[spec.key][1].flops, "fit_ops": asdict(profiles[spec.key][1]),
                "twin_key": twin_key, "notes": history.notes, "torch": torch.__version__,
                "optimizer": sorted({implementation_of(o) for o in model.optimizers()})}
         twin_spec = next((RunSpec.from_record(r["spec"], r["entry"]) for r in rows if r["key"] == twin_key), None)
@@ -135,15 +137,18 @@ def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=Tr
         row["epoch_ratio_to_twin"] = row["s_per_epoch_whole"] / twin["s_per_epoch_whole"] if twin else None
         if not twin:
             continue
-        floor = Floor.of(StepBreakdown(**row["step"]), StepBreakdown(**twin["step"]), row["step_ratio_to_twin"])
-        row["floor"] = {**asdict(floor), "distance": floor.distance, "verdict": floor.verdict(),
-                        "epoch_flops_ratio": row["flops_per_epoch"] / twin["flops_per_epoch"]}
-        row["floor"]["epoch_distance"] = row["epoch_ratio_to_twin"] / row["floor"]["epoch_flops_ratio"] - 1
+        (rival_step, rival_fit), (twin_step, twin_fit) = profiles[row["key"]], profiles[twin["key"]]
+        # the steps' profiles from the interleaved blocks where they ran, else each alone
+        step_ops = ([OpProfile(**p) for p in row["interleaved"]["ops"]] if "interleaved" in row
+                    else (rival_step.ops, twin_step.ops))
+        step_floor = Floor.of(*step_ops, row["step_ratio_to_twin"])
+        epoch_floor = Floor.of(rival_fit, twin_fit, row["epoch_ratio_to_twin"])
+        row["floor"], row["epoch_floor"] = (
+            {**asdict(f), "with_rest": f.with_rest, "distance": f.distance, "verdict": f.verdict()}
+            for f in (step_floor, epoch_floor))
         if verbose:
-            print(f"  {row['case']} / {twin['case']}: step (median of interleaved blocks) {floor.text()}; whole "
-                  "training time per epoch (the two runs timed one after the other) "
-                  f"x{row['epoch_ratio_to_twin']:.2f} (FLOP floor x{row['floor']['epoch_flops_ratio']:.2f}, "
-                  f"{100 * row['floor']['epoch_distance']:+.0f}%)")
+            print(f"  {row['case']} / {twin['case']}:\n    step (median of interleaved blocks) {step_floor.text()}\n"
+                  f"    whole training time per epoch (the two runs timed one after the other) {epoch_floor.text()}")
     atomic_write(out / "speed.json", json.dumps(rows, indent=2))
     return rows
 

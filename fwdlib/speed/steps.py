@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .. import data as datasets
 from ..utils import synchronize
+from .ops import OpProfile, profile_interleaved, profile_ops
 
 PARTS = ("forward", "backward", "optimizer", "extra pass")
 
@@ -25,6 +26,7 @@ class StepBreakdown:
     step: float
     flops: int
     part_flops: dict | None = None      # the FLOPs of each part
+    ops: OpProfile | None = None        # the step operation by operation (`ops.profile_ops`)
 
     @property
     def parts(self) -> dict[str, float]:
@@ -84,8 +86,9 @@ def _timed_parts(algorithm, device, count_flops: bool = False):
 
 def step_breakdown(algorithm, x: torch.Tensor, y: torch.Tensor, stage=None, steps: int = 10,
                    warmup: int = 3) -> StepBreakdown:
-    """Time `steps` eager training steps on one batch, split into PARTS; count one step's FLOPs.
-    The algorithm trains while it is timed (use a throwaway model)."""
+    """Time `steps` eager training steps on one batch, split into PARTS; count one step's FLOPs;
+    profile `steps` more operation by operation. The algorithm trains while it is timed (use a
+    throwaway model)."""
     stage = stage or algorithm.stages()[0]
     device = x.device
     algorithm.train()
@@ -106,8 +109,14 @@ def step_breakdown(algorithm, x: torch.Tensor, y: torch.Tensor, stage=None, step
     part_flops = {"forward": total - sum(timer.flops.values()), **timer.flops}
     rows.sort(key=lambda r: r[-1])
     forward, backward, optimizer, extra, step = rows[len(rows) // 2]      # the median step, whole
+
+    def train() -> int:
+        for _ in range(steps):
+            algorithm.train_step(x, y, stage)
+        return steps
+
     return StepBreakdown(float(forward), float(backward), float(optimizer), float(extra), float(step), total,
-                         part_flops)
+                         part_flops, profile_ops(train, device))
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None,
@@ -142,10 +151,12 @@ def first_stage_breakdown(model, data: datasets.Dataset, batch_size: int):
 
 
 def interleaved_step_ratio(rival, twin, data: datasets.Dataset, rival_batch: int, twin_batch: int,
-                           blocks: int = 8, steps: int = 10) -> dict:
+                           blocks: int = 8, steps: int = 10, profile_rounds: int = 4) -> dict:
     """The rival's step time over its twin's, as the median of `blocks` interleaved blocks of
     `steps` steps each (the order alternating), so that a machine's drift or a neighbour's burst
-    falls on both: the ratio a single pair of timings cannot give on a shared machine."""
+    falls on both: the ratio a single pair of timings cannot give on a shared machine. Then
+    `profile_rounds` more blocks of each, alternating under the profiler: "ops", the two steps'
+    OpProfiles (rival, twin)."""
     runs = [(m, *first_stage_batch(m, data, b)) for m, b in ((rival, rival_batch), (twin, twin_batch))]
     device = runs[0][1].device
 
@@ -165,5 +176,14 @@ def interleaved_step_ratio(rival, twin, data: datasets.Dataset, rival_batch: int
         for k in order:
             times[k].append(block(*runs[k]))
     ratios = sorted(a / b for a, b in zip(*times))
+
+    def profiled_block(run):
+        def steps_done() -> int:
+            block(*run)
+            return steps
+        return steps_done
+
+    ops = profile_interleaved([profiled_block(run) for run in runs], device, profile_rounds)
     return {"ratio": float(np.median(ratios)), "lo": ratios[0], "hi": ratios[-1], "blocks": blocks, "steps": steps,
-            "rival_step_s": float(np.median(times[0])), "twin_step_s": float(np.median(times[1]))}
+            "rival_step_s": float(np.median(times[0])), "twin_step_s": float(np.median(times[1])),
+            "ops": [asdict(p) for p in ops]}
