@@ -19,7 +19,6 @@ from ..bench.spec import RunSpec
 from ..bench.study import study_row
 from ..utils import as_tuple, atomic_write, pick_device, seed_all, writable_folder
 from .floor import Floor, fit_ops
-from .ops import OpProfile
 from .steps import PARTS, first_stage_breakdown, interleaved_step_ratio, matmul_peak
 
 # (preset, dataset, entry): the study's architectures as the benchmark runs them. MF and its twin
@@ -96,7 +95,8 @@ def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=Tr
     if verbose:
         print(f"speed on {device_name} ({device}), float32 matmul peak {peak / 1e9:.1f} GFLOP/s "
               f"(one large torch.mm)")
-    rows, profiles = [], {}                 # profiles: run key -> (its step's breakdown, its fit's OpProfile)
+    # run key -> its step's breakdown, its fit's OpProfile; rival key -> (rival, twin) step OpProfiles, interleaved
+    rows, steps, fits, step_ops = [], {}, {}, {}
     for spec, twin_key in cases:
         data, data_label = timing_data(spec.dataset, device, root)
         seed_all(spec.seed)
@@ -107,7 +107,7 @@ def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=Tr
             per_stage.setdefault(r["stage"], []).append(r["time_s"])
         timed = [t for times in per_stage.values() for t in (times[1:] or times)]
         parts, stage = first_stage_breakdown(build_model(spec, data), data, spec.batch_size)
-        profiles[spec.key] = parts, fit_ops(spec, data)
+        steps[spec.key], fits[spec.key] = parts, fit_ops(spec, data)
         row = {"case": label(spec), "entry": str(spec.entry), "dataset": spec.dataset, "key": spec.key,
                "spec": spec.record(), "algorithm": spec.algorithm, "batch_size": spec.batch_size, "data": data_label,
                "device": str(device), "device_name": device_name, "mode": history.mode,
@@ -118,13 +118,15 @@ def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=Tr
                "study_s_per_epoch_a100": study_s_per_epoch(spec),
                "step": asdict(parts), "step_stage": stage.name, "flops_per_s": parts.flops_per_s(),
                "matmul_peak_flops_per_s": peak, "fraction_of_peak": parts.flops_per_s() / peak,
-               "flops_per_epoch": profiles[spec.key][1].flops, "fit_ops": asdict(profiles[spec.key][1]),
+               "flops_per_epoch": fits[spec.key].flops, "fit_ops": asdict(fits[spec.key]),
                "twin_key": twin_key, "notes": history.notes, "torch": torch.__version__,
                "optimizer": sorted({implementation_of(o) for o in model.optimizers()})}
         twin_spec = next((RunSpec.from_record(r["spec"], r["entry"]) for r in rows if r["key"] == twin_key), None)
         if twin_spec is not None:          # the twin's run was timed just before: interleave the two
-            row["interleaved"] = interleaved_step_ratio(build_model(spec, data), build_model(twin_spec, data), data,
-                                                        spec.batch_size, twin_spec.batch_size)
+            interleaved = interleaved_step_ratio(build_model(spec, data), build_model(twin_spec, data), data,
+                                                 spec.batch_size, twin_spec.batch_size)
+            step_ops[spec.key] = interleaved["ops"]
+            row["interleaved"] = {**interleaved, "ops": [asdict(p) for p in interleaved["ops"]]}
         rows.append(row)
         if verbose:
             print(describe(row), flush=True)
@@ -137,12 +139,9 @@ def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=Tr
         row["epoch_ratio_to_twin"] = row["s_per_epoch_whole"] / twin["s_per_epoch_whole"] if twin else None
         if not twin:
             continue
-        (rival_step, rival_fit), (twin_step, twin_fit) = profiles[row["key"]], profiles[twin["key"]]
-        # the steps' profiles from the interleaved blocks where they ran, else each alone
-        step_ops = ([OpProfile(**p) for p in row["interleaved"]["ops"]] if "interleaved" in row
-                    else (rival_step.ops, twin_step.ops))
-        step_floor = Floor.of(*step_ops, row["step_ratio_to_twin"])
-        epoch_floor = Floor.of(rival_fit, twin_fit, row["epoch_ratio_to_twin"])
+        step_floor = Floor.of(*step_ops.get(row["key"], (steps[row["key"]].ops, steps[twin["key"]].ops)),
+                              row["step_ratio_to_twin"])
+        epoch_floor = Floor.of(fits[row["key"]], fits[twin["key"]], row["epoch_ratio_to_twin"])
         row["floor"], row["epoch_floor"] = (
             {**asdict(f), "with_rest": f.with_rest, "distance": f.distance, "verdict": f.verdict()}
             for f in (step_floor, epoch_floor))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -156,7 +156,7 @@ def interleaved_step_ratio(rival, twin, data: datasets.Dataset, rival_batch: int
     `steps` steps each (the order alternating), so that a machine's drift or a neighbour's burst
     falls on both: the ratio a single pair of timings cannot give on a shared machine. Then
     `profile_rounds` more blocks of each, alternating under the profiler: "ops", the two steps'
-    OpProfiles (rival, twin)."""
+    OpProfiles (rival, twin), for `Floor.of(*result["ops"], result["ratio"])`."""
     runs = [(m, *first_stage_batch(m, data, b)) for m, b in ((rival, rival_batch), (twin, twin_batch))]
     device = runs[0][1].device
 
@@ -186,4 +186,4 @@ def interleaved_step_ratio(rival, twin, data: datasets.Dataset, rival_batch: int
     ops = profile_interleaved([profiled_block(run) for run in runs], device, profile_rounds)
     return {"ratio": float(np.median(ratios)), "lo": ratios[0], "hi": ratios[-1], "blocks": blocks, "steps": steps,
             "rival_step_s": float(np.median(times[0])), "twin_step_s": float(np.median(times[1])),
-            "ops": [asdict(p) for p in ops]}
+            "ops": tuple(ops)}
