@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fwdlib import algorithms
+from fwdlib import algorithms, data
 from fwdlib.algorithms import cafo, ff, mf
 
 SHAPE = (1, 8, 8)
@@ -197,6 +197,22 @@ def test_cafo_rand_batchnorm_uses_training_statistics_consistently(sample):
     pooled = net.blocks[0][:-1](sample.train.x)
     torch.testing.assert_close(net.blocks[0][-1].running_mean, pooled.mean((0, 2, 3)), atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(net.blocks[0][-1].running_var, pooled.var((0, 2, 3)), atol=1e-4, rtol=1e-3)
+
+
+def test_cafo_features_come_from_one_pass_equal_to_the_calibrated_blocks_own_output(sample):
+    net = algorithms.build("cafo-rand", input_shape=(1, 28, 28), num_classes=10, channels=(4, 8, 8), feature_chunk=37)
+    small = data.first(sample, 100, 50)                         # chunks of 37: two whole, one ragged
+    calls = []
+    net.blocks[1][0].register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    net.begin_stage(net.stages()[0], small)
+    stage = net.begin_stage(net.stages()[1], small)
+    assert calls == [37, 37, 26, 37, 13]                         # the training split once, then validation
+    block1 = torch.cat([net.blocks[0](small.train.x[s:s + 37]) for s in range(0, 100, 37)])
+    expected = torch.cat([net.blocks[1](block1[s:s + 37]) for s in range(0, 100, 37)])
+    assert torch.equal(stage.train.x, expected.flatten(1))        # bit for bit: the same ops on the same chunks
+    assert stage.val.x.shape == (50, 8 * 7 * 7)
+    pooled = net.blocks[1][:-1](block1).double()
+    torch.testing.assert_close(net.blocks[1][-1].running_mean, pooled.mean((0, 2, 3)).float())
 
 
 def test_dfa_updates_depend_only_on_output_error_and_feedback():

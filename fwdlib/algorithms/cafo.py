@@ -141,10 +141,8 @@ class CascadedForward(Algorithm):
             self.frozen = True
         below_train = data.train if i == 0 else self._cache
         below_val = data.val if i == 0 else self._cache_val
-        self.calibrate_batchnorm(self.blocks[i], below_train.x)
-        self.blocks[i].eval()
-        self._cache = Split(self._block_features(i, below_train.x), data.train.y)
-        self._cache_val = Split(self._block_features(i, below_val.x), data.val.y)
+        self._cache = Split(self.calibrated_features(i, below_train.x), data.train.y)
+        self._cache_val = Split(self._chunked(self.blocks[i], below_val.x), data.val.y)
         self.predictor_optimizer = make_optimizer(self.predictors[i].parameters(), *self.optimizer_config)
         return StageData(Split(self._cache.x.flatten(1), data.train.y),
                          Split(self._cache_val.x.flatten(1), data.val.y))
@@ -159,24 +157,42 @@ class CascadedForward(Algorithm):
             self._cache = self._cache_val = None
 
     @torch.no_grad()
-    def calibrate_batchnorm(self, block: nn.Sequential, inputs: torch.Tensor) -> None:
-        """Set the block's BatchNorm statistics to the exact mean/variance over `inputs`."""
-        pre_bn, bn = block[:-1], block[-1]
+    def calibrated_features(self, i: int, inputs: torch.Tensor) -> torch.Tensor:
+        """Block i's eval-mode output for every input, its BatchNorm's statistics first set to the
+        exact mean and variance over `inputs`. One pass of the layers before the BatchNorm: their
+        outputs both give the statistics and, normalised in place, are the features."""
+        pre_bn, bn = self.blocks[i][:-1], self.blocks[i][-1]
+        features = self._chunked(pre_bn, inputs)
+        self.calibrate_batchnorm(bn, features)
+        self.blocks[i].eval()
+        for start in range(0, len(features), self.chunk):
+            features[start:start + self.chunk] = bn(features[start:start + self.chunk])
+        return features
+
+    @torch.no_grad()
+    def calibrate_batchnorm(self, bn: nn.BatchNorm2d, u: torch.Tensor) -> None:
+        """Set the BatchNorm's statistics to the exact mean/variance of its inputs `u` (in float64)."""
         total, total_sq, count = 0.0, 0.0, 0
-        for start in range(0, len(inputs), self.chunk):
-            u = pre_bn(inputs[start:start + self.chunk]).double()
-            total = total + u.sum((0, 2, 3))
-            total_sq = total_sq + u.pow(2).sum((0, 2, 3))
-            count += u.numel() // u.shape[1]
+        for start in range(0, len(u), self.chunk):
+            part = u[start:start + self.chunk].double()
+            total = total + part.sum((0, 2, 3))
+            total_sq = total_sq + part.pow(2).sum((0, 2, 3))
+            count += part.numel() // part.shape[1]
         mean = total / count
         bn.running_mean.copy_(mean)
         bn.running_var.copy_((total_sq / count - mean.pow(2)) * count / max(count - 1, 1))
 
     @torch.no_grad()
-    def _block_features(self, i: int, inputs: torch.Tensor) -> torch.Tensor:
-        """Block i's eval-mode output for every input, in chunks so memory stays bounded."""
-        return torch.cat([self.blocks[i](inputs[s:s + self.chunk])
-                          for s in range(0, len(inputs), self.chunk)])
+    def _chunked(self, layers: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        """`layers` over every input in chunks, so that memory stays bounded, written into one tensor
+        (no list of chunks and concatenated copy of it side by side)."""
+        out = None
+        for start in range(0, len(inputs), self.chunk):
+            part = layers(inputs[start:start + self.chunk])
+            if out is None:
+                out = part.new_empty(len(inputs), *part.shape[1:])
+            out[start:start + len(part)] = part
+        return out
 
     # ------------------------------------------------------------------ learning
     def predictor_loss(self, logits, y, reduction="mean"):
