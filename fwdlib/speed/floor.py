@@ -30,9 +30,9 @@ def duration(seconds: float) -> str:
 @dataclass
 class Floor:
     """A rival's time against its twin's: the measured ratio, the FLOP floor (the counted FLOPs'
-    ratio) and the floor with the rest (see the module). `excess_s`: per op, the rival's seconds
-    above its floor share, in units of one twin step or epoch: the matmuls above their FLOPs at
-    the twin's matmul rate, every other op above the twin's own time in that op."""
+    ratio) and the floor with the rest (see the module). `excess_s`: per op, the seconds a rival
+    step (or epoch) spends in it above its floor: the matmuls above their FLOPs at the twin's
+    matmul rate, every other op above the twin's own time in that op."""
     measured: float
     flops_ratio: float
     twin_matmul_share: float
@@ -48,7 +48,8 @@ class Floor:
         excess = {MATMULS: measured * rival.matmul_share - ratio * twin.matmul_share}
         for op in {*rival.op_share, *twin.op_share}:
             excess[op] = measured * rival.op_share.get(op, 0.0) - twin.op_share.get(op, 0.0)
-        return cls(measured, ratio, twin.matmul_share, {op: share * twin.seconds for op, share in excess.items()}, [list(kv) for kv in twin.top()])
+        return cls(measured, ratio, twin.matmul_share, {op: share * twin.seconds for op, share in excess.items()},
+                   [list(kv) for kv in twin.top()])
 
     @property
     def with_rest(self) -> float:

@@ -13,7 +13,7 @@ import contextlib
 import os
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -77,9 +77,9 @@ class _Tally:
     matmul: float = 0.0
     ops: dict = field(default_factory=dict)
 
-    def profile(self) -> OpProfile:
+    def profile(self, flops: int) -> OpProfile:
         rest = {**self.ops, OUTSIDE: max(0.0, self.wall - self.matmul - sum(self.ops.values()))}
-        return OpProfile(self.wall / self.units, 0, self.matmul / self.wall,
+        return OpProfile(self.wall / self.units, flops, self.matmul / self.wall,
                          {op: s / self.wall for op, s in rest.items()})
 
 
@@ -137,4 +137,4 @@ def profile_interleaved(runs, device: torch.device, rounds: int = 4) -> list[OpP
         order = range(len(runs)) if i % 2 == 0 else reversed(range(len(runs)))
         for k in order:
             _profiled(runs[k], device, tallies[k])
-    return [replace(tally.profile(), flops=f) for tally, f in zip(tallies, flops)]
+    return [tally.profile(f) for tally, f in zip(tallies, flops)]
