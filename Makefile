@@ -48,9 +48,9 @@ browser: $(STAMP)
 	$(PY) -m pytest -q -s tests/test_browser.py
 
 # Every GPU acceptance check (CUDA graphs, speed targets and floors, energy meter, FF run, every
-# lesson in full mode) in one go; writes gpu-check/report.md. The lessons take longest:
-# `$(PY) -m fwdlib.gpu_check --only graphs,speed,energy,ff` runs the rest. Says so and stops on a machine
-# without a CUDA GPU.
+# lesson in full mode) in one go; writes gpu-check/report.md. The lessons take longest;
+# `$(PY) -m fwdlib.gpu_check --only graphs,speed,energy,ff` runs the rest. Says so and stops
+# on a machine without a CUDA GPU.
 gpu-check: $(STAMP)
 	$(PY) -m fwdlib.gpu_check --out gpu-check
 
