@@ -369,6 +369,12 @@ def test_the_floor_scales_the_matmuls_carries_the_rest_and_names_what_keeps_a_ri
     assert "below its FLOP floor" in speed.Floor.of(run(0.060, 0.016, 0.004, 600), twin, measured=1.8).verdict()
     epoch = speed.Floor.of(run(20.0, 8.0, 30.0, 200), run(30.0, 8.0, 2.0, 300))
     assert "outside any op takes 28.0 s more than in the twin" in epoch.verdict()
+    # a rival without the twin's rest (CaFo's predictor against BP-CNN's step): between the two floors, named
+    tiny = speed.Floor.of(run(0.0001, 0.0001, 0.0003, 1), twin)
+    assert tiny.flops_ratio < tiny.measured < tiny.with_rest
+    assert tiny.verdict() == ("below its floor with the rest (x0.25), above its FLOP floor: outside any op takes "
+                              "0.3 ms more than x0.0033 the twin's time in it")
+    assert tiny.text().startswith("x0.013 (FLOP floor x0.0033, +275%: below")
 
 
 def test_op_profiles_split_the_matmuls_from_the_rest_on_cpu_and_on_cuda():

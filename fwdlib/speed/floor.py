@@ -27,16 +27,23 @@ def duration(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms" if abs(seconds) < 1 else f"{seconds:.1f} s"
 
 
+def as_ratio(value: float) -> str:
+    """Two decimals, or two significant digits where those would print 0.00 (CaFo's predictor step)."""
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
+
+
 @dataclass
 class Floor:
     """A rival's time against its twin's: the measured ratio, the FLOP floor (the counted FLOPs'
-    ratio) and the floor with the rest (see the module). `excess_s`: per op, the seconds a rival
-    step (or epoch) spends in it above its floor: the matmuls above their FLOPs at the twin's
-    matmul rate, every other op above the twin's own time in that op."""
+    ratio) and the floor with the rest (see the module). Per op, the seconds a rival step (or
+    epoch) spends in it above each floor: `excess_s` above the floor with the rest (the matmuls
+    above their FLOPs at the twin's matmul rate, every other op above the twin's own time in it),
+    `excess_flops_s` above the FLOP floor (every op above the twin's time in it times the ratio)."""
     measured: float
     flops_ratio: float
     twin_matmul_share: float
     excess_s: dict
+    excess_flops_s: dict
     twin_rest: list             # the twin's largest ops outside the matmuls: [op, share of its time]
 
     @classmethod
@@ -45,11 +52,17 @@ class Floor:
         by default the ratio of the profiled times."""
         measured = rival.seconds / twin.seconds if measured is None else measured
         ratio = rival.flops / twin.flops
-        excess = {MATMULS: measured * rival.matmul_share - ratio * twin.matmul_share}
-        for op in {*rival.op_share, *twin.op_share}:
-            excess[op] = measured * rival.op_share.get(op, 0.0) - twin.op_share.get(op, 0.0)
-        return cls(measured, ratio, twin.matmul_share, {op: share * twin.seconds for op, share in excess.items()},
-                   [list(kv) for kv in twin.top()])
+        # each op's time in units of one twin step: the rival's at the measured ratio, the twin's
+        rival_s = {MATMULS: measured * rival.matmul_share, **{op: measured * s for op, s in rival.op_share.items()}}
+        twin_s = {MATMULS: twin.matmul_share, **twin.op_share}
+        ops = {*rival_s, *twin_s}
+
+        def above(floor_share) -> dict:
+            return {op: (rival_s.get(op, 0.0) - floor_share(op)) * twin.seconds for op in ops}
+
+        return cls(measured, ratio, twin.matmul_share,
+                   above(lambda op: twin_s.get(op, 0.0) * (ratio if op == MATMULS else 1)),
+                   above(lambda op: twin_s.get(op, 0.0) * ratio), [list(kv) for kv in twin.top()])
 
     @property
     def with_rest(self) -> float:
@@ -62,19 +75,27 @@ class Floor:
         return self.measured / self.flops_ratio - 1
 
     def verdict(self) -> str:
+        """Where the measured ratio lies: at or below the FLOP floor; at the floor with the rest (and
+        why that lies higher); or above the FLOP floor, named by the op furthest above its share.
+        (A rival whose step has little of the twin's rest, like CaFo's predictor, can lie between
+        the two floors.)"""
         if self.distance <= FLOOR_TOLERANCE:
             return "at its FLOP floor" if self.distance >= -FLOOR_TOLERANCE else "below its FLOP floor"
-        if self.measured <= self.with_rest * (1 + FLOOR_TOLERANCE):
-            return (f"at its floor with the rest (x{self.with_rest:.2f}): the twin spends "
-                    f"{1 - self.twin_matmul_share:.0%} of its time "
-                    f"outside matmuls ({', '.join(f'{op} {s:.0%}' for op, s in self.twin_rest)}), work that does not "
+        with_rest = f"its floor with the rest (x{as_ratio(self.with_rest)})"
+        if abs(self.measured / self.with_rest - 1) <= FLOOR_TOLERANCE:
+            return (f"at {with_rest}: the twin spends {1 - self.twin_matmul_share:.0%} of its time outside "
+                    f"matmuls ({', '.join(f'{op} {s:.0%}' for op, s in self.twin_rest)}), work that does not "
                     "shrink with the FLOPs")
-        op, seconds = max(self.excess_s.items(), key=lambda kv: kv[1])
-        where = "its FLOPs at the twin's matmul rate" if op == MATMULS else "in the twin"
-        return f"above its floor with the rest (x{self.with_rest:.2f}): {op} takes {duration(seconds)} more than {where}"
+        if self.measured > self.with_rest:
+            op, seconds = max(self.excess_s.items(), key=lambda kv: kv[1])
+            where = "its FLOPs at the twin's matmul rate" if op == MATMULS else "in the twin"
+            return f"above {with_rest}: {op} takes {duration(seconds)} more than {where}"
+        op, seconds = max(self.excess_flops_s.items(), key=lambda kv: kv[1])
+        return (f"below {with_rest}, above its FLOP floor: {op} takes {duration(seconds)} more than "
+                f"x{as_ratio(self.flops_ratio)} the twin's time in it")
 
     def text(self) -> str:
-        return (f"x{self.measured:.2f} (FLOP floor x{self.flops_ratio:.2f}, {100 * self.distance:+.0f}%: "
+        return (f"x{as_ratio(self.measured)} (FLOP floor x{as_ratio(self.flops_ratio)}, {100 * self.distance:+.0f}%: "
                 f"{self.verdict()})")
 
 
