@@ -352,7 +352,8 @@ def test_the_floor_scales_the_matmuls_carries_the_rest_and_names_what_keeps_a_ri
     def run(matmul_s, adamw_s, outside_s, flops):         # one step: seconds by op, and its FLOPs
         seconds = matmul_s + adamw_s + outside_s
         return speed.OpProfile(seconds, flops, matmul_s / seconds,
-                               {"aten::_fused_adamw_": adamw_s / seconds, speed.OUTSIDE: outside_s / seconds})
+                               {"aten::_fused_adamw_": adamw_s / seconds, speed.OUTSIDE: outside_s / seconds},
+                               {"aten::mm": matmul_s / seconds})
     twin = run(0.030, 0.008, 0.002, 300)                   # 300 FLOPs in 30 ms of matmuls, 10 ms of the rest
     at_it = speed.Floor.of(run(0.020, 0.008, 0.002, 200), twin)
     assert at_it.flops_ratio == pytest.approx(2 / 3) and at_it.with_rest == pytest.approx(0.75)
@@ -363,7 +364,8 @@ def test_the_floor_scales_the_matmuls_carries_the_rest_and_names_what_keeps_a_ri
     assert slow_optimizer.excess_s["aten::_fused_adamw_"] == pytest.approx(0.005)
     assert "aten::_fused_adamw_ takes 5.0 ms more than in the twin" in slow_optimizer.verdict()
     slow_matmuls = speed.Floor.of(run(0.025, 0.008, 0.002, 200), twin)
-    assert "matmuls takes 5.0 ms more than its FLOPs at the twin's matmul rate" in slow_matmuls.verdict()
+    assert "the matmuls (aten::mm 71% of its time) take 5.0 ms more than their FLOPs at the twin's matmul rate" \
+        in slow_matmuls.verdict()
     # a ratio timed apart (interleaved blocks) replaces the profiled one; each op keeps its share
     assert speed.Floor.of(run(0.020, 0.008, 0.002, 200), twin, measured=0.68).verdict() == "at its FLOP floor"
     assert "below its FLOP floor" in speed.Floor.of(run(0.060, 0.016, 0.004, 600), twin, measured=1.8).verdict()
@@ -381,20 +383,21 @@ def test_op_profiles_split_the_matmuls_from_the_rest_on_cpu_and_on_cuda():
     from types import SimpleNamespace as Row
     cpu = [Row(key="aten::addmm", self_cpu_time_total=6000), Row(key="aten::convolution_backward", self_cpu_time_total=2000),
            Row(key="aten::_fused_adamw_", self_cpu_time_total=1000), Row(key="aten::relu", self_cpu_time_total=10)]
-    matmul, ops = speed.ops.self_seconds(cpu, "cpu")
-    assert matmul == pytest.approx(0.008) and ops == pytest.approx({"aten::_fused_adamw_": 0.001, "aten::relu": 1e-5})
+    matmuls, ops = speed.ops.self_seconds(cpu, "cpu")
+    assert matmuls == pytest.approx({"aten::addmm": 0.006, "aten::convolution_backward": 0.002}) and ops == pytest.approx({"aten::_fused_adamw_": 0.001, "aten::relu": 1e-5})
     # on a GPU the kernels are rows of their own, timed on the device; the aten ops have no device time
     cuda = [Row(key="aten::mm", self_cpu_time_total=50, self_device_time_total=0),
             Row(key="sm90_xmma_gemm_f32f32_tf32f32", self_cpu_time_total=0, self_device_time_total=700),
             Row(key="cudnn::detail::dgrad_engine", self_cpu_time_total=0, self_device_time_total=100),
             Row(key="void at::native::vectorized_elementwise_kernel", self_cpu_time_total=0, self_device_time_total=100)]
-    matmul, ops = speed.ops.self_seconds(cuda, "cuda")
-    assert matmul == pytest.approx(8e-4) and ops == pytest.approx({"void at::native::vectorized_elementwise_kernel": 1e-4})
+    matmuls, ops = speed.ops.self_seconds(cuda, "cuda")
+    assert sum(matmuls.values()) == pytest.approx(8e-4) and ops == pytest.approx({"void at::native::vectorized_elementwise_kernel": 1e-4})
     a, b = torch.randn(256, 256), torch.randn(256, 256)
     matmul_run, sum_run = (lambda: (a @ b, 2)[1]), (lambda: (a.exp(), 1)[1])
     one, two = speed.ops.profile_interleaved([matmul_run, sum_run], torch.device("cpu"), rounds=3)
     assert one.flops == 2 * 256 ** 3 // 2 and two.flops == 0 and one.matmul_share > 0.5 and two.matmul_share == 0
     assert sum(one.op_share.values()) == pytest.approx(1 - one.matmul_share) and "aten::exp" in two.op_share
+    assert sum(one.matmul_op_share.values()) == pytest.approx(one.matmul_share) and one.top(1, matmuls=True)[0][0] == "aten::mm"
     assert speed.profile_ops(matmul_run, torch.device("cpu")).flops == one.flops
 
 

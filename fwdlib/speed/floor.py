@@ -27,6 +27,11 @@ def duration(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms" if abs(seconds) < 1 else f"{seconds:.1f} s"
 
 
+def shares(ops: list) -> str:
+    """"aten::mm 40%, aten::addmm 20%": [op, share] pairs as a reader reads them."""
+    return ", ".join(f"{op} {share:.0%}" for op, share in ops)
+
+
 def as_ratio(value: float) -> str:
     """Two decimals, or two significant digits where those would print 0.00 (CaFo's predictor step)."""
     return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
@@ -45,6 +50,7 @@ class Floor:
     excess_s: dict
     excess_flops_s: dict
     twin_rest: list             # the twin's largest ops outside the matmuls: [op, share of its time]
+    rival_matmuls: list         # the rival's largest matmul ops: [op, share of its time]
 
     @classmethod
     def of(cls, rival: OpProfile, twin: OpProfile, measured: float | None = None) -> Floor:
@@ -62,7 +68,8 @@ class Floor:
 
         return cls(measured, ratio, twin.matmul_share,
                    above(lambda op: twin_s.get(op, 0.0) * (ratio if op == MATMULS else 1)),
-                   above(lambda op: twin_s.get(op, 0.0) * ratio), [list(kv) for kv in twin.top()])
+                   above(lambda op: twin_s.get(op, 0.0) * ratio), [list(kv) for kv in twin.top()],
+                   [list(kv) for kv in rival.top(2, matmuls=True)])
 
     @property
     def with_rest(self) -> float:
@@ -84,15 +91,18 @@ class Floor:
         with_rest = f"its floor with the rest (x{as_ratio(self.with_rest)})"
         if abs(self.measured / self.with_rest - 1) <= FLOOR_TOLERANCE:
             return (f"at {with_rest}: the twin spends {1 - self.twin_matmul_share:.0%} of its time outside "
-                    f"matmuls ({', '.join(f'{op} {s:.0%}' for op, s in self.twin_rest)}), work that does not "
-                    "shrink with the FLOPs")
+                    f"matmuls ({shares(self.twin_rest)}), work that does not shrink with the FLOPs")
         if self.measured > self.with_rest:
             op, seconds = max(self.excess_s.items(), key=lambda kv: kv[1])
-            where = "its FLOPs at the twin's matmul rate" if op == MATMULS else "in the twin"
-            return f"above {with_rest}: {op} takes {duration(seconds)} more than {where}"
+            where = "their FLOPs at the twin's matmul rate" if op == MATMULS else "in the twin"
+            return f"above {with_rest}: {self._named(op)} {duration(seconds)} more than {where}"
         op, seconds = max(self.excess_flops_s.items(), key=lambda kv: kv[1])
-        return (f"below {with_rest}, above its FLOP floor: {op} takes {duration(seconds)} more than "
-                f"x{as_ratio(self.flops_ratio)} the twin's time in it")
+        return (f"below {with_rest}, above its FLOP floor: {self._named(op)} {duration(seconds)} more than "
+                f"x{as_ratio(self.flops_ratio)} the twin's time in {'them' if op == MATMULS else 'it'}")
+
+    def _named(self, op: str) -> str:
+        """An op and its verb; the matmuls with the rival's largest among them."""
+        return f"{op} takes" if op != MATMULS else f"the matmuls ({shares(self.rival_matmuls)} of its time) take"
 
     def text(self) -> str:
         return (f"x{as_ratio(self.measured)} (FLOP floor x{as_ratio(self.flops_ratio)}, {100 * self.distance:+.0f}%: "

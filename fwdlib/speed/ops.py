@@ -39,34 +39,32 @@ def is_matmul(name: str, device_type: str) -> bool:
 class OpProfile:
     """One unit of work (a step, an epoch): its wall seconds, its matmul FLOPs, and the share of its
     wall time each op took by itself (`op_share`: the ops outside the matmuls, and OUTSIDE), the
-    matmuls' share together in `matmul_share`."""
+    matmuls' share together in `matmul_share` and op by op in `matmul_op_share`."""
     seconds: float
     flops: int
     matmul_share: float
     op_share: dict
+    matmul_op_share: dict = field(default_factory=dict)
 
-    def top(self, k: int = 3) -> list[tuple[str, float]]:
-        """The k largest (op, share) outside the matmuls."""
-        return sorted(self.op_share.items(), key=lambda kv: -kv[1])[:k]
+    def top(self, k: int = 3, matmuls: bool = False) -> list[tuple[str, float]]:
+        """The k largest (op, share) outside the matmuls (`matmuls`: among them)."""
+        return sorted((self.matmul_op_share if matmuls else self.op_share).items(), key=lambda kv: -kv[1])[:k]
 
 
-def self_seconds(rows, device_type: str) -> tuple[float, dict]:
-    """(matmul seconds, {op: seconds}) from torch.profiler's key_averages() rows: self CPU time on a
-    CPU, self device time on a GPU (where the kernels are rows of their own)."""
+def self_seconds(rows, device_type: str) -> tuple[dict, dict]:
+    """({matmul op: seconds}, {other op: seconds}) from torch.profiler's key_averages() rows: self
+    CPU time on a CPU, self device time on a GPU (where the kernels are rows of their own)."""
     def seconds(row):
         us = (getattr(row, "self_device_time_total", getattr(row, "self_cuda_time_total", 0))
               if device_type == "cuda" else row.self_cpu_time_total)
         return us / 1e6
-    matmul, ops = 0.0, {}
+    matmuls, ops = {}, {}
     for row in rows:
         s = seconds(row)
-        if s <= 0:
-            continue
-        if is_matmul(row.key, device_type):
-            matmul += s
-        else:
-            ops[row.key] = ops.get(row.key, 0.0) + s
-    return matmul, ops
+        if s > 0:
+            into = matmuls if is_matmul(row.key, device_type) else ops
+            into[row.key] = into.get(row.key, 0.0) + s
+    return matmuls, ops
 
 
 @dataclass
@@ -74,13 +72,21 @@ class _Tally:
     """Wall and self seconds summed over profiled runs, and the units of work they did."""
     wall: float = 0.0
     units: int = 0
-    matmul: float = 0.0
+    matmuls: dict = field(default_factory=dict)
     ops: dict = field(default_factory=dict)
 
+    def add(self, wall: float, units: int, matmuls: dict, ops: dict) -> None:
+        self.wall, self.units = self.wall + wall, self.units + units
+        for mine, theirs in ((self.matmuls, matmuls), (self.ops, ops)):
+            for op, seconds in theirs.items():
+                mine[op] = mine.get(op, 0.0) + seconds
+
     def profile(self, flops: int) -> OpProfile:
-        rest = {**self.ops, OUTSIDE: max(0.0, self.wall - self.matmul - sum(self.ops.values()))}
-        return OpProfile(self.wall / self.units, flops, self.matmul / self.wall,
-                         {op: s / self.wall for op, s in rest.items()})
+        matmul = sum(self.matmuls.values())
+        rest = {**self.ops, OUTSIDE: max(0.0, self.wall - matmul - sum(self.ops.values()))}
+        return OpProfile(self.wall / self.units, flops, matmul / self.wall,
+                         {op: s / self.wall for op, s in rest.items()},
+                         {op: s / self.wall for op, s in self.matmuls.items()})
 
 
 @contextlib.contextmanager
@@ -109,10 +115,7 @@ def _profiled(run, device: torch.device, tally: _Tally) -> None:
             synchronize(device)
             wall = time.perf_counter() - start
         rows = prof.key_averages()
-    matmul, ops = self_seconds(rows, device.type)
-    tally.wall, tally.units, tally.matmul = tally.wall + wall, tally.units + units, tally.matmul + matmul
-    for op, seconds in ops.items():
-        tally.ops[op] = tally.ops.get(op, 0.0) + seconds
+    tally.add(wall, units, *self_seconds(rows, device.type))
 
 
 def _flops_per_unit(run) -> int:
