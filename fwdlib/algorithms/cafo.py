@@ -233,7 +233,10 @@ class CascadedForward(Algorithm):
         """What DFA hands each block as the gradient of its output: e B_i, shaped like the output,
         with e = (softmax(logits) - onehot(y)) / B, the error of the mean cross-entropy."""
         error = (logits.softmax(1) - F.one_hot(y, self.num_classes).to(logits.dtype)).detach() / len(y)
-        return [(error @ getattr(self, f"feedback{i}")).view_as(out) for i, out in enumerate(outputs)]
+        # in the output's own memory layout (channels-last): a gradient in another layout would make
+        # every op of the block's backward convert it
+        return [torch.empty_like(out).copy_((error @ getattr(self, f"feedback{i}")).view_as(out))
+                for i, out in enumerate(outputs)]
 
     def feedback_alignment(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
         """Per block, the angle in degrees between the output gradient DFA hands it, e B_i, and
