@@ -276,7 +276,9 @@ def test_speed_breakdown_parts_add_up_and_name_the_extra_pass():
     dfa = algorithms.build("cafo-dfa", input_shape=(1, 28, 28), num_classes=10, channels=(4, 8, 8))
     dfa_parts = speed.step_breakdown(dfa, x, y, steps=2, warmup=1)       # torch.autograd.backward, not .backward()
     assert dfa_parts.backward > 0 and torch.autograd.backward.__name__ == "backward"
+    assert dfa_parts.ops.mostly_convolutions and not parts.ops.mostly_convolutions    # which peak each is set against
     assert speed.matmul_peak(torch.device("cpu"), n=256, repeats=2) > 1e6
+    assert speed.conv_peak(torch.device("cpu"), batch=2, repeats=2) > 1e6
 
 
 def test_the_speed_profiler_times_the_benchmarks_specs_and_the_distance_to_the_limit(tmp_path, capsys, monkeypatch):
@@ -293,7 +295,8 @@ def test_the_speed_profiler_times_the_benchmarks_specs_and_the_distance_to_the_l
     assert cases[2][0] == spec_of(small, "fashion_mnist", "mf", protocol="matched", epochs=2)   # the benchmark's spec
     rows = speed.speed(cases, out=tmp_path, root=tmp_path / "no-data")
     out = capsys.readouterr().out
-    assert "matmul peak" in out and "% of the matmul peak" in out
+    assert "float32 peaks: matmul" in out and "conv" in out.splitlines()[0] and "% of the matmul peak" in out
+    assert [r["peak_kind"] for r in rows] == ["matmul"] * 3
     assert "mf+per-batch 2x64 / bp-mlp@mf+per-batch 2x64:\n    step (median of interleaved blocks) x" in out
     assert "FLOP floor x" in out and "whole training time per epoch (the two runs timed one after the other) x" in out
     floor, epoch = rows[1]["floor"], rows[1]["epoch_floor"]
@@ -399,5 +402,9 @@ def test_op_profiles_split_the_matmuls_from_the_rest_on_cpu_and_on_cuda():
     assert sum(one.op_share.values()) == pytest.approx(1 - one.matmul_share) and "aten::exp" in two.op_share
     assert sum(one.matmul_op_share.values()) == pytest.approx(one.matmul_share) and one.top(1, matmuls=True)[0][0] == "aten::mm"
     assert speed.profile_ops(matmul_run, torch.device("cpu")).flops == one.flops
+    # a CNN's step is set against a convolution's peak: its matmul time mostly in convolutions (CPU ops, cuDNN kernels)
+    conv = speed.OpProfile(1.0, 1, 0.6, {}, {"aten::mkldnn_convolution": 0.4, "aten::mm": 0.2})
+    cudnn = speed.OpProfile(1.0, 1, 0.6, {}, {"sm80_xmma_fprop_implicit_gemm": 0.2, "sm90_xmma_gemm_f32f32": 0.4})
+    assert conv.mostly_convolutions and not cudnn.mostly_convolutions
 
 

@@ -12,8 +12,9 @@ for one eager step the time of its parts:
     extra pass   passes an algorithm makes besides learning (FF's neutral-label pass for its head)
 
 plus the step's matrix-multiply FLOPs (counted by torch.utils.flop_counter) divided by its time,
-against the peak the same device reaches on one large torch.mm in the same dtype: a printed
-"fraction of the limit" on any machine, CPU or GPU.
+against the peak the same device reaches on one large torch.mm in the same dtype (on one large
+3x3 convolution for a step whose matmul time is mostly convolutions): a printed "fraction of the
+limit" on any machine, CPU or GPU.
 
 steps     where a step's time goes (parts, FLOPs), interleaved rival-against-twin timing
 ops       where a run's time goes operation by operation (torch.profiler), the matmuls apart
@@ -23,9 +24,9 @@ profiler  every case timed: python -m fwdlib.speed
 from .floor import FLOOR_TOLERANCE, Floor, fit_ops
 from .ops import MATMULS, OUTSIDE, OpProfile, profile_ops
 from .profiler import SPEED_CASES, case_specs, describe, label, main, speed, study_s_per_epoch, synthetic, timing_data
-from .steps import (PARTS, StepBreakdown, first_stage_batch, first_stage_breakdown, interleaved_step_ratio,
-                    matmul_peak, step_breakdown)
+from .steps import (PARTS, StepBreakdown, conv_peak, first_stage_batch, first_stage_breakdown,
+                    interleaved_step_ratio, matmul_peak, step_breakdown)
 
 __all__ = ["FLOOR_TOLERANCE", "MATMULS", "OUTSIDE", "PARTS", "SPEED_CASES", "Floor", "OpProfile", "StepBreakdown",
-           "case_specs", "describe", "fit_ops", "profile_ops", "first_stage_batch", "first_stage_breakdown", "interleaved_step_ratio", "label",
+           "case_specs", "conv_peak", "describe", "fit_ops", "profile_ops", "first_stage_batch", "first_stage_breakdown", "interleaved_step_ratio", "label",
            "main", "matmul_peak", "speed", "step_breakdown", "study_s_per_epoch", "synthetic", "timing_data"]

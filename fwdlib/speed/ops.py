@@ -27,6 +27,11 @@ OUTSIDE = "outside any op"                   # Python between ops on a CPU; the 
 CUDA_MATMUL_KERNELS = ("gemm", "conv", "cutlass", "xmma", "wgrad", "dgrad", "fprop")
 
 
+def is_convolution(name: str) -> bool:
+    """Whether a matmul op (an aten op, a cuDNN kernel) is a convolution."""
+    return any(k in name.lower() for k in ("conv", "wgrad", "dgrad", "fprop"))
+
+
 def is_matmul(name: str, device_type: str) -> bool:
     """Whether an op (CPU: an aten op; CUDA: a kernel) does matmul or convolution FLOPs."""
     name = name.lower()
@@ -45,6 +50,11 @@ class OpProfile:
     matmul_share: float
     op_share: dict
     matmul_op_share: dict = field(default_factory=dict)
+
+    @property
+    def mostly_convolutions(self) -> bool:
+        """Whether convolutions take most of the matmul time (a CNN's step, not a predictor's)."""
+        return sum(s for op, s in self.matmul_op_share.items() if is_convolution(op)) > self.matmul_share / 2
 
     def top(self, k: int = 3, matmuls: bool = False) -> list[tuple[str, float]]:
         """The k largest (op, share) outside the matmuls (`matmuls`: among them)."""

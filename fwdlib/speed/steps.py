@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from .. import data as datasets
@@ -119,21 +120,36 @@ def step_breakdown(algorithm, x: torch.Tensor, y: torch.Tensor, stage=None, step
                          part_flops, profile_ops(train, device))
 
 
+def _peak(run, flops: int, device: torch.device, repeats: int) -> float:
+    """FLOP/s of `run()`, which does `flops`, at its best of `repeats` timings after a warm-up."""
+    run()                                          # warm-up: kernels load, clocks rise
+    best = float("inf")
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        run()
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return flops / best
+
+
 def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None,
                 repeats: int = 5) -> float:
     """FLOP/s of one large square torch.mm on `device` (best of `repeats`): the machine's limit."""
     n = n or (8192 if device.type == "cuda" else 2048)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    a @ b                                          # warm-up: kernels load, clocks rise
-    best = float("inf")
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        a @ b
-        synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best
+    return _peak(lambda: a @ b, 2 * n ** 3, device, repeats)
+
+
+def conv_peak(device: torch.device, dtype: torch.dtype = torch.float32, batch: int | None = None,
+              repeats: int = 5) -> float:
+    """FLOP/s of one large 3x3 convolution (128 -> 256 channels on 28x28, channels-last like the
+    kit's conv blocks): a CNN's limit, which oneDNN and cuDNN reach at rates no torch.mm does."""
+    batch = batch or (256 if device.type == "cuda" else 32)
+    x = torch.randn(batch, 128, 28, 28, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(256, 128, 3, 3, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    return _peak(lambda: F.conv2d(x, w, padding=1), 2 * batch * 28 * 28 * 256 * 128 * 9, device, repeats)
 
 
 def first_stage_batch(model, data: datasets.Dataset, batch_size: int):
