@@ -354,7 +354,7 @@ def test_the_studys_claims_are_read_against_the_paired_seeds():
 def test_the_floor_scales_the_matmuls_carries_the_rest_and_names_what_keeps_a_rival_above_it():
     def run(matmul_s, adamw_s, outside_s, flops):         # one step: seconds by op, and its FLOPs
         seconds = matmul_s + adamw_s + outside_s
-        return speed.OpProfile(seconds, flops, matmul_s / seconds,
+        return speed.OpProfile(seconds, flops,
                                {"aten::_fused_adamw_": adamw_s / seconds, speed.OUTSIDE: outside_s / seconds},
                                {"aten::mm": matmul_s / seconds})
     twin = run(0.030, 0.008, 0.002, 300)                   # 300 FLOPs in 30 ms of matmuls, 10 ms of the rest
@@ -387,24 +387,26 @@ def test_op_profiles_split_the_matmuls_from_the_rest_on_cpu_and_on_cuda():
     cpu = [Row(key="aten::addmm", self_cpu_time_total=6000), Row(key="aten::convolution_backward", self_cpu_time_total=2000),
            Row(key="aten::_fused_adamw_", self_cpu_time_total=1000), Row(key="aten::relu", self_cpu_time_total=10)]
     matmuls, ops = speed.ops.self_seconds(cpu, "cpu")
-    assert matmuls == pytest.approx({"aten::addmm": 0.006, "aten::convolution_backward": 0.002}) and ops == pytest.approx({"aten::_fused_adamw_": 0.001, "aten::relu": 1e-5})
+    assert matmuls == pytest.approx({"aten::addmm": 0.006, "aten::convolution_backward": 0.002})
+    assert ops == pytest.approx({"aten::_fused_adamw_": 0.001, "aten::relu": 1e-5})
     # on a GPU the kernels are rows of their own, timed on the device; the aten ops have no device time
     cuda = [Row(key="aten::mm", self_cpu_time_total=50, self_device_time_total=0),
             Row(key="sm90_xmma_gemm_f32f32_tf32f32", self_cpu_time_total=0, self_device_time_total=700),
             Row(key="cudnn::detail::dgrad_engine", self_cpu_time_total=0, self_device_time_total=100),
             Row(key="void at::native::vectorized_elementwise_kernel", self_cpu_time_total=0, self_device_time_total=100)]
     matmuls, ops = speed.ops.self_seconds(cuda, "cuda")
-    assert sum(matmuls.values()) == pytest.approx(8e-4) and ops == pytest.approx({"void at::native::vectorized_elementwise_kernel": 1e-4})
+    assert matmuls == pytest.approx({"sm90_xmma_gemm_f32f32_tf32f32": 7e-4, "cudnn::detail::dgrad_engine": 1e-4})
+    assert ops == pytest.approx({"void at::native::vectorized_elementwise_kernel": 1e-4})
     a, b = torch.randn(256, 256), torch.randn(256, 256)
     matmul_run, sum_run = (lambda: (a @ b, 2)[1]), (lambda: (a.exp(), 1)[1])
     one, two = speed.ops.profile_interleaved([matmul_run, sum_run], torch.device("cpu"), rounds=3)
     assert one.flops == 2 * 256 ** 3 // 2 and two.flops == 0 and one.matmul_share > 0.5 and two.matmul_share == 0
     assert sum(one.op_share.values()) == pytest.approx(1 - one.matmul_share) and "aten::exp" in two.op_share
-    assert sum(one.matmul_op_share.values()) == pytest.approx(one.matmul_share) and one.top(1, matmuls=True)[0][0] == "aten::mm"
+    assert one.top(1, matmuls=True)[0][0] == "aten::mm"
     assert speed.profile_ops(matmul_run, torch.device("cpu")).flops == one.flops
     # a CNN's step is set against a convolution's peak: its matmul time mostly in convolutions (CPU ops, cuDNN kernels)
-    conv = speed.OpProfile(1.0, 1, 0.6, {}, {"aten::mkldnn_convolution": 0.4, "aten::mm": 0.2})
-    cudnn = speed.OpProfile(1.0, 1, 0.6, {}, {"sm80_xmma_fprop_implicit_gemm": 0.2, "sm90_xmma_gemm_f32f32": 0.4})
+    conv = speed.OpProfile(1.0, 1, {}, {"aten::mkldnn_convolution": 0.4, "aten::mm": 0.2})
+    cudnn = speed.OpProfile(1.0, 1, {}, {"sm80_xmma_fprop_implicit_gemm": 0.2, "sm90_xmma_gemm_f32f32": 0.4})
     assert conv.mostly_convolutions and not cudnn.mostly_convolutions
 
 

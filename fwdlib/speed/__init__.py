@@ -28,5 +28,6 @@ from .steps import (PARTS, StepBreakdown, conv_peak, first_stage_batch, first_st
                     interleaved_step_ratio, matmul_peak, step_breakdown)
 
 __all__ = ["FLOOR_TOLERANCE", "MATMULS", "OUTSIDE", "PARTS", "SPEED_CASES", "Floor", "OpProfile", "StepBreakdown",
-           "case_specs", "conv_peak", "describe", "fit_ops", "profile_ops", "first_stage_batch", "first_stage_breakdown", "interleaved_step_ratio", "label",
-           "main", "matmul_peak", "speed", "step_breakdown", "study_s_per_epoch", "synthetic", "timing_data"]
+           "case_specs", "conv_peak", "describe", "fit_ops", "first_stage_batch", "first_stage_breakdown",
+           "interleaved_step_ratio", "label", "main", "matmul_peak", "profile_ops", "speed", "step_breakdown",
+           "study_s_per_epoch", "synthetic", "timing_data"]

@@ -23,13 +23,15 @@ from ..utils import synchronize
 
 MATMULS = "matmuls"                          # every matmul and convolution op, as one
 OUTSIDE = "outside any op"                   # Python between ops on a CPU; the device idle on a GPU
-# The CUDA kernels that do the FLOPs FlopCounterMode counts, by name (cuBLAS, cuDNN, CUTLASS).
-CUDA_MATMUL_KERNELS = ("gemm", "conv", "cutlass", "xmma", "wgrad", "dgrad", "fprop")
+# The CUDA kernels that do the FLOPs FlopCounterMode counts, by name (cuBLAS, cuDNN, CUTLASS),
+# the convolutions among them apart.
+CUDA_CONV_KERNELS = ("conv", "wgrad", "dgrad", "fprop")
+CUDA_MATMUL_KERNELS = ("gemm", "cutlass", "xmma", *CUDA_CONV_KERNELS)
 
 
 def is_convolution(name: str) -> bool:
-    """Whether a matmul op (an aten op, a cuDNN kernel) is a convolution."""
-    return any(k in name.lower() for k in ("conv", "wgrad", "dgrad", "fprop"))
+    """Whether a matmul op (an aten op such as aten::mkldnn_convolution, a cuDNN kernel) is a convolution."""
+    return any(k in name.lower() for k in CUDA_CONV_KERNELS)
 
 
 def is_matmul(name: str, device_type: str) -> bool:
@@ -43,13 +45,16 @@ def is_matmul(name: str, device_type: str) -> bool:
 @dataclass
 class OpProfile:
     """One unit of work (a step, an epoch): its wall seconds, its matmul FLOPs, and the share of its
-    wall time each op took by itself (`op_share`: the ops outside the matmuls, and OUTSIDE), the
-    matmuls' share together in `matmul_share` and op by op in `matmul_op_share`."""
+    wall time each op took by itself: `op_share` outside the matmuls (OUTSIDE included),
+    `matmul_op_share` among them, `matmul_share` their sum."""
     seconds: float
     flops: int
-    matmul_share: float
     op_share: dict
-    matmul_op_share: dict = field(default_factory=dict)
+    matmul_op_share: dict
+
+    @property
+    def matmul_share(self) -> float:
+        return sum(self.matmul_op_share.values())
 
     @property
     def mostly_convolutions(self) -> bool:
@@ -92,10 +97,8 @@ class _Tally:
                 mine[op] = mine.get(op, 0.0) + seconds
 
     def profile(self, flops: int) -> OpProfile:
-        matmul = sum(self.matmuls.values())
-        rest = {**self.ops, OUTSIDE: max(0.0, self.wall - matmul - sum(self.ops.values()))}
-        return OpProfile(self.wall / self.units, flops, matmul / self.wall,
-                         {op: s / self.wall for op, s in rest.items()},
+        rest = {**self.ops, OUTSIDE: max(0.0, self.wall - sum(self.matmuls.values()) - sum(self.ops.values()))}
+        return OpProfile(self.wall / self.units, flops, {op: s / self.wall for op, s in rest.items()},
                          {op: s / self.wall for op, s in self.matmuls.items()})
 
 

@@ -87,7 +87,8 @@ def timing_data(dataset: str, device: torch.device, root=None) -> tuple[datasets
 
 def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=True) -> list[dict]:
     """Seconds per epoch of each case (`case_specs`) beside the study's, where each step's time goes, and the
-    fraction of the device's matmul peak it reaches. Writes OUT/speed.json."""
+    fraction of the device's peak it reaches (a matmul's, or a convolution's for a CNN step).
+    Writes OUT/speed.json."""
     out = writable_folder(out)
     device = torch.device(cases[0][0].device)
     # a step whose matmul time is mostly convolutions is set against a convolution's peak
