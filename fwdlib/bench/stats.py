@@ -58,6 +58,21 @@ def t_cdf(t: float, df: int) -> float:
     return 0.5 + math.copysign(inside / 2, t)
 
 
+def chi2_sf(x: float, df: int) -> float:
+    """P(X > x) for a chi-square with an integer df, in closed form: for even df = 2k a Poisson
+    sum, e^(-x/2) * sum_{j<k} (x/2)^j / j!; for odd df = 2k+1, erfc(sqrt(x/2)) plus
+    e^(-x/2) * sum_{1<=j<=k} (x/2)^(j-1/2) / Gamma(j+1/2). Terms in logs, so a huge x gives 0."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be at least 1, got {df}")
+    if x <= 0:
+        return 1.0
+    half = x / 2
+    if df % 2 == 0:
+        return min(1.0, sum(math.exp(-half + j * math.log(half) - math.lgamma(j + 1)) for j in range(df // 2)))
+    return min(1.0, math.erfc(math.sqrt(half)) + sum(
+        math.exp(-half + (j - 0.5) * math.log(half) - math.lgamma(j + 0.5)) for j in range(1, df // 2 + 1)))
+
+
 @functools.lru_cache(maxsize=None)
 def t_quantile(p: float, df: int) -> float:
     """The t with P(T <= t) = p, by bisection on t_cdf (monotone)."""

@@ -8,7 +8,8 @@ import re
 from types import SimpleNamespace
 
 from . import lesson01, lesson02, lesson03, lesson04, lesson05, lesson06
-from .engine import Result, compare_tensors, experiment_data, solved
+from .compare import compare_tensors
+from .engine import Result, experiment_data, solved
 from .quizzes import QUIZZES, quiz
 
 EXERCISES = {name: fn for lesson in (lesson01, lesson02, lesson03, lesson04, lesson05, lesson06)

@@ -1,12 +1,10 @@
-"""How an exercise is checked: run the student's function on cases, compare with the reference
-(tensors, scalars, tuples), name the slip a wrong answer most likely made, and rerun a measured
-experiment."""
+"""What every check shares: its verdict, the record of what passed, compact renderings of an input,
+and the measured experiments a check reruns (the function checks' properties are in contract.py)."""
 from __future__ import annotations
 
 import math
 import re
 
-import numpy as np
 import torch
 
 from ... import algorithms, train
@@ -24,61 +22,30 @@ def describe(value) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+def rounded(value):
+    """Nested floats to 4 significant digits, for a compact failing input."""
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return float(f"{value:.4g}") if isinstance(value, float) else value
+
+
 def small(value) -> str:
     """A short rendering of an input, for the failing example (lists of tensors included)."""
     if isinstance(value, torch.Tensor):
         if value.numel() <= 24:
-            return repr(value.detach().cpu().numpy().round(4).tolist())
-        return f"<tensor {tuple(value.shape)}>"
+            return repr(rounded(value.detach().cpu().tolist()))
+        return f"<tensor {tuple(value.shape)}{'' if value.is_contiguous() else ', not contiguous'}>"
+    if isinstance(value, torch.nn.Module):
+        return f"<{type(value).__name__}>"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {small(v)}" for k, v in value.items()) + "}" if len(value) <= 8 else \
+            f"<dict of {len(value)}>"
     if isinstance(value, (list, tuple)):
         if len(value) > 8:
             return f"<{type(value).__name__} of {len(value)}>"
         inner = ", ".join(small(v) for v in value)
         return f"[{inner}]" if isinstance(value, list) else f"({inner})"
-    return repr(value)
-
-
-def compare_tensors(got, expected: torch.Tensor, *, name: str = "your result", rtol=1e-4, atol=1e-5) -> None:
-    if got is None:
-        raise Mismatch(f"{name} is None: did you forget to `return` it?")
-    if got is Ellipsis:
-        raise NotImplementedError
-    if not isinstance(got, torch.Tensor):
-        raise Mismatch(f"{name} should be a torch tensor, got {describe(got)}")
-    if got.shape != expected.shape:
-        hint = ""
-        if got.shape == expected.shape[::-1] and got.dim() == 2:
-            hint = " (transposed?)"
-        elif got.numel() == expected.numel():
-            hint = " (same number of elements: a reshape or a missing/extra dimension?)"
-        elif got.dim() == expected.dim() - 1 or got.dim() == 0:
-            hint = " (summed or averaged over one dimension too many?)"
-        raise Mismatch(f"{name} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}{hint}")
-    if got.dtype != expected.dtype and not (got.is_floating_point() and expected.is_floating_point()):
-        raise Mismatch(f"{name} has dtype {got.dtype}, expected {expected.dtype}")
-    got_f, exp_f = got.detach().double(), expected.detach().double()
-    if torch.allclose(got_f, exp_f, rtol=rtol, atol=atol):
-        return
-    diff = (got_f - exp_f).abs()
-    where = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), diff.shape)) if diff.dim() else ()
-    hints = []
-    offset = got_f - exp_f
-    if offset.numel() > 1 and torch.allclose(offset, offset.flatten()[0].expand_as(offset), atol=atol * 10):
-        hints.append(f"every entry is off by the same constant {offset.flatten()[0].item():.4g}")
-    if torch.allclose(got_f, -exp_f, rtol=rtol, atol=atol):
-        hints.append("the sign is flipped")
-    if got_f.dim() == 2 and got_f.shape[0] == got_f.shape[1] and torch.allclose(got_f.T, exp_f, rtol=rtol, atol=atol):
-        hints.append("it is the transpose of the right answer")
-    ratio = (got_f.flatten() / exp_f.flatten().where(exp_f.flatten().abs() > 1e-12, torch.ones(1, dtype=torch.float64)))
-    r = ratio[0].item()
-    whole = any(abs(v - round(v)) < 1e-3 and round(v) >= 2 for v in (r, 1 / r if r else 0))
-    if (torch.allclose(ratio, ratio[0].expand_as(ratio), rtol=1e-3) and abs(r - 1) > 1e-3
-            and (ratio.numel() > 1 or whole)):
-        hints.append(f"{'every entry is' if ratio.numel() > 1 else 'it is'} scaled by {ratio[0].item():.4g} "
-                     "(a missing or extra factor: a sum instead of a mean?)")
-    raise Mismatch(f"{name} differs from the right answer: largest difference {diff.max().item():.4g} "
-                    f"at index {where} (your value there: {got_f[where].item():.6g})"
-                    + (f"; hint: {'; '.join(hints)}" if hints else ""))
+    return repr(rounded(value))
 
 
 class Result:
@@ -131,101 +98,8 @@ def not_attempted(exercise: str, err: NotImplementedError) -> str:
     return f"Exercise {exercise} not attempted yet"
 
 
-def _slip(student, cases, slips, compare) -> str | None:
-    """The message of the first known slip (a plausible wrong answer) that the student's answers
-    match on every case: one matching case could be a different mistake that agrees there."""
-    for wrong, message in slips:
-        try:
-            for case in cases:
-                copies = tuple(c.clone() if isinstance(c, torch.Tensor) else c for c in case)
-                compare(student(*copies), wrong(*case))
-        except Exception:  # noqa: BLE001 - not this slip
-            continue
-        return message
-    return None
-
-
-def run_cases(exercise: str, student, cases, reference, compare=compare_tensors, slips=()) -> Result:
-    """Call student(*case) for each case and compare with reference(*case). `slips`: pairs of
-    (a wrong reference, the message that names that mistake)."""
-    if student is Ellipsis or student is None:
-        print(f"Exercise {exercise} not attempted yet")
-        return verdict(exercise, False)
-    for number, case in enumerate(cases, 1):
-        expected = reference(*case)
-        copies = tuple(c.clone() if isinstance(c, torch.Tensor) else c for c in case)
-        example = ", ".join(small(c) for c in case)
-        try:
-            got = student(*copies)
-        except NotImplementedError as err:
-            print(not_attempted(exercise, err))
-            return verdict(exercise, False)
-        except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
-            print(f"✗ Exercise {exercise}: your code raised {type(err).__name__}: {err}\n"
-                  f"  on input #{number}: ({example})")
-            return verdict(exercise, False)
-        try:
-            compare(got, expected)
-        except NotImplementedError:
-            print(f"Exercise {exercise} not attempted yet")
-            return verdict(exercise, False)
-        except Mismatch as err:
-            named = _slip(student, cases, slips, compare)
-            print(f"✗ Exercise {exercise}: {named or err}.\n  Failing input #{number}: ({example})")
-            return verdict(exercise, False)
-        except Exception as err:  # noqa: BLE001 - the check's own failure, not the student's
-            print(f"✗ Exercise {exercise}: the check could not compare your answer ({type(err).__name__}: "
-                  f"{err}); you returned {describe(got)[:200]} for input #{number}: ({example})")
-            return verdict(exercise, False)
-        for original, copy in zip(case, copies):
-            if isinstance(original, torch.Tensor) and not torch.equal(original, copy):
-                print(f"✗ Exercise {exercise}: your code changed its input in place; work on a copy "
-                      "(for example x = x.clone())")
-                return verdict(exercise, False)
-    print(f"✓ Exercise {exercise}: correct on {len(cases)} inputs.")
-    return verdict(exercise, True)
-
-
 def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
-
-
-def compare_tuple(names):
-    def compare(got, expected):
-        if got is Ellipsis:
-            raise NotImplementedError
-        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-            raise Mismatch(f"return a tuple ({', '.join(names)}), got {describe(got)}")
-        for name, g, e in zip(names, got, expected):
-            compare_tensors(g, e, name=name)
-    return compare
-
-
-def scalar_compare(rel=1e-6, name="your result"):
-    def compare(got, expected):
-        if got is Ellipsis:
-            raise NotImplementedError
-        if expected is None:
-            if got is not None:
-                raise Mismatch(f"{name} should be None here (the window is invalid), got {got!r}")
-            return
-        if got is None:
-            raise Mismatch(f"{name} is None: did you forget to `return` it?")
-        if isinstance(got, torch.Tensor):
-            got = got.item()
-        if not isinstance(got, (int, float)):
-            raise Mismatch(f"{name} should be a number, got {describe(got)}")
-        if not math.isclose(got, expected, rel_tol=rel, abs_tol=1e-9):
-            hint = ""
-            if expected and math.isclose(got / expected, 2, rel_tol=1e-6):
-                hint = " (twice the right answer: averaging the two ends needs a / 2)"
-            elif expected and math.isclose(got / expected, 1000, rel_tol=1e-6):
-                hint = " (1000x too large: millijoules or joules?)"
-            elif expected and math.isclose(got / expected, 0.5, rel_tol=1e-6):
-                hint = " (half the right answer: a factor of 2 missing?)"
-            raise Mismatch(f"{name} is {got:.6g}, off by {abs(got - expected):.4g} "
-                            f"({100 * abs(got - expected) / max(abs(expected), 1e-12):.2f}%){hint}")
-    return compare
 
 
 def experiment_data(n_train: int = 512, n_val: int = 256) -> Dataset:

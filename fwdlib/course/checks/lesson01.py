@@ -5,69 +5,126 @@ import torch
 import torch.nn.functional as F
 
 from ...algorithms import ff
-from .engine import Mismatch, Result, accuracy_after, describe, experiment_data, generator, measured, run_cases
+from ...utils import seed_all
+from . import sampling
+from .contract import Case, Contract, check, raised_message
+from .engine import Result, accuracy_after, describe, experiment_data, generator, measured, not_attempted, verdict
 
 
-def ex1_1(goodness) -> bool:
+def _activities(seed: int, b: int, d: int, scale: float = 1.0, dtype=torch.float32) -> torch.Tensor:
+    return F.relu(torch.randn(b, d, generator=generator(seed), dtype=dtype)) * scale
+
+
+def ex1_1(goodness) -> Result:
     """goodness(h): sum of squares of (already ReLU'd) activities per row -> (B,)."""
-    cases = [(torch.rand(2, 3, generator=generator(0)),)] + \
-            [(F.relu(torch.randn(16, 50, generator=generator(s))),) for s in (1, 2)]
-    return run_cases("1.1", goodness, cases, ff.goodness, slips=[
+    dead = _activities(3, 6, 9)
+    dead[[1, 4]] = 0
+    cases = [Case((_activities(1, 16, 50),), "a random batch of ReLU activities", grad=("h",)),
+             Case((_activities(2, 7, 3),), "a random batch, 7 rows of 3 units", grad=("h",)),
+             Case((dead,), "rows of zeros (a dead ReLU layer)", grad=("h",)),
+             Case((_activities(4, 1, 20),), "a batch of one", grad=("h",)),
+             Case((_activities(5, 5, 1),), "a layer of one unit"),
+             Case((_activities(6, 4, 30, scale=1000.0),), "large activities (goodness in the millions)", tol=10),
+             Case((_activities(7, 6, 12, dtype=torch.float64),), "float64", grad=("h",)),
+             Case((_activities(8, 12, 5).T,), "a non-contiguous (transposed) tensor", grad=("h",))]
+    return check(Contract("1.1", ff.goodness, cases, output="goodness", slips=[
         (lambda h: h.sum(1), "you summed the activities; goodness sums their SQUARES"),
         (lambda h: h.pow(2).mean(1), "that is the mean of squares; the kit's goodness is the SUM of squares "
                                      "(the threshold theta is then the layer's width)"),
         (lambda h: h.pow(2).sum(0), "you summed over the batch (dim 0): sum over each row's units (dim 1), "
-                                    "one goodness per sample")])
+                                    "one goodness per sample"),
+        (lambda h: h.pow(2).sum(1).sqrt(), "that is the L2 norm, the square root of the goodness: goodness is "
+                                           "the sum of squares itself")]), goodness)
 
 
-def ex1_2(p_positive) -> bool:
+def _p_positive(g, theta):
+    return torch.sigmoid(g - theta)
+
+
+def ex1_2(p_positive) -> Result:
     """p_positive(g, theta): the probability that the input is positive, sigmoid(g - theta)."""
-    cases = [(torch.tensor([3.0, 5.0, 8.0]), 5.0)] + \
-            [(torch.rand(20, generator=generator(s)) * 200, 100.0) for s in (1, 2)]
-    return run_cases("1.2", p_positive, cases, lambda g, theta: torch.sigmoid(g - theta),
-                slips=[(lambda g, theta: torch.sigmoid(theta - g),
-                        "you computed sigmoid(theta - g): the sign is reversed. Goodness above the threshold "
-                        "must make 'positive' MORE likely"),
-                       (lambda g, theta: torch.sigmoid(g), "the threshold theta is missing: sigmoid(g - theta)"),
-                       (lambda g, theta: g - theta, "that is the logit g - theta; a probability needs the sigmoid")])
+    far = torch.tensor([0.0, 900.0, 4500.0, 8000.0, 12000.0])
+    cases = [Case((torch.rand(20, generator=generator(s)) * 200, 100.0), "random goodness around theta = 100",
+                  grad=("g",)) for s in (1, 2)] + \
+            [Case((torch.tensor([3.0, 5.0, 8.0]), 5.0), "goodness below, on and above theta", grad=("g",)),
+             Case((far, 4500.0), "goodness thousands away from theta", grad=("g",)),
+             Case((torch.tensor([7.5]), 2.0), "a batch of one", grad=("g",)),
+             Case((torch.rand(9, dtype=torch.float64, generator=generator(3)) * 10, 4.0), "float64", grad=("g",)),
+             Case((torch.rand(6, 4, generator=generator(4))[:, 1] * 50, 25.0), "a non-contiguous tensor (a column)",
+                  grad=("g",))]
+    return check(Contract("1.2", _p_positive, cases, output="probability",
+                          overflow="exp(theta - g) overflows far from theta; torch.sigmoid(g - theta) stays "
+                                   "finite in value and gradient",
+                          slips=[(lambda g, theta: torch.sigmoid(theta - g),
+                                  "you computed sigmoid(theta - g): the sign is reversed. Goodness above the "
+                                  "threshold must make 'positive' MORE likely"),
+                                 (lambda g, theta: torch.sigmoid(g), "the threshold theta is missing: sigmoid(g - theta)"),
+                                 (lambda g, theta: g - theta, "that is the logit g - theta; a probability needs the "
+                                                              "sigmoid")]), p_positive)
 
 
-def ex1_3(wrong_labels) -> bool:
-    """wrong_labels(y, num_classes): a uniformly random label different from each y."""
-    def compare(got, y_and_c):
-        y, c = y_and_c
-        if got is Ellipsis:
-            raise NotImplementedError
-        if not isinstance(got, torch.Tensor) or got.shape != y.shape:
-            raise Mismatch(f"expected a tensor of shape {tuple(y.shape)}, got {describe(got)}")
-        if got.dtype != torch.int64:
-            raise Mismatch(f"labels should be int64 (torch.long), got {got.dtype}")
-        if bool(((got < 0) | (got >= c)).any()):
-            raise Mismatch(f"some labels fall outside 0..{c - 1}")
-        same = int((got == y).sum())
-        if same:
-            raise Mismatch(f"{same} of {len(y)} negative labels equal the true label "
-                            "(a permutation of the batch does this about 1/C of the time)")
-        if len(y) < 1000:
-            return
-        offsets = (got - y) % c
-        shifts = torch.bincount(offsets, minlength=c)[1:].double()
-        if shifts.min() < 0.5 * shifts.mean() or shifts.max() > 1.5 * shifts.mean():
-            raise Mismatch("the wrong labels are not uniform over the other classes "
-                            f"(counts of (neg - y) mod C: {shifts.long().tolist()})")
-        # Random, not a pattern: neighbouring rows' offsets take every pair of values, and a second
-        # call draws afresh (each batch needs new negatives).
-        pairs = len(set(zip(offsets[:-1].tolist(), offsets[1:].tolist())))
-        if pairs < (c - 1) ** 2:
-            raise Mismatch(f"the wrong labels follow a pattern along the batch (only {pairs} of the "
-                            f"{(c - 1) ** 2} possible pairs of neighbouring offsets occur): draw them at random, "
-                            "e.g. with torch.randint")
+def _sampler_failure(wrong_labels, y: torch.Tensor, c: int) -> str | None:
+    """The first property a sampler of wrong labels breaks on labels y, or None."""
+    seed_all(0)
+    given = y.clone()
+    got = wrong_labels(given, c)
+    if got is Ellipsis:
+        raise NotImplementedError
+    if not torch.equal(given, y):
+        return "your function changed its input `y` in place: work on a copy (y.clone())"
+    if not isinstance(got, torch.Tensor) or got.shape != y.shape:
+        return f"expected a tensor of shape {tuple(y.shape)}, got {describe(got)}"
+    if got.dtype != torch.int64:
+        return f"labels should be int64 (torch.long), got {got.dtype}"
+    if bool(((got < 0) | (got >= c)).any()):
+        return f"some labels fall outside 0..{c - 1}"
+    same = int((got == y).sum())
+    if same:
+        return (f"{same} of {len(y)} negative labels equal the true label (a permutation of the batch does this "
+                "about 1/C of the time)")
+    seed_all(0)
+    if not torch.equal(wrong_labels(y.clone(), c), got):
+        return ("the same seed gave other labels: draw with torch's random numbers (torch.randint), which "
+                "fwdlib.seed_all seeds, so that a run can be repeated")
+    if c > 2:
+        seed_all(1)
         if torch.equal(wrong_labels(y.clone(), c), got):
-            raise Mismatch("a second call returned exactly the same negatives: draw fresh random labels on "
-                            "every call (do not reseed inside the function)")
+            return ("another seed gave exactly the same labels: they are not drawn at random (or the function "
+                    "reseeds itself)")
+    if len(y) >= sampling.DRAWS:
+        p, worst = sampling.uniformity(y, got, c)
+        if p < sampling.ALPHA:
+            return (f"the wrong labels are not uniform over the other classes: {worst} (chi-square test on "
+                    f"{len(y):,} draws, p = {p:.1e}; a right sampler fails it 0.05% of the time)")
+        if sampling.independence(y, got, c) < sampling.ALPHA:
+            return ("the wrong labels follow a pattern along the batch: neighbouring rows' offsets are not "
+                    "independent (draw each row's label at random, e.g. with torch.randint)")
+    return None
 
-    cases = [(torch.tensor([0, 1, 2, 2]), 3), (torch.randint(0, 10, (20_000,), generator=generator(1)), 10)]
-    return run_cases("1.3", wrong_labels, cases, lambda y, c: (y, c), compare)
+
+def ex1_3(wrong_labels) -> Result:
+    """wrong_labels(y, num_classes): a uniformly random label different from each y."""
+    if wrong_labels is Ellipsis or wrong_labels is None:
+        print("Exercise 1.3 not attempted yet")
+        return verdict("1.3", False)
+    cases = [(torch.tensor([0, 1, 2, 2]), 3, "a small batch"), (torch.tensor([4]), 10, "a batch of one"),
+             (torch.tensor([0, 1, 1, 0, 1]), 2, "two classes (the only wrong label is the other one)"),
+             (torch.randint(0, 10, (sampling.DRAWS,), generator=generator(1)), 10,
+              f"{sampling.DRAWS:,} random labels of 10 classes")]
+    for y, c, label in cases:
+        try:
+            failure = _sampler_failure(wrong_labels, y, c)
+        except NotImplementedError as err:
+            print(not_attempted("1.3", err))
+            return verdict("1.3", False)
+        except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
+            failure = raised_message(err, "1.3")
+        if failure:
+            print(f"✗ Exercise 1.3: {failure}.\n  Failing input ({label}, num_classes = {c})")
+            return verdict("1.3", False)
+    print("✓ Exercise 1.3: never the true label, uniform over the others, independent along the batch, "
+          "repeatable with a seed and fresh with another.")
+    return verdict("1.3", True)
 
 
 def ex1_5(ff_val_accuracy) -> Result:

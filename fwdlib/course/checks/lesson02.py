@@ -1,43 +1,96 @@
 """Lesson 02's checks: RMS normalisation, FF's layer loss, label embedding, one layer's step."""
 from __future__ import annotations
 
+import copy
 
 import torch
 import torch.nn.functional as F
 
 from ...algorithms import ff
-from .engine import Result, describe, generator, not_attempted, run_cases, verdict
+from .contract import Case, Contract, check, raised_message
+from .engine import Result, describe, generator, not_attempted, verdict
 
 
-def ex2_1(rms_normalise) -> bool:
+def _rows(seed: int, b: int, d: int, scale: float = 1.0, dtype=torch.float32) -> torch.Tensor:
+    return torch.randn(b, d, generator=generator(seed), dtype=dtype) * scale
+
+
+def ex2_1(rms_normalise) -> Result:
     """rms_normalise(x): divide each row by its root mean square (add 1e-8 for safety)."""
-    cases = [(torch.tensor([[3.0, 4.0], [1.0, 1.0]]),)] + \
-            [(torch.randn(8, 30, generator=generator(s)) * 5,) for s in (1, 2)]
-    return run_cases("2.1", rms_normalise, cases, ff.rms_normalise, slips=[
-        (lambda x: x / x.norm(dim=1, keepdim=True), "you divided by the L2 norm; the RMS is the norm divided by "
-                                                    "sqrt(number of units)"),
-        (lambda x: x / x.std(1, keepdim=True), "the standard deviation subtracts the mean first; the RMS does not"),
-        (lambda x: x / x.pow(2).mean(0, keepdim=True).sqrt(), "you normalised each column (over the batch, dim 0); "
-                                                               "normalise each row (dim 1)")])
+    zeros = _rows(3, 5, 6)
+    zeros[[0, 3]] = 0
+    tiny = _rows(9, 3, 4, 1e-9)
+    cases = [Case((_rows(s, 8, 30, 5.0),), "a random batch", grad=("x",)) for s in (1, 2)] + \
+            [Case((torch.tensor([[3.0, 4.0], [1.0, 1.0]]),), "two rows of two units", grad=("x",)),
+             Case((zeros,), "rows of zeros (a dead ReLU layer below)"),
+             Case((tiny,), "rows of tiny values (RMS about 1e-9, where the 1e-8 matters)"),
+             Case((_rows(4, 1, 9),), "a batch of one", grad=("x",)),
+             Case((_rows(5, 6, 1),), "one unit per row", grad=("x",)),
+             Case((_rows(6, 4, 20, 1e4),), "large magnitudes", grad=("x",)),
+             Case((_rows(7, 5, 8, dtype=torch.float64),), "float64", grad=("x",)),
+             Case((_rows(8, 10, 4).T,), "a non-contiguous (transposed) tensor", grad=("x",))]
+    return check(Contract("2.1", ff.rms_normalise, cases, params=("x",),
+                          overflow="a row of zeros has RMS 0: add the 1e-8 to the RMS before dividing, so the "
+                                   "row stays 0 / 1e-8 = 0",
+                          slips=[(lambda x: x / x.norm(dim=1, keepdim=True),
+                                  "you divided by the L2 norm; the RMS is the norm divided by sqrt(number of units)"),
+                                 (lambda x: x / x.std(1, keepdim=True),
+                                  "the standard deviation subtracts the mean first; the RMS does not"),
+                                 (lambda x: x / x.pow(2).mean(0, keepdim=True).sqrt(),
+                                  "you normalised each column (over the batch, dim 0); normalise each row (dim 1)"),
+                                 (lambda x: x / (x.pow(2).mean(1, keepdim=True) + 1e-8).sqrt(),
+                                  "you added the 1e-8 inside the square root; the task adds it to the RMS: "
+                                  "x / (rms + 1e-8)")]),
+                 rms_normalise)
 
 
-def ex2_2(ff_layer_loss) -> bool:
+def ex2_2(ff_layer_loss) -> Result:
     """ff_layer_loss(g_pos, g_neg, theta): mean of softplus(theta - g_pos) + softplus(g_neg - theta)."""
-    cases = [(torch.tensor([6.0, 2.0]), torch.tensor([1.0, 5.0]), 4.0)] + \
-            [(torch.rand(32, generator=generator(s)) * 100, torch.rand(32, generator=generator(s + 9)) * 100, 50.0)
-             for s in (1, 2)]
-    return run_cases("2.2", ff_layer_loss, cases, ff.ff_layer_loss, slips=[
-        (lambda p, n, t: (F.softplus(t - p) + F.softplus(n - t)).sum(), "you summed over the batch; the loss is "
-                                                                        "the MEAN over samples"),
-        (lambda p, n, t: (F.softplus(p - t) + F.softplus(t - n)).mean(), "positives and negatives are swapped: "
-                                                                        "positives are pushed ABOVE theta"),
-        (lambda p, n, t: F.softplus(t - p).mean(), "the negatives' term softplus(g_neg - theta) is missing")])
+    def goodness(seed, n=32, scale=100.0, dtype=torch.float32):
+        return torch.rand(n, generator=generator(seed), dtype=dtype) * scale
+
+    grads = ("g_pos", "g_neg")
+    cases = [Case((goodness(s), goodness(s + 9), 50.0), "random goodness around theta = 50", grad=grads)
+             for s in (1, 2)] + \
+            [Case((torch.tensor([6.0, 2.0]), torch.tensor([1.0, 5.0]), 4.0), "two samples", grad=grads),
+             Case((torch.tensor([0.0, 9000.0, 4000.0]), torch.tensor([10000.0, 0.0, 6000.0]), 5000.0),
+                  "goodness thousands away from theta", grad=grads),
+             Case((torch.tensor([5.0, 5.0]), torch.tensor([5.0, 5.0]), 5.0), "goodness exactly on theta", grad=grads),
+             Case((torch.tensor([3.0]), torch.tensor([7.0]), 4.0), "a batch of one", grad=grads),
+             Case((goodness(3, 7, dtype=torch.float64), goodness(4, 7, dtype=torch.float64), 40.0), "float64",
+                  grad=grads),
+             Case((goodness(5, 24).view(6, 4)[:, 0], goodness(6, 24).view(6, 4)[:, 1], 60.0),
+                  "non-contiguous tensors (columns)", grad=grads)]
+    return check(Contract("2.2", ff.ff_layer_loss, cases, output="loss",
+                          overflow="log(1 + exp(t)) overflows once t passes about 88 in float32; F.softplus "
+                                   "computes the same value stably",
+                          slips=[(lambda p, n, t: (F.softplus(t - p) + F.softplus(n - t)).sum(),
+                                  "you summed over the batch; the loss is the MEAN over samples"),
+                                 (lambda p, n, t: (F.softplus(p - t) + F.softplus(t - n)).mean(),
+                                  "positives and negatives are swapped: positives are pushed ABOVE theta"),
+                                 (lambda p, n, t: F.softplus(t - p).mean(),
+                                  "the negatives' term softplus(g_neg - theta) is missing"),
+                                 (lambda p, n, t: F.softplus(n - t).mean(),
+                                  "the positives' term softplus(theta - g_pos) is missing")]), ff_layer_loss)
 
 
-def ex2_3(embed_label) -> bool:
+def ex2_3(embed_label) -> Result:
     """embed_label(x, labels, num_classes): flatten, write one-hot(labels) into the first C pixels."""
-    cases = [(torch.randn(2, 1, 2, 3, generator=generator(0)), torch.tensor([2, 0]), 3),
-             (torch.randn(5, 1, 28, 28, generator=generator(1)), torch.randint(0, 10, (5,), generator=generator(2)), 10)]
+    def images(seed, *shape, dtype=torch.float32):
+        return torch.randn(*shape, generator=generator(seed), dtype=dtype)
+
+    def labels(seed, n, c):
+        return torch.randint(0, c, (n,), generator=generator(seed))
+
+    cases = [Case((images(0, 2, 1, 2, 3), torch.tensor([2, 0]), 3), "two tiny images", grad=("x",)),
+             Case((images(1, 5, 1, 28, 28), labels(2, 5, 10), 10), "five Fashion-MNIST-sized images", grad=("x",)),
+             Case((images(3, 1, 1, 4, 4), torch.tensor([9]), 10), "a batch of one, label 9"),
+             Case((images(4, 2, 1, 1, 3), torch.tensor([1, 2]), 3), "as many classes as pixels"),
+             Case((images(5, 3, 3, 4, 4, dtype=torch.float64), labels(6, 3, 5), 5), "float64 colour images",
+                  grad=("x",)),
+             Case((images(7, 3, 4, 4, 2).permute(0, 3, 1, 2), labels(8, 3, 4), 4),
+                  "a non-contiguous (channels-last) batch", grad=("x",))]
+
     def added(x, labels, c):
         x = x.flatten(1).clone()
         x[:, :c] += F.one_hot(labels, c).to(x.dtype)
@@ -48,12 +101,13 @@ def ex2_3(embed_label) -> bool:
         x[:, -c:] = F.one_hot(labels, c).to(x.dtype)
         return x
 
-    return run_cases("2.3", embed_label, cases, ff.embed_label, slips=[
+    return check(Contract("2.3", ff.embed_label, cases, params=("x", "labels", "num_classes"), slips=[
         (added, "you added the one-hot to the pixels; overwrite the first C pixels with it"),
         (last_pixels, "you wrote the label into the LAST C pixels; the kit uses the first C"),
-        (lambda x, labels, c: x.flatten(1), "the image is flattened but no label was written into it")])
+        (lambda x, labels, c: x.flatten(1), "the image is flattened but no label was written into it")]), embed_label)
 
 
+# ------------------------------------------------------------------ 2.5: a whole step, watched call by call
 def _ff_layer_step_reference(layer, optimizer, x, y, num_classes, theta, generator):
     pos = ff.rms_normalise(ff.embed_label(x, y, num_classes))
     neg = ff.rms_normalise(ff.embed_label(x, ff.wrong_labels(y, num_classes, generator), num_classes))
@@ -65,48 +119,102 @@ def _ff_layer_step_reference(layer, optimizer, x, y, num_classes, theta, generat
     return loss
 
 
+class _Watched(torch.optim.SGD):
+    """SGD that records its calls and the gradient each step saw (backward is recorded by a hook)."""
+
+    def __init__(self, layer: torch.nn.Linear, lr: float):
+        super().__init__(layer.parameters(), lr=lr)
+        self.layer, self.calls, self.seen = layer, [], []
+        layer.weight.register_hook(lambda grad: self.calls.append("backward"))
+
+    def zero_grad(self, set_to_none: bool = True):
+        self.calls.append("zero_grad")
+        super().zero_grad(set_to_none)
+
+    def step(self, closure=None):
+        self.calls.append("step")
+        grad = self.layer.weight.grad
+        self.seen.append(None if grad is None else grad.detach().clone())
+        return super().step(closure)
+
+
+def _gradients(layer, x, y, c, theta, seed):
+    """The weight gradient of the step's loss: whole, and from each term alone (the other detached)."""
+    out = []
+    for keep in ("both", "pos", "neg"):
+        layer = copy.deepcopy(layer)
+        layer.weight.grad = None
+        pos = ff.rms_normalise(ff.embed_label(x, y, c))
+        neg = ff.rms_normalise(ff.embed_label(x, ff.wrong_labels(y, c, generator(seed)), c))
+        g_pos, g_neg = ff.goodness(F.relu(layer(pos))), ff.goodness(F.relu(layer(neg)))
+        g_pos, g_neg = (g_pos if keep != "neg" else g_pos.detach()), (g_neg if keep != "pos" else g_neg.detach())
+        out.append(torch.autograd.grad(ff.ff_layer_loss(g_pos, g_neg, theta), layer.weight)[0])
+    return out
+
+
+STALE = 7.0       # the gradient a previous step left behind, which a right step clears
+
+
+def _step_failure(ff_layer_step) -> str | None:
+    x, y, c, theta, lr = torch.randn(6, 1, 4, 4, generator=generator(0)), torch.tensor([0, 1, 2, 0, 1, 2]), 3, 5.0, 0.05
+    torch.manual_seed(0)
+    base = torch.nn.Linear(16, 5)
+    runs = {}
+    for who, fn in (("reference", _ff_layer_step_reference), ("student", ff_layer_step)):
+        layer = copy.deepcopy(base)
+        optimizer = _Watched(layer, lr)
+        layer.weight.grad, layer.bias.grad = torch.full_like(layer.weight, STALE), torch.full_like(layer.bias, STALE)
+        loss = fn(layer, optimizer, x.clone(), y.clone(), c, theta, generator(1))
+        runs[who] = (loss, optimizer, layer.weight.detach().clone())
+    (loss, optimizer, after), (ref_loss, _, ref_after) = runs["student"], runs["reference"]
+    whole, pos_only, neg_only = _gradients(base, x, y, c, theta, 1)
+    if loss is None:
+        return "return the loss (a scalar tensor) of the step"
+    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+        return f"return the loss as a scalar tensor, got {describe(loss)}"
+    if not torch.allclose(loss.detach(), ref_loss.detach(), rtol=1e-5, atol=1e-6):
+        return (f"your loss {loss.item():.4g} is not the step's loss: positives carry the true label, negatives "
+                "ff.wrong_labels(y, num_classes, generator); both are RMS-normalised before the layer, and the "
+                "loss is ff_layer_loss of the two goodness vectors")
+    if "step" not in optimizer.calls:
+        return "the weights did not change: call optimizer.step() after loss.backward()"
+    if "backward" not in optimizer.calls[:optimizer.calls.index("step")]:
+        return "no gradient was computed before the step: call loss.backward() before optimizer.step()"
+    if optimizer.calls.count("step") > 1:
+        return f"you called optimizer.step() {optimizer.calls.count('step')} times: one step per call"
+    seen = optimizer.seen[0]
+    if seen is None or not bool(seen.abs().gt(0).any()):
+        return ("the gradients were cleared between backward and step: optimizer.zero_grad() belongs BEFORE "
+                "loss.backward(), not after it")
+    if torch.allclose(seen, whole + STALE, atol=1e-5):
+        return ("the stale gradient of the previous step was added to yours: call optimizer.zero_grad() before "
+                "loss.backward()")
+    for part, term in ((pos_only, "negatives"), (neg_only, "positives")):
+        if torch.allclose(seen, part, atol=1e-6) and not torch.allclose(part, whole, atol=1e-6):
+            return (f"no gradient came from the {term}' term: their pass ran under torch.no_grad() or was "
+                    "detached, so the layer never learns from them")
+    if not torch.allclose(seen, whole, rtol=1e-5, atol=1e-6):
+        return "the loss is right but its gradient is not: backward the loss you return, once"
+    if not torch.allclose(after, ref_after, rtol=1e-5, atol=1e-6):
+        return "the gradient is right but the update is not: one optimizer.step() with the optimizer you were given"
+    return None
+
+
 def ex2_5(ff_layer_step) -> Result:
     """ff_layer_step(layer, optimizer, x, y, num_classes, theta, generator): one FF step of one
     layer: positives, negatives (ff.wrong_labels with `generator`), the loss, the update; returns the loss."""
     if ff_layer_step is Ellipsis or ff_layer_step is None:
         print("Exercise 2.5 not attempted yet")
         return verdict("2.5", False)
-    x, y = torch.randn(6, 1, 4, 4, generator=generator(0)), torch.tensor([0, 1, 2, 0, 1, 2])
-    runs = {}
-    for who, fn in (("reference", _ff_layer_step_reference), ("student", ff_layer_step)):
-        torch.manual_seed(0)
-        layer = torch.nn.Linear(16, 5)
-        optimizer = torch.optim.SGD(layer.parameters(), lr=0.05)
-        layer.weight.grad = torch.full_like(layer.weight, 7.0)      # stale gradients a step must clear
-        layer.bias.grad = torch.full_like(layer.bias, 7.0)
-        before = layer.weight.detach().clone()
-        try:
-            loss = fn(layer, optimizer, x.clone(), y.clone(), 3, 5.0, generator(1))
-        except NotImplementedError as err:
-            print(not_attempted("2.5", err))
-            return verdict("2.5", False)
-        except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
-            print(f"✗ Exercise 2.5: your code raised {type(err).__name__}: {err}")
-            return verdict("2.5", False)
-        runs[who] = (loss, before, layer.weight.detach().clone())
-    loss, before, after = runs["student"]
-    ref_loss, _, ref_after = runs["reference"]
-    if loss is None:
-        message = "return the loss (a scalar tensor) of the step"
-    elif not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-        message = f"return the loss as a scalar tensor, got {describe(loss)}"
-    elif not torch.allclose(loss.detach(), ref_loss.detach(), rtol=1e-5, atol=1e-6):
-        message = (f"your loss {loss.item():.6g} differs from {ref_loss.item():.6g}: positives carry the true label, "
-                   "negatives ff.wrong_labels(y, num_classes, generator); both are RMS-normalised before the layer, "
-                   "and the loss is ff_layer_loss of the two goodness vectors")
-    elif torch.equal(after, before):
-        message = "the weights did not change: call optimizer.step() after loss.backward()"
-    elif torch.allclose(after, before - 0.05 * 7.0 + (ref_after - before), atol=1e-5):
-        message = "the stale gradient was added to yours: call optimizer.zero_grad() before loss.backward()"
-    elif not torch.allclose(after, ref_after, rtol=1e-5, atol=1e-6):
-        message = "the loss is right but the update is not: zero the gradients, backward the loss, step once"
-    else:
-        print("✓ Exercise 2.5: your step makes the same negatives, loss and update as ours.")
-        return verdict("2.5", True)
-    print(f"✗ Exercise 2.5: {message}.")
-    return verdict("2.5", False)
+    try:
+        failure = _step_failure(ff_layer_step)
+    except NotImplementedError as err:
+        print(not_attempted("2.5", err))
+        return verdict("2.5", False)
+    except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
+        failure = raised_message(err, "2.5")
+    if failure:
+        print(f"✗ Exercise 2.5: {failure}.")
+        return verdict("2.5", False)
+    print("✓ Exercise 2.5: your step makes the same negatives, loss, gradient and update as ours.")
+    return verdict("2.5", True)

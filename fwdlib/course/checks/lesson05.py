@@ -1,54 +1,76 @@
 """Lesson 05's checks: energy by the trapezoid rule, from a counter, and an MLP's forward FLOPs."""
 from __future__ import annotations
 
-
 import numpy as np
 
-from .engine import run_cases, scalar_compare
+from .compare import scalar_compare
+from .contract import Case, Contract, check
+from .engine import Result
 
 
-def ex5_1(trapezoid_energy) -> bool:
+def _trapezoid(times, watts):
+    return sum((t1 - t0) * (w0 + w1) / 2 for t0, t1, w0, w1 in zip(times, times[1:], watts, watts[1:]))
+
+
+def ex5_1(trapezoid_energy) -> Result:
     """trapezoid_energy(times, watts): joules by the trapezoid rule over (time, power) samples."""
-    def reference(times, watts):
-        return sum((t1 - t0) * (w0 + w1) / 2 for t0, t1, w0, w1 in zip(times, times[1:], watts, watts[1:]))
-
     rng = np.random.default_rng(0)
     uneven = np.cumsum(rng.uniform(0.05, 0.2, 40)).tolist()
-    cases = [([0.0, 1.0, 3.0], [100.0, 200.0, 100.0]), (uneven, rng.uniform(80, 700, 40).tolist())]
+    cases = [Case((uneven, rng.uniform(80, 700, 40).tolist()), "40 unevenly spaced samples"),
+             Case(([0.0, 1.0, 3.0], [100.0, 200.0, 100.0]), "three samples, uneven spacing"),
+             Case(([0.0, 2.5], [10.0, 30.0]), "two samples"),
+             Case(([100.0, 100.5, 102.0, 102.25, 103.0, 104.5, 105.0], [50.0, 300.0, 120.0, 80.0, 400.0, 60.0, 90.0]),
+                  "seven samples starting at t = 100 s"),
+             Case(([0.0, 0.1, 0.2, 0.3], [250.0] * 4), "constant power"),
+             Case(([0, 1, 2, 4], [10, 20, 40, 40]), "integer readings")]
+
     def left_rectangles(times, watts):
         return sum((t1 - t0) * w0 for t0, t1, w0 in zip(times, times[1:], watts))
 
     def mean_power(times, watts):
         return float(np.mean(watts)) * (times[-1] - times[0])
 
-    return run_cases("5.1", trapezoid_energy, cases, reference, scalar_compare(), slips=[
-        (left_rectangles, "that is the left rectangle rule (each interval at its first sample's power); the "
-                          "trapezoid averages the two ends"),
-        (mean_power, "the mean power times the duration weighs every sample equally; with uneven spacing each "
-                     "interval must count by its own length"),
-        (lambda times, watts: sum((t1 - t0) * (w0 + w1) for t0, t1, w0, w1 in zip(times, times[1:], watts, watts[1:])),
-         "twice the right answer: the trapezoid takes the MEAN of the two ends, (w0 + w1) / 2")])
+    return check(Contract("5.1", _trapezoid, cases, scalar_compare(), params=("times", "watts"), output="energy",
+                          slips=[(left_rectangles, "that is the left rectangle rule (each interval at its first "
+                                                   "sample's power); the trapezoid averages the two ends"),
+                                 (mean_power, "the mean power times the duration weighs every sample equally; with "
+                                              "uneven spacing each interval must count by its own length"),
+                                 (lambda times, watts: 2 * _trapezoid(times, watts),
+                                  "twice the right answer: the trapezoid takes the MEAN of the two ends, "
+                                  "(w0 + w1) / 2")]), trapezoid_energy)
 
 
-def ex5_2(counter_energy) -> bool:
+def _counter(start, end):
+    return (end - start) / 1000 if end >= start else None
+
+
+def ex5_2(counter_energy) -> Result:
     """counter_energy(start_mj, end_mj): joules from an energy counter in millijoules; None if it went backwards."""
-    cases = [(1_000, 6_500), (123_456_789, 123_999_999), (5_000, 4_000), (7_000, 7_000)]
-    return run_cases("5.2", counter_energy, cases,
-                lambda start, end: (end - start) / 1000 if end >= start else None, scalar_compare(),
-                slips=[(lambda start, end: (end - start) / 1000 if end > start else None,
-                        "two equal readings are 0 J (the counter had not ticked yet), not None: only a "
-                        "counter that went backwards has no answer")])
+    cases = [Case((1_000, 6_500), "a 5.5 J window"), Case((123_456_789, 123_999_999), "a large reading"),
+             Case((5_000, 4_000), "a counter that went backwards (reset)"),
+             Case((7_000, 7_000), "two equal readings (the counter had not ticked)"),
+             Case((10, 9), "a counter one millijoule back"), Case((0, 1), "one millijoule"),
+             Case((2 ** 40, 2 ** 40 + 1_234_567), "readings beyond 2**32 (a counter that ran for days)")]
+    return check(Contract("5.2", _counter, cases, scalar_compare(), params=("start_mj", "end_mj"), output="energy",
+                          slips=[(lambda start, end: (end - start) / 1000 if end > start else None,
+                                  "two equal readings are 0 J (the counter had not ticked yet), not None: only a "
+                                  "counter that went backwards has no answer")]), counter_energy)
 
 
-def ex5_3(mlp_forward_flops) -> bool:
+def _flops(batch, sizes):
+    return 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def ex5_3(mlp_forward_flops) -> Result:
     """mlp_forward_flops(batch, sizes): FLOPs of the forward GEMMs of an MLP with layer sizes
     `sizes` (input first, output last); a multiply-add counts as 2 FLOPs."""
-    def reference(batch, sizes):
-        return 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-
-    cases = [(1, [3, 2]), (128, [784, 1000, 1000, 10]), (7, [10, 20, 30, 5])]
-    return run_cases("5.3", mlp_forward_flops, cases, reference, scalar_compare(), slips=[
-        (lambda batch, sizes: reference(1, sizes), "that is per sample: multiply by the batch"),
-        (lambda batch, sizes: reference(batch, sizes) // 2, "you counted a multiply-add as one FLOP; it is two"),
-        (lambda batch, sizes: 2 * batch * sizes[0] * sizes[1], "only the first layer: sum over every pair of "
-                                                                "neighbouring sizes")])
+    cases = [Case((128, [784, 1000, 1000, 10]), "the study's MLP"), Case((7, [10, 20, 30, 5]), "three layers"),
+             Case((1, [3, 2]), "one sample, one layer"), Case((1, [2, 3, 4, 5, 6, 7]), "one sample, five layers"),
+             Case((3, (4, 5, 6)), "sizes given as a tuple")]
+    return check(Contract("5.3", _flops, cases, scalar_compare(), params=("batch", "sizes"), output="FLOP count",
+                          slips=[(lambda batch, sizes: _flops(1, sizes), "that is per sample: multiply by the batch"),
+                                 (lambda batch, sizes: _flops(batch, sizes) // 2,
+                                  "you counted a multiply-add as one FLOP; it is two"),
+                                 (lambda batch, sizes: 2 * batch * sizes[0] * sizes[1],
+                                  "only the first layer: sum over every pair of neighbouring sizes")]),
+                 mlp_forward_flops)

@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 
-from ...bench.stats import seeds_needed
-from .engine import Mismatch, Result, describe, run_cases, scalar_compare
+from ...bench.stats import t_quantile
+from .compare import PLAIN, Context, as_number, scalar_compare
+from .contract import Case, Contract, check
+from .engine import Mismatch, Result, describe
 
 
 def _reference_bootstrap(values, level=0.95, resamples=10_000, seed=0, statistic=np.median):
@@ -18,57 +20,96 @@ def _reference_bootstrap(values, level=0.95, resamples=10_000, seed=0, statistic
     return float(np.quantile(draws, alpha)), float(np.quantile(draws, 1 - alpha))
 
 
-def ex6_1(bootstrap_ci) -> bool:
+def _upper_median(draws, axis):
+    return np.sort(draws, axis=axis).take(draws.shape[axis] // 2, axis=axis)
+
+
+def _pair(got) -> tuple[float, float]:
+    if got is Ellipsis:
+        raise NotImplementedError
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise Mismatch(f"return a pair (lo, hi), got {describe(got)}")
+    return as_number(got[0], "lo"), as_number(got[1], "hi")
+
+
+def _compare_interval(got, expected, ctx: Context = PLAIN):
+    """Resampling schemes differ between right answers: endpoints may move by a tenth of the width."""
+    lo, hi = _pair(got)
+    if lo > hi:
+        raise Mismatch(f"lo {lo:.4g} is above hi {hi:.4g}")
+    interval, at95, level = expected
+    width = max(interval[1] - interval[0], at95[1] - at95[0], 1e-12)
+    if all(abs(g - e) <= 0.1 * width + 1e-9 for g, e in zip((lo, hi), interval)):
+        return
+    if level != 0.95 and abs(lo - at95[0]) + abs(hi - at95[1]) < abs(lo - interval[0]) + abs(hi - interval[1]):
+        raise Mismatch(f"asked for a {level:.0%} interval you returned about the 95% one: your interval ignores "
+                       "`level` (the quantiles are (1 - level) / 2 and 1 - (1 - level) / 2)")
+    raise Mismatch(f"your interval ({lo:.4g}, {hi:.4g}) is not the percentile interval of the bootstrap medians at "
+                   "the requested level (resample with replacement, take the median of each resample, then the "
+                   "(1 - level) / 2 and 1 - (1 - level) / 2 quantiles)")
+
+
+def _seeded(call):
+    """Other seeds draw other resamples: an interval that never moves ignores `seed`. (30 values
+    and 100 resamples: the quantiles fall between distinct medians, so each seed moves them.)"""
+    values = np.random.default_rng(7).normal(10, 2, 30).tolist()
+    intervals = {_pair(call((list(values), 0.95, 100, seed))) for seed in range(1, 6)}
+    if len(intervals) == 1:
+        return ("seeds 1 to 5 gave exactly the same interval: your function ignores `seed` (draw with "
+                "np.random.default_rng(seed))", "30 values, resamples=100, seeds 1 to 5")
+    return None
+
+
+def ex6_1(bootstrap_ci) -> Result:
     """bootstrap_ci(values, level=0.95, resamples=10000, seed=0) -> (lo, hi) of the median."""
     def reference(values, level=0.95):
         interval = _reference_bootstrap(values, level)
         return interval, interval if level == 0.95 else _reference_bootstrap(values), level
 
-    def near(got, interval, width):
-        # Resampling schemes differ between correct solutions: allow the Monte Carlo error.
-        return all(abs(g - e) <= 0.1 * width + 1e-9 for g, e in zip(got, interval))
-
-    def compare(got, expected):
-        if got is Ellipsis:
-            raise NotImplementedError
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            raise Mismatch(f"return a pair (lo, hi), got {describe(got)}")
-        lo, hi = (float(v) for v in got)
-        if lo > hi:
-            raise Mismatch(f"lo {lo:.4g} is above hi {hi:.4g}")
-        interval, at95, level = expected
-        width = max(interval[1] - interval[0], at95[1] - at95[0], 1e-12)
-        if near((lo, hi), interval, width):
-            return
-        def distance(other):
-            return abs(lo - other[0]) + abs(hi - other[1])
-        if level != 0.95 and distance(at95) < distance(interval):
-            raise Mismatch(f"asked for a {level:.0%} interval you returned about the 95% one: your interval "
-                           "ignores `level` (the quantiles are (1 - level) / 2 and 1 - (1 - level) / 2)")
-        raise Mismatch(f"your interval ({lo:.4g}, {hi:.4g}) is not the percentile interval of the bootstrap "
-                       "medians at the requested level (resample with replacement, take the median of each "
-                       "resample, then the (1 - level) / 2 and 1 - (1 - level) / 2 quantiles)")
-
     rng = np.random.default_rng(3)
-    cases = [([3.0, 3.0, 3.0],), ([0.0, 1.0],), (rng.normal(10, 2, 60).tolist(),),
-             (rng.exponential(1.0, 40).tolist(),),            # skewed: the mean's interval is elsewhere
-             (rng.normal(10, 2, 60).tolist(), 0.5)]           # another level: the quantiles follow it
-    return run_cases("6.1", bootstrap_ci, cases, reference, compare,
-                slips=[(lambda values, level=0.95, *_: (_reference_bootstrap(values, level, statistic=np.mean),
-                                                        _reference_bootstrap(values, statistic=np.mean), level),
-                        "your interval is the bootstrap interval of the MEAN; the exercise asks for the MEDIAN "
-                        "(np.median of each resample)")])
+    cases = [Case((rng.normal(10, 2, 60).tolist(),), "60 values"),
+             Case((rng.exponential(1.0, 40).tolist(),), "40 skewed values (the mean's interval is elsewhere)"),
+             Case((rng.normal(10, 2, 60).tolist(), 0.5), "60 values at level 0.5"),
+             Case(([0.0, 1.0], 0.4), "two values (an even count: the median averages the middle two) at level 0.4"),
+             Case(([5.0, 1.0, 4.0, 2.0, 3.0, 0.0], 0.6), "six unsorted values at level 0.6"),
+             Case(([3.0, 3.0, 3.0],), "ties: three equal values"), Case(([7.0],), "a single value")]
+    return check(Contract("6.1", reference, cases, _compare_interval, params=("values", "level"),
+                          output="interval", extra=(_seeded,),
+                          slips=[(lambda values, level=0.95, *_: (_reference_bootstrap(values, level, statistic=np.mean),
+                                                                  _reference_bootstrap(values, statistic=np.mean), level),
+                                  "your interval is the bootstrap interval of the MEAN; the exercise asks for the "
+                                  "MEDIAN (np.median of each resample)"),
+                                 (lambda values, level=0.95, *_: (_reference_bootstrap(values, level, statistic=_upper_median),
+                                                                  _reference_bootstrap(values, statistic=_upper_median),
+                                                                  level),
+                                  "your medians take the upper middle value: for an even count the median is the "
+                                  "MEAN of the two middle values (np.median does this)")]), bootstrap_ci)
 
 
-def ex6_2(ratio_to_twin) -> bool:
+def _ratio(a, b):
+    return float(np.median(a) / np.median(b))
+
+
+def ex6_2(ratio_to_twin) -> Result:
     """ratio_to_twin(rival_values, twin_values): median(rival) / median(twin)."""
-    cases = [([2.0, 4.0, 9.0], [6.0, 6.0, 7.5]), ([10.0, 12.0, 20.0], [5.0, 7.0, 9.5])]
-    return run_cases("6.2", ratio_to_twin, cases, lambda a, b: float(np.median(a) / np.median(b)), scalar_compare(),
-                     slips=[(lambda a, b: float(np.mean(a) / np.mean(b)), "that is the ratio of the MEANS; the "
-                             "table uses medians"),
-                            (lambda a, b: float(np.median(b) / np.median(a)), "upside down: the rival over its twin"),
-                            (lambda a, b: float(np.median(np.array(a) / np.array(b))), "that is the median of "
-                             "the per-seed ratios; this exercise asks for the ratio of the two medians")])
+    def upper_median(v):
+        return sorted(v)[len(v) // 2]
+
+    cases = [Case(([2.0, 4.0, 9.0], [6.0, 6.0, 7.5]), "three seeds each"),
+             Case(([10.0, 12.0, 20.0], [5.0, 7.0, 9.5]), "three seeds each"),
+             Case(([9.0, 2.0, 4.0], [7.5, 6.0, 6.0]), "unsorted values"),
+             Case(([1.0, 2.0, 3.0, 10.0], [2.0, 4.0, 4.0, 8.0]), "an even count"),
+             Case(([30.0, 10.0, 20.0], [4.0, 1.0, 3.0, 2.0]), "an odd and an even count, unsorted"),
+             Case(([5.0], [2.0]), "one seed each")]
+    return check(Contract("6.2", _ratio, cases, scalar_compare(), params=("rival_values", "twin_values"),
+                          output="ratio", slips=[
+        (lambda a, b: float(np.mean(a) / np.mean(b)), "that is the ratio of the MEANS; the table uses medians"),
+        (lambda a, b: float(np.median(b) / np.median(a)), "upside down: the rival over its twin"),
+        (lambda a, b: float(np.median(np.array(a) / np.array(b))), "that is the median of the per-seed ratios; "
+                                                                    "this exercise asks for the ratio of the two medians"),
+        (lambda a, b: upper_median(a) / upper_median(b), "for an even count the median is the MEAN of the two "
+                                                         "middle values, not the upper one (np.median does this)")]),
+        ratio_to_twin)
 
 
 OUTCOMES = ("rival better", "twin better", "equivalent", "inconclusive")
@@ -84,52 +125,116 @@ def _outcome(lo, hi, margin):
     return "inconclusive"
 
 
-def ex6_3(outcome) -> bool:
-    """outcome(lo, hi, margin): the four outcomes of a paired interval (positive favours the rival)."""
-    def compare(got, expected):
-        if got is Ellipsis:
-            raise NotImplementedError
-        if got not in OUTCOMES:
-            raise Mismatch(f"return one of {', '.join(repr(o) for o in OUTCOMES)}, got {describe(got)}")
-        if got != expected:
-            raise Mismatch(f"the interval and the margin say {expected!r}, you said {got!r}")
+def _place(x, m) -> str:
+    return ("below -margin" if x < -m else "exactly at -margin" if x == -m else "inside (-margin, +margin)"
+            if x < m else "exactly at +margin" if x == m else "above +margin")
 
-    cases = [(0.6, 0.9, 0.5), (-0.9, -0.7, 0.5), (-0.2, 0.3, 0.5), (0.1, 0.4, 0.5),     # each outcome
-             (0.3, 0.9, 0.5), (-0.8, 0.2, 0.5), (-0.7, 0.7, 0.5), (0.02, 0.04, 0.05)]    # straddling, wide, ratios
-    return run_cases("6.3", outcome, cases, _outcome, compare, slips=[
+
+def _compare_outcome(got, expected, ctx: Context = PLAIN):
+    """Says where the interval's ends lie, not which outcome that makes."""
+    if got is Ellipsis:
+        raise NotImplementedError
+    if got not in OUTCOMES:
+        raise Mismatch(f"return one of {', '.join(repr(o) for o in OUTCOMES)}, got {describe(got)}")
+    if got != expected:
+        lo, hi, m = ctx.args
+        raise Mismatch(f"you said {got!r}, where lo is {_place(lo, m)} and hi is {_place(hi, m)}: reread the four "
+                       "cases (above, below and inside are strict: an end exactly on a margin is not beyond it)")
+
+
+def ex6_3(outcome) -> Result:
+    """outcome(lo, hi, margin): the four outcomes of a paired interval (positive favours the rival).
+    Every pair of ends on a grid around both margins, the margins themselves included."""
+    def grid(m):
+        points = [-2 * m, -1.1 * m, -m, -0.9 * m, 0.0, 0.9 * m, m, 1.1 * m, 2 * m]
+        return [(lo, hi, m) for i, lo in enumerate(points) for hi in points[i:]]
+
+    cases = [Case((lo, hi, m), "an end exactly on a margin" if m in (abs(lo), abs(hi)) else "an interval and a margin")
+             for lo, hi, m in grid(0.5) + grid(0.05) + grid(2.0)]
+    return check(Contract("6.3", _outcome, cases, _compare_outcome, params=("lo", "hi", "margin"), output="outcome",
+                          slips=[
         (lambda lo, hi, m: "rival better" if lo > 0 else "twin better" if hi < 0 else "inconclusive",
          "you compared the interval with 0, not with the margin: an interval of small but sure differences "
          "(inside the margin) is 'equivalent', and one that only pokes past the margin is 'inconclusive'"),
         (lambda lo, hi, m: "rival better" if lo > m else "twin better" if hi < -m else "inconclusive",
          "you never answer 'equivalent': an interval wholly inside (-margin, +margin) shows there is no "
-         "practical difference (the two one-sided tests)")])
+         "practical difference (the two one-sided tests)")]), outcome)
+
+
+def _paired(rival, twin):
+    return [rival[s] / twin[s] for s in sorted(set(rival) & set(twin))]
+
+
+def _compare_ratios(got, expected, ctx: Context = PLAIN):
+    if got is Ellipsis:
+        raise NotImplementedError
+    if not isinstance(got, (list, tuple)) or len(got) != len(expected):
+        raise Mismatch(f"return one ratio per seed that both ran ({len(expected)}), got {describe(got)}")
+    numbers = [as_number(g, "each ratio") for g in got]
+    if not all(math.isclose(g, e, rel_tol=1e-9) for g, e in zip(numbers, expected)):
+        raise Mismatch(f"your ratios {[round(g, 4) for g in numbers]} are not rival / twin of each common seed "
+                       "in increasing seed order")
 
 
 def ex6_5(paired_ratios) -> Result:
     """paired_ratios(rival, twin): per seed present in both (dicts seed -> value), rival / twin,
     in increasing seed order."""
-    def reference(rival, twin):
-        return [rival[s] / twin[s] for s in sorted(set(rival) & set(twin))]
+    cases = [Case(({0: 10.0, 1: 12.0, 2: 11.0}, {0: 20.0, 1: 18.0, 2: 22.0}), "three seeds in both"),
+             Case(({3: 5.0, 1: 4.0, 7: 9.0}, {1: 2.0, 3: 5.0}), "a seed only the rival ran, keys not in order"),
+             Case(({8: 2.0, 1: 3.0, 16: 4.0}, {16: 1.0, 8: 4.0, 1: 6.0}),
+                  "keys whose set iterates out of order (8, 16, 1)"),
+             Case(({0: 1.0, 2: 2.0}, {1: 3.0, 3: 4.0}), "no seed in both"),
+             Case(({42: 7.0}, {42: 3.5, 5: 1.0}), "one seed in both")]
 
-    def compare(got, expected):
-        if got is Ellipsis:
-            raise NotImplementedError
-        if not isinstance(got, (list, tuple)) or len(got) != len(expected):
-            raise Mismatch(f"return one ratio per seed that both ran ({len(expected)}), got {describe(got)}")
-        if not all(math.isclose(float(g), e, rel_tol=1e-9) for g, e in zip(got, expected)):
-            raise Mismatch(f"your ratios {[round(float(g), 4) for g in got]} are not the per-seed ratios")
+    def in_rival_order(rival, twin):
+        return [rival[s] / twin[s] for s in rival if s in twin]
 
-    cases = [({0: 10.0, 1: 12.0, 2: 11.0}, {0: 20.0, 1: 18.0, 2: 22.0}), ({3: 5.0, 1: 4.0, 7: 9.0}, {1: 2.0, 3: 5.0})]
-    return run_cases("6.5", paired_ratios, cases, reference, compare,
-                slips=[(lambda rival, twin: [float(np.median(list(rival.values())) / np.median(list(twin.values())))]
-                        * len(set(rival) & set(twin)),
-                        "that is the ratio of the medians repeated: pair each seed's rival run with the twin's "
-                        "run of the SAME seed")])
+    return check(Contract("6.5", _paired, cases, _compare_ratios, params=("rival", "twin"), output="ratios", slips=[
+        (lambda rival, twin: [float(np.median(list(rival.values())) / np.median(list(twin.values())))]
+         * len(set(rival) & set(twin)),
+         "that is the ratio of the medians repeated: pair each seed's rival run with the twin's run of the SAME seed"),
+        (lambda rival, twin: [twin[s] / rival[s] for s in sorted(set(rival) & set(twin))],
+         "upside down: each ratio is the rival's value over the twin's"),
+        (in_rival_order, "your ratios follow the rival's insertion order: sort the common seeds"),
+        (lambda rival, twin: [rival[s] / twin[s] for s in set(rival) & set(twin)],
+         "your ratios follow a set's iteration order, which is not increasing: sort the common seeds")]),
+        paired_ratios)
+
+
+def _half_width(sd, n):
+    return t_quantile(0.975, n - 1) * sd / math.sqrt(n)
+
+
+def _seeds(sd, margin):
+    n = 2
+    while _half_width(sd, n) >= margin:
+        n += 1
+    return n
+
+
+def _compare_seeds(got, expected, ctx: Context = PLAIN):
+    """Judged by the two properties that define the answer, each computed at the student's n."""
+    if got is Ellipsis:
+        raise NotImplementedError
+    if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
+        raise Mismatch(f"return a whole number of seeds, got {describe(got)}")
+    sd, margin = ctx.args
+    if got < 2:
+        raise Mismatch(f"{got} seeds give no interval: n starts at 2 (t has n - 1 degrees of freedom)")
+    if _half_width(sd, got) >= margin:
+        raise Mismatch(f"at n = {got} the half-width t * sd / sqrt(n) = {_half_width(sd, got):.4g} is not below the "
+                       f"margin {margin:.4g}: the interval does not fit yet (below is strict)")
+    if got > 2 and _half_width(sd, got - 1) < margin:
+        raise Mismatch(f"{got} seeds is not the fewest: at n = {got - 1} the half-width is already below the margin")
 
 
 def ex6_6(seeds_for) -> Result:
     """seeds_for(sd, margin): the fewest paired seeds n >= 2 with t(0.975, n-1) * sd / sqrt(n) < margin."""
-    cases = [(1.0, 1.0), (0.4, 0.5), (0.3, 0.1), (0.05, 0.02), (2.0, 0.5)]
+    cases = [Case(args, "a spread and a margin") for args in ((1.0, 1.0), (0.4, 0.5), (0.3, 0.1), (0.05, 0.02),
+                                                           (2.0, 0.5), (1.0, 0.1))] + \
+            [Case((1.0, _half_width(1.0, 5)), "a margin exactly equal to the half-width at n = 5"),
+             Case((0.01, 1.0), "a spread far below the margin (n = 2 already fits)"),
+             Case((1.0, _half_width(1.0, 2)), "a margin exactly equal to the half-width at n = 2")]
 
     def wrong_z(sd, margin):
         n = 2
@@ -137,16 +242,11 @@ def ex6_6(seeds_for) -> Result:
             n += 1
         return n
 
-    def compare(got, expected):
-        if got is Ellipsis:
-            raise NotImplementedError
-        if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
-            raise Mismatch(f"return a whole number of seeds, got {describe(got)}")
-        if got != expected:
-            raise Mismatch(f"{got} seeds is not the fewest whose interval fits inside the margin; it is {expected}")
-
-    return run_cases("6.6", seeds_for, cases, seeds_needed, compare, slips=[
-        (wrong_z, "you used 1.96 (the normal quantile): with a handful of seeds the spread is itself "
-                  "estimated, so the interval uses Student's t with n - 1 degrees of freedom (wider)"),
-        (lambda sd, margin: seeds_needed(sd, margin / 2), "you made the whole width fit the margin; the half-width (t * sd / sqrt(n)) is what must "
-                     "be below it")])
+    return check(Contract("6.6", _seeds, cases, _compare_seeds, params=("sd", "margin"), output="number of seeds",
+                          same=lambda got, wrong: got == wrong,
+                          slips=[(wrong_z, "you used 1.96 (the normal quantile): with a handful of seeds the spread "
+                                           "is itself estimated, so the interval uses Student's t with n - 1 degrees "
+                                           "of freedom (wider)"),
+                                 (lambda sd, margin: _seeds(sd, margin / 2),
+                                  "you made the whole width fit the margin; the half-width (t * sd / sqrt(n)) is "
+                                  "what must be below it")]), seeds_for)

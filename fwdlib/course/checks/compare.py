@@ -1,0 +1,157 @@
+"""How a student's answer is set against the reference's: tensors, tuples of them, numbers.
+
+A mismatch names the property that failed and the student's own value, never the expected value
+of a scored input: feedback says what is wrong, it is not an answer key. Each comparison takes
+the `Context` of the input it runs on (what that input is, the sizes a missing factor can be).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .engine import Mismatch, describe
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a comparison knows of its input: the input itself, the sizes in it ("dim 0 of `x`" -> 8),
+    a tolerance multiplier for inputs of large magnitude, and what to say when the answer is not finite."""
+    args: tuple = ()
+    sizes: dict = field(default_factory=dict)
+    tol: float = 1.0
+    overflow: str = "a large intermediate overflowed (exp of a large number?)"
+
+
+PLAIN = Context()
+
+
+def about(relative: float) -> str:
+    """A relative error to one significant digit: enough to judge, too coarse to reconstruct."""
+    return "more than 100%" if relative > 1 else f"about {float(f'{relative:.0e}'):.0%}".replace("about 0%", "below 1%")
+
+
+def factor_named(k: float, sizes: dict) -> str | None:
+    """'1/√8 (8 = dim 0 of `x`)' when k is a size of the input, its inverse or a square root of either."""
+    for label, n in sizes.items():
+        if n < 2:
+            continue
+        for value, text in ((n, f"{n}"), (1 / n, f"1/{n}"), (n ** 0.5, f"√{n}"), (n ** -0.5, f"1/√{n}")):
+            if math.isclose(k, value, rel_tol=1e-3):
+                mean = " (a sum instead of a mean, or the reverse?)" if text in (f"{n}", f"1/{n}") else ""
+                return f"every entry is scaled by {text}, where {n} is {label}{mean}"
+    return None
+
+
+def _hints(got: torch.Tensor, expected: torch.Tensor, rtol: float, atol: float, ctx: Context) -> list[str]:
+    offset = got - expected
+    if offset.numel() > 1 and torch.allclose(offset, offset.flatten()[0].expand_as(offset), atol=atol * 10) \
+            and offset.flatten()[0].abs() > atol:
+        return ["every entry is off by the same constant"]
+    if torch.allclose(got, -expected, rtol=rtol, atol=atol):
+        return ["the sign is flipped"]
+    if got.dim() == 2 and got.shape[0] == got.shape[1] and torch.allclose(got.T, expected, rtol=rtol, atol=atol):
+        return ["it is the transpose of the right answer"]
+    nonzero = expected.abs() > 1e-12
+    if int(nonzero.sum()) >= 2 and not bool((got[~nonzero].abs() > atol).any()):
+        ratio = got[nonzero] / expected[nonzero]
+        k = ratio[0].item()
+        if torch.allclose(ratio, ratio[0].expand_as(ratio), rtol=1e-3) and abs(k - 1) > 1e-3 and k > 0:
+            named = factor_named(k, ctx.sizes)
+            return [named or f"every entry is scaled by the same factor {k:.4g} (a missing or extra factor)"]
+    return []
+
+
+def compare_tensors(got, expected: torch.Tensor, ctx: Context = PLAIN, *, name: str = "your result",
+                    rtol: float = 1e-4, atol: float = 1e-5) -> None:
+    if got is None:
+        raise Mismatch(f"{name} is None: did you forget to `return` it?")
+    if got is Ellipsis:
+        raise NotImplementedError
+    if isinstance(got, np.ndarray):
+        raise Mismatch(f"{name} should be a torch tensor, got a NumPy array (keep the computation in torch)")
+    if not isinstance(got, torch.Tensor):
+        raise Mismatch(f"{name} should be a torch tensor, got {describe(got)}")
+    if got.shape != expected.shape:
+        hint = ""
+        if got.shape == expected.shape[::-1] and got.dim() == 2:
+            hint = " (transposed?)"
+        elif got.numel() == expected.numel():
+            hint = " (same number of elements: a reshape or a missing/extra dimension?)"
+        elif got.dim() == expected.dim() - 1 or got.dim() == 0:
+            hint = " (summed or averaged over one dimension too many?)"
+        raise Mismatch(f"{name} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}{hint}")
+    if got.dtype != expected.dtype and not (got.is_floating_point() and expected.is_floating_point()):
+        raise Mismatch(f"{name} has dtype {got.dtype}, expected {expected.dtype}")
+    got_f, exp_f = got.detach().cpu().double(), expected.detach().cpu().double()
+    bad = ~torch.isfinite(got_f) & torch.isfinite(exp_f)
+    if bool(bad.any()):
+        where = tuple(int(i) for i in bad.nonzero()[0])
+        kind = "nan" if bool(got_f[where].isnan()) else "inf"
+        raise Mismatch(f"{name} is {kind} at index {where} where the right answer is a finite number: "
+                       f"{ctx.overflow}")
+    rtol, atol = rtol * ctx.tol, atol * ctx.tol
+    if torch.allclose(got_f, exp_f, rtol=rtol, atol=atol, equal_nan=True):
+        return
+    diff = (got_f - exp_f).abs().nan_to_num(math.inf)
+    where = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), diff.shape)) if diff.dim() else ()
+    relative = diff[where].item() / max(exp_f[where].abs().item(), atol)
+    hints = _hints(got_f, exp_f, rtol, atol, ctx)
+    raise Mismatch(f"{name} differs from the right answer at index {where} (your value there: "
+                   f"{got_f[where].item():.4g}, relative error {about(relative)})"
+                   + (f"; hint: {'; '.join(hints)}" if hints else ""))
+
+
+def compare_tuple(names):
+    def compare(got, expected, ctx: Context = PLAIN):
+        if got is Ellipsis:
+            raise NotImplementedError
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            raise Mismatch(f"return a tuple ({', '.join(names)}), got {describe(got)}")
+        for name, g, e in zip(names, got, expected):
+            compare_tensors(g, e, ctx, name=name)
+    return compare
+
+
+def as_number(got, name: str = "your result") -> float:
+    """A real number from an int, a float, a NumPy scalar or a one-element array or tensor."""
+    if got is None:
+        raise Mismatch(f"{name} is None: did you forget to `return` it?")
+    if isinstance(got, torch.Tensor) and got.numel() == 1 or isinstance(got, np.ndarray) and got.size == 1:
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, numbers.Real):
+        raise Mismatch(f"{name} should be a number, got {describe(got)}")
+    try:
+        return float(got)
+    except OverflowError:
+        return math.inf if got > 0 else -math.inf
+
+
+def scalar_compare(rel=1e-6, name="your result"):
+    def compare(got, expected, ctx: Context = PLAIN):
+        if got is Ellipsis:
+            raise NotImplementedError
+        if expected is None:
+            if got is not None:
+                raise Mismatch(f"{name} should be None here (the window is invalid), got {describe(got)}")
+            return
+        value = as_number(got, name)
+        if not math.isfinite(value):
+            raise Mismatch(f"{name} is {value} where the right answer is a finite number: {ctx.overflow}")
+        if math.isclose(value, expected, rel_tol=rel, abs_tol=1e-9):
+            return
+        hint = ""
+        if expected:
+            for factor, text in ((2, "twice the right answer: averaging the two ends needs a / 2"),
+                                 (1000, "1000x too large: millijoules or joules?"),
+                                 (0.001, "1000x too small: millijoules or joules?"),
+                                 (0.5, "half the right answer: a factor of 2 missing?"),
+                                 (-1, "the sign is flipped")):
+                if math.isclose(value / expected, factor, rel_tol=1e-6):
+                    hint = f" ({text})"
+        raise Mismatch(f"{name} {value:.4g} is not the right answer (relative error "
+                       f"{about(abs(value - expected) / max(abs(expected), 1e-12))}){hint}")
+    return compare
