@@ -207,7 +207,7 @@ class Checker:
 
     def purity(self, case: Case, copies) -> str | None:
         for name, before, after in zip(self.contract.names, case.args, copies):
-            if left_gradients(after) and not left_gradients(before):
+            if name not in self.contract.mutable and left_gradients(after) and not left_gradients(before):
                 return (f"your function left gradients in the `.grad` of `{name}`'s parameters, where the next "
                         "backward adds to them: use torch.autograd.grad, or reset them (p.grad = None) once read")
             if name not in self.contract.mutable and not unchanged(before, after):
