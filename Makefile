@@ -11,7 +11,7 @@ CPU_ONLY ?=
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_INDEX := $(if $(CPU_ONLY),--index-url $(TORCH_CPU_INDEX),)
 
-.PHONY: install bench test unit slow notebooks browser lab exercises outputs gpu-check clean
+.PHONY: install bench test unit slow mutants notebooks browser lab exercises outputs gpu-check clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,16 @@ unit: $(STAMP)
 	$(PY) -m pytest -q tests -m "not course and not browser and not slow"
 
 # Real training to each algorithm's accuracy floor, killed and resumed processes, tuner workers,
-# PostgreSQL, the exercise notebooks, the Colab install.
+# PostgreSQL, the exercise notebooks, the Colab install; then the checks' mutation score (make mutants).
 slow: $(STAMP)
 	$(PY) -m pytest -q tests -m "slow and not course and not browser"
+	$(PY) scripts/mutants.py
+
+# Wrong answers generated from each exercise's reference solution (ast mutants), run through every
+# check: prints the score per exercise and in total; exits 1 below 95% in total or 90% for one.
+# Mutants that compute the same function are listed, each with why, in scripts/equivalent_mutants.txt.
+mutants: $(STAMP)
+	$(PY) scripts/mutants.py
 
 # Every lesson as a student runs it (fresh kernel, default backend): errors, figures printed as
 # text, empty widgets. Solutions run under nbval, as an instructor's notebook CI would run them.

@@ -89,11 +89,12 @@ MODULES = {"torch", "F", "np", "math", "ff", "fwdlib", "stats", "train", "algori
 
 
 def _is_function(func: ast.AST) -> bool:
-    """A plain function (float, sorted, torch.sigmoid, np.median), not a method of a value."""
+    """A plain function (float, sorted, torch.sigmoid, np.median), not a method of a value (x.clone)."""
+    if isinstance(func, ast.Name):
+        return True
     while isinstance(func, ast.Attribute):
         func = func.value
-    return isinstance(func, ast.Name) and (func.id in MODULES or func.id in dir(__builtins__) or func.id[0].islower()
-                                           and not isinstance(func, ast.Attribute))
+    return isinstance(func, ast.Name) and func.id in MODULES
 
 
 def _alternatives(node: ast.AST, function: ast.FunctionDef):

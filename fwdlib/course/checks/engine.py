@@ -126,8 +126,8 @@ def measured(exercise: str, student, reference, settings, data) -> Result:
             print(f"✗ Exercise {exercise}: return the validation accuracy as a number in [0, 1], got {describe(got)}")
             return verdict(exercise, False)
         if not math.isclose(got, expected, abs_tol=1e-6):
-            print(f"✗ Exercise {exercise}: for {setting!r} you measured {got:.4f}, the same recipe gives "
-                  f"{expected:.4f}. Seed with fwdlib.seed_all(0) right before building the model, train with "
+            print(f"✗ Exercise {exercise}: for {setting!r} you measured {got:.4f}; the same recipe gives another "
+                  "accuracy. Seed with fwdlib.seed_all(0) right before building the model, train with "
                   "train.fit(model, data, epochs=..., batch_size=128, progress=False) and return "
                   "train.evaluate(model, data.val)")
             return verdict(exercise, False)
