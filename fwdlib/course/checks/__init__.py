@@ -1,6 +1,8 @@
-"""Checks of the course's exercises, one module per lesson: `check.ex2_1(rms_normalise)` runs the
-student's function on cases, compares it with the reference and says what is wrong, or why it is
-right. Each check returns a `Result` that is truthy when it passed, so a notebook can assert it.
+"""Checks of the course's exercises, one module per lesson: `check.ex2_1(rms_normalise)` tests the
+exercise's contract as properties (contract.py) on a battery of inputs against the reference and
+names the property that failed, or says which it checked. Each check returns a `Result` that is
+truthy when it passed, so a notebook can assert it. `make mutants` measures how many wrong answers
+generated from the references each check rejects.
 """
 from __future__ import annotations
 
