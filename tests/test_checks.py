@@ -391,7 +391,7 @@ WRONG_ANSWERS = {
             (lambda b, s: b * sum(x * y for x, y in zip(s, s[1:])), "multiply-add as one FLOP"),
             (lambda b, s: 2 * b * s[0] * s[1], "only the first layer")],
     "6.1": [(lambda v, level=0.95, *_: (lambda d: (float(np.quantile(d, 0.05)), float(np.quantile(d, 0.95))))(
-                np.median(np.random.default_rng(0).choice(v, (10_000, len(v))), axis=1)), "ignores `level`"),
+                np.median(np.random.default_rng(0).choice(v, (10_000, len(v))), axis=1)), "ignore `level`"),
             (lambda v, level=0.95, *_: (lambda d: (float(np.quantile(d, (1 - level) / 2)), float(np.quantile(d, (1 + level) / 2))))(
                 np.random.default_rng(0).choice(v, (10_000, len(v))).mean(1)), "interval of the MEAN"),
             (lambda v, level=0.95, *_: (max(v), min(v)), "above hi")],

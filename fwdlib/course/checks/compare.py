@@ -23,7 +23,7 @@ class Context:
     args: tuple = ()
     sizes: dict = field(default_factory=dict)
     tol: float = 1.0
-    overflow: str = "a large intermediate overflowed (exp of a large number?)"
+    overflow: str = "a step in between is not finite here (exp of a large number, a log, sqrt or division at 0?)"
 
 
 PLAIN = Context()
@@ -31,7 +31,14 @@ PLAIN = Context()
 
 def about(relative: float) -> str:
     """A relative error to one significant digit: enough to judge, too coarse to reconstruct."""
-    return "more than 100%" if relative > 1 else f"about {float(f'{relative:.0e}'):.0%}".replace("about 0%", "below 1%")
+    if relative > 1:
+        return "more than 100%"
+    return f"about {float(f'{relative:.0e}'):.0%}" if relative >= 0.01 else f"about {relative:.0e}"
+
+
+def shown(value: float, relative: float) -> str:
+    """The student's value with the digits that show how it differs (a close miss needs more)."""
+    return f"{value:.10g}" if relative < 1e-3 else f"{value:.4g}"
 
 
 def factor_named(k: float, sizes: dict) -> str | None:
@@ -93,6 +100,8 @@ def compare_tensors(got, expected: torch.Tensor, ctx: Context = PLAIN, *, name: 
         kind = "nan" if bool(got_f[where].isnan()) else "inf"
         raise Mismatch(f"{name} is {kind} at index {where} where the right answer is a finite number: "
                        f"{ctx.overflow}")
+    if expected.dtype == torch.float64 and got.dtype == torch.float64:
+        rtol, atol = 1e-9, 1e-11             # float64 in, float64 out: a float32 detour shows
     rtol, atol = rtol * ctx.tol, atol * ctx.tol
     if torch.allclose(got_f, exp_f, rtol=rtol, atol=atol, equal_nan=True):
         return
@@ -100,8 +109,10 @@ def compare_tensors(got, expected: torch.Tensor, ctx: Context = PLAIN, *, name: 
     where = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), diff.shape)) if diff.dim() else ()
     relative = diff[where].item() / max(exp_f[where].abs().item(), atol)
     hints = _hints(got_f, exp_f, rtol, atol, ctx)
+    if expected.dtype == torch.float64 and relative < 1e-5:
+        hints.append("float64 inputs need float64 arithmetic: a float32 step in between rounds at about 1e-7")
     raise Mismatch(f"{name} differs from the right answer at index {where} (your value there: "
-                   f"{got_f[where].item():.4g}, relative error {about(relative)})"
+                   f"{shown(got_f[where].item(), relative)}, relative error {about(relative)})"
                    + (f"; hint: {'; '.join(hints)}" if hints else ""))
 
 
@@ -130,7 +141,12 @@ def as_number(got, name: str = "your result") -> float:
         return math.inf if got > 0 else -math.inf
 
 
-def scalar_compare(rel=1e-6, name="your result"):
+SIGN = ((-1, "the sign is flipped"),)
+
+
+def scalar_compare(rel=1e-6, name="your result", hints=SIGN):
+    """Numbers compared to a relative tolerance; `hints` are (ratio of yours to the right answer,
+    what that ratio means in this exercise)."""
     def compare(got, expected, ctx: Context = PLAIN):
         if got is Ellipsis:
             raise NotImplementedError
@@ -143,15 +159,9 @@ def scalar_compare(rel=1e-6, name="your result"):
             raise Mismatch(f"{name} is {value} where the right answer is a finite number: {ctx.overflow}")
         if math.isclose(value, expected, rel_tol=rel, abs_tol=1e-9):
             return
-        hint = ""
-        if expected:
-            for factor, text in ((2, "twice the right answer: averaging the two ends needs a / 2"),
-                                 (1000, "1000x too large: millijoules or joules?"),
-                                 (0.001, "1000x too small: millijoules or joules?"),
-                                 (0.5, "half the right answer: a factor of 2 missing?"),
-                                 (-1, "the sign is flipped")):
-                if math.isclose(value / expected, factor, rel_tol=1e-6):
-                    hint = f" ({text})"
-        raise Mismatch(f"{name} {value:.4g} is not the right answer (relative error "
-                       f"{about(abs(value - expected) / max(abs(expected), 1e-12))}){hint}")
+        hint = next((f" ({text})" for factor, text in hints
+                     if expected and math.isclose(value / expected, factor, rel_tol=1e-6)), "")
+        relative = abs(value - expected) / max(abs(expected), 1e-12)
+        raise Mismatch(f"{name} {shown(value, relative)} is not the right answer (relative error "
+                       f"{about(relative)}){hint}")
     return compare

@@ -17,9 +17,14 @@ class Mismatch(Exception):
 
 
 def describe(value) -> str:
+    """What a value is, in a few words: a tensor by its shape and dtype, a container by its items."""
     if isinstance(value, torch.Tensor):
         return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
-    return f"{type(value).__name__} {value!r}"
+    if isinstance(value, (list, tuple)):
+        items = ", ".join(describe(v) for v in value[:4]) + (", ..." if len(value) > 4 else "")
+        return f"{type(value).__name__} of {len(value)} ({items})"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 80 else text[:77] + '...'}"
 
 
 def rounded(value):

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ...algorithms import ff
-from .contract import Case, Contract, check, raised_message
+from .contract import Case, Contract, check, raised_message, stub
 from .engine import Result, describe, generator, not_attempted, verdict
 
 
@@ -20,15 +20,14 @@ def ex2_1(rms_normalise) -> Result:
     zeros = _rows(3, 5, 6)
     zeros[[0, 3]] = 0
     tiny = _rows(9, 3, 4, 1e-9)
-    cases = [Case((_rows(s, 8, 30, 5.0),), "a random batch", grad=("x",)) for s in (1, 2)] + \
-            [Case((torch.tensor([[3.0, 4.0], [1.0, 1.0]]),), "two rows of two units", grad=("x",)),
+    cases = [Case((_rows(s, 8, 30, 5.0),), "a random batch") for s in (1, 2)] + \
+            [Case((torch.tensor([[3.0, 4.0], [1.0, 1.0]]),), "two rows of two units"),
              Case((zeros,), "rows of zeros (a dead ReLU layer below)"),
              Case((tiny,), "rows of tiny values (RMS about 1e-9, where the 1e-8 matters)"),
-             Case((_rows(4, 1, 9),), "a batch of one", grad=("x",)),
-             Case((_rows(5, 6, 1),), "one unit per row", grad=("x",)),
-             Case((_rows(6, 4, 20, 1e4),), "large magnitudes", grad=("x",)),
-             Case((_rows(7, 5, 8, dtype=torch.float64),), "float64", grad=("x",)),
-             Case((_rows(8, 10, 4).T,), "a non-contiguous (transposed) tensor", grad=("x",))]
+             Case((_rows(4, 1, 9),), "a batch of one"), Case((_rows(5, 6, 1),), "one unit per row"),
+             Case((_rows(6, 4, 20, 1e4),), "large magnitudes"),
+             Case((_rows(7, 5, 8, dtype=torch.float64),), "float64"),
+             Case((_rows(8, 10, 4).T,), "a non-contiguous (transposed) tensor")]
     return check(Contract("2.1", ff.rms_normalise, cases, params=("x",),
                           overflow="a row of zeros has RMS 0: add the 1e-8 to the RMS before dividing, so the "
                                    "row stays 0 / 1e-8 = 0",
@@ -55,7 +54,7 @@ def ex2_2(ff_layer_loss) -> Result:
             [Case((torch.tensor([6.0, 2.0]), torch.tensor([1.0, 5.0]), 4.0), "two samples", grad=grads),
              Case((torch.tensor([0.0, 9000.0, 4000.0]), torch.tensor([10000.0, 0.0, 6000.0]), 5000.0),
                   "goodness thousands away from theta", grad=grads),
-             Case((torch.tensor([5.0, 5.0]), torch.tensor([5.0, 5.0]), 5.0), "goodness exactly on theta", grad=grads),
+             Case((torch.tensor([5.0, 5.0]), torch.tensor([5.0, 5.0]), 5.0), "goodness exactly on theta"),
              Case((torch.tensor([3.0]), torch.tensor([7.0]), 4.0), "a batch of one", grad=grads),
              Case((goodness(3, 7, dtype=torch.float64), goodness(4, 7, dtype=torch.float64), 40.0), "float64",
                   grad=grads),
@@ -82,14 +81,13 @@ def ex2_3(embed_label) -> Result:
     def labels(seed, n, c):
         return torch.randint(0, c, (n,), generator=generator(seed))
 
-    cases = [Case((images(0, 2, 1, 2, 3), torch.tensor([2, 0]), 3), "two tiny images", grad=("x",)),
-             Case((images(1, 5, 1, 28, 28), labels(2, 5, 10), 10), "five Fashion-MNIST-sized images", grad=("x",)),
+    cases = [Case((images(0, 2, 1, 2, 3), torch.tensor([2, 0]), 3), "two tiny images"),
+             Case((images(1, 5, 1, 28, 28), labels(2, 5, 10), 10), "five Fashion-MNIST-sized images"),
              Case((images(3, 1, 1, 4, 4), torch.tensor([9]), 10), "a batch of one, label 9"),
              Case((images(4, 2, 1, 1, 3), torch.tensor([1, 2]), 3), "as many classes as pixels"),
-             Case((images(5, 3, 3, 4, 4, dtype=torch.float64), labels(6, 3, 5), 5), "float64 colour images",
-                  grad=("x",)),
+             Case((images(5, 3, 3, 4, 4, dtype=torch.float64), labels(6, 3, 5), 5), "float64 colour images"),
              Case((images(7, 3, 4, 4, 2).permute(0, 3, 1, 2), labels(8, 3, 4), 4),
-                  "a non-contiguous (channels-last) batch", grad=("x",))]
+                  "a non-contiguous (channels-last) batch")]
 
     def added(x, labels, c):
         x = x.flatten(1).clone()
@@ -153,18 +151,25 @@ def _gradients(layer, x, y, c, theta, seed):
 
 
 STALE = 7.0       # the gradient a previous step left behind, which a right step clears
+# Two settings whose theta is not the layer's width and whose labels do not reach num_classes - 1,
+# so that an answer that ignores theta or num_classes cannot agree with the reference by chance.
+SETTINGS = (((6, 1, 4, 4), [0, 1, 2, 0, 1, 2], 4, 3.0, 5), ((5, 1, 3, 3), [3, 0, 1, 3, 2], 5, 12.0, 7))
 
 
-def _step_failure(ff_layer_step) -> str | None:
-    x, y, c, theta, lr = torch.randn(6, 1, 4, 4, generator=generator(0)), torch.tensor([0, 1, 2, 0, 1, 2]), 3, 5.0, 0.05
+def _step_failure(ff_layer_step, shape, labels, c, theta, width, lr=0.05) -> str | None:
+    x, y = torch.randn(*shape, generator=generator(0)), torch.tensor(labels)
     torch.manual_seed(0)
-    base = torch.nn.Linear(16, 5)
+    base = torch.nn.Linear(x[0].numel(), width)
     runs = {}
     for who, fn in (("reference", _ff_layer_step_reference), ("student", ff_layer_step)):
         layer = copy.deepcopy(base)
         optimizer = _Watched(layer, lr)
         layer.weight.grad, layer.bias.grad = torch.full_like(layer.weight, STALE), torch.full_like(layer.bias, STALE)
-        loss = fn(layer, optimizer, x.clone(), y.clone(), c, theta, generator(1))
+        given = x.clone(), y.clone()
+        loss = fn(layer, optimizer, *given, c, theta, generator(1))
+        for name, before, after in zip(("x", "y"), (x, y), given):
+            if not torch.equal(before, after):
+                return f"your step changed its input `{name}` in place: work on a copy ({name}.clone())"
         runs[who] = (loss, optimizer, layer.weight.detach().clone())
     (loss, optimizer, after), (ref_loss, _, ref_after) = runs["student"], runs["reference"]
     whole, pos_only, neg_only = _gradients(base, x, y, c, theta, 1)
@@ -175,8 +180,10 @@ def _step_failure(ff_layer_step) -> str | None:
     if not torch.allclose(loss.detach(), ref_loss.detach(), rtol=1e-5, atol=1e-6):
         return (f"your loss {loss.item():.4g} is not the step's loss: positives carry the true label, negatives "
                 "ff.wrong_labels(y, num_classes, generator); both are RMS-normalised before the layer, and the "
-                "loss is ff_layer_loss of the two goodness vectors")
+                "loss is ff_layer_loss(g_pos, g_neg, theta) with the theta you were given")
     if "step" not in optimizer.calls:
+        if not torch.equal(after, base.weight.detach()):
+            return "the weights changed, but not by the optimizer you were given: step the `optimizer` argument"
         return "the weights did not change: call optimizer.step() after loss.backward()"
     if "backward" not in optimizer.calls[:optimizer.calls.index("step")]:
         return "no gradient was computed before the step: call loss.backward() before optimizer.step()"
@@ -206,15 +213,17 @@ def ex2_5(ff_layer_step) -> Result:
     if ff_layer_step is Ellipsis or ff_layer_step is None:
         print("Exercise 2.5 not attempted yet")
         return verdict("2.5", False)
-    try:
-        failure = _step_failure(ff_layer_step)
-    except NotImplementedError as err:
-        print(not_attempted("2.5", err))
-        return verdict("2.5", False)
-    except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
-        failure = raised_message(err, "2.5")
-    if failure:
-        print(f"✗ Exercise 2.5: {failure}.")
-        return verdict("2.5", False)
+    for shape, labels, c, theta, width in SETTINGS:
+        try:
+            failure = _step_failure(ff_layer_step, shape, labels, c, theta, width)
+        except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
+            if isinstance(err, NotImplementedError) and stub(err):
+                print(not_attempted("2.5", err))
+                return verdict("2.5", False)
+            failure = raised_message(err, "2.5")
+        if failure:
+            print(f"✗ Exercise 2.5: {failure}.\n  Failing input (a Linear({shape[1] * shape[2] * shape[3]}, {width}) "
+                  f"layer, num_classes = {c}, theta = {theta})")
+            return verdict("2.5", False)
     print("✓ Exercise 2.5: your step makes the same negatives, loss, gradient and update as ours.")
     return verdict("2.5", True)

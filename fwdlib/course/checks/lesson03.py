@@ -17,7 +17,7 @@ def _ridge_case(seed, n, d, c, lam, label, transposed=False):
     g = generator(seed)
     h = torch.randn(d, n, dtype=torch.float64, generator=g).T if transposed else \
         torch.randn(n, d, dtype=torch.float64, generator=g)
-    return Case((h, torch.randn(n, c, dtype=torch.float64, generator=g), lam), label, grad=("H", "Y"))
+    return Case((h, torch.randn(n, c, dtype=torch.float64, generator=g), lam), label)
 
 
 def ex3_1(ridge_solution) -> Result:
@@ -44,17 +44,17 @@ def ex3_2(sparsemax) -> Result:
     def logits(seed, b, c, scale=2.0, dtype=torch.float32):
         return torch.randn(b, c, generator=generator(seed), dtype=dtype) * scale
 
-    cases = [Case((logits(s, 10, 6),), "random logits", grad=("z",)) for s in (1, 2)] + \
+    cases = [Case((logits(s, 10, 6),), "random logits") for s in (1, 2)] + \
             [Case((torch.tensor([[1.0, 0.0, -1.0], [0.9, 0.2, -0.5]]),), "two rows of three"),
              Case((torch.tensor([[1.0, 1.0, 1.0, 1.0], [2.0, 2.0, 0.0, 0.0], [0.5, 0.5, 0.5, -3.0]]),),
                   "ties (equal logits)"),
              Case((torch.tensor([[1.0, 0.0, -1.0, -2.0], [0.5, 0.5, 0.0, -1.0], [3.0, 2.5, 2.0, 1.5]]),),
                   "logits exactly on the support's boundary (1 + k z_(k) = the sum of the k largest)"),
              Case((torch.tensor([[3.0], [-2.0]]),), "one class"),
-             Case((logits(3, 1, 7),), "a batch of one", grad=("z",)),
+             Case((logits(3, 1, 7),), "a batch of one"),
              Case((logits(4, 5, 6, 100.0),), "large logits", tol=10),
-             Case((logits(5, 6, 5, dtype=torch.float64),), "float64", grad=("z",)),
-             Case((logits(6, 8, 4).T,), "a non-contiguous (transposed) tensor", grad=("z",))]
+             Case((logits(5, 6, 5, dtype=torch.float64),), "float64"),
+             Case((logits(6, 8, 4).T,), "a non-contiguous (transposed) tensor")]
     return check(Contract("3.2", cafo.sparsemax, cases, params=("z",), slips=[
         (lambda z: z.softmax(1), "that is softmax, not sparsemax: sparsemax subtracts a threshold tau and clips at "
                                  "0, so small logits get exactly 0"),
@@ -110,10 +110,14 @@ def ex3_3(ensemble_predict) -> Result:
          "you multiplied the blocks' probabilities; the ensemble sums them")]), ensemble_predict)
 
 
-def _dfa_case(seed: int, label: str, channels=(1, 3), side=6, classes=3, batch=4, dtype=torch.float32):
+def _dfa_case(seed: int, label: str, channels=(1, 3), side=6, classes=3, batch=4, dtype=torch.float32,
+              stale=False):
     torch.manual_seed(seed)
     block = torch.nn.Sequential(torch.nn.Conv2d(channels[0], channels[1], 3, padding=1), torch.nn.ReLU(),
                                 torch.nn.MaxPool2d(2)).to(dtype)
+    if stale:                      # gradients the caller keeps there: a DFA step must leave them alone
+        for p in block.parameters():
+            p.grad = torch.ones_like(p)
     x = torch.randn(batch, channels[0], side, side, generator=generator(seed), dtype=dtype)
     dim = channels[1] * (side // 2) ** 2
     error = torch.randn(batch, classes, generator=generator(seed + 1), dtype=dtype)
@@ -130,7 +134,8 @@ def ex3_5(dfa_block_gradients) -> Result:
     """dfa_block_gradients(block, block_input, error, feedback) -> the gradients of the block's
     parameters when its output receives error @ feedback as its gradient (DFA's local backward)."""
     cases = [_dfa_case(0, "a random block"), _dfa_case(1, "a wider block", channels=(2, 4), side=8, classes=5, batch=6),
-             _dfa_case(2, "a batch of one", batch=1), _dfa_case(3, "a float64 block", dtype=torch.float64)]
+             _dfa_case(2, "a batch of one", batch=1), _dfa_case(3, "a float64 block", dtype=torch.float64),
+             _dfa_case(4, "a block whose .grad already holds gradients", stale=True)]
     names = ("conv weight gradient", "conv bias gradient")
     return check(Contract("3.5", _dfa_reference, cases, compare_tuple(names),
                           params=("block", "block_input", "error", "feedback"), output="gradients", slips=[
@@ -155,7 +160,7 @@ def _compare_sweep(got, expected, ctx: Context = PLAIN):
     if not isinstance(got, (list, tuple)) or len(got) != len(expected):
         raise Mismatch(f"return one accuracy per lambda ({len(expected)}), got {describe(got)}")
     for k, (g, e) in enumerate(zip(got, expected)):
-        if not math.isclose(float(g), e, abs_tol=1e-9):
+        if not math.isclose(float(g), e, abs_tol=1e-6):           # float32's mean of 0/1 is right too
             raise Mismatch(f"your accuracy {float(g):.4f} for the lambda at position {k} is not the validation "
                            "accuracy of that lambda's ridge predictor (one-hot targets from y_train, W from your "
                            "ridge_solution, argmax of H_val W)")

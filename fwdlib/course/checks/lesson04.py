@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from .compare import compare_tuple
 from .contract import Case, Contract, check
-from .engine import Result, accuracy_after, experiment_data, generator, measured
+from .engine import Mismatch, Result, accuracy_after, experiment_data, generator, measured
 
 
 def _mf_reference_loss(a, m, y):
@@ -97,11 +97,26 @@ def ex4_3(mf_sgd_step) -> Result:
     def only_w(a_prev, w, b, m, y, lr):
         return reference(a_prev, w, b, m, y, lr)[0], b, m
 
+    def two_steps(call):
+        """A training loop feeds each step's result to the next: the second step must work on it."""
+        (a_prev, w, b, m, y), _ = _mf_layer_case(7, "a random layer")
+        first = call((a_prev, w.clone(), b.clone(), m.clone(), y, 0.1))
+        if not isinstance(first, (tuple, list)) or len(first) != 3:
+            return None                    # the per-input properties name this one
+        second = call((a_prev, *(t.detach().clone() if t.requires_grad else t for t in first), y, 0.1))
+        expected = reference(a_prev, *reference(a_prev, w, b, m, y, 0.1), y, 0.1)
+        try:
+            compare_tuple(("W after two steps", "b after two steps", "M after two steps"))(second, expected)
+        except Mismatch as err:
+            return str(err), "two steps in a row, each on the result of the one before"
+        return None
+
     rates = (0.1, 0.5, 0.3, 0.0, 0.2, 1.0, 0.05)
     cases = [Case((*args, lr), label + (", a step of size 0" if lr == 0 else ""))
              for (args, label), lr in zip(_mf_cases(), rates)]
     return check(Contract("4.3", reference, cases, compare_tuple(("new W", "new b", "new M")),
-                          params=("a_prev", "W", "b", "M", "y", "lr"), mutable=("W", "b", "M"), slips=[
+                          params=("a_prev", "W", "b", "M", "y", "lr"), mutable=("W", "b", "M"),
+                          extra=(two_steps,), slips=[
         (uphill, "you stepped UP the gradient: subtract lr times each gradient"),
         (only_w, "only W moved: b and M are updated by the same step"),
         (lambda a_prev, w, b, m, y, lr: reference(a_prev, w, b, m, y, 1.0),

@@ -30,7 +30,10 @@ def ex5_1(trapezoid_energy) -> Result:
     def mean_power(times, watts):
         return float(np.mean(watts)) * (times[-1] - times[0])
 
-    return check(Contract("5.1", _trapezoid, cases, scalar_compare(), params=("times", "watts"), output="energy",
+    twice = scalar_compare(hints=((2, "twice the right answer: averaging the two ends needs a / 2"),
+                                  (0.5, "half the right answer: the trapezoid's mean of two ends is (w0 + w1) / 2"),
+                                  (-1, "the sign is flipped")))
+    return check(Contract("5.1", _trapezoid, cases, twice, params=("times", "watts"), output="energy",
                           slips=[(left_rectangles, "that is the left rectangle rule (each interval at its first "
                                                    "sample's power); the trapezoid averages the two ends"),
                                  (mean_power, "the mean power times the duration weighs every sample equally; with "
@@ -51,7 +54,9 @@ def ex5_2(counter_energy) -> Result:
              Case((7_000, 7_000), "two equal readings (the counter had not ticked)"),
              Case((10, 9), "a counter one millijoule back"), Case((0, 1), "one millijoule"),
              Case((2 ** 40, 2 ** 40 + 1_234_567), "readings beyond 2**32 (a counter that ran for days)")]
-    return check(Contract("5.2", _counter, cases, scalar_compare(), params=("start_mj", "end_mj"), output="energy",
+    units = scalar_compare(hints=((1000, "1000x too large: the counter is in millijoules, the answer in joules"),
+                                  (0.001, "1000x too small: millijoules or joules?"), (-1, "the sign is flipped")))
+    return check(Contract("5.2", _counter, cases, units, params=("start_mj", "end_mj"), output="energy",
                           slips=[(lambda start, end: (end - start) / 1000 if end > start else None,
                                   "two equal readings are 0 J (the counter had not ticked yet), not None: only a "
                                   "counter that went backwards has no answer")]), counter_energy)

@@ -41,22 +41,28 @@ def _compare_interval(got, expected, ctx: Context = PLAIN):
     width = max(interval[1] - interval[0], at95[1] - at95[0], 1e-12)
     if all(abs(g - e) <= 0.1 * width + 1e-9 for g, e in zip((lo, hi), interval)):
         return
-    if level != 0.95 and abs(lo - at95[0]) + abs(hi - at95[1]) < abs(lo - interval[0]) + abs(hi - interval[1]):
-        raise Mismatch(f"asked for a {level:.0%} interval you returned about the 95% one: your interval ignores "
-                       "`level` (the quantiles are (1 - level) / 2 and 1 - (1 - level) / 2)")
+    wanted, wide = interval[1] - interval[0], at95[1] - at95[0]
+    if level != 0.95 and abs((hi - lo) - wide) < abs((hi - lo) - wanted):
+        raise Mismatch(f"asked for a {level:.0%} interval you returned one about as wide as a 95% interval: it "
+                       "seems to ignore `level` (the quantiles are (1 - level) / 2 and 1 - (1 - level) / 2)")
     raise Mismatch(f"your interval ({lo:.4g}, {hi:.4g}) is not the percentile interval of the bootstrap medians at "
                    "the requested level (resample with replacement, take the median of each resample, then the "
                    "(1 - level) / 2 and 1 - (1 - level) / 2 quantiles)")
 
 
 def _seeded(call):
-    """The same seed gives the same interval, other seeds other resamples. (30 values
+    """The same seed gives the same interval, other seeds other resamples, and `resamples` is the
+    number of resamples (one resample: a single median at both ends). (30 values
     and 100 resamples: the quantiles fall between distinct medians, so each seed moves them.)"""
     values = np.random.default_rng(7).normal(10, 2, 30).tolist()
-    again = {_pair(call((list(values), 0.95, 100, 1))) for _ in range(3)}
-    if len(again) > 1:
-        return ("the same seed gave different intervals: draw from np.random.default_rng(seed), not from an "
-                "unseeded generator", "30 values, resamples=100, seed 1 three times")
+    for args, label in (((list(values), 0.95, 100, 1), "seed 1"), ((list(values), 0.95, 100), "the default seed")):
+        if len({_pair(call(args)) for _ in range(3)}) > 1:
+            return (f"three calls with {label} gave different intervals: draw from np.random.default_rng(seed), "
+                    "with seed=0 as the default", f"30 values, resamples=100, {label} three times")
+    lo, hi = _pair(call((list(values), 0.95, 1, 0)))
+    if lo != hi:
+        return ("with resamples=1 the interval must be one resample's median at both ends: your function "
+                "ignores `resamples`", "30 values, resamples=1")
     intervals = {_pair(call((list(values), 0.95, 100, seed))) for seed in range(1, 6)}
     if len(intervals) == 1:
         return ("seeds 1 to 5 gave exactly the same interval: your function ignores `seed` (draw with "
@@ -186,12 +192,15 @@ def ex6_5(paired_ratios) -> Result:
     cases = [Case(({0: 10.0, 1: 12.0, 2: 11.0}, {0: 20.0, 1: 18.0, 2: 22.0}), "three seeds in both"),
              Case(({3: 5.0, 1: 4.0, 7: 9.0}, {1: 2.0, 3: 5.0}), "a seed only the rival ran, keys not in order"),
              Case(({8: 2.0, 1: 3.0, 16: 4.0}, {16: 1.0, 8: 4.0, 1: 6.0}),
-                  "keys whose set iterates out of order (8, 16, 1)"),
+                  "keys whose set does not iterate in increasing order"),
              Case(({0: 1.0, 2: 2.0}, {1: 3.0, 3: 4.0}), "no seed in both"),
              Case(({42: 7.0}, {42: 3.5, 5: 1.0}), "one seed in both")]
 
     def in_rival_order(rival, twin):
         return [rival[s] / twin[s] for s in rival if s in twin]
+
+    unsorted = ("your ratios are not in increasing seed order (they follow a dict's or a set's order): sort the "
+                "common seeds")
 
     return check(Contract("6.5", _paired, cases, _compare_ratios, params=("rival", "twin"), output="ratios", slips=[
         (lambda rival, twin: [float(np.median(list(rival.values())) / np.median(list(twin.values())))]
@@ -199,9 +208,8 @@ def ex6_5(paired_ratios) -> Result:
          "that is the ratio of the medians repeated: pair each seed's rival run with the twin's run of the SAME seed"),
         (lambda rival, twin: [twin[s] / rival[s] for s in sorted(set(rival) & set(twin))],
          "upside down: each ratio is the rival's value over the twin's"),
-        (in_rival_order, "your ratios follow the rival's insertion order: sort the common seeds"),
-        (lambda rival, twin: [rival[s] / twin[s] for s in set(rival) & set(twin)],
-         "your ratios follow a set's iteration order, which is not increasing: sort the common seeds")]),
+        (in_rival_order, unsorted), (lambda rival, twin: [rival[s] / twin[s] for s in set(rival) & set(twin)], unsorted),
+        (lambda rival, twin: [rival[s] / twin[s] for s in twin if s in rival], unsorted)]),
         paired_ratios)
 
 
@@ -225,10 +233,15 @@ def _compare_seeds(got, expected, ctx: Context = PLAIN):
     sd, margin = ctx.args
     if got < 2:
         raise Mismatch(f"{got} seeds give no interval: n starts at 2 (t has n - 1 degrees of freedom)")
-    if _half_width(sd, got) >= margin:
+    # A half-width equal to the margin to the last bits is decided by rounding, not by the rule:
+    # either side of it is accepted there.
+    def on_edge(n):
+        return math.isclose(_half_width(sd, n), margin, rel_tol=1e-12)
+
+    if _half_width(sd, got) >= margin and not on_edge(got):
         raise Mismatch(f"at n = {got} the half-width t * sd / sqrt(n) = {_half_width(sd, got):.4g} is not below the "
                        f"margin {margin:.4g}: the interval does not fit yet (below is strict)")
-    if got > 2 and _half_width(sd, got - 1) < margin:
+    if got > 2 and _half_width(sd, got - 1) < margin and not on_edge(got - 1):
         raise Mismatch(f"{got} seeds is not the fewest: at n = {got - 1} the half-width is already below the margin")
 
 

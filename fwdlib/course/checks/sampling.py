@@ -31,13 +31,14 @@ def uniformity(y: torch.Tensor, negatives: torch.Tensor, num_classes: int) -> tu
     """The p-value of 'each wrong label is uniform over the other classes', and the worst cell."""
     c = num_classes
     table = torch.bincount(y * c + negatives, minlength=c * c).view(c, c).double()
-    others = ~torch.eye(c, dtype=torch.bool)
+    present = table.sum(1) > 0                              # true labels the batch holds
+    others = ~torch.eye(c, dtype=torch.bool) & present[:, None]
     expected = table.sum(1, keepdim=True).expand(c, c) / (c - 1)
     statistic, _ = pearson(table[others], expected[others])
     ratio = torch.where(others, table / expected.clamp_min(1e-12), torch.ones(()))
     true, wrong = divmod(int((ratio - 1).abs().argmax()), c)
     worst = f"given true label {true}, label {wrong} came {ratio[true, wrong].item():.2f}x as often as uniform"
-    return chi2_sf(statistic, c * (c - 2)), worst
+    return chi2_sf(statistic, int(present.sum()) * (c - 2)), worst
 
 
 def independence(y: torch.Tensor, negatives: torch.Tensor, num_classes: int) -> float:
