@@ -27,7 +27,6 @@ import ast
 import contextlib
 import copy
 import io
-import json
 import math
 import re
 import signal

@@ -345,6 +345,27 @@ def raised_message(err: Exception, exercise: str, overflow: str = Context.overfl
     return message
 
 
+def check_each(exercise: str, student, settings, failure: Callable, success: str) -> Result:
+    """A check of a whole process (a sampler, a training step), setting by setting:
+    failure(student, *setting) names the first property the student broke there, or gives None."""
+    if student is Ellipsis or student is None:
+        print(f"Exercise {exercise} not attempted yet")
+        return verdict(exercise, False)
+    for setting, label in settings:
+        try:
+            found = failure(student, *setting)
+        except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
+            if isinstance(err, NotImplementedError) and stub(err):
+                print(not_attempted(exercise, err))
+                return verdict(exercise, False)
+            found = raised_message(err, exercise)
+        if found:
+            print(f"✗ Exercise {exercise}: {found}.\n  Failing input ({label})")
+            return verdict(exercise, False)
+    print(f"✓ Exercise {exercise}: {success}.")
+    return verdict(exercise, True)
+
+
 def check(contract: Contract, student) -> Result:
     """Every property on every input; the first failure is printed with its input. Warnings that the
     battery's edge cases provoke (a std over one unit, say) are the check's noise, not the student's."""

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from ...algorithms import ff
 from ...utils import seed_all
 from . import sampling
-from .contract import Case, Contract, check, raised_message, stub
-from .engine import Result, accuracy_after, describe, experiment_data, generator, measured, not_attempted, verdict
+from .contract import Case, Contract, check, check_each
+from .engine import Result, accuracy_after, describe, experiment_data, generator, measured
 
 
 def _activities(seed: int, b: int, d: int, scale: float = 1.0, dtype=torch.float32) -> torch.Tensor:
@@ -104,29 +104,16 @@ def _sampler_failure(wrong_labels, y: torch.Tensor, c: int) -> str | None:
 
 def ex1_3(wrong_labels) -> Result:
     """wrong_labels(y, num_classes): a uniformly random label different from each y."""
-    if wrong_labels is Ellipsis or wrong_labels is None:
-        print("Exercise 1.3 not attempted yet")
-        return verdict("1.3", False)
-    cases = [(torch.tensor([0, 1, 2, 2]), 3, "a small batch"), (torch.tensor([4]), 10, "a batch of one"),
-             (torch.tensor([0, 1, 1, 0, 1]), 2, "two classes (the only wrong label is the other one)"),
-             (torch.randint(0, 10, (sampling.DRAWS,), generator=generator(1)), 10,
+    cases = [((torch.tensor([0, 1, 2, 2]), 3), "a small batch, num_classes = 3"),
+             ((torch.tensor([4]), 10), "a batch of one, num_classes = 10"),
+             ((torch.tensor([0, 1, 1, 0, 1]), 2), "two classes (the only wrong label is the other one)"),
+             ((torch.randint(0, 10, (sampling.DRAWS,), generator=generator(1)), 10),
               f"{sampling.DRAWS:,} random labels of 10 classes"),
-             (torch.randint(0, 2, (sampling.DRAWS,), generator=generator(2)), 4,
-              f"{sampling.DRAWS:,} labels of classes 0 and 1 out of 4 (the wrong labels include 2 and 3)")]
-    for y, c, label in cases:
-        try:
-            failure = _sampler_failure(wrong_labels, y, c)
-        except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
-            if isinstance(err, NotImplementedError) and stub(err):
-                print(not_attempted("1.3", err))
-                return verdict("1.3", False)
-            failure = raised_message(err, "1.3")
-        if failure:
-            print(f"✗ Exercise 1.3: {failure}.\n  Failing input ({label}, num_classes = {c})")
-            return verdict("1.3", False)
-    print("✓ Exercise 1.3: never the true label, uniform over the others, independent along the batch, "
-          "repeatable with a seed and fresh with another.")
-    return verdict("1.3", True)
+             ((torch.randint(0, 2, (sampling.DRAWS,), generator=generator(2)), 4),
+              f"{sampling.DRAWS:,} labels of classes 0 and 1 out of num_classes = 4 (the wrong labels include 2 and 3)")]
+    return check_each("1.3", wrong_labels, cases, _sampler_failure,
+                      "never the true label, uniform over the others, independent along the batch, repeatable "
+                      "with a seed and fresh with another")
 
 
 def ex1_5(ff_val_accuracy) -> Result:

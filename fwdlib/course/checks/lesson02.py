@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from ...algorithms import ff
-from .contract import Case, Contract, check, raised_message, stub
-from .engine import Result, describe, generator, not_attempted, verdict
+from .contract import Case, Contract, check, check_each
+from .engine import Result, describe, generator
 
 
 def _rows(seed: int, b: int, d: int, scale: float = 1.0, dtype=torch.float32) -> torch.Tensor:
@@ -210,20 +210,7 @@ def _step_failure(ff_layer_step, shape, labels, c, theta, width, lr=0.05) -> str
 def ex2_5(ff_layer_step) -> Result:
     """ff_layer_step(layer, optimizer, x, y, num_classes, theta, generator): one FF step of one
     layer: positives, negatives (ff.wrong_labels with `generator`), the loss, the update; returns the loss."""
-    if ff_layer_step is Ellipsis or ff_layer_step is None:
-        print("Exercise 2.5 not attempted yet")
-        return verdict("2.5", False)
-    for shape, labels, c, theta, width in SETTINGS:
-        try:
-            failure = _step_failure(ff_layer_step, shape, labels, c, theta, width)
-        except Exception as err:  # noqa: BLE001 - the student's bug, reported as feedback
-            if isinstance(err, NotImplementedError) and stub(err):
-                print(not_attempted("2.5", err))
-                return verdict("2.5", False)
-            failure = raised_message(err, "2.5")
-        if failure:
-            print(f"✗ Exercise 2.5: {failure}.\n  Failing input (a Linear({shape[1] * shape[2] * shape[3]}, {width}) "
-                  f"layer, num_classes = {c}, theta = {theta})")
-            return verdict("2.5", False)
-    print("✓ Exercise 2.5: your step makes the same negatives, loss, gradient and update as ours.")
-    return verdict("2.5", True)
+    settings = [(setting, f"a Linear({setting[0][1] * setting[0][2] * setting[0][3]}, {setting[4]}) layer, "
+                          f"num_classes = {setting[2]}, theta = {setting[3]}") for setting in SETTINGS]
+    return check_each("2.5", ff_layer_step, settings, _step_failure,
+                      "your step makes the same negatives, loss, gradient and update as ours")
