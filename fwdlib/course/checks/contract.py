@@ -18,6 +18,7 @@ import inspect
 import math
 import numbers
 import re
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -63,7 +64,7 @@ class Contract:
 def stub(err: NotImplementedError) -> bool:
     """An exercise's stub ("Exercise 2.1: replace this line..."), not a NotImplementedError of the
     student's own or of torch's."""
-    return not str(err) or bool(re.search(r"Exercise \d+\.\d+|your code|todo", str(err), re.IGNORECASE))
+    return not str(err) or bool(re.search(r"Exercise \d+\.\d+|your code here|replace this line", str(err), re.I))
 
 
 class StudentError(Exception):
@@ -74,33 +75,51 @@ class Forbidden(Exception):
     """Raised inside the student's code when it calls a tool the task forbids."""
 
 
+FORWARD_MODE = ("torch/_functorch/eager_transforms.py", "torch/autograd/forward_ad.py", "torch/autograd/functional.py")
+
+
 @contextlib.contextmanager
 def autograd_forbidden():
-    """No graph is built and every way into autograd raises: the closed forms must stand alone."""
+    """No graph can be built and every way into autograd is refused, however it was imported: the
+    engine that runs every backward is swapped out, turning grad mode on raises, and a profiler
+    notes any call into torch.func's transforms or forward-mode AD (raised once the call ends)."""
     def refuse(name):
         def call(*args, **kwargs):
             raise Forbidden(name)
         return call
-    targets = [(torch.autograd, "grad"), (torch.autograd, "backward"), (torch.Tensor, "backward"),
-               (torch.func, "grad"), (torch.func, "vjp"), (torch.func, "jacrev"),
-               (torch.autograd.functional, "jacobian"), (torch.autograd.functional, "vjp")]
-    saved = [(owner, name, getattr(owner, name)) for owner, name in targets]
-    engine = Variable._execution_engine
 
     class Refused:                  # every backward, however it was imported, ends in the engine
         def __getattr__(self, name):
             raise Forbidden("autograd (a backward or torch.autograd.grad)")
 
-    try:
-        for owner, name, _ in saved:
-            setattr(owner, name, refuse(f"{owner.__name__}.{name}"))
-        Variable._execution_engine = Refused()
-        with torch.no_grad():
+    def set_grad(mode):
+        if mode:
+            raise Forbidden("torch.enable_grad / torch.set_grad_enabled(True)")
+        setter(mode)
+
+    used = []
+
+    def watch(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename.replace("\\", "/").endswith(FORWARD_MODE):
+            used.append(frame.f_code.co_name)
+
+    targets = [(torch.autograd, "grad"), (torch.autograd, "backward"), (torch.Tensor, "backward")]
+    saved = [(owner, name, getattr(owner, name)) for owner, name in targets]
+    engine, setter, profiler = Variable._execution_engine, torch._C._set_grad_enabled, sys.getprofile()
+    with torch.no_grad():
+        try:
+            for owner, name, _ in saved:
+                setattr(owner, name, refuse(f"{owner.__name__}.{name}"))
+            Variable._execution_engine, torch._C._set_grad_enabled = Refused(), set_grad
+            sys.setprofile(watch)
             yield
-    finally:
-        Variable._execution_engine = engine
-        for owner, name, original in saved:
-            setattr(owner, name, original)
+        finally:
+            sys.setprofile(profiler)
+            Variable._execution_engine, torch._C._set_grad_enabled = engine, setter
+            for owner, name, original in saved:
+                setattr(owner, name, original)
+    if used:
+        raise Forbidden(f"torch.func / forward-mode autograd ({used[0]})")
 
 
 def fresh(args) -> tuple:
@@ -140,7 +159,9 @@ def unchanged(before, after) -> bool:
             before.requires_grad == after.requires_grad and \
             bool(((before.detach() == after.detach()) | (before.isnan() & after.isnan())).all())
     if isinstance(before, torch.nn.Module):
-        return all(unchanged(p, q) for p, q in zip(before.state_dict().values(), after.state_dict().values()))
+        return all(unchanged(p, q) for p, q in zip(before.state_dict().values(), after.state_dict().values())) \
+            and [m.training for m in before.modules()] == [m.training for m in after.modules()] \
+            and [p.requires_grad for p in before.parameters()] == [p.requires_grad for p in after.parameters()]
     if isinstance(before, dict):
         return isinstance(after, dict) and list(before) == list(after) and \
             all(unchanged(before[k], after[k]) for k in before)
@@ -267,8 +288,8 @@ class Checker:
         pairs = zip(got, expected) if isinstance(expected, tuple) and isinstance(got, (tuple, list)) else [(got, expected)]
         for g, e in pairs:
             if isinstance(g, torch.Tensor) and g.requires_grad and isinstance(e, torch.Tensor) and not e.requires_grad:
-                return ("your answer carries an autograd graph (requires_grad): the next call would build on it; "
-                        "compute it without autograd, or return .detach()")
+                return ("your answer carries an autograd graph (requires_grad): return plain tensors "
+                        "(.detach() them, or ask for no graph), or whatever uses them next builds on that graph")
         return None
 
     def dtype(self, case: Case, got) -> str | None:
@@ -380,13 +401,15 @@ def _check(contract: Contract, student) -> Result:
         print(f"Exercise {exercise} not attempted yet")
         return verdict(exercise, False)
     checker = Checker(contract, student)
-    for case in contract.cases:
+    for number, case in enumerate(contract.cases):
         example = ", ".join(small(a) for a in case.args)
         try:
             failure = checker.properties(case)
         except NotImplementedError as err:
-            print(not_attempted(exercise, err))
-            return verdict(exercise, False)
+            if number == 0:                # a stub; raised on a later input it is the student's own gap
+                print(not_attempted(exercise, err))
+                return verdict(exercise, False)
+            failure = raised_message(err, exercise, contract.overflow)
         except StudentError as err:
             failure = raised_message(err.__cause__, exercise, contract.overflow)
         except Exception as err:  # noqa: BLE001 - the check's own failure: said so, not blamed on the student

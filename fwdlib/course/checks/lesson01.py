@@ -86,7 +86,10 @@ def _sampler_failure(wrong_labels, y: torch.Tensor, c: int) -> str | None:
     if not torch.equal(wrong_labels(y.clone(), c), got):
         return ("the same seed gave other labels: draw with torch's random numbers (torch.randint), which "
                 "fwdlib.seed_all seeds, so that a run can be repeated")
-    if len(y) >= sampling.DRAWS:        # on a small batch another seed may draw the same labels by chance
+    if len(y) >= sampling.DRAWS:        # on a small batch another draw may give the same labels by chance
+        if torch.equal(wrong_labels(y.clone(), c), got):
+            return ("a second call gave exactly the same labels: each batch needs fresh negatives (draw from the "
+                    "global generator, without a seed or generator of your own)")
         seed_all(1)
         if torch.equal(wrong_labels(y.clone(), c), got):
             return ("another seed gave exactly the same labels: they are not drawn at random (or the function "
@@ -96,9 +99,10 @@ def _sampler_failure(wrong_labels, y: torch.Tensor, c: int) -> str | None:
         if p < sampling.ALPHA:
             return (f"the wrong labels are not uniform over the other classes: {worst} (chi-square test on "
                     f"{len(y):,} draws, p = {p:.1e}; a right sampler fails it 0.05% of the time)")
-        if sampling.independence(y, got, c) < sampling.ALPHA:
-            return ("the wrong labels follow a pattern along the batch: neighbouring rows' offsets are not "
-                    "independent (draw each row's label at random, e.g. with torch.randint)")
+        for lag in sampling.LAGS:
+            if sampling.independence(y, got, c, lag) < sampling.ALPHA:
+                return (f"the wrong labels follow a pattern along the batch: offsets {lag} rows apart are not "
+                        "independent (draw each row's label at random, e.g. with torch.randint)")
     return None
 
 
@@ -112,8 +116,8 @@ def ex1_3(wrong_labels) -> Result:
              ((torch.randint(0, 2, (sampling.DRAWS,), generator=generator(2)), 4),
               f"{sampling.DRAWS:,} labels of classes 0 and 1 out of num_classes = 4 (the wrong labels include 2 and 3)")]
     return check_each("1.3", wrong_labels, cases, _sampler_failure,
-                      "never the true label, uniform over the others, independent along the batch, repeatable "
-                      "with a seed and fresh with another")
+                      "never the true label, uniform over the others, no pattern along the batch (rows 1, 2, 3 "
+                      "and half a batch apart), repeatable with a seed, fresh on every call and with another seed")
 
 
 def ex1_5(ff_val_accuracy) -> Result:

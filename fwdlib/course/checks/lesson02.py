@@ -131,13 +131,14 @@ class _Watched(torch.optim.SGD):
 
     def step(self, closure=None):
         self.calls.append("step")
-        grad = self.layer.weight.grad
-        self.seen.append(None if grad is None else grad.detach().clone())
+        self.seen.append(tuple(None if p.grad is None else p.grad.detach().clone()
+                               for p in (self.layer.weight, self.layer.bias)))
         return super().step(closure)
 
 
 def _gradients(layer, x, y, c, theta, seed):
-    """The weight gradient of the step's loss: whole, and from each term alone (the other detached)."""
+    """The (weight, bias) gradients of the step's loss: whole, and from each term alone (the other
+    detached)."""
     out = []
     for keep in ("both", "pos", "neg"):
         layer = copy.deepcopy(layer)
@@ -146,7 +147,7 @@ def _gradients(layer, x, y, c, theta, seed):
         neg = ff.rms_normalise(ff.embed_label(x, ff.wrong_labels(y, c, generator(seed)), c))
         g_pos, g_neg = ff.goodness(F.relu(layer(pos))), ff.goodness(F.relu(layer(neg)))
         g_pos, g_neg = (g_pos if keep != "neg" else g_pos.detach()), (g_neg if keep != "pos" else g_neg.detach())
-        out.append(torch.autograd.grad(ff.ff_layer_loss(g_pos, g_neg, theta), layer.weight)[0])
+        out.append(torch.autograd.grad(ff.ff_layer_loss(g_pos, g_neg, theta), (layer.weight, layer.bias)))
     return out
 
 
@@ -170,7 +171,7 @@ def _step_failure(ff_layer_step, shape, labels, c, theta, width, lr=0.05) -> str
         for name, before, after in zip(("x", "y"), (x, y), given):
             if not torch.equal(before, after):
                 return f"your step changed its input `{name}` in place: work on a copy ({name}.clone())"
-        runs[who] = (loss, optimizer, layer.weight.detach().clone())
+        runs[who] = (loss, optimizer, (layer.weight.detach().clone(), layer.bias.detach().clone()))
     (loss, optimizer, after), (ref_loss, _, ref_after) = runs["student"], runs["reference"]
     whole, pos_only, neg_only = _gradients(base, x, y, c, theta, 1)
     if loss is None:
@@ -182,28 +183,31 @@ def _step_failure(ff_layer_step, shape, labels, c, theta, width, lr=0.05) -> str
                 "ff.wrong_labels(y, num_classes, generator); both are RMS-normalised before the layer, and the "
                 "loss is ff_layer_loss(g_pos, g_neg, theta) with the theta you were given")
     if "step" not in optimizer.calls:
-        if not torch.equal(after, base.weight.detach()):
+        if not torch.equal(after[0], base.weight.detach()):
             return "the weights changed, but not by the optimizer you were given: step the `optimizer` argument"
         return "the weights did not change: call optimizer.step() after loss.backward()"
     if "backward" not in optimizer.calls[:optimizer.calls.index("step")]:
         return "no gradient was computed before the step: call loss.backward() before optimizer.step()"
     if optimizer.calls.count("step") > 1:
         return f"you called optimizer.step() {optimizer.calls.count('step')} times: one step per call"
-    seen = optimizer.seen[0]
-    if seen is None or not bool(seen.abs().gt(0).any()):
-        return ("the gradients were cleared between backward and step: optimizer.zero_grad() belongs BEFORE "
-                "loss.backward(), not after it")
-    if torch.allclose(seen, whole + STALE, atol=1e-5):
-        return ("the stale gradient of the previous step was added to yours: call optimizer.zero_grad() before "
-                "loss.backward()")
-    for part, term in ((pos_only, "negatives"), (neg_only, "positives")):
-        if torch.allclose(seen, part, atol=1e-6) and not torch.allclose(part, whole, atol=1e-6):
-            return (f"no gradient came from the {term}' term: their pass ran under torch.no_grad() or was "
-                    "detached, so the layer never learns from them")
-    if not torch.allclose(seen, whole, rtol=1e-5, atol=1e-6):
-        return "the loss is right but its gradient is not: backward the loss you return, once"
-    if not torch.allclose(after, ref_after, rtol=1e-5, atol=1e-6):
-        return "the gradient is right but the update is not: one optimizer.step() with the optimizer you were given"
+    for name, seen, right, pos, neg in zip(("weight", "bias"), optimizer.seen[0], whole, pos_only, neg_only):
+        if seen is None or not bool(seen.abs().gt(0).any()):
+            return (f"the {name}'s gradient was cleared before the step: optimizer.zero_grad() belongs BEFORE "
+                    "loss.backward(), not after it (and it clears every parameter, bias included)")
+        if torch.allclose(seen, right + STALE, atol=1e-5):
+            return (f"the stale gradient of the previous step was added to the {name}'s: call "
+                    "optimizer.zero_grad() before loss.backward() (it clears every parameter, bias included)")
+        for part, term in ((pos, "negatives"), (neg, "positives")):
+            if torch.allclose(seen, part, atol=1e-6) and not torch.allclose(part, right, atol=1e-6):
+                return (f"no gradient came from the {term}' term: their pass ran under torch.no_grad() or was "
+                        "detached, so the layer never learns from them")
+        if not torch.allclose(seen, right, rtol=1e-5, atol=1e-6):
+            return (f"the {name}'s gradient at the step is not the gradient of the loss you return (clipped, scaled "
+                    "or from another loss?): step with the plain gradient of that loss")
+    for name, mine, right in zip(("weight", "bias"), after, ref_after):
+        if not torch.allclose(mine, right, rtol=1e-5, atol=1e-6):
+            return (f"the gradients are right but the {name}'s update is not: one optimizer.step() with the "
+                    "optimizer you were given")
     return None
 
 

@@ -7,9 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from ...algorithms import cafo
-from .compare import PLAIN, Context
+from .compare import PLAIN, Context, as_number, compare_tuple
 from .contract import Case, Contract, check
-from .compare import compare_tuple
 from .engine import Mismatch, Result, describe, generator
 
 
@@ -89,8 +88,10 @@ def ex3_3(ensemble_predict) -> Result:
     def blocks(seed, b, c, k, dtype=torch.float32):
         return [torch.randn(b, c, generator=generator(seed + i), dtype=dtype) * (i + 1) for i in range(k)]
 
-    cases = [Case(([torch.tensor([[4.0, 0.0]]), torch.tensor([[0.0, 1.0]]), torch.tensor([[0.0, 1.5]])],),
+    cases = [Case(([torch.tensor([[4.0, 0.0, 0.0]]), torch.tensor([[0.0, 1.0, 0.2]]), torch.tensor([[0.0, 1.5, 0.1]])],),
                   "one sure block against two unsure ones"),
+             Case(([torch.tensor([[100.0, 0.0, 0.0], [0.0, 0.0, 90.0]]), torch.tensor([[0.0, 10.0, 0.0], [5.0, 0.0, 0.0]]),
+                    torch.tensor([[0.0, 10.0, 0.0], [6.0, 0.0, 0.0]])],), "very confident blocks (logits of 100)"),
              Case((blocks(1, 40, 10, 3),), "three blocks, random logits"),
              Case((blocks(5, 40, 10, 3),), "three blocks, random logits"),
              Case(([torch.randn(6, 4, generator=generator(9))],), "a single block"),
@@ -160,8 +161,9 @@ def _compare_sweep(got, expected, ctx: Context = PLAIN):
     if not isinstance(got, (list, tuple)) or len(got) != len(expected):
         raise Mismatch(f"return one accuracy per lambda ({len(expected)}), got {describe(got)}")
     for k, (g, e) in enumerate(zip(got, expected)):
-        if not math.isclose(float(g), e, abs_tol=1e-6):           # float32's mean of 0/1 is right too
-            raise Mismatch(f"your accuracy {float(g):.4f} for the lambda at position {k} is not the validation "
+        g = as_number(g, f"the accuracy at position {k}")
+        if not math.isclose(g, e, abs_tol=1e-6):           # float32's mean of 0/1 is right too
+            raise Mismatch(f"your accuracy {g:.4f} for the lambda at position {k} is not the validation "
                            "accuracy of that lambda's ridge predictor (one-hot targets from y_train, W from your "
                            "ridge_solution, argmax of H_val W)")
 

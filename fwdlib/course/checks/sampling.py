@@ -3,13 +3,15 @@
 For true labels y uniform over C classes and the student's negatives n:
 - uniformity: the table of counts (y, n), n != y, against (count of y) / (C - 1) in each cell:
   Pearson's X^2 with C (C - 2) degrees of freedom;
-- independence along the batch: the table of neighbouring offsets ((n_i - y_i) mod C,
-  (n_i+1 - y_i+1) mod C) against uniform over the (C - 1)^2 pairs: (C - 1)^2 - 1 degrees of freedom.
-Each test rejects at p < ALPHA = 0.0005, so a right sampler is refused at most 0.1% of the time
-(Bonferroni). With DRAWS = 50,000 labels over 10 classes, a sampler that draws, for every true
-label, one wrong class 1.3x as often as each other one gives a noncentrality of about 0.0083 per
-draw (416 in all) on 80 degrees of freedom, where the test's critical value is about 128: it is
-caught with power above 99.9%. tests/test_checks.py measures both rates by simulation.
+- independence along the batch: for each lag in LAGS (neighbours 1, 2 and 3 rows apart, and the
+  two halves of the batch row by row), the table of offset pairs ((n_i - y_i) mod C,
+  (n_i+lag - y_i+lag) mod C) against uniform over the (C - 1)^2 pairs: (C - 1)^2 - 1 degrees of
+  freedom.
+Each of the five tests rejects at p < ALPHA = 0.0002, so a right sampler is refused at most 0.1% of
+the time (Bonferroni). With DRAWS = 50,000 labels over 10 classes, a sampler that draws, for every
+true label, one wrong class 1.3x as often as each other one gives a noncentrality of about 0.0083
+per draw (416 in all) on 80 degrees of freedom, where the test's critical value is about 133: it is
+caught with power above 99.9%. tests/test_check_properties.py measures both rates by simulation.
 """
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ import torch
 
 from ...bench.stats import chi2_sf
 
-ALPHA = 0.0005
+ALPHA = 0.0002
 DRAWS = 50_000
+LAGS = (1, 2, 3, DRAWS // 2)
 
 
 def pearson(counts: torch.Tensor, expected: torch.Tensor) -> tuple[float, int]:
@@ -41,11 +44,11 @@ def uniformity(y: torch.Tensor, negatives: torch.Tensor, num_classes: int) -> tu
     return chi2_sf(statistic, int(present.sum()) * (c - 2)), worst
 
 
-def independence(y: torch.Tensor, negatives: torch.Tensor, num_classes: int) -> float:
-    """The p-value of 'neighbouring offsets are independent and uniform' (no pattern along the batch)."""
+def independence(y: torch.Tensor, negatives: torch.Tensor, num_classes: int, lag: int) -> float:
+    """The p-value of 'offsets `lag` rows apart are independent and uniform' (no pattern along the batch)."""
     c = num_classes
     offsets = (negatives - y) % c - 1                       # 0 .. C-2 for a right answer
-    pairs = torch.bincount(offsets[:-1] * (c - 1) + offsets[1:], minlength=(c - 1) ** 2)
-    expected = torch.full(((c - 1) ** 2,), (len(y) - 1) / (c - 1) ** 2)
+    pairs = torch.bincount(offsets[:-lag] * (c - 1) + offsets[lag:], minlength=(c - 1) ** 2)
+    expected = torch.full(((c - 1) ** 2,), (len(y) - lag) / (c - 1) ** 2)
     statistic, cells = pearson(pairs, expected)
     return chi2_sf(statistic, cells - 1)
