@@ -13,21 +13,17 @@ says what that input is: "a row of zeros", "float64", "a batch of one").
 from __future__ import annotations
 
 import contextlib
-import copy
 import inspect
-import math
-import numbers
-import re
-import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
-from torch.autograd.variable import Variable
 
+from .calls import Forbidden, StudentError, autograd_forbidden, stub
 from .compare import Context, compare_tensors
 from .engine import Mismatch, Result, describe, generator, not_attempted, small, verdict
+from .inputs import agrees, doubled, fresh, gradients_changed, in_place_message, sizes_of, snapshot, unchanged
 
 
 @dataclass(frozen=True)
@@ -59,155 +55,6 @@ class Contract:
 
     def __post_init__(self):
         self.names = self.params or tuple(inspect.signature(self.reference).parameters)
-
-
-def stub(err: NotImplementedError) -> bool:
-    """An exercise's stub ("Exercise 2.1: replace this line..."), not a NotImplementedError of the
-    student's own or of torch's."""
-    return not str(err) or bool(re.search(r"Exercise \d+\.\d+|your code here|replace this line", str(err), re.I))
-
-
-class StudentError(Exception):
-    """An exception raised inside the student's function (the check's own failures are not)."""
-
-
-class Forbidden(Exception):
-    """Raised inside the student's code when it calls a tool the task forbids."""
-
-
-FORWARD_MODE = ("torch/_functorch/eager_transforms.py", "torch/autograd/forward_ad.py", "torch/autograd/functional.py")
-
-
-@contextlib.contextmanager
-def autograd_forbidden():
-    """No graph can be built and every way into autograd is refused, however it was imported: the
-    engine that runs every backward is swapped out, turning grad mode on raises, and a profiler
-    notes any call into torch.func's transforms or forward-mode AD (raised once the call ends)."""
-    def refuse(name):
-        def call(*args, **kwargs):
-            raise Forbidden(name)
-        return call
-
-    class Refused:                  # every backward, however it was imported, ends in the engine
-        def __getattr__(self, name):
-            raise Forbidden("autograd (a backward or torch.autograd.grad)")
-
-    def set_grad(mode):
-        if mode:
-            raise Forbidden("torch.enable_grad / torch.set_grad_enabled(True)")
-        setter(mode)
-
-    used = []
-
-    def watch(frame, event, arg):
-        if event == "call" and frame.f_code.co_filename.replace("\\", "/").endswith(FORWARD_MODE):
-            used.append(frame.f_code.co_name)
-
-    targets = [(torch.autograd, "grad"), (torch.autograd, "backward"), (torch.Tensor, "backward")]
-    saved = [(owner, name, getattr(owner, name)) for owner, name in targets]
-    engine, setter, profiler = Variable._execution_engine, torch._C._set_grad_enabled, sys.getprofile()
-    with torch.no_grad():
-        try:
-            for owner, name, _ in saved:
-                setattr(owner, name, refuse(f"{owner.__name__}.{name}"))
-            Variable._execution_engine, torch._C._set_grad_enabled = Refused(), set_grad
-            sys.setprofile(watch)
-            yield
-        finally:
-            sys.setprofile(profiler)
-            Variable._execution_engine, torch._C._set_grad_enabled = engine, setter
-            for owner, name, original in saved:
-                setattr(owner, name, original)
-    if used:
-        raise Forbidden(f"torch.func / forward-mode autograd ({used[0]})")
-
-
-def fresh(args) -> tuple:
-    """A deep copy of a case's arguments that a call may change; a module keeps its `.grad`
-    (deepcopy drops it, and a case may hand over gradients a right answer must leave alone)."""
-    copies = copy.deepcopy(args)
-    for original, twin in zip(args, copies):
-        if isinstance(original, torch.nn.Module):
-            for p, q in zip(original.parameters(), twin.parameters()):
-                q.grad = None if p.grad is None else p.grad.clone()
-    return tuple(copies)
-
-
-def sizes_of(names, args) -> dict:
-    """The sizes an input shows, by where they come from: a missing factor is often one of them."""
-    sizes = {}
-    for name, arg in zip(names, args):
-        if isinstance(arg, torch.Tensor):
-            sizes.update({f"dim {d} of `{name}`": n for d, n in enumerate(arg.shape)})
-        elif isinstance(arg, (list, tuple, dict)):
-            sizes[f"the length of `{name}`"] = len(arg)
-    return sizes
-
-
-def snapshot(value):
-    """A copy of an answer that a later call cannot change (a returned `.grad` is updated in place)."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, (list, tuple)):
-        return type(value)(snapshot(v) for v in value)
-    return copy.deepcopy(value)
-
-
-def unchanged(before, after) -> bool:
-    if isinstance(before, torch.Tensor):
-        return isinstance(after, torch.Tensor) and before.shape == after.shape and \
-            before.requires_grad == after.requires_grad and \
-            bool(((before.detach() == after.detach()) | (before.isnan() & after.isnan())).all())
-    if isinstance(before, torch.nn.Module):
-        return all(unchanged(p, q) for p, q in zip(before.state_dict().values(), after.state_dict().values())) \
-            and [m.training for m in before.modules()] == [m.training for m in after.modules()] \
-            and [p.requires_grad for p in before.parameters()] == [p.requires_grad for p in after.parameters()]
-    if isinstance(before, dict):
-        return isinstance(after, dict) and list(before) == list(after) and \
-            all(unchanged(before[k], after[k]) for k in before)
-    if isinstance(before, (list, tuple)):
-        return type(after) is type(before) and len(before) == len(after) and \
-            all(unchanged(a, b) for a, b in zip(before, after))
-    return before == after
-
-
-def agrees(a, b) -> bool:
-    """Two answers of the student's are the same answer (to float rounding)."""
-    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
-        return a.shape == b.shape and bool(torch.allclose(a.detach().double(), b.detach().double(), rtol=1e-6,
-                                                          atol=1e-9, equal_nan=True))
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(agrees(x, y) for x, y in zip(a, b))
-    if isinstance(a, numbers.Real) and isinstance(b, numbers.Real) and not isinstance(a, bool):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(a) and math.isnan(b))
-    return a == b
-
-
-def doubled(value):
-    if isinstance(value, (list, tuple)):
-        return type(value)(doubled(v) for v in value)
-    return 2 * value if isinstance(value, (torch.Tensor, numbers.Real)) else value
-
-
-def gradients_changed(before, after) -> bool:
-    """Whether a call touched a module's `.grad` (set, cleared or added to it)."""
-    if not isinstance(before, torch.nn.Module):
-        return False
-    return any((p.grad is None) != (q.grad is None) or (p.grad is not None and not torch.equal(p.grad, q.grad))
-               for p, q in zip(before.parameters(), after.parameters()))
-
-
-def in_place_message(name, before, after) -> str:
-    if isinstance(before, torch.Tensor) and before.requires_grad != after.requires_grad:
-        return (f"your function switched on requires_grad of the caller's `{name}`: work on "
-                f"{name}.detach().clone() (the caller's tensors must come back as they were given)")
-    if isinstance(before, torch.Tensor):
-        fix = f"{name}.clone()"
-    elif isinstance(before, (list, tuple)) and before and isinstance(before[0], torch.Tensor):
-        fix = f"[t.clone() for t in {name}]"
-    else:
-        fix = f"list({name})" if isinstance(before, list) else f"dict({name})"
-    return f"your function changed its input `{name}` in place: work on a copy ({fix})"
 
 
 class Checker:
@@ -434,5 +281,3 @@ def _check(contract: Contract, student) -> Result:
     print(f"✓ Exercise {exercise}: right on {len(contract.cases)} inputs ({', '.join(checked)}).")
     return verdict(exercise, True)
 
-
-__all__ = ["Case", "Contract", "check", "describe"]
