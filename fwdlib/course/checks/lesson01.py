@@ -116,8 +116,8 @@ def ex1_3(wrong_labels) -> Result:
              ((torch.randint(0, 2, (sampling.DRAWS,), generator=generator(2)), 4),
               f"{sampling.DRAWS:,} labels of classes 0 and 1 out of num_classes = 4 (the wrong labels include 2 and 3)")]
     return check_each("1.3", wrong_labels, cases, _sampler_failure,
-                      "never the true label, uniform over the others, no pattern along the batch (rows 1, 2, 3 "
-                      "and half a batch apart), repeatable with a seed, fresh on every call and with another seed")
+                      "never the true label; uniform over the others; no pattern along the batch; repeatable "
+                      "with a seed, fresh on each call")
 
 
 def ex1_5(ff_val_accuracy) -> Result:
