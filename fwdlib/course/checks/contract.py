@@ -2,8 +2,9 @@
 
 For each input, in this order, a student's function must
 1. give the reference's value (a known slip is named when the answer matches it on every input);
-2. leave the caller's inputs as they were (a module's `.grad` included);
-3. keep a floating input's dtype;
+2. leave the caller's inputs as they were (a module's `.grad`, training flags and requires_grad
+   included; arguments the task lets it update keep their requires_grad);
+3. return no autograd graph where the reference returns none, and keep a floating input's dtype;
 4. give the same result when called again (no hidden state, nothing accumulating in `.grad`);
 5. where the answer is differentiable, pass the reference's gradient back to the inputs named by
    the case (a detached answer fails, and the message says so).
