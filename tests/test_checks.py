@@ -339,6 +339,13 @@ def _seeds_by_z(sd, margin):
     return n
 
 
+def _seeds_by_half_width(sd, margin):
+    n = 2
+    while stats.t_quantile(0.975, n - 1) * sd / np.sqrt(n) >= margin:
+        n += 1
+    return n
+
+
 def _seeds_by_width(sd, margin):
     n = 2
     while 2 * stats.t_quantile(0.975, n - 1) * sd / np.sqrt(n) >= margin:
@@ -405,7 +412,7 @@ WRONG_ANSWERS = {
             (lambda r, t: [float(np.median(list(r.values())) / np.median(list(t.values())))] * len(set(r) & set(t)), "SAME seed"),
             (lambda r, t: [r[s] / t[s] for s in sorted(r) if s in t][:1], "one ratio per seed")],
     "6.6": [(_seeds_by_z, "Student's t"), (lambda sd, m: _seeds_by_z(sd, m) + 1, "not below the margin"),
-            (lambda sd, m: stats.seeds_needed(sd, m) + 1, "not the fewest"),
+            (lambda sd, m: _seeds_by_half_width(sd, m) + 1, "not the fewest"),
             (lambda sd, m: float(_seeds_by_z(sd, m)), "whole number"),
             (lambda sd, m: _seeds_by_width(sd, m), "whole width")],
 }

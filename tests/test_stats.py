@@ -127,26 +127,39 @@ def test_holm_steps_down_and_stops_at_the_first_failure():
     assert stats.holm([]) == []
 
 
-def test_seeds_needed_is_the_smallest_n_whose_interval_fits_the_margin():
-    assert stats.seeds_needed(1.0, 1.0) == 7          # t(5)/sqrt(6) = 1.05, t(6)/sqrt(7) = 0.925
-    assert stats.seeds_needed(0.0, 1.0) is None and stats.seeds_needed(math.nan, 1.0) is None
-    assert stats.seeds_needed(1.0, 1e-9) is None                  # beyond any class: said, not searched
-    n = stats.seeds_needed(0.3, 0.1)
-    assert stats.t_quantile(0.975, n - 1) * 0.3 / math.sqrt(n) < 0.1 <= stats.t_quantile(0.975, n - 2) * 0.3 / math.sqrt(n - 1)
+def test_seeds_to_decide_is_the_fewest_n_decided_with_80_percent_probability():
+    n = stats.seeds_to_decide(1.1, 1.0, 0.5)
+    assert stats.decided_probability(n, 1.1, 1.0, 0.5) >= 0.8 > stats.decided_probability(n - 1, 1.1, 1.0, 0.5)
+    assert stats.seeds_to_decide(5.0, 1.0, 0.5) == stats.MIN_DECISIVE_SEEDS        # the floor, never below
+    assert stats.seeds_to_decide(0.5, 1.0, 0.5) is None                  # an estimate on the margin: never reliably
+    assert stats.seeds_to_decide(1.0, 0.0, 0.5) is None and stats.seeds_to_decide(math.nan, 1.0, 0.5) is None
+    assert stats.seeds_to_decide(1.1, 1.0, 0.5, alpha=0.05 / 12) > n      # Holm's level in a family of 12 needs more
+
+
+@pytest.mark.parametrize("mean", [1.5, 1.1, 0.0])       # beyond the margin, nearer it, and equivalence
+def test_the_seeds_printed_decide_the_comparison_80_percent_of_the_time(mean):
+    """The share of simulated comparisons decided at the printed n lies within 80% +- 7 pp."""
+    rng = np.random.default_rng(int(10 * mean))
+    n = stats.seeds_to_decide(mean, 1.0, 0.5)
+    x = rng.normal(mean, 1.0, (4000, n))
+    m, half = x.mean(1), stats.t_quantile(0.975, n - 1) * x.std(1, ddof=1) / math.sqrt(n)
+    decided = (m - half > 0.5) | (m + half < -0.5) | ((m - half > -0.5) & (m + half < 0.5))
+    assert n > stats.MIN_DECISIVE_SEEDS and abs(decided.mean() - 0.8) <= 0.07, (n, decided.mean())
 
 
 def test_outcomes_exploratory_below_five_seeds_deterministic_by_value_and_seeds_needed_printed():
     rng = np.random.default_rng(0)
     three = next(r for r in report.group_rows(_records(3, rng, acc_shift=3.0)) if r["entry"] == "mf")["paired"]
     assert all(p["outcome"] == "exploratory" and not p["decisive"] for p in three.values() if p["n"])
-    assert three["test_acc"]["text"].startswith("exploratory (3 of 5 seeds; the interval says rival better")
+    assert three["test_acc"]["text"].startswith("exploratory (3 of 5 seeds; the interval says rival better, and only "
+                                                "the 5-seed floor holds the decision back")
     six = next(r for r in report.group_rows(_records(6, rng)) if r["entry"] == "mf")["paired"]
     memory = six["train_memory_mib"]
     assert memory["outcome"] == "rival better" and "identical across seeds: compared by value" in memory["text"]
     assert memory["estimate"] == pytest.approx(0.75)
     acc = six["test_acc"]
     if acc["outcome"] == "inconclusive" and acc["seeds_needed"] > 6:
-        assert f"about {acc['seeds_needed']} paired seeds would settle it" in acc["text"]
+        assert f"about {acc['seeds_needed']} paired seeds would decide it with 80% probability" in acc["text"]
     wide = {"comparison": stats.compare([-4.0, 0.1, 4.0], 0.5, log=False), "better": "higher"}
     verdicts.decide([wide])                      # straddles the margin: it leans nowhere
     assert wide["text"].startswith("exploratory (3 of 5 seeds; the interval says inconclusive)")

@@ -195,8 +195,10 @@ def markdown(rows: list[dict], title: str) -> str:
     out += ["## Each rival against its twin, paired by seed", "",
             f"Per seed, the rival's value against its twin's of the same seed. Interval: {verdicts.METHOD}. "
             "Outcome: rival or twin better when the interval lies wholly beyond the margin on that side, "
-            "equivalent when wholly inside it, inconclusive otherwise (with the paired seeds that would settle "
-            f"it at the spread seen); below {stats.MIN_DECISIVE_SEEDS} paired seeds every outcome is exploratory. "
+            "equivalent when wholly inside it, inconclusive otherwise (with the paired seeds at which it would be "
+            f"decided with {stats.POWER:.0%} probability, if the estimate and spread seen were the truth, at Holm's "
+            f"strictest level for this table); below {stats.MIN_DECISIVE_SEEDS} paired seeds every outcome is "
+            "exploratory. "
             "Margins: " + ", ".join(f"{kind} {text}" for kind, text in margins.items())
             + ". Multiple comparisons: Holm's correction over this table's decidable comparisons "
             "(family-wise error 5%).", "",

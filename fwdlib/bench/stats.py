@@ -27,7 +27,6 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 
@@ -181,16 +180,48 @@ def holm(p_values: list[float | None], alpha: float = 1 - LEVEL) -> list[bool]:
     return rejected
 
 
-def seeds_needed(sd: float, margin: float, level: float = LEVEL, most: int = 1000) -> int | None:
-    """Paired seeds for the interval's half-width t * sd / sqrt(n) to fall below the margin at
-    spread `sd` (on the analysis scale); None when the spread is unknown or zero, or the answer
-    exceeds `most`. Since t > z, the search starts at the normal approximation (z * sd / m)^2."""
-    if not math.isfinite(sd) or sd <= 0 or margin <= 0:
+POWER = 0.8
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    return 0.5 * np.vectorize(math.erfc)(-x / math.sqrt(2))
+
+
+def decided_probability(n: int, mean: float, sd: float, margin: float, alpha: float = 1 - LEVEL) -> float:
+    """P(a comparison of n paired seeds is decided) when the paired values are normal with this
+    mean and sd: its (1 - alpha) interval lies wholly above +m, wholly below -m or wholly inside.
+    With x = the sample mean ~ N(mean, sd^2 / n) and s^2 ~ sd^2 chi2(n-1) / (n-1) independent, and
+    h = t(1 - alpha/2, n-1) s / sqrt(n):
+        P(above) = E_s Phi((mean - m - h) / (sd / sqrt n)), P(below) likewise, and
+        P(inside) = E_s max(0, Phi((m - h - mean) / se) - Phi((-m + h - mean) / se));
+    the expectation over s by quadrature on chi2(n-1)'s density."""
+    df, se = n - 1, sd / math.sqrt(n)
+    top = df + 12 * math.sqrt(2 * df) + 30
+    w = np.linspace(top / 4000, top, 4000)
+    density = np.exp((df / 2 - 1) * np.log(w) - w / 2 - (df / 2) * math.log(2) - math.lgamma(df / 2))
+    weight = density / density.sum()
+    half = t_quantile(1 - alpha / 2, df) * sd * np.sqrt(w / df) / math.sqrt(n)
+    above = _normal_cdf((mean - margin - half) / se)
+    below = _normal_cdf((-margin - half - mean) / se)
+    inside = np.clip(_normal_cdf((margin - half - mean) / se) - _normal_cdf((-margin + half - mean) / se), 0, 1)
+    return float(np.sum(weight * (above + below + inside)))
+
+
+def seeds_to_decide(mean: float, sd: float, margin: float, alpha: float = 1 - LEVEL, power: float = POWER,
+                    floor: int = MIN_DECISIVE_SEEDS, most: int = 1000) -> int | None:
+    """The fewest paired seeds n >= floor at which the comparison would be decided (beyond the
+    margin or inside it) with probability `power`, if the estimate and spread seen were the truth;
+    None when the spread is unknown or zero, or when even `most` seeds would not reach it (an
+    estimate on the margin itself is never decided reliably). The probability grows with n, so a
+    bisection finds it."""
+    if not (math.isfinite(sd) and math.isfinite(mean)) or sd <= 0 or margin <= 0:
         return None
-    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
-    n = max(2, math.ceil((z * sd / margin) ** 2))
-    while n <= most:
-        if t_quantile(1 - (1 - level) / 2, n - 1) * sd / math.sqrt(n) < margin:
-            return n
-        n += 1
-    return None
+    if decided_probability(most, mean, sd, margin, alpha) < power:
+        return None
+    lo, hi = floor - 1, most                    # P(decided at lo) < power <= P(decided at hi), or lo below the floor
+    if decided_probability(floor, mean, sd, margin, alpha) >= power:
+        return floor
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if decided_probability(mid, mean, sd, margin, alpha) >= power else (mid, hi)
+    return hi

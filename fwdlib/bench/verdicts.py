@@ -6,7 +6,10 @@ the Student t interval of those paired values; the outcome reads it against the 
 
     rival better / twin better   the 95% interval lies wholly beyond the margin on that side
     equivalent                   it lies wholly inside (-margin, +margin): two one-sided tests
-    inconclusive                 anything else, with the paired seeds that would settle it
+    inconclusive                 anything else, with the paired seeds at which it would be
+                                 decided with 80% probability (stats.seeds_to_decide: a power
+                                 calculation at the estimate and spread seen, at Holm's strictest
+                                 level for the family, never below the 5-seed floor)
 
 Below stats.MIN_DECISIVE_SEEDS paired seeds every outcome is exploratory. The outcomes of one
 table are one family: Holm's correction keeps its chance of any false decision at 5%. A claim of
@@ -121,10 +124,14 @@ def decide(items: list[dict], alpha: float = 1 - stats.LEVEL, alone: list[bool] 
         side, p = c.p_value()
         if p is not None and p > alpha:          # the interval lies neither beyond nor inside the margin
             side = "inconclusive"
-        item.update(side=_rival_side(side, item["better"]), p=p,
-                    seeds_needed=None if c.deterministic else stats.seeds_needed(c.sd, c.margin))
+        item.update(side=_rival_side(side, item["better"]), p=p)
         tests.append(p if c.n >= stats.MIN_DECISIVE_SEEDS and not solo else None)
     rejected, family = stats.holm(tests, alpha), sum(p is not None for p in tests)
+    for item, solo in zip(items, alone):
+        c = item.get("comparison")
+        if c is not None and not c.deterministic:
+            level = alpha if solo else alpha / max(1, family)          # Holm's first, strictest step
+            item["seeds_needed"] = stats.seeds_to_decide(c.mean, c.sd, c.margin, level)
     for item, passed, solo in zip(items, rejected, alone):
         c = item.get("comparison")
         if c is None:
@@ -148,9 +155,12 @@ def outcome_text(item: dict, name=lambda side: side) -> str:
     if c is None:
         return "not measured"
     needed = item["seeds_needed"]
-    more = f"; about {needed} paired seeds would settle it" if needed and needed > c.n else ""
+    more = (f"; about {needed} paired seeds would decide it with {stats.POWER:.0%} probability"
+            if needed and needed > c.n else "")
     if outcome == "exploratory":
         lean = "no interval from 1 seed" if c.n < 2 else f"the interval says {name(item['side'])}"
+        if item["side"] not in (None, "inconclusive"):
+            lean += f", and only the {stats.MIN_DECISIVE_SEEDS}-seed floor holds the decision back"
         return f"exploratory ({c.n} of {stats.MIN_DECISIVE_SEEDS} seeds; {lean}){more}"
     if outcome == "inconclusive":
         holm = f" ({item['holm']})" if item["holm"] else ""
