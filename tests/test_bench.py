@@ -183,7 +183,7 @@ def test_report_and_figures_from_a_fixture(tmp_path):
     assert "-1 [-1, -1], n=3: exploratory (3 of 5 seeds; the interval says twin better" + floor in paired_row
     assert "0.5 [0.5, 0.5], n=3: exploratory (3 of 5 seeds; the interval says rival better" + floor in paired_row
     assert "Student t 95% interval of the paired values" in md and "Holm" in md
-    assert "Margins: accuracy 0.5 pp, time 5%, energy 5%, memory 2%." in md
+    assert "Margins: accuracy 0.5 pp, time 5%, energy 5%, memory 2%; equivalence is the two one-sided tests" in md
     wider = report.markdown(report.group_rows(fixture_records(), {**verdicts.MARGINS, "accuracy": 1.0}), "t")
     assert "Margins: accuracy 1 pp, time 5%" in wider
     csv_text = (tmp_path / "report.csv").read_text().splitlines()

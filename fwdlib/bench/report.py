@@ -200,8 +200,9 @@ def markdown(rows: list[dict], title: str) -> str:
             f"strictest level for this table); below {stats.MIN_DECISIVE_SEEDS} paired seeds every outcome is "
             "exploratory. "
             "Margins: " + ", ".join(f"{kind} {text}" for kind, text in margins.items())
-            + ". Multiple comparisons: Holm's correction over this table's decidable comparisons "
-            "(family-wise error 5%).", "",
+            + f"; {verdicts.TOST_LEVEL}. Multiple comparisons: Holm's correction over every tested comparison "
+            "of this report, the claims below included (one family, family-wise error 5%); ESTIMATED energy is "
+            "shown, not tested.", "",
             "| dataset | rival vs twin | " + " | ".join(pm.label for pm in verdicts.PAIRED) + " |",
             "|---|---|" + "---|" * len(verdicts.PAIRED)] if margins else []
     for r in rows:

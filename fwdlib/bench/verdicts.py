@@ -11,10 +11,12 @@ the Student t interval of those paired values; the outcome reads it against the 
                                  calculation at the estimate and spread seen, at Holm's strictest
                                  level for the family, never below the 5-seed floor)
 
-Below stats.MIN_DECISIVE_SEEDS paired seeds every outcome is exploratory. The outcomes of one
-table are one family: Holm's correction keeps its chance of any false decision at 5%. A claim of
-the study is judged only on a run of the study's own configuration (the paper presets); any
-other run's row says that its outcome is about this run only.
+Below stats.MIN_DECISIVE_SEEDS paired seeds every outcome is exploratory. The tested outcomes of
+one report are one family, the claims of the study included (each claim is one of these
+comparisons, decided once): Holm's correction keeps the report's chance of any false decision at
+5%. ESTIMATED energy (a multiple of time) is shown, never tested. A claim of the study is judged
+only on a run of the study's own configuration (the paper presets); any other run's row says that
+its outcome is about this run only.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ class PairedMetric:
     kind: str            # which margin applies
     log: bool            # compared as log-ratios (costs) or as differences (accuracy)
     better: str          # "higher" or "lower": which side favours the forward-only rival
+    tested: bool = True  # False: shown with its interval, never a comparison of its own
 
 
 PAIRED = (
@@ -46,11 +49,18 @@ PAIRED = (
     PairedMetric("train_time_s", "time ratio", "time", True, "lower"),
     PairedMetric("energy_gpu_wh", "GPU energy ratio (measured)", "energy", True, "lower"),
     PairedMetric("energy_wh", "energy ratio (measured)", "energy", True, "lower"),
-    PairedMetric("energy_estimated_wh", "energy ratio (ESTIMATED)", "energy", True, "lower"),
+    PairedMetric("energy_estimated_wh", "energy ratio (ESTIMATED)", "energy", True, "lower", tested=False),
     PairedMetric("train_memory_mib", "training memory ratio", "memory", True, "lower"),
 )
 METHOD = (f"Student t {stats.LEVEL:.0%} interval of the paired values (accuracy: differences in pp; time, energy, "
           "memory: log-ratios, shown back-transformed as a geometric-mean ratio)")
+# Why one 95% interval decides equivalence too: TOST's convention is a 90% interval (5% per one-sided
+# test); one interval for every outcome keeps each comparison's chance of a false decision at 5%
+# whichever way it is decided, and makes "equivalent" exactly as hard to reach as a difference.
+TOST_LEVEL = ("equivalence is the two one-sided tests at 2.5% each (the same 95% interval decides every outcome; "
+              "TOST's usual 90% interval, 5% per side, would make equivalence easier to claim than a difference)")
+UNTESTED = ("shown, not tested: ESTIMATED energy is CodeCarbon's TDP model, a multiple of time, so testing it "
+            "would count the time comparison twice")
 
 
 def margin_text(kind: str, margins: dict) -> str:
@@ -91,7 +101,7 @@ def paired(rival_runs: list[dict], twin_runs: list[dict], read: dict, margins: d
             mine, theirs = read[pm.metric](r), read[pm.metric](t)
             if mine is not None and theirs:
                 values.append(mine / theirs if pm.log else mine - theirs)
-        item = {"label": pm.label, "kind": pm.kind, "better": pm.better, "n": len(values),
+        item = {"label": pm.label, "kind": pm.kind, "better": pm.better, "n": len(values), "tested": pm.tested,
                 "margin": margin_text(pm.kind, margins), "estimate": None, "lo": None, "hi": None}
         if values:
             c = stats.compare(values, margins[pm.kind], log=pm.log)
@@ -108,39 +118,38 @@ def _rival_side(side: str, better: str) -> str:
     return "rival better" if (side == "above") == (better == "higher") else "twin better"
 
 
-def decide(items: list[dict], alpha: float = 1 - stats.LEVEL, alone: list[bool] | None = None) -> None:
+def decide(items: list[dict], alpha: float = 1 - stats.LEVEL) -> None:
     """Give each paired item its outcome (in place): "outcome" (rival better, twin better,
-    equivalent, inconclusive, exploratory or not measured), "side" (where its interval points),
-    "decisive", "p", "seeds_needed" and "text". Holm's correction runs over the items that can
-    decide (enough seeds, a spread to test); an item marked `alone` is a family of its own."""
-    alone = alone or [False] * len(items)
+    equivalent, inconclusive, exploratory, not tested or not measured), "side" (where its interval
+    points), "decisive", "p", "seeds_needed" and "text". `items` are one family: Holm's correction
+    runs over those that can decide (tested, enough seeds, a spread to test)."""
     tests = []
-    for item, solo in zip(items, alone):
+    for item in items:
         c = item.get("comparison")
         item.update(decisive=False, seeds_needed=None, p=None, side=None, holm=None)
-        if c is None:
+        if c is None or not item.get("tested", True):
             tests.append(None)
             continue
         side, p = c.p_value()
         if p is not None and p > alpha:          # the interval lies neither beyond nor inside the margin
             side = "inconclusive"
         item.update(side=_rival_side(side, item["better"]), p=p)
-        tests.append(p if c.n >= stats.MIN_DECISIVE_SEEDS and not solo else None)
+        tests.append(p if c.n >= stats.MIN_DECISIVE_SEEDS else None)
     rejected, family = stats.holm(tests, alpha), sum(p is not None for p in tests)
-    for item, solo in zip(items, alone):
+    for item, passed in zip(items, rejected):
         c = item.get("comparison")
-        if c is not None and not c.deterministic:
-            level = alpha if solo else alpha / max(1, family)          # Holm's first, strictest step
-            item["seeds_needed"] = stats.seeds_to_decide(c.mean, c.sd, c.margin, level)
-    for item, passed, solo in zip(items, rejected, alone):
-        c = item.get("comparison")
+        if c is not None and not c.deterministic and item.get("tested", True):
+            # at Holm's first, strictest step: the level a comparison of this family must pass
+            item["seeds_needed"] = stats.seeds_to_decide(c.mean, c.sd, c.margin, alpha / max(1, family))
         if c is None:
             item["outcome"] = "not measured"
+        elif not item.get("tested", True):
+            item["outcome"] = "not tested"
         elif c.n < stats.MIN_DECISIVE_SEEDS:
             item["outcome"] = "exploratory"
         elif c.deterministic:
             item.update(outcome=item["side"], decisive=True)
-        elif (passed or (solo and item["p"] is not None and item["p"] <= alpha)) and item["side"] != "inconclusive":
+        elif passed and item["side"] != "inconclusive":
             item.update(outcome=item["side"], decisive=True)
         else:
             item["outcome"] = "inconclusive"
@@ -154,6 +163,8 @@ def outcome_text(item: dict, name=lambda side: side) -> str:
     c, outcome = item.get("comparison"), item["outcome"]
     if c is None:
         return "not measured"
+    if outcome == "not tested":
+        return UNTESTED
     needed = item["seeds_needed"]
     more = (f"; about {needed} paired seeds would decide it with {stats.POWER:.0%} probability"
             if needed and needed > c.n else "")
@@ -237,10 +248,12 @@ def _claim_outcome(side: str, study_way: str) -> str:
     return "supported" if side == study_way else "contradicted"
 
 
-def claims(rows: list[dict], alpha: float = 1 - stats.LEVEL) -> list[dict]:
+def claims(rows: list[dict]) -> list[dict]:
     """Each claim (CLAIMS) for each rival against its twin: what the study says and where, what
-    the paired seeds here say, and the outcome (CLAIM_RULE); Holm over the claims about the
-    study's own configuration, every other row decided on its own, for its run only."""
+    the paired seeds here say, and the outcome (CLAIM_RULE). A claim is one of the report's paired
+    comparisons, already decided by `report.group_rows` in the report's one family (Holm over
+    every tested comparison), so a comparison has one outcome in every table; a run that is not
+    the study's configuration says its outcome is about this run only and decides no claim."""
     out, items = [], []
     for row in rows:
         if not row.get("paired") or row["study"] is None or row.get("twin_study") is None:
@@ -250,12 +263,11 @@ def claims(rows: list[dict], alpha: float = 1 - stats.LEVEL) -> list[dict]:
             way = claim.study_way(row["dataset"], row["spec"].entry, row["study"], row["twin_study"])
             if way is None:
                 continue
-            items.append(dict(row["paired"][claim.metric]))
+            items.append(row["paired"][claim.metric])
             out.append({"dataset": row["dataset"], "protocol": row["protocol"], "rival": row["entry"],
                         "twin": row["twin"], "claim": claim.name, "metric": items[-1]["label"],
                         "source": claim.source, "study": f"{way[0].split()[0]} better ({way[1]})",
                         "study_way": way[0], "not_study": not_study})
-    decide(items, alpha, alone=[bool(c["not_study"]) for c in out])
     for p, c in zip(items, out):
         shown = (f"{p['estimate']:.3g} [{p['lo']:.3g}, {p['hi']:.3g}]" if p["lo"] is not None
                  else "not measured here" if p["estimate"] is None else f"{p['estimate']:.3g} (1 seed)")
@@ -274,6 +286,8 @@ def claims_markdown(found: list[dict]) -> str:
     lines += [f"| {c['dataset']} | {c['rival']} vs {c['twin']} | {c['claim']} ({c['metric']}) | {c['study']} | "
               f"{c['here']} | {c['margin']} | {c['seeds']} | {c['verdict']} |" for c in found]
     sources = {c["claim"]: c["source"] for c in found}
-    return ("\n".join(lines) + f"\n\nRule: {CLAIM_RULE}. Interval: {METHOD}. Multiple comparisons: Holm's "
-            "correction over the claims of this table that can decide (family-wise error 5%).\n\nWhere each "
-            "claim is made:\n" + "".join(f"- {name}: {src}\n" for name, src in sources.items()))
+    return ("\n".join(lines) + f"\n\nRule: {CLAIM_RULE}. Interval: {METHOD}; {TOST_LEVEL}. Multiple "
+            "comparisons: each claim is one of the paired comparisons above, decided once, in the report's one "
+            "family (Holm's correction over every tested comparison: family-wise error 5%), so it has the same "
+            "outcome in both tables.\n\nWhere each claim is made:\n"
+            + "".join(f"- {name}: {src}\n" for name, src in sources.items()))
