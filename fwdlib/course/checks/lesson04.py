@@ -41,10 +41,10 @@ def ex4_1(mf_local_loss) -> Result:
                  mf_local_loss)
 
 
-def _mf_layer_case(seed: int, label: str, b=8, d_in=6, h=5, c=3, dtype=torch.float32, dead=False):
+def _mf_layer_case(seed: int, label: str, b=8, d_in=6, h=5, c=3, dtype=torch.float32, dead=False, scale=1.0):
     g = generator(seed)
-    a_prev, w, bias = (torch.randn(b, d_in, generator=g, dtype=dtype), torch.randn(h, d_in, generator=g, dtype=dtype),
-                       torch.randn(h, generator=g, dtype=dtype))
+    a_prev, w, bias = (torch.randn(b, d_in, generator=g, dtype=dtype) * scale,
+                       torch.randn(h, d_in, generator=g, dtype=dtype), torch.randn(h, generator=g, dtype=dtype))
     if dead:                   # a unit whose pre-activation is exactly 0: the ReLU's mask decides at its edge
         w[0], bias[0] = 0.0, 0.0
     return (a_prev, w, bias, torch.randn(c, h, generator=g, dtype=dtype), torch.randint(0, c, (b,), generator=g)), label
@@ -61,7 +61,8 @@ def _mf_cases():
             _mf_layer_case(0, "a tiny layer", b=2, d_in=3, h=2, c=2),
             _mf_layer_case(3, "a unit whose pre-activation is exactly 0", dead=True),
             _mf_layer_case(4, "a batch of one", b=1), _mf_layer_case(5, "float64", dtype=torch.float64),
-            _mf_layer_case(6, "more classes than units", h=3, c=6)]
+            _mf_layer_case(6, "more classes than units", h=3, c=6),
+            _mf_layer_case(8, "large inputs (class scores hundreds apart: softmax must not overflow)", scale=30.0)]
 
 
 def ex4_2(mf_gradients) -> Result:
@@ -111,7 +112,7 @@ def ex4_3(mf_sgd_step) -> Result:
             return str(err), "two steps in a row, each on the result of the one before"
         return None
 
-    rates = (0.1, 0.5, 0.3, 0.0, 0.2, 1.0, 0.05)
+    rates = (0.1, 0.5, 0.3, 0.0, 0.2, 1.0, 0.05, 1e-3)
     cases = [Case((*args, lr), label + (", a step of size 0" if lr == 0 else ""))
              for (args, label), lr in zip(_mf_cases(), rates)]
     return check(Contract("4.3", reference, cases, compare_tuple(("new W", "new b", "new M")),
