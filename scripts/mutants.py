@@ -96,7 +96,7 @@ def _is_function(func: ast.AST) -> bool:
     return isinstance(func, ast.Name) and func.id in MODULES
 
 
-def _alternatives(node: ast.AST, function: ast.FunctionDef):
+def _alternatives(node: ast.AST):
     """(what changed, the node that replaces `node`) for each mutation of one node."""
     text = ast.unparse
     if isinstance(node, ast.BinOp):
@@ -196,10 +196,10 @@ def mutants(source: str) -> list[tuple[str, str]]:
             out.append((description, code))
 
     for index, node in enumerate(_nodes(tree.body[0])):
-        for k in range(len(list(_alternatives(node, tree.body[0])))):
+        for k in range(len(list(_alternatives(node)))):
             mutated = copy.deepcopy(tree)
             target = _nodes(mutated.body[0])[index]
-            kind, replacement = list(_alternatives(target, mutated.body[0]))[k]
+            kind, replacement = list(_alternatives(target))[k]
             where = f"L{node.lineno}:{node.col_offset} {kind}: {_short(node)}"
             _replace(mutated, target, replacement)
             keep(f"{where} -> {_short(replacement)}", mutated)

@@ -23,7 +23,7 @@ class Context:
     args: tuple = ()
     sizes: dict = field(default_factory=dict)
     tol: float = 1.0
-    overflow: str = "a step in between is not finite here (exp of a large number, a log, sqrt or division at 0?)"
+    nonfinite: str = "a step in between is not finite here (exp of a large number, a log, sqrt or division at 0?)"
 
 
 PLAIN = Context()
@@ -99,7 +99,7 @@ def compare_tensors(got, expected: torch.Tensor, ctx: Context = PLAIN, *, name: 
         where = tuple(int(i) for i in bad.nonzero()[0])
         kind = "nan" if bool(got_f[where].isnan()) else "inf"
         raise Mismatch(f"{name} is {kind} at index {where} where the right answer is a finite number: "
-                       f"{ctx.overflow}")
+                       f"{ctx.nonfinite}")
     if expected.dtype == torch.float64 and got.dtype == torch.float64:
         rtol, atol = 1e-9, 1e-11             # float64 in, float64 out: a float32 detour shows
     rtol, atol = rtol * ctx.tol, atol * ctx.tol
@@ -156,7 +156,7 @@ def scalar_compare(rel=1e-6, name="your result", hints=SIGN):
             return
         value = as_number(got, name)
         if not math.isfinite(value):
-            raise Mismatch(f"{name} is {value} where the right answer is a finite number: {ctx.overflow}")
+            raise Mismatch(f"{name} is {value} where the right answer is a finite number: {ctx.nonfinite}")
         if math.isclose(value, expected, rel_tol=rel, abs_tol=1e-9):
             return
         hint = next((f" ({text})" for factor, text in hints

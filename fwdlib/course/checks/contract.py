@@ -49,7 +49,7 @@ class Contract:
     deterministic: bool = True
     forbid_autograd: bool = False
     output: str = "result"                           # what the answer is, in messages: "loss", "probability"
-    overflow: str = Context.overflow
+    nonfinite: str = Context.nonfinite
     same: Callable | None = None                     # (student's answer, a slip's answer) -> bool; default: compare
     extra: Sequence[Callable] = ()                   # whole-function properties: call -> (message, input) or None
     names: tuple[str, ...] = field(init=False)
@@ -77,7 +77,7 @@ class Checker:
             raise StudentError(err) from err
 
     def context(self, case: Case) -> Context:
-        return Context(case.args, sizes_of(self.contract.names, case.args), case.tol, self.contract.overflow)
+        return Context(case.args, sizes_of(self.contract.names, case.args), case.tol, self.contract.nonfinite)
 
     def slip(self) -> str | None:
         """The message of the first known slip the student's answers match on every input where
@@ -103,8 +103,7 @@ class Checker:
                 return message
         return None
 
-    def value(self, case: Case, got) -> str | None:
-        expected = self.contract.reference(*fresh(case.args))
+    def value(self, case: Case, got, expected) -> str | None:
         if got is Ellipsis:
             raise NotImplementedError
         try:
@@ -130,9 +129,9 @@ class Checker:
                 return in_place_message(name, before, after)
         return None
 
-    def detached(self, case: Case, got) -> str | None:
+    @staticmethod
+    def detached(got, expected) -> str | None:
         """An answer that carries an autograd graph where the reference's carries none."""
-        expected = self.contract.reference(*fresh(case.args))
         pairs = zip(got, expected) if isinstance(expected, tuple) and isinstance(got, (tuple, list)) else [(got, expected)]
         for g, e in pairs:
             if isinstance(g, torch.Tensor) and g.requires_grad and isinstance(e, torch.Tensor) and not e.requires_grad:
@@ -140,8 +139,8 @@ class Checker:
                         "(.detach() them, or ask for no graph), or whatever uses them next builds on that graph")
         return None
 
-    def dtype(self, case: Case, got) -> str | None:
-        expected = self.contract.reference(*fresh(case.args))
+    @staticmethod
+    def dtype(got, expected) -> str | None:
         pairs = zip(got, expected) if isinstance(expected, tuple) else [(got, expected)]
         for g, e in pairs:
             if isinstance(e, torch.Tensor) and e.is_floating_point() and g.dtype != e.dtype:
@@ -188,21 +187,22 @@ class Checker:
             bad = ~torch.isfinite(g) & torch.isfinite(e)
             if bool(bad.any()):
                 return (f"the gradient of your {output} with respect to `{name}` is not finite on this input, "
-                        f"where the right one is: {self.contract.overflow}")
+                        f"where the right one is: {self.contract.nonfinite}")
             if not torch.allclose(g.double(), e.double(), rtol=1e-4 * case.tol, atol=1e-6 * case.tol):
                 return (f"your {output} has the right value but the wrong gradient with respect to `{name}` "
                         "(a step autograd cannot follow: rounding, a comparison, .data or an in-place trick)")
         return None
 
     def properties(self, case: Case) -> str | None:
-        copies = fresh(case.args)
+        copies, expected = fresh(case.args), self.contract.reference(*fresh(case.args))
         got = self.call(copies)
-        return (self.value(case, got) or self.purity(case, copies) or self.detached(case, got) or self.dtype(case, got)
+        return (self.value(case, got, expected) or self.purity(case, copies) or self.detached(got, expected)
+                or self.dtype(got, expected)
                 or (self.contract.deterministic and self.repeat(case, copies, snapshot(got)))
                 or (case.grad and self.gradient(case)) or None)
 
 
-def raised_message(err: Exception, exercise: str, overflow: str = Context.overflow) -> str:
+def raised_message(err: Exception, exercise: str, nonfinite: str = Context.nonfinite) -> str:
     if isinstance(err, Forbidden):
         return (f"Exercise {exercise} asks for the closed forms, without autograd, and this check "
                 f"switches autograd off: your code called {err}")
@@ -210,7 +210,7 @@ def raised_message(err: Exception, exercise: str, overflow: str = Context.overfl
     if "view size is not compatible" in str(err):
         message += " (this input is not contiguous: .reshape or .flatten work where .view cannot)"
     elif isinstance(err, OverflowError):
-        message += f" ({overflow})"
+        message += f" ({nonfinite})"
     return message
 
 
@@ -257,9 +257,9 @@ def _check(contract: Contract, student) -> Result:
             if number == 0:                # a stub; raised on a later input it is the student's own gap
                 print(not_attempted(exercise, err))
                 return verdict(exercise, False)
-            failure = raised_message(err, exercise, contract.overflow)
+            failure = raised_message(err, exercise, contract.nonfinite)
         except StudentError as err:
-            failure = raised_message(err.__cause__, exercise, contract.overflow)
+            failure = raised_message(err.__cause__, exercise, contract.nonfinite)
         except Exception as err:  # noqa: BLE001 - the check's own failure: said so, not blamed on the student
             failure = (f"the check itself failed on your answer ({type(err).__name__}: {err}); this is a bug in the "
                        "check, not necessarily in your code")
@@ -270,7 +270,7 @@ def _check(contract: Contract, student) -> Result:
         try:
             failure = prop(checker.call)
         except StudentError as err:
-            failure = raised_message(err.__cause__, exercise, contract.overflow), "a call with other arguments"
+            failure = raised_message(err.__cause__, exercise, contract.nonfinite), "a call with other arguments"
         except Mismatch as err:
             failure = str(err), "a call with other arguments"
         if failure:

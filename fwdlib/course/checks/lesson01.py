@@ -9,6 +9,7 @@ from ...utils import seed_all
 from . import sampling
 from .contract import Case, Contract, check, check_each
 from .engine import Result, accuracy_after, describe, experiment_data, generator, measured
+from .inputs import in_place_message, unchanged
 
 
 def _activities(seed: int, b: int, d: int, scale: float = 1.0, dtype=torch.float32) -> torch.Tensor:
@@ -53,7 +54,7 @@ def ex1_2(p_positive) -> Result:
              Case((torch.rand(6, 4, generator=generator(4))[:, 1] * 50, 25.0), "a non-contiguous tensor (a column)",
                   grad=("g",))]
     return check(Contract("1.2", _p_positive, cases, output="probability",
-                          overflow="exp(theta - g) overflows far from theta; torch.sigmoid(g - theta) stays "
+                          nonfinite="exp(theta - g) overflows far from theta; torch.sigmoid(g - theta) stays "
                                    "finite in value and gradient",
                           slips=[(lambda g, theta: torch.sigmoid(theta - g),
                                   "you computed sigmoid(theta - g): the sign is reversed. Goodness above the "
@@ -70,8 +71,8 @@ def _sampler_failure(wrong_labels, y: torch.Tensor, c: int) -> str | None:
     got = wrong_labels(given, c)
     if got is Ellipsis:
         raise NotImplementedError
-    if not torch.equal(given, y):
-        return "your function changed its input `y` in place: work on a copy (y.clone())"
+    if not unchanged(y, given):
+        return in_place_message("y", y, given)
     if not isinstance(got, torch.Tensor) or got.shape != y.shape:
         return f"expected a tensor of shape {tuple(y.shape)}, got {describe(got)}"
     if got.dtype != torch.int64:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from ...algorithms import ff
 from .contract import Case, Contract, check, check_each
 from .engine import Result, describe, generator
+from .inputs import in_place_message, unchanged
 
 
 def _rows(seed: int, b: int, d: int, scale: float = 1.0, dtype=torch.float32) -> torch.Tensor:
@@ -29,7 +30,7 @@ def ex2_1(rms_normalise) -> Result:
              Case((_rows(7, 5, 8, dtype=torch.float64),), "float64"),
              Case((_rows(8, 10, 4).T,), "a non-contiguous (transposed) tensor")]
     return check(Contract("2.1", ff.rms_normalise, cases, params=("x",),
-                          overflow="a row of zeros has RMS 0: add the 1e-8 to the RMS before dividing, so the "
+                          nonfinite="a row of zeros has RMS 0: add the 1e-8 to the RMS before dividing, so the "
                                    "row stays 0 / 1e-8 = 0",
                           slips=[(lambda x: x / x.norm(dim=1, keepdim=True),
                                   "you divided by the L2 norm; the RMS is the norm divided by sqrt(number of units)"),
@@ -61,7 +62,7 @@ def ex2_2(ff_layer_loss) -> Result:
              Case((goodness(5, 24).view(6, 4)[:, 0], goodness(6, 24).view(6, 4)[:, 1], 60.0),
                   "non-contiguous tensors (columns)", grad=grads)]
     return check(Contract("2.2", ff.ff_layer_loss, cases, output="loss",
-                          overflow="log(1 + exp(t)) overflows once t passes about 88 in float32; F.softplus "
+                          nonfinite="log(1 + exp(t)) overflows once t passes about 88 in float32; F.softplus "
                                    "computes the same value stably",
                           slips=[(lambda p, n, t: (F.softplus(t - p) + F.softplus(n - t)).sum(),
                                   "you summed over the batch; the loss is the MEAN over samples"),
@@ -169,8 +170,8 @@ def _step_failure(ff_layer_step, shape, labels, c, theta, width, lr=0.05) -> str
         given = x.clone(), y.clone()
         loss = fn(layer, optimizer, *given, c, theta, generator(1))
         for name, before, after in zip(("x", "y"), (x, y), given):
-            if not torch.equal(before, after):
-                return f"your step changed its input `{name}` in place: work on a copy ({name}.clone())"
+            if not unchanged(before, after):
+                return in_place_message(name, before, after)
         runs[who] = (loss, optimizer, (layer.weight.detach().clone(), layer.bias.detach().clone()))
     (loss, optimizer, after), (ref_loss, _, ref_after) = runs["student"], runs["reference"]
     whole, pos_only, neg_only = _gradients(base, x, y, c, theta, 1)

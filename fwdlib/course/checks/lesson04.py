@@ -29,7 +29,7 @@ def ex4_1(mf_local_loss) -> Result:
              case(4, 7, 5, 3, "float64", dtype=torch.float64),
              case(5, 9, 6, 4, "a non-contiguous (transposed) a", transposed=True)]
     return check(Contract("4.1", _mf_reference_loss, cases, params=("a", "M", "y"), output="loss",
-                          overflow="softmax underflows to 0 for scores far apart and log(0) is -inf; "
+                          nonfinite="softmax underflows to 0 for scores far apart and log(0) is -inf; "
                                    "F.cross_entropy works on log_softmax, which is stable",
                           slips=[(lambda a, m, y: F.nll_loss(a @ m.T, y),
                                   "nll_loss expects log-probabilities: use cross_entropy on the scores "
