@@ -110,7 +110,7 @@ def test_a_loss_blind_to_one_input_or_with_a_wrong_gradient_is_refused(capsys):
     refused(capsys, check.ex2_2, lambda p, n, t: (F.softplus(t - p) + F.softplus(n.detach() - t)).mean(),
             "no gradient reaches `g_neg`")
     refused(capsys, check.ex1_1, lambda h: (h.round(decimals=6) ** 2).sum(1) + (h ** 2).sum(1).detach() * 0,
-            "wrong gradient with respect to `h`")
+            "not the right gradient with respect to `h`")
 
 
 # ------------------------------------------------------------------ purity and a second call
@@ -216,15 +216,24 @@ def test_mildly_biased_and_patterned_samplers_are_refused(capsys):
         return (y + 1 + torch.multinomial(weights, len(y), replacement=True)) % c
     refused(capsys, check.ex1_3, favours_the_next_class, "not uniform", "1.3")
 
-    def random_start_then_cycle(y, c):           # random, but each row's offset follows the row before
-        start = int(torch.randint(0, c - 1, ()))
-        return (y + 1 + (start + torch.arange(len(y))) % (c - 1)) % c
-    refused(capsys, check.ex1_3, random_start_then_cycle, "pattern along the batch")
+    def random_walk(y, c):                       # random, but each row's offset is the row before's or one more
+        steps = torch.randint(0, 2, y.shape).cumsum(0)
+        return (y + 1 + steps % (c - 1)) % c
+    refused(capsys, check.ex1_3, random_walk, "pattern along the batch")
+
+    def deterministic_every_fifth_call(y, c, calls=[]):   # noqa: B006 - the hidden state is the point
+        calls.append(1)
+        return (y + 1) % c if len(calls) % 5 == 0 else (y + torch.randint(1, c, y.shape)) % c
+    refused(capsys, check.ex1_3, deterministic_every_fifth_call, "calls gave exactly the same labels")
+
+    def seeded_numpy(y, c):                      # uniform and repeatable, but not torch's stream
+        return (y + torch.from_numpy(np.random.randint(1, c, len(y)))) % c
+    refused(capsys, check.ex1_3, seeded_numpy, "do not come from torch's random numbers")
 
     def same_every_call(y, c):                   # a generator of its own, seeded alike on every call
         g = torch.Generator().manual_seed(torch.initial_seed())
         return (y + torch.randint(1, c, y.shape, generator=g)) % c
-    refused(capsys, check.ex1_3, same_every_call, "a second call gave exactly the same labels")
+    refused(capsys, check.ex1_3, same_every_call, "calls gave exactly the same labels")
 
     def every_fourth_pair_copied(y, c):          # rows 2, 3 of every four repeat rows 0, 1 shifted: lag 2
         offsets = torch.randint(0, c - 1, y.shape)
@@ -425,3 +434,40 @@ def test_every_function_check_answers_within_two_seconds_on_the_reference(capsys
         start = time.process_time()
         assert fn(answer)
         assert time.process_time() - start < 20, fn
+
+
+# ------------------------------------------------------------------ the third review's findings
+def test_cafos_own_block_a_fractional_theta_and_a_single_sample_are_cases(capsys):
+    def eval_mode(block, x, e, b):              # CaFo's block ends in BatchNorm: eval mode changes its gradient
+        was = block.training
+        block.eval()
+        grads = _dfa_reference(block, x, e, b)
+        block.train(was)
+        return grads
+    refused(capsys, check.ex3_5, eval_mode, "conv weight gradient differs", "BatchNorm")
+
+    def extra_mask(block, x, e, b):
+        out = block(x.detach())
+        return torch.autograd.grad(out, list(block.parameters()), (e @ b).view_as(out) * (out > 0))
+    refused(capsys, check.ex3_5, extra_mask, "differs")
+    refused(capsys, check.ex3_5, lambda block, x, e, b: (block.eval(), _dfa_reference(block, x, e, b))[1],
+            "changed `block`", "no .eval()")
+    refused(capsys, check.ex1_2, lambda g, t: torch.sigmoid(g - int(t)), "not a whole number")
+    refused(capsys, check.ex2_2, lambda p, n, t: ff.ff_layer_loss(p, n, round(t)), "not a whole number")
+    refused(capsys, check.ex5_1, lambda t, w: None if len(t) < 2 else sum(
+        (t1 - t0) * (w0 + w1) / 2 for t0, t1, w0, w1 in zip(t, t[1:], w, w[1:])), "a single sample")
+
+
+def test_arrays_are_sequences_and_messages_name_the_likely_cause(capsys):
+    def boot(v, level=0.95, r=10_000, seed=0):
+        medians = np.median(np.random.default_rng(seed).choice(v, (r, len(v))), axis=1)
+        return np.quantile(medians, [(1 - level) / 2, (1 + level) / 2])          # an array, not a tuple
+    accepted(capsys, check.ex6_1, boot)
+    accepted(capsys, check.ex6_5, lambda r, t: np.array([r[s] / t[s] for s in sorted(set(r) & set(t))]))
+    from fwdlib.course.checks.lesson03 import _ridge_sweep_reference
+    accepted(capsys, check.ex3_6, lambda *args: np.array(_ridge_sweep_reference(*args)))
+    refused(capsys, check.ex6_3, lambda lo, hi, m: "rival better" if lo > 0 else "twin better" if hi < 0
+            else "equivalent" if -m < lo and hi < m else "inconclusive", "comparing the ends with 0")
+    refused(capsys, check.ex3_3, lambda zs: sum(z.exp() / z.exp().sum(1, keepdim=True) for z in zs).argmax(1),
+            "exp / sum overflows")
+    refused(capsys, check.ex5_2, lambda s, e: None if s < e else (e - s) / 1000, "None where an answer exists")

@@ -43,7 +43,8 @@ def autograd_forbidden():
 
     def set_grad(mode):
         if mode:
-            raise Forbidden("torch.enable_grad / torch.set_grad_enabled(True)")
+            raise Forbidden("autograd: it turned grad mode on (torch.enable_grad, set_grad_enabled, or a torch.func "
+                            "transform that does)")
         setter(mode)
 
     used = []

@@ -55,8 +55,8 @@ def factor_named(k: float, sizes: dict) -> str | None:
 
 def _hints(got: torch.Tensor, expected: torch.Tensor, rtol: float, atol: float, ctx: Context) -> list[str]:
     offset = got - expected
-    if offset.numel() > 1 and torch.allclose(offset, offset.flatten()[0].expand_as(offset), atol=atol * 10) \
-            and offset.flatten()[0].abs() > atol:
+    constant = offset.flatten()[0]
+    if offset.numel() > 1 and constant.abs() > atol and bool(((offset - constant).abs() <= 0.01 * constant.abs()).all()):
         return ["every entry is off by the same constant"]
     if torch.allclose(got, -expected, rtol=rtol, atol=atol):
         return ["the sign is flipped"]
@@ -109,8 +109,9 @@ def compare_tensors(got, expected: torch.Tensor, ctx: Context = PLAIN, *, name: 
     where = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), diff.shape)) if diff.dim() else ()
     relative = diff[where].item() / max(exp_f[where].abs().item(), atol)
     hints = _hints(got_f, exp_f, rtol, atol, ctx)
-    if expected.dtype == torch.float64 and relative < 1e-5 and torch.equal(got_f, got_f.float().double()):
-        hints.append("float64 inputs need float64 arithmetic: a float32 step in between rounds at about 1e-7")
+    if expected.dtype == torch.float64 and relative < 1e-5:
+        hints.append("an error this small in float64 is usually a float32 tensor or step in between "
+                     "(torch.eye(D) without dtype=, a .float()), which rounds at about 1e-7")
     raise Mismatch(f"{name} differs from the right answer at index {where} (your value there: "
                    f"{shown(got_f[where].item(), relative)}, relative error {about(relative)})"
                    + (f"; hint: {'; '.join(hints)}" if hints else ""))
@@ -121,7 +122,7 @@ def compare_tuple(names):
         if got is Ellipsis:
             raise NotImplementedError
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-            raise Mismatch(f"return a tuple ({', '.join(names)}), got {describe(got)}")
+            raise Mismatch(f"return a tuple ({', '.join(names[:len(expected)])}), got {describe(got)}")
         for name, g, e in zip(names, got, expected):
             compare_tensors(g, e, ctx, name=name)
     return compare
@@ -141,6 +142,15 @@ def as_number(got, name: str = "your result") -> float:
         return math.inf if got > 0 else -math.inf
 
 
+def as_sequence(got):
+    """A list from a list, a tuple, or a 1-D NumPy array or tensor; None for anything else."""
+    if isinstance(got, (list, tuple)):
+        return list(got)
+    if isinstance(got, (np.ndarray, torch.Tensor)) and got.ndim == 1:
+        return got.tolist()
+    return None
+
+
 SIGN = ((-1, "the sign is flipped"),)
 
 
@@ -154,6 +164,9 @@ def scalar_compare(rel=1e-6, name="your result", hints=SIGN):
             if got is not None:
                 raise Mismatch(f"{name} should be None here (the window is invalid), got {describe(got)}")
             return
+        if got is None:
+            raise Mismatch(f"{name} is None where an answer exists: did you forget to `return` it, or return "
+                           "None for a case that has a value?")
         value = as_number(got, name)
         if not math.isfinite(value):
             raise Mismatch(f"{name} is {value} where the right answer is a finite number: {ctx.nonfinite}")

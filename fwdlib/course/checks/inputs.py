@@ -7,6 +7,7 @@ import copy
 import math
 import numbers
 
+import numpy as np
 import torch
 
 
@@ -64,6 +65,8 @@ def agrees(a, b) -> bool:
     if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
         return a.shape == b.shape and bool(torch.allclose(a.detach().double(), b.detach().double(), rtol=1e-6,
                                                           atol=1e-9, equal_nan=True))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.shape(a) == np.shape(b) and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True))
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(agrees(x, y) for x, y in zip(a, b))
     if isinstance(a, numbers.Real) and isinstance(b, numbers.Real) and not isinstance(a, bool):
@@ -89,6 +92,9 @@ def in_place_message(name, before, after) -> str:
     if isinstance(before, torch.Tensor) and before.requires_grad != after.requires_grad:
         return (f"your function switched on requires_grad of the caller's `{name}`: work on "
                 f"{name}.detach().clone() (the caller's tensors must come back as they were given)")
+    if isinstance(before, torch.nn.Module):
+        return (f"your function changed `{name}` (its weights, buffers, training mode or requires_grad): leave "
+                "the module as it was given (no .eval(), no optimizer step, no requires_grad_)")
     if isinstance(before, torch.Tensor):
         fix = f"{name}.clone()"
     elif isinstance(before, (list, tuple)) and before and isinstance(before[0], torch.Tensor):

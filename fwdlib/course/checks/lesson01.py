@@ -50,6 +50,7 @@ def ex1_2(p_positive) -> Result:
             [Case((torch.tensor([3.0, 5.0, 8.0]), 5.0), "goodness below, on and above theta", grad=("g",)),
              Case((far, 4500.0), "goodness thousands away from theta", grad=("g",)),
              Case((torch.tensor([7.5]), 2.0), "a batch of one", grad=("g",)),
+             Case((torch.tensor([3.2, 3.7, 4.1]), 3.45), "a theta that is not a whole number", grad=("g",)),
              Case((torch.rand(9, dtype=torch.float64, generator=generator(3)) * 10, 4.0), "float64", grad=("g",)),
              Case((torch.rand(6, 4, generator=generator(4))[:, 1] * 50, 25.0), "a non-contiguous tensor (a column)",
                   grad=("g",))]
@@ -88,18 +89,24 @@ def _sampler_failure(wrong_labels, y: torch.Tensor, c: int) -> str | None:
         return ("the same seed gave other labels: draw with torch's random numbers (torch.randint), which "
                 "fwdlib.seed_all seeds, so that a run can be repeated")
     if len(y) >= sampling.DRAWS:        # on a small batch another draw may give the same labels by chance
-        if torch.equal(wrong_labels(y.clone(), c), got):
-            return ("a second call gave exactly the same labels: each batch needs fresh negatives (draw from the "
-                    "global generator, without a seed or generator of your own)")
+        draws = [got] + [wrong_labels(y.clone(), c) for _ in range(20)]
+        if any(torch.equal(a, b) for i, a in enumerate(draws) for b in draws[i + 1:]):
+            return ("two of 21 calls gave exactly the same labels: each batch needs fresh negatives (draw from the "
+                    "global generator, without a seed, a generator or a counter of your own)")
+        if any(bool((d == y).any()) for d in draws):
+            return "a later call returned a true label among the negatives: every call must avoid it"
+        torch.manual_seed(0)            # torch's stream alone: a NumPy or `random` sampler gives other labels
+        if not torch.equal(wrong_labels(y.clone(), c), got):
+            return ("your labels do not come from torch's random numbers: draw with torch.randint (on y's device), "
+                    "which also works for labels on a GPU")
         seed_all(1)
         if torch.equal(wrong_labels(y.clone(), c), got):
             return ("another seed gave exactly the same labels: they are not drawn at random (or the function "
                     "reseeds itself)")
-    if len(y) >= sampling.DRAWS:
         p, worst = sampling.uniformity(y, got, c)
         if p < sampling.ALPHA:
             return (f"the wrong labels are not uniform over the other classes: {worst} (chi-square test on "
-                    f"{len(y):,} draws, p = {p:.1e}; a right sampler fails it 0.05% of the time)")
+                    f"{len(y):,} draws, p = {p:.1e}; a right sampler fails it {sampling.ALPHA:.2%} of the time)")
         for lag in sampling.LAGS:
             if sampling.independence(y, got, c, lag) < sampling.ALPHA:
                 return (f"the wrong labels follow a pattern along the batch: offsets {lag} rows apart are not "

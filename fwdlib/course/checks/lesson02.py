@@ -57,6 +57,8 @@ def ex2_2(ff_layer_loss) -> Result:
                   "goodness thousands away from theta", grad=grads),
              Case((torch.tensor([5.0, 5.0]), torch.tensor([5.0, 5.0]), 5.0), "goodness exactly on theta"),
              Case((torch.tensor([3.0]), torch.tensor([7.0]), 4.0), "a batch of one", grad=grads),
+             Case((torch.tensor([2.1, 2.6]), torch.tensor([2.3, 2.9]), 2.45), "a theta that is not a whole number",
+                  grad=grads),
              Case((goodness(3, 7, dtype=torch.float64), goodness(4, 7, dtype=torch.float64), 40.0), "float64",
                   grad=grads),
              Case((goodness(5, 24).view(6, 4)[:, 0], goodness(6, 24).view(6, 4)[:, 1], 60.0),

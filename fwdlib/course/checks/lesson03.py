@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ...algorithms import cafo
-from .compare import PLAIN, Context, as_number, compare_tuple
+from .compare import PLAIN, Context, as_number, as_sequence, compare_tuple
 from .contract import Case, Contract, check
 from .engine import Mismatch, Result, describe, generator
 
@@ -79,8 +79,11 @@ def _compare_classes(got, expected, ctx: Context = PLAIN):
     wrong = (got.long() != expected).nonzero().flatten()
     if len(wrong):
         row = int(wrong[0])
+        large = max(float(z.abs().max()) for z in ctx.args[0]) > 80 if ctx.args else False
         raise Mismatch(f"{len(wrong)} of {len(expected)} predicted classes are wrong (the first at row {row}, "
-                       f"where you predicted {int(got[row])})")
+                       f"where you predicted {int(got[row])})"
+                       + ("; these logits are large: a softmax written as exp / sum overflows to nan here, "
+                          "z.softmax(1) does not" if large else ""))
 
 
 def ex3_3(ensemble_predict) -> Result:
@@ -112,10 +115,10 @@ def ex3_3(ensemble_predict) -> Result:
 
 
 def _dfa_case(seed: int, label: str, channels=(1, 3), side=6, classes=3, batch=4, dtype=torch.float32,
-              stale=False):
+              stale=False, batchnorm=False):
     torch.manual_seed(seed)
-    block = torch.nn.Sequential(torch.nn.Conv2d(channels[0], channels[1], 3, padding=1), torch.nn.ReLU(),
-                                torch.nn.MaxPool2d(2)).to(dtype)
+    layers = [torch.nn.Conv2d(channels[0], channels[1], 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2)]
+    block = torch.nn.Sequential(*layers, *([torch.nn.BatchNorm2d(channels[1])] if batchnorm else [])).to(dtype)
     if stale:                      # gradients the caller keeps there: a DFA step must leave them alone
         for p in block.parameters():
             p.grad = torch.ones_like(p)
@@ -136,8 +139,9 @@ def ex3_5(dfa_block_gradients) -> Result:
     parameters when its output receives error @ feedback as its gradient (DFA's local backward)."""
     cases = [_dfa_case(0, "a random block"), _dfa_case(1, "a wider block", channels=(2, 4), side=8, classes=5, batch=6),
              _dfa_case(2, "a batch of one", batch=1), _dfa_case(3, "a float64 block", dtype=torch.float64),
-             _dfa_case(4, "a block whose .grad already holds gradients", stale=True)]
-    names = ("conv weight gradient", "conv bias gradient")
+             _dfa_case(4, "a block whose .grad already holds gradients", stale=True),
+             _dfa_case(5, "CaFo's own block: Conv, ReLU, MaxPool, then BatchNorm in training mode", batchnorm=True)]
+    names = ("conv weight gradient", "conv bias gradient", "BatchNorm weight gradient", "BatchNorm bias gradient")
     return check(Contract("3.5", _dfa_reference, cases, compare_tuple(names),
                           params=("block", "block_input", "error", "feedback"), output="gradients", slips=[
         (lambda block, x, e, b: tuple(-g for g in _dfa_reference(block, x, e, b)),
@@ -158,9 +162,10 @@ def _ridge_sweep_reference(h_train, y_train, h_val, y_val, lambdas):
 def _compare_sweep(got, expected, ctx: Context = PLAIN):
     if got is Ellipsis:
         raise NotImplementedError
-    if not isinstance(got, (list, tuple)) or len(got) != len(expected):
+    accuracies = as_sequence(got)
+    if accuracies is None or len(accuracies) != len(expected):
         raise Mismatch(f"return one accuracy per lambda ({len(expected)}), got {describe(got)}")
-    for k, (g, e) in enumerate(zip(got, expected)):
+    for k, (g, e) in enumerate(zip(accuracies, expected)):
         g = as_number(g, f"the accuracy at position {k}")
         if not math.isclose(g, e, abs_tol=1e-6):           # float32's mean of 0/1 is right too
             raise Mismatch(f"your accuracy {g:.4f} for the lambda at position {k} is not the validation "
