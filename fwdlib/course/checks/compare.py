@@ -142,13 +142,16 @@ def as_number(got, name: str = "your result") -> float:
         return math.inf if got > 0 else -math.inf
 
 
-def as_sequence(got):
-    """A list from a list, a tuple, or a 1-D NumPy array or tensor; None for anything else."""
-    if isinstance(got, (list, tuple)):
-        return list(got)
-    if isinstance(got, (np.ndarray, torch.Tensor)) and got.ndim == 1:
-        return got.tolist()
-    return None
+def as_numbers(got, count: int, what: str) -> list[float]:
+    """`count` real numbers from a list, a tuple, or a 1-D NumPy array or tensor; `what` says what
+    to return ("one ratio per seed that both ran") when it is something else."""
+    if got is Ellipsis:
+        raise NotImplementedError
+    items = list(got) if isinstance(got, (list, tuple)) else \
+        got.tolist() if isinstance(got, (np.ndarray, torch.Tensor)) and got.ndim == 1 else None
+    if items is None or len(items) != count:
+        raise Mismatch(f"return {what} ({count}), got {describe(got)}")
+    return [as_number(item, f"item {k} of your answer") for k, item in enumerate(items)]
 
 
 SIGN = ((-1, "the sign is flipped"),)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ...algorithms import cafo
-from .compare import PLAIN, Context, as_number, as_sequence, compare_tuple
+from .compare import PLAIN, Context, as_numbers, compare_tuple
 from .contract import Case, Contract, check
 from .engine import Mismatch, Result, describe, generator
 
@@ -160,13 +160,7 @@ def _ridge_sweep_reference(h_train, y_train, h_val, y_val, lambdas):
 
 
 def _compare_sweep(got, expected, ctx: Context = PLAIN):
-    if got is Ellipsis:
-        raise NotImplementedError
-    accuracies = as_sequence(got)
-    if accuracies is None or len(accuracies) != len(expected):
-        raise Mismatch(f"return one accuracy per lambda ({len(expected)}), got {describe(got)}")
-    for k, (g, e) in enumerate(zip(accuracies, expected)):
-        g = as_number(g, f"the accuracy at position {k}")
+    for k, (g, e) in enumerate(zip(as_numbers(got, len(expected), "one accuracy per lambda"), expected)):
         if not math.isclose(g, e, abs_tol=1e-6):           # float32's mean of 0/1 is right too
             raise Mismatch(f"your accuracy {g:.4f} for the lambda at position {k} is not the validation "
                            "accuracy of that lambda's ridge predictor (one-hot targets from y_train, W from your "

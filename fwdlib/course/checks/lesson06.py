@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ...bench.stats import t_quantile
-from .compare import PLAIN, Context, as_number, as_sequence, scalar_compare
+from .compare import PLAIN, Context, as_numbers, scalar_compare
 from .contract import Case, Contract, check
 from .engine import Mismatch, Result, describe
 
@@ -25,12 +25,8 @@ def _upper_median(draws, axis):
 
 
 def _pair(got) -> tuple[float, float]:
-    if got is Ellipsis:
-        raise NotImplementedError
-    pair = as_sequence(got)
-    if pair is None or len(pair) != 2:
-        raise Mismatch(f"return a pair (lo, hi), got {describe(got)}")
-    return as_number(pair[0], "lo"), as_number(pair[1], "hi")
+    lo, hi = as_numbers(got, 2, "a pair (lo, hi)")
+    return lo, hi
 
 
 def _compare_interval(got, expected, ctx: Context = PLAIN):
@@ -190,12 +186,7 @@ def _paired(rival, twin):
 
 
 def _compare_ratios(got, expected, ctx: Context = PLAIN):
-    if got is Ellipsis:
-        raise NotImplementedError
-    ratios = as_sequence(got)
-    if ratios is None or len(ratios) != len(expected):
-        raise Mismatch(f"return one ratio per seed that both ran ({len(expected)}), got {describe(got)}")
-    numbers = [as_number(g, "each ratio") for g in ratios]
+    numbers = as_numbers(got, len(expected), "one ratio per seed that both ran")
     if all(math.isclose(g, e, rel_tol=1e-6) for g, e in zip(numbers, expected)):
         return
     if all(math.isclose(g, e, rel_tol=1e-6) for g, e in zip(sorted(numbers), sorted(expected))):
