@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-co2", action="store_true", help="skip CodeCarbon")
     parser.add_argument("--idle-s", type=float, help="seconds of idle-power baseline per run (default: 3 on CUDA, else 0)")
     parser.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
+    parser.add_argument("--rerun-contaminated", action="store_true",
+                        help="rerun runs whose time and energy other work on the machine spoiled (the report counts them)")
     parser.add_argument("--params", action="append", metavar="FILE",
                         help="best parameters from python -m fwdlib.tune (repeat for several algorithms)")
     parser.add_argument("--report-only", action="store_true",
@@ -75,7 +77,7 @@ def main(argv=None) -> int:
                           protocol=args.protocol, out=out, device=args.device,
                           cuda_graphs=not args.no_cuda_graphs, epochs=args.epochs, root=args.data_root,
                           co2=not args.no_co2, idle_s=args.idle_s, retry_failed=args.retry_failed,
-                          params=args.params, margins=margins)
+                          rerun_contaminated=args.rerun_contaminated, params=args.params, margins=margins)
     except KeyboardInterrupt as stop:
         print(f"\nbench: {stop}; every finished run is kept in {out / 'results.jsonl'} (the run in progress "
               "is not). To resume, run the same command again.", file=sys.stderr)
@@ -123,6 +125,7 @@ def pooled_main(args, out: Path, margins: dict) -> int:
         pooled.import_folder(args.preset, study, Path(args.import_dir), **plan)
     else:
         records = pooled.work(args.preset, study, plan_only=args.plan_only, retry_failed=args.retry_failed,
+                              rerun_contaminated=args.rerun_contaminated,
                               root=args.data_root, co2=not args.no_co2, margins=margins, out=out, device=args.device,
                               idle_s=args.idle_s, **plan)
         return _failed(records)

@@ -66,16 +66,33 @@ class PlannedRun:
         return self.spec.key
 
 
+def linked(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
+    """Runs grouped by the rivals they serve, in their order: a rival and its twin; one BP-CNN run
+    is the twin of both CaFo variants, so all three are one group."""
+    groups: list[tuple[set, list]] = []
+    for run in runs:
+        rivals = {(run.spec.dataset, str(e.rival_entry)) for e in run.entries}
+        joined = [g for g in groups if g[0] & rivals]
+        groups = [g for g in groups if all(g is not x for x in joined)]
+        groups.append((rivals.union(*(g[0] for g in joined)), [r for g in joined for r in g[1]] + [run]))
+    return [g[1] for g in groups]
+
+
 def plan(specs: list[RunSpec], seeds: int) -> list[PlannedRun]:
-    """Every run, interleaved: seed-major, the order rotated each seed so that drift and heat
-    favour no one. Specs that differ only in their entry are one run."""
+    """Every run, seed-major. The pairs' order rotates each seed, so that drift and heat favour no
+    pair; a pair's members run back to back, counterbalanced: the rival before its twin at even
+    seeds, the twin first at odd ones, so that a machine which speeds up or slows down over a
+    pair (heat, another job) favours each member at half the seeds and cancels in the paired mean.
+    Specs that differ only in their entry are one run."""
     unique: dict[str, list[RunSpec]] = {}
     for spec in specs:
         unique.setdefault(spec.replace(seed=0).key, []).append(spec)
-    groups = list(unique.values())
+    pairs = linked([PlannedRun(group[0], tuple(s.entry for s in group)) for group in unique.values()])
     runs = []
     for seed in range(seeds):
-        shift = seed % max(len(groups), 1)
-        for group in groups[shift:] + groups[:shift]:
-            runs.append(PlannedRun(group[0].replace(seed=seed), tuple(s.entry for s in group)))
+        shift = seed % max(len(pairs), 1)
+        for pair in pairs[shift:] + pairs[:shift]:
+            twin_first = seed % 2 == 1
+            for run in sorted(pair, key=lambda r: r.spec.entry.is_twin != twin_first):
+                runs.append(PlannedRun(run.spec.replace(seed=seed), run.entries))
     return runs

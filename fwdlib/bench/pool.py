@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..meters.backends import package_version
 from ..utils import hide_secrets, redact, writable_folder
-from .plan import PlannedRun
+from .plan import PlannedRun, linked
 from .spec import RunSpec
 
 HEARTBEAT_S, GRACE_S = 10, 120
@@ -77,21 +77,12 @@ class Unit:
 
 
 def units_of(runs: list[PlannedRun]) -> list[Unit]:
-    """A plan's runs grouped into units: at each seed, the runs linked by a rival they serve (a
-    rival and its twin; one BP-CNN run is the twin of both CaFo variants, so all three are one)."""
+    """A plan's runs grouped into units: at each seed, the runs linked by a rival they serve
+    (`plan.linked`), in the plan's counterbalanced order."""
     by_seed: dict[int, list[PlannedRun]] = {}
     for run in runs:
         by_seed.setdefault(run.spec.seed, []).append(run)
-    units = []
-    for seed, seed_runs in by_seed.items():
-        groups: list[tuple[set, list]] = []
-        for run in seed_runs:
-            rivals = {(run.spec.dataset, str(e.rival_entry)) for e in run.entries}
-            linked = [g for g in groups if g[0] & rivals]
-            groups = [g for g in groups if all(g is not x for x in linked)]
-            groups.append((rivals.union(*(g[0] for g in linked)), [r for g in linked for r in g[1]] + [run]))
-        units += [Unit(seed, tuple(g[1])) for g in groups]
-    return units
+    return [Unit(seed, tuple(group)) for seed, seed_runs in by_seed.items() for group in linked(seed_runs)]
 
 
 def plan_record(preset: str, protocol: str, specs: list[RunSpec]) -> dict:
@@ -210,16 +201,18 @@ class Pool:
                              "(the first worker, or --plan-only, creates it)")
         return found
 
-    def join(self, plan: dict, units: list[Unit], retry_failed: bool = False) -> tuple[int, int]:
+    def join(self, plan: dict, units: list[Unit], retry_failed: bool = False,
+             rerun_contaminated: bool = False) -> tuple[int, int]:
         """Create the study, or join it if its plan is this worker's; add the units it lacks (more
-        seeds); never touch one it has. Returns (units added, seeds the study now plans)."""
+        seeds); never touch one it has, unless asked to plan again its failed units or the done
+        ones with a contaminated run. Returns (units added, seeds the study now plans)."""
         self._tables()
         try:
-            return self._join(plan, units, retry_failed)
+            return self._join(plan, units, retry_failed, rerun_contaminated)
         except DatabaseLost:             # two workers created the study at once: the second joins it
-            return self._join(plan, units, retry_failed)
+            return self._join(plan, units, retry_failed, rerun_contaminated)
 
-    def _join(self, plan: dict, units: list[Unit], retry_failed: bool) -> tuple[int, int]:
+    def _join(self, plan: dict, units: list[Unit], retry_failed: bool, rerun_contaminated: bool) -> tuple[int, int]:
         with self._begin() as c:
             found = c.execute(select(STUDIES.c.plan).where(STUDIES.c.name == self.study).with_for_update()).scalar()
             if found is None:
@@ -238,6 +231,14 @@ class Pool:
             if retry_failed:
                 c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.state == "failed")
                           .values(state="planned", token=None, attempts=0, note="retried (--retry-failed)"))
+            if rerun_contaminated:
+                done = c.execute(select(UNITS.c.unit, UNITS.c.records).where(UNITS.c.study == self.study,
+                                                                             UNITS.c.state == "done")).all()
+                spoiled = [u for u, records in done if any(r.get("contaminated") for r in json.loads(records or "[]"))]
+                if spoiled:
+                    c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit.in_(spoiled))
+                              .values(state="planned", token=None, attempts=0,
+                                      note="run again: other work contaminated its time (--rerun-contaminated)"))
             seeds = c.execute(select(func.max(UNITS.c.seed)).where(UNITS.c.study == self.study)).scalar()
         return len(new), seeds + 1
 

@@ -21,13 +21,14 @@ from .runner import check_input, outcome, prepare, run_name, specs_of, train_log
 from .spec import RunSpec
 
 
-def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool = False, root=None,
-         co2: bool = True, margins: dict | None = None, verbose: bool = True, **settings) -> list[dict]:
+def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool = False,
+         rerun_contaminated: bool = False, root=None, co2: bool = True, margins: dict | None = None,
+         verbose: bool = True, **settings) -> list[dict]:
     """Join (or create) the study, upload what OUT kept, then claim and run units until none is
     left; write the pooled report into OUT. Returns the study's records."""
     ready = prepare(preset, root=root, verbose=verbose, **settings)
     plan = plan_record(preset, settings.get("protocol", "converge"), ready.specs)
-    added, seeds = pool.join(plan, units_of(ready.runs()), retry_failed)
+    added, seeds = pool.join(plan, units_of(ready.runs()), retry_failed, rerun_contaminated)
     units = {u.key: u for u in units_of(ready.runs(seeds))}
     say = print if verbose else (lambda *a, **k: None)
     say(f"bench {preset} in study {pool.study} ({redact(pool.url)}): {len(units)} units of (pair, seed) over "
@@ -37,7 +38,8 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
         return []
     me = worker_id()
     with ready.log.lock():
-        uploaded = upload(pool, units.values(), ready.log.latest(), me)
+        kept = [r for r in ready.log.latest() if not (rerun_contaminated and r.get("contaminated"))]
+        uploaded = upload(pool, units.values(), kept, me)
         if uploaded:
             say(f"bench: uploaded {uploaded} unit(s) finished earlier and kept in {ready.log.path}")
         waited = set()
@@ -60,7 +62,8 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
             say(f"  {unit.label}" + (f" ({note})" if note else ""), flush=True)
             try:
                 with pool.heartbeat(key, token) as beat:
-                    records = run_unit(unit, ready, beat, root=root, co2=co2, say=say)
+                    records = run_unit(unit, ready, beat, root=root, co2=co2, say=say,
+                                       rerun_contaminated=rerun_contaminated)
             except BaseException:     # Ctrl-C, a full disk: the unit goes back to the plan at once
                 pool.release(key, token)
                 raise
@@ -78,11 +81,13 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
     return records
 
 
-def run_unit(unit: Unit, ready, beat: Heartbeat, *, root, co2, say) -> list[dict] | None:
+def run_unit(unit: Unit, ready, beat: Heartbeat, *, root, co2, say,
+             rerun_contaminated: bool = False) -> list[dict] | None:
     """Every run of a unit, back to back on this machine: one found finished in the local log (a
-    unit whose upload the database missed) is taken from there. None if another worker took the
-    unit meanwhile."""
-    kept = {r["key"]: r for r in ready.log.latest() if r["status"] == "ok"}
+    unit whose upload the database missed) is taken from there, unless it is contaminated and
+    asked to run again. None if another worker took the unit meanwhile."""
+    kept = {r["key"]: r for r in ready.log.latest()
+            if r["status"] == "ok" and not (rerun_contaminated and r.get("contaminated"))}
     records = []
     for i, run in enumerate(unit.runs):
         if beat.lost == Heartbeat.RECLAIMED:

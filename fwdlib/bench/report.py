@@ -50,7 +50,9 @@ class Metric:
     header: str
     digits: int = 2
     study: tuple[str, Callable[[Published], float]] | None = None
-    per_machine: bool = False       # an absolute cost: pooled runs are summarised per machine kind
+    # An absolute cost of the run's window (time, energy, CO2): pooled runs are summarised per
+    # machine kind, and a run whose CPUs other work used (`runner.contamination`) is left out.
+    per_machine: bool = False
 
 
 # Add a metric here once: results, report.csv and report.md all follow this list.
@@ -112,10 +114,12 @@ def group_rows(records: list[dict], margins: dict | None = None) -> list[dict]:
     for (dataset, protocol, device, entry), runs in groups.items():
         runs_of[(dataset, protocol, device, entry)] = runs
         ok = [r for r in runs if r["status"] == "ok"]
+        clean = [r for r in ok if not r.get("contaminated")]
         spec = RunSpec.from_record(runs[0]["spec"], entry)
         row = {"dataset": dataset, "protocol": protocol, "device": device, "entry": entry, "spec": spec,
                "algorithm": spec.algorithm, "config": runs[0]["spec"]["config"],
-               "seeds_ok": len(ok), "failed": [r.get("reason", "") for r in runs if r["status"] != "ok"],
+               "seeds_ok": len(ok), "contaminated": [r.get("contaminated") for r in ok if r.get("contaminated")],
+               "failed": [r.get("reason", "") for r in runs if r["status"] != "ok"],
                "mode": sorted({r.get("execution_mode", "?") for r in ok}),
                "memory_method": MEMORY_METHOD + ("; on CUDA the allocator's peak (max_memory_allocated) "
                                                  "beside it, and NVML's device-wide figure in results.jsonl"
@@ -128,11 +132,12 @@ def group_rows(records: list[dict], margins: dict | None = None) -> list[dict]:
         row["machines"], row["by_machine"] = kinds, {}
         row["hosts"] = sorted({str((r.get("machine") or {}).get("host")) for r in ok if r.get("machine")})
         for m in METRICS:
-            row[m.name] = summarise([m.read(r) for r in ok])
+            usable = clean if m.per_machine else ok
+            row[m.name] = summarise([m.read(r) for r in usable])
             if m.per_machine and len(kinds) > 1:
                 for kind in kinds:
                     row["by_machine"].setdefault(kind, {})[m.name] = summarise(
-                        [m.read(r) for r in ok if machine_kind(r) == kind])
+                        [m.read(r) for r in usable if machine_kind(r) == kind])
                 row[m.name] = {**summarise([]), "by_machine": True}
         rows.append(row)
     for row in rows:                            # ratios to the twin

@@ -23,7 +23,7 @@ import torch
 
 from .. import algorithms as registry, data as datasets
 from ..meters.energy import EnergyMeter
-from ..meters.process import machine
+from ..meters.process import FOREIGN_LOAD_LIMIT, CpuWindow, machine
 from ..train import evaluate, fit
 from ..utils import as_tuple, pick_device, quick_mode, seed_all
 from .params import apply_params, load_params
@@ -92,9 +92,10 @@ def run_one(run: PlannedRun, *, root=None, co2: bool = True, idle_s: float = 0.0
         warm_up(spec, data)
         seed_all(spec.seed)
         model = build_model(spec, data)
-        with EnergyMeter(co2=co2, idle_s=idle_s, device=spec.device) as meter:
+        with CpuWindow() as cpu, EnergyMeter(co2=co2, idle_s=idle_s, device=spec.device) as meter:
             history = fit_spec(model, data, spec, measure_memory=True)
         result = meter.result
+        record.update(cpu.result, contaminated=contamination(cpu.result))
         record.update(
             test_acc=evaluate(model, data.test), best_val_acc=max(history["val_acc"]),
             epochs=history.epochs, stopped_early=history.stopped_early,
@@ -124,6 +125,15 @@ def run_one(run: PlannedRun, *, root=None, co2: bool = True, idle_s: float = 0.0
                       traceback=traceback.format_exc(limit=4))
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return record
+
+
+def contamination(window: dict) -> str | None:
+    """Why a run's time and energy cannot be trusted (other work on its CPUs), or None."""
+    load = window["foreign_load"]
+    if load is not None and load > FOREIGN_LOAD_LIMIT:
+        return (f"other work kept {load:.2f} of {window['cpus']} CPUs busy during the run (limit "
+                f"{FOREIGN_LOAD_LIMIT} cores)")
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,29 +201,34 @@ def run_name(record: dict) -> str:
 
 
 def outcome(record: dict) -> str:
+    if record["status"] != "ok":
+        return f"FAILED: {record['reason']}"
     return (f"test acc {record['test_acc']:.4f}, {record['epochs']} epochs, {record['train_time_s']:.1f} s"
-            if record["status"] == "ok" else f"FAILED: {record['reason']}")
+            + (f"; CONTAMINATED: {record['contaminated']}" if record.get("contaminated") else ""))
 
 
 def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
         algorithms: str | list[str] | None = None, seeds: int | None = None,
         protocol: str = "converge", out: str | Path = DEFAULT_OUT, device: str | None = None,
         cuda_graphs: bool = True, epochs: int | None = None, root=None, co2: bool = True,
-        idle_s: float | None = None, retry_failed: bool = False, params=None, report: bool = True,
-        verbose: bool = True, margins: dict | None = None) -> list[dict]:
+        idle_s: float | None = None, retry_failed: bool = False, rerun_contaminated: bool = False,
+        params=None, report: bool = True, verbose: bool = True, margins: dict | None = None) -> list[dict]:
     """Run a benchmark (resuming what OUT already holds) and write its report. Returns records.
 
     idle_s: seconds of idle-power baseline before each run, for idle-subtracted energy
     (default: 3 on CUDA, where energy is measured; 0 elsewhere).
     params: best-parameters file(s) of `python -m fwdlib.tune`, merged into the runs they fit.
     margins: the verdicts' practical margins (default `verdicts.MARGINS`).
+    rerun_contaminated: run again the runs whose time and energy other work on the machine
+    spoiled (`contamination`); the new record replaces the old one in the report.
     """
     ready = prepare(preset, dataset=dataset, algorithms=algorithms, seeds=seeds, protocol=protocol, out=out,
                     device=device, cuda_graphs=cuda_graphs, epochs=epochs, root=root, idle_s=idle_s,
                     params=params, verbose=verbose)
     log, runs = ready.log, ready.runs()
     with log.lock():
-        done = {r["key"] for r in log.latest() if r["status"] == "ok" or not retry_failed}
+        done = {r["key"] for r in log.latest() if (r["status"] == "ok" or not retry_failed)
+                and not (rerun_contaminated and r.get("contaminated"))}
         todo = [r for r in runs if r.key not in done]
         if verbose:
             print(f"bench {preset}: {len(runs)} runs, {len(runs) - len(todo)} already in {log.path}, "

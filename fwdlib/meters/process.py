@@ -1,9 +1,11 @@
-"""The process's own facts: peak resident memory, the machine, the versions that made a number."""
+"""The process's own facts: peak resident memory, CPU time and the load others put on its CPUs,
+the machine, the versions that made a number."""
 from __future__ import annotations
 
 import os
 import platform
 import socket
+import time
 from pathlib import Path
 
 import torch
@@ -65,3 +67,50 @@ def machine(device: str) -> dict:
     (where the run used one) and torch."""
     gpu = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else None
     return {"host": socket.gethostname(), "cpu": cpu_name(), "gpu": gpu, "torch": torch.__version__}
+
+
+# A run shares its CPUs with whatever else the machine does. Over the run's window the CPUs this
+# process may use were busy for B CPU-seconds (/proc/stat: every state but idle and iowait), of
+# which the process itself spent P (user + system); the rest, B - P, is foreign work. Divided by
+# the window's wall time it is the foreign load in cores: 1.0 is one other core-hog all along.
+FOREIGN_LOAD_LIMIT = 0.5     # cores: above it a run's time and energy are contaminated
+
+
+def busy_cpu_seconds(cpus=None, stat: str | None = None) -> float | None:
+    """CPU-seconds the CPUs `cpus` (default: this process's affinity) have been busy since boot,
+    from /proc/stat's per-CPU lines (USER_HZ ticks); None where there is no /proc/stat."""
+    try:
+        stat = stat if stat is not None else Path("/proc/stat").read_text()
+        cpus = set(cpus if cpus is not None else os.sched_getaffinity(0))
+        hz = os.sysconf("SC_CLK_TCK")
+    except (OSError, AttributeError, ValueError):
+        return None
+    busy = 0
+    for line in stat.splitlines():
+        name, *ticks = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+            user, nice, system, idle, iowait, irq, softirq, steal = (int(t) for t in (ticks + ["0"] * 8)[:8])
+            busy += user + nice + system + irq + softirq + steal   # guest time is inside user already
+    return busy / hz
+
+
+def own_cpu_seconds() -> float:
+    """User + system CPU time of this process and the children it waited for."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class CpuWindow:
+    """Context manager: this process's CPU time and the machine's foreign load over a window."""
+
+    def __enter__(self) -> "CpuWindow":
+        self.start = (time.perf_counter(), own_cpu_seconds(), busy_cpu_seconds())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        wall0, own0, busy0 = self.start
+        wall, own, busy = time.perf_counter() - wall0, own_cpu_seconds() - own0, busy_cpu_seconds()
+        foreign = None if busy is None or busy0 is None else max(0.0, busy - busy0 - own)
+        self.result = {"process_cpu_s": own, "foreign_cpu_s": foreign,
+                       "foreign_load": None if foreign is None else foreign / max(wall, 1e-9),
+                       "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
