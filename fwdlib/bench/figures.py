@@ -1,5 +1,5 @@
-"""The benchmark report's figures: accuracy against energy, bars with intervals, learning curves;
-written as PNG atomically."""
+"""The benchmark report's figures: accuracy against energy, bars with intervals, learning curves,
+a paired forest per metric; written as PNG atomically."""
 from __future__ import annotations
 
 import io
@@ -9,7 +9,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..utils import atomic_write
+from .claims import paper_figure
 from .entry import Entry
+from .study import CHANGE_FIELDS, PAPER_CHANGES, family
+from .verdicts import MARGINS, PAIRED
 
 
 def _errors(summaries: list[dict]) -> np.ndarray:
@@ -107,14 +110,50 @@ def learning_curves(records: list[dict], metric: str = "val_acc") -> Figure:
     return fig
 
 
-def benchmark_figures(rows: list[dict], records: list[dict], out: Path) -> list[Path]:
+def paired_forest(rows: list[dict], pm, margin: float) -> Figure:
+    """One paired metric: each pair's estimate with its 95% interval, the margin shaded around no
+    difference, the paper's figure for the pair marked (Appendix A), the outcome written beside."""
+    pairs = [r for r in rows if r.get("paired") and r["paired"][pm.metric]["estimate"] is not None]
+    fig = Figure(figsize=(9, 1.4 + 0.45 * max(len(pairs), 1)))
+    ax = fig.subplots()
+    none = 1.0 if pm.log else 0.0
+    band = (1 / (1 + margin), 1 + margin) if pm.log else (-margin, margin)
+    ax.axvspan(*band, color="tab:green", alpha=0.15, label="margin (no practical difference)")
+    ax.axvline(none, color="gray", lw=0.8)
+    y = np.arange(len(pairs))[::-1]
+    for i, r in zip(y, pairs):
+        item = r["paired"][pm.metric]
+        lo, hi = (item["lo"], item["hi"]) if item["lo"] is not None else (item["estimate"], item["estimate"])
+        ax.errorbar([item["estimate"]], [i], xerr=[[item["estimate"] - lo], [hi - item["estimate"]]], fmt="o",
+                    color="tab:blue", capsize=3, label="here: estimate, 95% interval" if i == y[0] else None)
+        ax.annotate(f" {item['outcome']}", (hi, i), fontsize=7, va="center")
+        change = PAPER_CHANGES.get((family(r["dataset"]), r["spec"].entry.study))
+        if change is not None and pm.metric in CHANGE_FIELDS:
+            ax.plot([paper_figure(pm.metric, change)], [i], "x", color="tab:red", ms=8,
+                    label="the paper's figure (Appendix A)" if i == y[0] else None)
+    ax.set_yticks(y, [f"{r['entry']} vs {r['twin']} ({r['dataset']})" for r in pairs], fontsize=8)
+    if pm.log:
+        ax.set_xscale("log")
+    ax.set_xlabel(f"{pm.label} (rival / twin)" if pm.log else pm.label)
+    ax.set_title(f"{pm.noun.capitalize()}: each rival against its twin, paired by seed")
+    if not pairs:
+        ax.text(0.5, 0.5, "not measured in this run", ha="center", transform=ax.transAxes)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    return fig
+
+
+def benchmark_figures(rows: list[dict], records: list[dict], out: Path, margins: dict | None = None) -> list[Path]:
     column, label = energy_column(rows)
+    margins = margins or MARGINS
     figures = {
         "accuracy_vs_energy.png": accuracy_vs_energy(rows),
         "time_energy.png": bars(rows, [("train_time_s", "training time (s)"), (column, label)],
                                 "Time and energy"),
         "memory.png": bars(rows, [("train_memory_mib", "training memory (MiB)")], "Training memory"),
         "learning_curves.png": learning_curves(records),
+        **{f"paired_{pm.metric}.png": paired_forest(rows, pm, margins[pm.kind]) for pm in PAIRED
+           if any(r.get("paired") and r["paired"][pm.metric]["estimate"] is not None for r in rows)},
     }
     return [save_png(fig, Path(out) / name) for name, fig in figures.items()]
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from . import figures, stats, verdicts
+from . import claims, figures, stats, summary, verdicts
+from ..meters.process import FOREIGN_LOAD_LIMIT
 from .spec import RunSpec
 from .study import Published, differences, study_row
 from ..utils import atomic_write, format_settings
@@ -128,6 +129,8 @@ def group_rows(records: list[dict], margins: dict | None = None) -> list[dict]:
                "augmentation": runs[0].get("augmentation", "not recorded"),
                "study": study_row(dataset, entry)}
         row["differences"] = differences(spec)
+        row["saved_mib"] = summarise([r["train_memory_parts"]["saved_for_backward"] / 2**20 for r in ok
+                                      if r.get("train_memory_parts")])
         kinds = sorted({machine_kind(r) for r in ok})
         row["machines"], row["by_machine"] = kinds, {}
         row["hosts"] = sorted({str((r.get("machine") or {}).get("host")) for r in ok if r.get("machine")})
@@ -170,8 +173,11 @@ def _fmt(summary: dict, digits: int = 2) -> str:
     return text
 
 
-def markdown(rows: list[dict], title: str) -> str:
-    out = [f"# fwdlib benchmark: {title}", "",
+def markdown(rows: list[dict], title: str, records: list[dict] = (), margins: dict | None = None) -> str:
+    """report.md: the summary (`summary`), then the tables."""
+    found = claims.judge(rows, margins)
+    out = summary.summary(rows, list(records), found, title) + [
+           summary.TABLES, "",
            "Median over seeds [interval]: a distribution-free order-statistic interval for the median, its "
            "achieved confidence in the seeds column (the range of 3 seeds is a 75% interval; 95% needs 6 "
            "seeds). (xR) = ratio of medians to the BP twin. Study: Spyra & Dzwinel 2025, mean of 3 runs on an "
@@ -182,7 +188,7 @@ def markdown(rows: list[dict], title: str) -> str:
         headers = ["entry", "seeds"]
         for m in METRICS:
             headers += [m.header] + ([m.study[0]] if m.study else [])
-        out += [f"## {dataset}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        out += [f"### {dataset}: each entry", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         for r in subset:
             failed = f" ({len(r['failed'])} failed)" if r["failed"] else ""
             kind = (f" ({r['test_acc']['confidence']:.1%} interval)" if r["test_acc"]["n"] > 1
@@ -197,7 +203,7 @@ def markdown(rows: list[dict], title: str) -> str:
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     margins = {p["kind"]: p["margin"] for r in rows for p in r.get("paired", {}).values()}   # as compared
-    out += ["## Each rival against its twin, paired by seed", "",
+    out += ["### Each rival against its twin, paired by seed", "",
             f"Per seed, the rival's value against its twin's of the same seed. Interval: {verdicts.METHOD}. "
             "Outcome: rival or twin better when the interval lies wholly beyond the margin on that side, "
             "equivalent when wholly inside it, inconclusive otherwise (with the paired seeds at which it would be "
@@ -221,10 +227,9 @@ def markdown(rows: list[dict], title: str) -> str:
                          if p["lo"] is not None else f"{p['estimate']:.3g}, n=1: {p['text']}")
         out.append(f"| {r['dataset']} | {r['entry']} vs {r['twin']} | " + " | ".join(cells) + " |")
     out += by_machine_table(rows)
-    found = verdicts.claims(rows)
     if found:
-        out += ["", "## The study's claims, tested here", "", verdicts.claims_markdown(found)]
-    out += ["", "## Protocol (the same for both members of each pair)", ""]
+        out += ["", "### The study's claims, in its words, tested here", "", claims.markdown(found)]
+    out += ["", "### Protocol (the same for both members of each pair)", ""]
     for r in rows:
         if not r.get("twin"):
             continue
@@ -238,26 +243,30 @@ def markdown(rows: list[dict], title: str) -> str:
             line += ("; initialisation differs: FF's layers start from Loewe's (normal, std 1/sqrt(fan_out), "
                      "zero bias), its BP twin from PyTorch's default (Kaiming-uniform)")
         out.append(line)
-    out += ["", "## How each entry differs from the study's run", "",
+    out += ["", "### How each entry differs from the study's run", "",
             "Every setting the study is known to have run the entry with (its paper and its authors' code) "
             "that this run does not share, as ours (study theirs). An entry named name+variant is the kit's "
             "variant of the study's entry `name`, compared with the same published row.", ""]
     for r in rows:
         out.append(f"- {r['dataset']} / {r['entry']}: " + ("; ".join(r["differences"]) or "none known"))
-    out += ["", "## Configurations (tuned values included)", ""]
+    out += ["", "### Configurations (tuned values included)", ""]
     for r in rows:
         out.append(f"- {r['dataset']} / {r['entry']}: {format_settings(r['config']) or 'defaults'}")
-    out += ["", "## Where the numbers come from", ""]
+    out += ["", "### Where the numbers come from", ""]
     sources = sorted({s for r in rows for s in r["energy_sources"]})
     out += [f"- energy: {s}" for s in sources]
     methods = sorted({r["memory_method"] for r in rows if r["memory_method"]})
     out += [f"- memory: {m}" for m in methods]
+    out.append(f"- other work on the machine: each run records its process's CPU time and the foreign load on its "
+               f"CPUs (/proc/stat: busy CPU time less its own, per second of the run); above "
+               f"{FOREIGN_LOAD_LIMIT} cores its time and energy are contaminated and left out (the summary "
+               "counts them)")
     out.append("- time and energy: one window, the whole fit() call after an untimed warm-up in the same "
                "execution mode: stage preparation (CaFo's block features, greedy MF's cached activations), "
                "the training epochs and their validation; the test evaluation is outside it")
     failures = [(r["entry"], f) for r in rows for f in r["failed"]]
     if failures:
-        out += ["", "## Failed runs", ""] + [f"- {e}: {f}" for e, f in failures]
+        out += ["", "### Failed runs", ""] + [f"- {e}: {f}" for e, f in failures]
     return "\n".join(out) + "\n"
 
 
@@ -276,7 +285,7 @@ def by_machine_table(rows: list[dict]) -> list[str]:
     if not mixed:
         return []
     columns = [m for m in METRICS if m.per_machine]
-    out = ["", "## Time and energy by machine kind", "",
+    out = ["", "### Time and energy by machine kind", "",
            "The entries above that ran on several kinds of machine; their paired comparisons pool "
            "every machine, since each pair's seed ran on one.", "",
            "| dataset | entry | machine kind | seeds | " + " | ".join(m.header for m in columns) + " |",
@@ -324,7 +333,7 @@ def write_report(records: list[dict], out: Path, title: str = "", margins: dict 
     out.mkdir(parents=True, exist_ok=True)
     rows = group_rows(records, margins)
     paths = [out / "report.md", out / "report.csv"]
-    atomic_write(paths[0], markdown(rows, title))
+    atomic_write(paths[0], markdown(rows, title, records, margins))
     atomic_write(paths[1], write_csv(rows))
-    paths += figures.benchmark_figures(rows, records, out)
+    paths += figures.benchmark_figures(rows, records, out, margins)
     return paths

@@ -14,9 +14,8 @@ the Student t interval of those paired values; the outcome reads it against the 
 Below stats.MIN_DECISIVE_SEEDS paired seeds every outcome is exploratory. The tested outcomes of
 one report are one family, the claims of the study included (each claim is one of these
 comparisons, decided once): Holm's correction keeps the report's chance of any false decision at
-5%. ESTIMATED energy (a multiple of time) is shown, never tested. A claim of the study is judged
-only on a run of the study's own configuration (the paper presets); any other run's row says that
-its outcome is about this run only.
+5%. ESTIMATED energy (a multiple of time) is shown, never tested. The study's claims read these
+outcomes (`claims`).
 """
 from __future__ import annotations
 
@@ -24,14 +23,9 @@ import math
 from dataclasses import dataclass
 
 from . import stats
-from .plan import spec_of
-from .presets import PRESETS
-from .spec import RunSpec
-from .study import STUDY_MEMORY_DELTA, family
 
 # The practical margins: a difference inside them is "no practical difference".
 MARGINS = {"accuracy": 0.5, "time": 0.05, "energy": 0.05, "memory": 0.02}
-STUDY_PRESETS = ("paper-fmnist", "paper")
 
 
 @dataclass(frozen=True)
@@ -41,16 +35,18 @@ class PairedMetric:
     kind: str            # which margin applies
     log: bool            # compared as log-ratios (costs) or as differences (accuracy)
     better: str          # "higher" or "lower": which side favours the forward-only rival
+    noun: str            # what it is, in a sentence
     tested: bool = True  # False: shown with its interval, never a comparison of its own
 
 
 PAIRED = (
-    PairedMetric("test_acc", "accuracy difference, pp", "accuracy", False, "higher"),
-    PairedMetric("train_time_s", "time ratio", "time", True, "lower"),
-    PairedMetric("energy_gpu_wh", "GPU energy ratio (measured)", "energy", True, "lower"),
-    PairedMetric("energy_wh", "energy ratio (measured)", "energy", True, "lower"),
-    PairedMetric("energy_estimated_wh", "energy ratio (ESTIMATED)", "energy", True, "lower", tested=False),
-    PairedMetric("train_memory_mib", "training memory ratio", "memory", True, "lower"),
+    PairedMetric("test_acc", "accuracy difference, pp", "accuracy", False, "higher", "accuracy"),
+    PairedMetric("train_time_s", "time ratio", "time", True, "lower", "training time"),
+    PairedMetric("energy_gpu_wh", "GPU energy ratio (measured)", "energy", True, "lower", "GPU energy"),
+    PairedMetric("energy_wh", "energy ratio (measured)", "energy", True, "lower", "energy (GPU + CPU packages)"),
+    PairedMetric("energy_estimated_wh", "energy ratio (ESTIMATED)", "energy", True, "lower", "ESTIMATED energy",
+                 tested=False),
+    PairedMetric("train_memory_mib", "training memory ratio", "memory", True, "lower", "training memory"),
 )
 METHOD = (f"Student t {stats.LEVEL:.0%} interval of the paired values (accuracy: differences in pp; time, energy, "
           "memory: log-ratios, shown back-transformed as a geometric-mean ratio)")
@@ -182,115 +178,15 @@ def outcome_text(item: dict, name=lambda side: side) -> str:
     return name(outcome) + (" (identical across seeds: compared by value)" if c.deterministic else "")
 
 
-def study_configuration(spec: RunSpec) -> str | None:
-    """None when `spec` is how a paper preset runs its entry (seed, device and execution mode
-    aside); otherwise why its outcome is about this run only."""
-    if spec.entry.variant:
-        return "the kit's variant, not the study's entry"
-    reasons = []
-    for name in STUDY_PRESETS:
-        if spec.dataset not in PRESETS[name].pairs:
-            continue
-        try:
-            theirs = spec_of(PRESETS[name], spec.dataset, spec.entry)
-        except ValueError:
-            continue
-        diffs = spec.replace(seed=0, device="cpu", cuda_graphs=True).differences(theirs)
-        if not diffs:
-            return None
-        names = [d.split(":")[0] for d in diffs]
-        reasons.append(f"{name} runs it with other {', '.join(names[:4])}" + (", ..." if len(names) > 4 else ""))
-    return reasons[0] if reasons else f"the study did not run on {spec.dataset}"
-
-
-@dataclass(frozen=True)
-class Claim:
-    name: str
-    metric: str
-    source: str                    # where in the paper the claim is made
-
-    def study_way(self, dataset: str, entry, mine, twin) -> tuple[str, str] | None:
-        """("rival better" or "twin better", the study's figure) for a rival and its twin's
-        published rows, or None when the study published no figure for it."""
-        if self.metric == "test_acc":
-            diff = mine.acc - twin.acc
-            return ("rival better" if diff > 0 else "twin better"), f"{diff:+.2f} pp"
-        if self.metric == "train_memory_mib":
-            delta = STUDY_MEMORY_DELTA.get((family(dataset), entry.study))
-            if delta is None:
-                return None
-            return ("rival better" if delta < 0 else "twin better"), f"{delta:+.2f}% (NVML device-wide peak)"
-        ratio = mine.time_s / twin.time_s if self.metric == "train_time_s" else mine.energy_wh / twin.energy_wh
-        return ("rival better" if ratio < 1 else "twin better"), f"x{ratio:.2f}"
-
-
-ABSTRACT = "Spyra & Dzwinel 2025 (arXiv 2511.01061)"
-CLAIMS = (
-    Claim("accuracy", "test_acc", f"{ABSTRACT}, abstract: MF 'consistently surpasses an optimally tuned BP "
-          "baseline in classification accuracy' on MLPs; per pair: the results table's test accuracy "
-          "(mean of 3 runs)"),
-    Claim("training time", "train_time_s", f"{ABSTRACT}, abstract: 'up to 34% faster training' (MF); per "
-          "pair: the results table's training time"),
-    Claim("GPU energy", "energy_gpu_wh", f"{ABSTRACT}, abstract: 'up to 41% less energy consumption' (MF); "
-          "per pair: the results table's GPU energy (NVML, 5 Hz)"),
-    Claim("training memory", "train_memory_mib", f"{ABSTRACT}, abstract: 'a critical re-evaluation of memory "
-          "efficiency in BP-free methods, empirically demonstrating that practical overhead can offset "
-          "theoretical gains'; per pair: its peak-memory change against the twin (NVML device-wide 'used', "
-          "CUDA context included; here: the training step's tensors)"),
-)
-CLAIM_RULE = ("supported / contradicted: the paired 95% interval lies wholly beyond the margin in the study's "
-              "direction / the other; equivalent: wholly inside the margin; inconclusive: neither. Below "
-              f"{stats.MIN_DECISIVE_SEEDS} paired seeds every outcome is exploratory. Judged only on a run of "
-              "the study's configuration (presets " + " and ".join(STUDY_PRESETS) + "); on any other run the "
-              "outcome is about that run only")
-
-
-def _claim_outcome(side: str, study_way: str) -> str:
-    if side in ("equivalent", "inconclusive"):
-        return side
-    return "supported" if side == study_way else "contradicted"
-
-
-def claims(rows: list[dict]) -> list[dict]:
-    """Each claim (CLAIMS) for each rival against its twin: what the study says and where, what
-    the paired seeds here say, and the outcome (CLAIM_RULE). A claim is one of the report's paired
-    comparisons, already decided by `report.group_rows` in the report's one family (Holm over
-    every tested comparison), so a comparison has one outcome in every table; a run that is not
-    the study's configuration says its outcome is about this run only and decides no claim."""
-    out, items = [], []
-    for row in rows:
-        if not row.get("paired") or row["study"] is None or row.get("twin_study") is None:
-            continue
-        not_study = study_configuration(row["spec"])
-        for claim in CLAIMS:
-            way = claim.study_way(row["dataset"], row["spec"].entry, row["study"], row["twin_study"])
-            if way is None:
-                continue
-            items.append(row["paired"][claim.metric])
-            out.append({"dataset": row["dataset"], "protocol": row["protocol"], "rival": row["entry"],
-                        "twin": row["twin"], "claim": claim.name, "metric": items[-1]["label"],
-                        "source": claim.source, "study": f"{way[0].split()[0]} better ({way[1]})",
-                        "study_way": way[0], "not_study": not_study})
-    for p, c in zip(items, out):
-        shown = (f"{p['estimate']:.3g} [{p['lo']:.3g}, {p['hi']:.3g}]" if p["lo"] is not None
-                 else "not measured here" if p["estimate"] is None else f"{p['estimate']:.3g} (1 seed)")
-        outcome = outcome_text(p, lambda side, way=c["study_way"]: _claim_outcome(side, way))
-        if c["not_study"]:
-            outcome = f"not the study's configuration ({c['not_study']}); about this run only: {outcome}"
-        c.update(here=shown, seeds=p["n"], verdict=outcome, margin=p["margin"],
-                 outcome=_claim_outcome(p["outcome"], c["study_way"]) if p["decisive"] else p["outcome"],
-                 decisive=p["decisive"] and not c["not_study"])
-    return out
-
-
-def claims_markdown(found: list[dict]) -> str:
-    lines = ["| dataset | rival vs twin | claim | the study | here: paired estimate [95% interval] | margin "
-             "| seeds | outcome |", "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {c['dataset']} | {c['rival']} vs {c['twin']} | {c['claim']} ({c['metric']}) | {c['study']} | "
-              f"{c['here']} | {c['margin']} | {c['seeds']} | {c['verdict']} |" for c in found]
-    sources = {c["claim"]: c["source"] for c in found}
-    return ("\n".join(lines) + f"\n\nRule: {CLAIM_RULE}. Interval: {METHOD}; {TOST_LEVEL}. Multiple "
-            "comparisons: each claim is one of the paired comparisons above, decided once, in the report's one "
-            "family (Holm's correction over every tested comparison: family-wise error 5%), so it has the same "
-            "outcome in both tables.\n\nWhere each claim is made:\n"
-            + "".join(f"- {name}: {src}\n" for name, src in sources.items()))
+def value_text(item: dict) -> str:
+    """An estimate with its interval as the metric reads: +0.29 pp [+0.04, +0.53] or x1.18 [1.05, 1.32];
+    a value identical across seeds has no interval."""
+    if item["estimate"] is None:
+        return "not measured"
+    accuracy = item["kind"] == "accuracy"
+    fmt = (lambda v: f"{v:+.2f}") if accuracy else (lambda v: f"{v:.3g}")
+    text = fmt(item["estimate"]) + " pp" if accuracy else "x" + fmt(item["estimate"])
+    c = item.get("comparison")
+    if item["lo"] is not None and not (c is not None and c.deterministic):
+        text += f" [{fmt(item['lo'])}, {fmt(item['hi'])}]"
+    return text
