@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from fwdlib import algorithms, bench, presets, report, speed, stats, study, verdicts
+from fwdlib.bench import claims, runner, summary
+from fwdlib.meters import process
 from fwdlib.bench.entry import Entry
 from fwdlib.bench.plan import entries_of, plan, preset_specs, spec_of
 from fwdlib.bench.spec import RunSpec, StoppingRule
@@ -340,17 +342,21 @@ def test_a_metric_appears_in_the_csv_and_the_markdown_alike():
 
 def test_the_studys_claims_are_read_against_the_paired_seeds():
     rows = report.group_rows([r for r in fixture_records() if r["status"] == "ok"])
-    found = {c["claim"]: c for c in verdicts.claims(rows)}
-    assert set(found) == {claim.name for claim in verdicts.CLAIMS}
+    found = {c["metric"]: c for c in claims.judge(rows)}
+    assert set(found) == {"test_acc", "train_time_s", "energy_gpu_wh", "train_memory_mib"}
     # the fixture: mf 1 pp less accurate, twice as fast, less energy and memory, on all 3 seeds;
     # its runs are not the study's configuration, and 3 seeds decide nothing
-    assert found["accuracy"]["study"].startswith("rival better (+0.51 pp)")
-    assert found["accuracy"]["verdict"].endswith("exploratory (3 of 5 seeds; the interval says contradicted, and "
-                                                 "only the 5-seed floor holds the decision back)")
-    assert found["training time"]["study"].startswith("twin better")
-    assert found["training memory"]["verdict"].startswith("not the study's configuration")
-    assert found["training memory"]["seeds"] == 3 and not any(c["decisive"] for c in found.values())
-    assert "## The study's claims, tested here" in report.markdown(rows, "t")
+    assert found["test_acc"]["says"] == "rival better" and found["test_acc"]["place"] == "abstract"
+    assert found["test_acc"]["verdict"] == ("exploratory (3 of 5 seeds; the interval says contradicted, and only "
+                                            "the 5-seed floor holds the decision back)")
+    assert found["train_time_s"]["says"] == "twin better" and "+18.20% (x1.18)" in claims.markdown(list(found.values()))
+    assert found["train_memory_mib"]["outcome"] == "not measured"          # no tensor parts in the fixture
+    assert not any(c["decisive"] for c in found.values())
+    md = report.markdown(rows, "t")
+    assert "### The study's claims, in its words, tested here" in md
+    # said once in the summary and once above the claims table, never in a row
+    assert md.count("not the study's configuration") == 2
+    assert not any("not the study's configuration" in line for line in md.splitlines() if line.startswith("|"))
 
 
 def test_the_floor_scales_the_matmuls_carries_the_rest_and_names_what_keeps_a_rival_above_it():
@@ -412,3 +418,80 @@ def test_op_profiles_split_the_matmuls_from_the_rest_on_cpu_and_on_cuda():
     assert conv.mostly_convolutions and not cudnn.mostly_convolutions
 
 
+
+
+def test_a_pairs_members_run_back_to_back_rival_first_at_even_seeds_twin_first_at_odd():
+    from fwdlib.bench.plan import linked
+    specs = preset_specs(presets.PRESETS["paper-fmnist"], ["fashion_mnist"])
+    runs = plan(specs, 4)
+    for seed in range(4):
+        order = [r for r in runs if r.spec.seed == seed]
+        for group in linked(order):           # a twin with every rival it serves (mf, mf+per-batch)
+            positions = [order.index(r) for r in group]
+            assert positions == list(range(positions[0], positions[0] + len(group))), seed   # back to back
+            twins = [r.spec.entry.is_twin for r in group]
+            assert twins == sorted(twins, reverse=seed % 2 == 1), (seed, twins)
+            assert len(set(twins)) == 2
+    # the pairs' order still rotates from seed to seed
+    firsts = {str(next(r for r in runs if r.spec.seed == s).entries[0].rival_entry) for s in range(4)}
+    assert len(firsts) > 1
+
+
+def test_foreign_load_is_what_the_cpus_did_beyond_the_process_and_contaminates_above_the_limit():
+    stat = "cpu  9 9 9 9\ncpu0 100 0 50 900 10 0 0 0 0 0\ncpu1 300 0 0 700 0 0 0 0 0 0\ncpu2 1 1 1 1\n"
+    hz = os.sysconf("SC_CLK_TCK")
+    assert process.busy_cpu_seconds({0, 1}, stat) == 450 / hz       # idle and iowait are not busy
+    assert process.busy_cpu_seconds({0}, stat) == 150 / hz           # only the CPUs the process may use
+    assert runner.contamination({"foreign_load": 0.2, "cpus": 2}) is None
+    why = runner.contamination({"foreign_load": 1.1, "cpus": 2})
+    assert why.startswith("other work kept 1.10 of 2 CPUs busy during the run")
+    assert runner.contamination({"foreign_load": None, "cpus": 2}) is None
+
+
+def test_contaminated_runs_leave_time_and_energy_but_not_accuracy_and_are_counted():
+    records = [r for r in fixture_records() if r["status"] == "ok"]
+    spoiled = next(r for r in records if r["entries"] == ["mf"] and r["spec"]["seed"] == 2)
+    spoiled["contaminated"], spoiled["foreign_load"] = "other work kept 1.00 of 2 CPUs busy", 1.0
+    rows = report.group_rows(records)
+    mf = next(r for r in rows if r["entry"] == "mf")
+    assert mf["paired"]["test_acc"]["n"] == 3 and mf["paired"]["train_time_s"]["n"] == 2
+    assert mf["paired"]["energy_gpu_wh"]["n"] == 2 and mf["paired"]["train_memory_mib"]["n"] == 3
+    assert mf["train_time_s"]["n"] == 2 and mf["test_acc"]["n"] == 3
+    md = report.markdown(rows, "t", records)
+    assert "1 contaminated by other work on the machine (foreign load above 0.25 cores)" in md
+    assert "--rerun-contaminated" in md
+
+
+def test_the_report_opens_with_a_summary_of_at_most_40_lines_and_draws_a_forest_per_metric(tmp_path):
+    paths = report.write_report(fixture_records(), tmp_path, title="fixture")
+    text = summary.summary_of(tmp_path)
+    lines = text.rstrip().splitlines()
+    assert len(lines) <= summary.MAX_LINES and "|" not in text            # sentences, no table
+    line = next(l for l in lines if l.startswith("- **mf vs bp-mlp@mf**"))
+    assert "Accuracy -1.00 pp: exploratory (3 of 5 seeds" in line and "Training time x0.5" in line
+    assert "This run is not the study's configuration" in text and "7 runs, 6 finished, 1 failed" in text
+    for metric in ("test_acc", "train_time_s", "energy_gpu_wh", "train_memory_mib"):
+        path = tmp_path / f"paired_{metric}.png"
+        assert path in paths and path.stat().st_size > 5000
+    # a report of many pairs keeps its summary within the limit and says what it left out
+    rows = report.group_rows(fixture_records())
+    many = [dict(r, entry=f"{r['entry']}{i}") for i in range(60) for r in rows if r.get("paired")]
+    long = summary.summary(many, fixture_records(), [], "many")
+    assert len(long) <= summary.MAX_LINES and any("more pairs: see the paired table below" in l for l in long)
+
+
+def test_a_busy_loop_beside_a_run_marks_it_contaminated():
+    """One real run of the quick preset's MF with a busy loop on every CPU beside it: the run's
+    record carries its CPU time and a foreign load above the limit, and says it is contaminated."""
+    from fwdlib.bench.plan import PlannedRun
+    spec = spec_of(presets.PRESETS["quick"], "fashion_mnist_sample", "mf", epochs=1)
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        record = runner.run_one(PlannedRun(spec, (spec.entry,)), co2=False)
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+    assert record["status"] == "ok" and record["process_cpu_s"] > 0
+    assert record["foreign_load"] > process.FOREIGN_LOAD_LIMIT, record["foreign_load"]
+    assert record["contaminated"].startswith("other work kept")

@@ -182,7 +182,7 @@ def memory_claim(rival: dict, twin: dict, item: dict, margin: float) -> dict:
     saved = rival.get("saved_mib", {}).get("median"), twin.get("saved_mib", {}).get("median")
     total, c = twin["train_memory_mib"]["median"], item.get("comparison")
     if None in saved or not total or c is None:
-        return {"outcome": "not measured", "decisive": False, "here": "not measured here"}
+        return {"outcome": "not measured", "decisive": False, "here": "not measured", "verdict": "not measured"}
     theory = (saved[1] - saved[0]) / total
     expected, m = math.log(max(1 - theory, 1e-9)), math.log1p(margin)
     extra = saved[1] - saved[0]
@@ -274,21 +274,19 @@ def quoted(c: dict) -> str:
 def markdown(found: list[dict]) -> str:
     """The claims table, with the rule, the sources and what differs between the paper and the README."""
     reasons = sorted({c["not_study"] for c in found if c["not_study"]})
+    mixed = bool(reasons) and not all(c["not_study"] for c in found)
     lines = []
-    if reasons and len(reasons) == 1 and all(c["not_study"] for c in found):
-        lines += [f"**Not the study's configuration** ({reasons[0]}): these outcomes are about this run only; "
-                  "none decides a claim of the paper.", ""]
-    elif reasons:
-        lines += ["Rows marked * are not the study's configuration (" + "; ".join(reasons) + "): about this run "
-                  "only.", ""]
-    mark = "" if len(lines) and not lines[0].startswith("Rows") else "*"
+    if reasons:
+        lines += [("Rows marked * are" if mixed else "**This run is**") + " not the study's configuration ("
+                  + "; ".join(reasons) + "): their outcomes are about this run only; none decides a claim of the "
+                  "paper.", ""]
     lines += ["| dataset | rival vs twin | claim | the paper's words (place) | the paper's figure | here | "
               "outcome | size |", "|---|---|---|---|---|---|---|---|"]
     for c in found:
         figure = "-" if c["change"] is None else printed(c["metric"], c["change"])
         if c["readme"]:
             figure += f" (the authors' README gives {c['readme'][0]:+.1f}{' pp' if c['metric'] == 'test_acc' else '%'})"
-        flag = mark if c["not_study"] and mark else ""
+        flag = "*" if c["not_study"] and mixed else ""
         lines.append(f"| {c['dataset']} | {c['rival']} vs {c['twin']}{flag} | {c['claim']} ({c['says']}) | "
                      f"{quoted(c)} ({c['place']}) | {figure} | {c['here']} | {c['verdict']} | {c['size']} |")
     lines += ["", f"Rule: {RULE}. Every figure is the paper's ({ARXIV}), per pair its Appendix A change against BP; "

@@ -16,6 +16,7 @@ from ..utils import redact, worker_id
 from .plan import PlannedRun, plan
 from .pool import Heartbeat, Pool, Unit, neutral, plan_record, units_of
 from .report import title_of, write_report
+from .summary import summary_of
 from .results import ResultsLog
 from .runner import check_input, outcome, prepare, run_name, specs_of, train_logged
 from .spec import RunSpec
@@ -77,7 +78,7 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
     records = pool.records()
     if records:
         write_report(records, ready.log.path.parent, title=title_of(records), margins=margins)
-        say((ready.log.path.parent / "report.md").read_text())
+        say(summary_of(ready.log.path.parent) + f"full report: {ready.log.path.parent / 'report.md'}")
     return records
 
 
@@ -179,7 +180,7 @@ def report(pool: Pool, out: Path, margins: dict | None = None) -> None:
     if not records:
         raise ValueError(f"study {pool.study} holds no finished unit yet; nothing to report")
     write_report(records, out, title=title_of(records), margins=margins)
-    print((Path(out) / "report.md").read_text())
+    print(summary_of(out) + f"full report: {Path(out) / 'report.md'}")
 
 
 def status(pool: Pool) -> str:

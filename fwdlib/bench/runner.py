@@ -28,6 +28,7 @@ from ..train import evaluate, fit
 from ..utils import as_tuple, pick_device, quick_mode, seed_all
 from .params import apply_params, load_params
 from .report import write_report
+from .summary import summary_of
 from .plan import PlannedRun, entries_of, plan, preset_specs
 from .presets import PRESETS, augmentation
 from .results import ResultsLog, ResultsNotSaved
@@ -242,8 +243,9 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
     if report:
         paths = write_report(records, out, title=f"preset {preset}, protocol {protocol}", margins=margins)
         if verbose:
-            print((Path(out) / "report.md").read_text())
-            print("written: " + ", ".join(str(p) for p in paths))
+            print(summary_of(out))
+            print(f"full report: {Path(out) / 'report.md'} (figures and report.csv beside it: "
+                  + ", ".join(p.name for p in paths[1:]) + ")")
     return records
 
 

@@ -44,8 +44,12 @@ def configuration_line(found: list[dict]) -> str:
 def runs_line(records: list[dict]) -> str:
     ok = [r for r in records if r["status"] == "ok"]
     spoiled = [r for r in ok if r.get("contaminated")]
-    unknown = sum(r.get("foreign_load") is None for r in ok)
+    loads = sorted(r["foreign_load"] for r in ok if r.get("foreign_load") is not None)
+    unknown = len(ok) - len(loads)
     text = f"{len(records)} runs, {len(ok)} finished, {len(records) - len(ok)} failed. "
+    if loads:
+        text += (f"Other work on the machine's CPUs during a run: median {loads[len(loads) // 2]:.2f} cores, "
+                 f"at most {loads[-1]:.2f}. ")
     if spoiled:
         text += (f"{len(spoiled)} contaminated by other work on the machine (foreign load above "
                  f"{FOREIGN_LOAD_LIMIT} cores): left out of time and energy; rerun them with --rerun-contaminated.")

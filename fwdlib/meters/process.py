@@ -73,7 +73,7 @@ def machine(device: str) -> dict:
 # process may use were busy for B CPU-seconds (/proc/stat: every state but idle and iowait), of
 # which the process itself spent P (user + system); the rest, B - P, is foreign work. Divided by
 # the window's wall time it is the foreign load in cores: 1.0 is one other core-hog all along.
-FOREIGN_LOAD_LIMIT = 0.5     # cores: above it a run's time and energy are contaminated
+FOREIGN_LOAD_LIMIT = 0.25    # cores: above it a run's time and energy are contaminated
 
 
 def busy_cpu_seconds(cpus=None, stat: str | None = None) -> float | None:
