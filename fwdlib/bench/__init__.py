@@ -8,8 +8,9 @@ presets  which pairs run on which data; plan: every run of a preset, interleaved
 params   tuned-parameter files; results: the append-only results log
 runner   trains and meters each run; cli: the command
 stats    intervals whose confidence is what they say, Holm, seeds needed (for a handful of seeds)
-verdicts each rival against its twin against a margin; the study's claims, judged on its configuration
-report, figures  what the results say
+verdicts each rival against its twin against a margin, one Holm family per report
+claims   the paper's claims in its words and places, judged in their scope on its configuration
+summary, report, figures  what the results say: 40 lines first, then the tables and forests
 """
 from .cli import main
 from .presets import PRESETS, Pair, Preset

@@ -4,8 +4,10 @@
     python -m fwdlib.bench --preset paper-fmnist --device cuda
 
 Fairness: both members of a pair get the same data split, batch size, epoch cap, stopping rule
-(metric, patience, min_delta), warm-up and execution mode; several seeds run interleaved
-(seed-major, the algorithm order rotated each seed) so drift and heat favour no one.
+(metric, patience, min_delta), warm-up and execution mode; the seeds run one after another, the
+pairs' order rotated each seed, a pair's members back to back and counterbalanced (`plan`). Each
+run records its CPU time and the foreign load on its CPUs; one that other work contaminated is
+left out of time and energy (`contamination`) and rerun by `--rerun-contaminated`.
 
 Nothing is lost: each finished run is appended at once to OUT/results.jsonl as one JSON line
 (flushed and fsynced), keyed by a hash of its full configuration. Running the same command again
