@@ -109,6 +109,24 @@ def test_a_diverging_run_is_recorded_as_failed_and_the_rest_finish(monkeypatch, 
     assert {r["key"]: r["finished"] for r in again}[appended[0]["key"]] == appended[0]["finished"]
 
 
+def test_rerun_contaminated_runs_again_only_the_runs_other_work_spoiled(monkeypatch, tmp_path):
+    pairs = (presets.Pair("mf", {"hidden": (32,)}, "bp-mlp", {"hidden": (32,)}),)
+    preset = presets.Preset("t", "test", ("fashion_mnist_sample",), {"fashion_mnist_sample": pairs},
+                            epochs=1, patience=1, seeds=1)
+    monkeypatch.setitem(bench.PRESETS, "t", preset)
+    first = bench.run("t", out=tmp_path, co2=False, verbose=False)
+    spoiled = dict(next(r for r in first if r["spec"]["algorithm"] == "mf"), foreign_load=1.5, cpus=2)
+    with (tmp_path / "results.jsonl").open("a") as f:     # as if other work had run beside it
+        f.write(json.dumps(spoiled) + "\n")
+    lines = len(_lines(tmp_path / "results.jsonl"))
+    bench.run("t", out=tmp_path, co2=False, verbose=False)              # kept, only counted
+    assert len(_lines(tmp_path / "results.jsonl")) == lines
+    assert "1 contaminated by other work" in (tmp_path / "report.md").read_text()
+    bench.run("t", out=tmp_path, co2=False, verbose=False, rerun_contaminated=True)
+    appended = _lines(tmp_path / "results.jsonl")[lines:]
+    assert [r["spec"]["algorithm"] for r in appended] == ["mf"]           # only the spoiled run reran
+
+
 def _lines(path):
     raw = path.read_text()
     assert raw.endswith("\n")
@@ -442,16 +460,17 @@ def test_foreign_load_is_what_the_cpus_did_beyond_the_process_and_contaminates_a
     hz = os.sysconf("SC_CLK_TCK")
     assert process.busy_cpu_seconds({0, 1}, stat) == 450 / hz       # idle and iowait are not busy
     assert process.busy_cpu_seconds({0}, stat) == 150 / hz           # only the CPUs the process may use
-    assert runner.contamination({"foreign_load": 0.2, "cpus": 2}) is None
-    why = runner.contamination({"foreign_load": 1.1, "cpus": 2})
+    assert process.contamination({"foreign_load": 0.2, "cpus": 2}) is None
+    why = process.contamination({"foreign_load": 1.1, "cpus": 2})
     assert why.startswith("other work kept 1.10 of 2 CPUs busy during the run")
-    assert runner.contamination({"foreign_load": None, "cpus": 2}) is None
+    assert process.contamination({"foreign_load": None, "cpus": 2}) is None
+    assert process.contamination({}) is None                        # a record from before windows
 
 
 def test_contaminated_runs_leave_time_and_energy_but_not_accuracy_and_are_counted():
     records = [r for r in fixture_records() if r["status"] == "ok"]
     spoiled = next(r for r in records if r["entries"] == ["mf"] and r["spec"]["seed"] == 2)
-    spoiled["contaminated"], spoiled["foreign_load"] = "other work kept 1.00 of 2 CPUs busy", 1.0
+    spoiled["foreign_load"], spoiled["cpus"] = 1.0, 2
     rows = report.group_rows(records)
     mf = next(r for r in rows if r["entry"] == "mf")
     assert mf["paired"]["test_acc"]["n"] == 3 and mf["paired"]["train_time_s"]["n"] == 2
@@ -494,4 +513,4 @@ def test_a_busy_loop_beside_a_run_marks_it_contaminated():
             loop.wait()
     assert record["status"] == "ok" and record["process_cpu_s"] > 0
     assert record["foreign_load"] > process.FOREIGN_LOAD_LIMIT, record["foreign_load"]
-    assert record["contaminated"].startswith("other work kept")
+    assert process.contamination(record).startswith("other work kept")

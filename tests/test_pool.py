@@ -67,6 +67,21 @@ def test_claims_never_hand_out_one_unit_twice_and_the_first_finisher_wins(tmp_pa
     assert {u["unit"]: u["state"] for u in db.units()}[unit] == "done"
 
 
+def test_rerun_contaminated_plans_again_the_done_units_with_a_spoiled_run(tmp_path):
+    db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=60)
+    record = plan_record("quick", "converge", specs())
+    db.join(record, units(seeds=1))
+    (a, _, _), (b, _, _) = db.claim("w0"), db.claim("w1")
+    db.finish(a, [{"key": "k", "status": "ok", "foreign_load": 1.2, "cpus": 2}], "w0")
+    db.finish(b, [{"key": "k", "status": "ok", "foreign_load": 0.01, "cpus": 2}], "w1")
+    db.join(record, units(seeds=1))                                         # without the flag: kept
+    assert {u["unit"]: u["state"] for u in db.units()}[a] == "done"
+    db.join(record, units(seeds=1), rerun_contaminated=True)
+    states = {u["unit"]: u for u in db.units()}
+    assert states[a]["state"] == "planned" and "--rerun-contaminated" in states[a]["note"]
+    assert states[b]["state"] == "done"
+
+
 def test_a_silent_unit_is_reclaimed_after_the_grace_period_and_failed_after_max_attempts(tmp_path):
     db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=5)
     db.join(plan_record("quick", "converge", specs()), units(seeds=1)[:1])

@@ -114,7 +114,7 @@ def paired_forest(rows: list[dict], pm, margin: float) -> Figure:
     """One paired metric: each pair's estimate with its 95% interval, the margin shaded around no
     difference, the paper's figure for the pair marked (Appendix A), the outcome written beside."""
     pairs = [r for r in rows if r.get("paired") and r["paired"][pm.metric]["estimate"] is not None]
-    fig = Figure(figsize=(9, 1.4 + 0.45 * max(len(pairs), 1)))
+    fig = Figure(figsize=(9, 2.0 + 0.45 * max(len(pairs), 1)))
     ax = fig.subplots()
     none = 1.0 if pm.log else 0.0
     band = (1 / (1 + margin), 1 + margin) if pm.log else (-margin, margin)
@@ -126,7 +126,7 @@ def paired_forest(rows: list[dict], pm, margin: float) -> Figure:
         lo, hi = (item["lo"], item["hi"]) if item["lo"] is not None else (item["estimate"], item["estimate"])
         ax.errorbar([item["estimate"]], [i], xerr=[[item["estimate"] - lo], [hi - item["estimate"]]], fmt="o",
                     color="tab:blue", capsize=3, label="here: estimate, 95% interval" if i == y[0] else None)
-        ax.annotate(f" {item['outcome']}", (hi, i), fontsize=7, va="center")
+        ax.annotate(item["outcome"], (1.02, i), xycoords=("axes fraction", "data"), fontsize=8, va="center")
         change = PAPER_CHANGES.get((family(r["dataset"]), r["spec"].entry.study))
         if change is not None and pm.metric in CHANGE_FIELDS:
             ax.plot([paper_figure(pm.metric, change)], [i], "x", color="tab:red", ms=8,
@@ -138,7 +138,7 @@ def paired_forest(rows: list[dict], pm, margin: float) -> Figure:
     ax.set_title(f"{pm.noun.capitalize()}: each rival against its twin, paired by seed")
     if not pairs:
         ax.text(0.5, 0.5, "not measured in this run", ha="center", transform=ax.transAxes)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.45 / (1 + 0.3 * len(pairs))), ncol=3)
     fig.tight_layout()
     return fig
 

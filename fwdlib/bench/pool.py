@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..meters.backends import package_version
 from ..utils import hide_secrets, redact, writable_folder
+from ..meters.process import contamination
 from .plan import PlannedRun, linked
 from .spec import RunSpec
 
@@ -234,7 +235,7 @@ class Pool:
             if rerun_contaminated:
                 done = c.execute(select(UNITS.c.unit, UNITS.c.records).where(UNITS.c.study == self.study,
                                                                              UNITS.c.state == "done")).all()
-                spoiled = [u for u, records in done if any(r.get("contaminated") for r in json.loads(records or "[]"))]
+                spoiled = [u for u, records in done if any(contamination(r) for r in json.loads(records or "[]"))]
                 if spoiled:
                     c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit.in_(spoiled))
                               .values(state="planned", token=None, attempts=0,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..meters.process import contamination
 from ..utils import redact, worker_id
 from .plan import PlannedRun, plan
 from .pool import Heartbeat, Pool, Unit, neutral, plan_record, units_of
@@ -39,7 +40,7 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
         return []
     me = worker_id()
     with ready.log.lock():
-        kept = [r for r in ready.log.latest() if not (rerun_contaminated and r.get("contaminated"))]
+        kept = [r for r in ready.log.latest() if not (rerun_contaminated and contamination(r))]
         uploaded = upload(pool, units.values(), kept, me)
         if uploaded:
             say(f"bench: uploaded {uploaded} unit(s) finished earlier and kept in {ready.log.path}")
@@ -88,7 +89,7 @@ def run_unit(unit: Unit, ready, beat: Heartbeat, *, root, co2, say,
     unit whose upload the database missed) is taken from there, unless it is contaminated and
     asked to run again. None if another worker took the unit meanwhile."""
     kept = {r["key"]: r for r in ready.log.latest()
-            if r["status"] == "ok" and not (rerun_contaminated and r.get("contaminated"))}
+            if r["status"] == "ok" and not (rerun_contaminated and contamination(r))}
     records = []
     for i, run in enumerate(unit.runs):
         if beat.lost == Heartbeat.RECLAIMED:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 from . import claims, figures, stats, summary, verdicts
-from ..meters.process import FOREIGN_LOAD_LIMIT
+from ..meters.process import FOREIGN_LOAD_LIMIT, contamination
 from .spec import RunSpec
 from .study import Published, differences, study_row
 from ..utils import atomic_write, format_settings
@@ -52,7 +52,7 @@ class Metric:
     digits: int = 2
     study: tuple[str, Callable[[Published], float]] | None = None
     # An absolute cost of the run's window (time, energy, CO2): pooled runs are summarised per
-    # machine kind, and a run whose CPUs other work used (`runner.contamination`) is left out.
+    # machine kind, and a run whose CPUs other work used (`meters.process.contamination`) is left out.
     per_machine: bool = False
 
 
@@ -115,11 +115,11 @@ def group_rows(records: list[dict], margins: dict | None = None) -> list[dict]:
     for (dataset, protocol, device, entry), runs in groups.items():
         runs_of[(dataset, protocol, device, entry)] = runs
         ok = [r for r in runs if r["status"] == "ok"]
-        clean = [r for r in ok if not r.get("contaminated")]
+        clean = [r for r in ok if not contamination(r)]
         spec = RunSpec.from_record(runs[0]["spec"], entry)
         row = {"dataset": dataset, "protocol": protocol, "device": device, "entry": entry, "spec": spec,
                "algorithm": spec.algorithm, "config": runs[0]["spec"]["config"],
-               "seeds_ok": len(ok), "contaminated": [r.get("contaminated") for r in ok if r.get("contaminated")],
+               "seeds_ok": len(ok), "contaminated": [contamination(r) for r in ok if contamination(r)],
                "failed": [r.get("reason", "") for r in runs if r["status"] != "ok"],
                "mode": sorted({r.get("execution_mode", "?") for r in ok}),
                "memory_method": MEMORY_METHOD + ("; on CUDA the allocator's peak (max_memory_allocated) "

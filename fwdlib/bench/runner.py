@@ -25,7 +25,7 @@ import torch
 
 from .. import algorithms as registry, data as datasets
 from ..meters.energy import EnergyMeter
-from ..meters.process import FOREIGN_LOAD_LIMIT, CpuWindow, machine
+from ..meters.process import CpuWindow, contamination, machine
 from ..train import evaluate, fit
 from ..utils import as_tuple, pick_device, quick_mode, seed_all
 from .params import apply_params, load_params
@@ -98,7 +98,7 @@ def run_one(run: PlannedRun, *, root=None, co2: bool = True, idle_s: float = 0.0
         with CpuWindow() as cpu, EnergyMeter(co2=co2, idle_s=idle_s, device=spec.device) as meter:
             history = fit_spec(model, data, spec, measure_memory=True)
         result = meter.result
-        record.update(cpu.result, contaminated=contamination(cpu.result))
+        record.update(cpu.result)
         record.update(
             test_acc=evaluate(model, data.test), best_val_acc=max(history["val_acc"]),
             epochs=history.epochs, stopped_early=history.stopped_early,
@@ -128,15 +128,6 @@ def run_one(run: PlannedRun, *, root=None, co2: bool = True, idle_s: float = 0.0
                       traceback=traceback.format_exc(limit=4))
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return record
-
-
-def contamination(window: dict) -> str | None:
-    """Why a run's time and energy cannot be trusted (other work on its CPUs), or None."""
-    load = window["foreign_load"]
-    if load is not None and load > FOREIGN_LOAD_LIMIT:
-        return (f"other work kept {load:.2f} of {window['cpus']} CPUs busy during the run (limit "
-                f"{FOREIGN_LOAD_LIMIT} cores)")
-    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +198,7 @@ def outcome(record: dict) -> str:
     if record["status"] != "ok":
         return f"FAILED: {record['reason']}"
     return (f"test acc {record['test_acc']:.4f}, {record['epochs']} epochs, {record['train_time_s']:.1f} s"
-            + (f"; CONTAMINATED: {record['contaminated']}" if record.get("contaminated") else ""))
+            + (f"; CONTAMINATED: {contamination(record)}" if contamination(record) else ""))
 
 
 def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
@@ -231,7 +222,7 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
     log, runs = ready.log, ready.runs()
     with log.lock():
         done = {r["key"] for r in log.latest() if (r["status"] == "ok" or not retry_failed)
-                and not (rerun_contaminated and r.get("contaminated"))}
+                and not (rerun_contaminated and contamination(r))}
         todo = [r for r in runs if r.key not in done]
         if verbose:
             print(f"bench {preset}: {len(runs)} runs, {len(runs) - len(todo)} already in {log.path}, "

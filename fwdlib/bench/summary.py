@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..meters.process import FOREIGN_LOAD_LIMIT
+from ..meters.process import FOREIGN_LOAD_LIMIT, contamination
 from . import stats, verdicts
 from .claims import STUDY_PRESETS
 
@@ -43,7 +43,7 @@ def configuration_line(found: list[dict]) -> str:
 
 def runs_line(records: list[dict]) -> str:
     ok = [r for r in records if r["status"] == "ok"]
-    spoiled = [r for r in ok if r.get("contaminated")]
+    spoiled = [r for r in ok if contamination(r)]
     loads = sorted(r["foreign_load"] for r in ok if r.get("foreign_load") is not None)
     unknown = len(ok) - len(loads)
     text = f"{len(records)} runs, {len(ok)} finished, {len(records) - len(ok)} failed. "

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..meters.process import contamination
 from . import stats
 
 # The practical margins: a difference inside them is "no practical difference".
@@ -86,7 +87,7 @@ def parse_margins(text: str | None) -> dict:
 def paired(rival_runs: list[dict], twin_runs: list[dict], read: dict, margins: dict) -> dict:
     """Per PAIRED metric: the per-seed values (rival against the twin's run of the same seed),
     their comparison with the margin, ready for `decide`. Time and energy leave out the seeds
-    where either run was contaminated by other work on its machine (`runner.contamination`)."""
+    where either run was contaminated by other work on its machine (`meters.process.contamination`)."""
     twins = {r["spec"]["seed"]: r for r in twin_runs if r["status"] == "ok"}
     out = {}
     for pm in PAIRED:
@@ -95,7 +96,7 @@ def paired(rival_runs: list[dict], twin_runs: list[dict], read: dict, margins: d
             t = twins.get(r["spec"]["seed"])
             if r["status"] != "ok" or t is None:
                 continue
-            if pm.kind in ("time", "energy") and (r.get("contaminated") or t.get("contaminated")):
+            if pm.kind in ("time", "energy") and (contamination(r) or contamination(t)):
                 continue
             mine, theirs = read[pm.metric](r), read[pm.metric](t)
             if mine is not None and theirs:

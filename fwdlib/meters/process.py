@@ -100,6 +100,17 @@ def own_cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def contamination(record: dict) -> str | None:
+    """Why a run's time and energy cannot be trusted (other work on its CPUs), or None; a record
+    from before runs measured their window has nothing to judge by. Decided when read, so a record
+    is judged by the limit of the kit that reads it."""
+    load = record.get("foreign_load")
+    if load is not None and load > FOREIGN_LOAD_LIMIT:
+        return (f"other work kept {load:.2f} of {record.get('cpus', '?')} CPUs busy during the run (limit "
+                f"{FOREIGN_LOAD_LIMIT} cores)")
+    return None
+
+
 class CpuWindow:
     """Context manager: this process's CPU time and the machine's foreign load over a window."""
 
