@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from ..utils import atomic_write
 from .claims import paper_figure
@@ -134,6 +135,9 @@ def paired_forest(rows: list[dict], pm, margin: float) -> Figure:
     ax.set_yticks(y, [f"{r['entry']} vs {r['twin']} ({r['dataset']})" for r in pairs], fontsize=8)
     if pm.log:
         ax.set_xscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")       # ratios as 0.4, 1, 2, not 4x10^-1
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
     ax.set_xlabel(f"{pm.label} (rival / twin)" if pm.log else pm.label)
     ax.set_title(f"{pm.noun.capitalize()}: each rival against its twin, paired by seed")
     if not pairs:

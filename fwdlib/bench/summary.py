@@ -76,9 +76,11 @@ def summary(rows: list[dict], records: list[dict], found: list[dict], title: str
                  for r in rows for p in r.get("paired", {}).values())
     margins = {p["kind"]: p["margin"] for r in rows for p in r.get("paired", {}).values()}
     head = [f"# fwdlib benchmark: {title}", "", "## Summary", "", configuration_line(found), "",
-            runs_line(records), "",
+            *([runs_line(records), ""] if records else []),
             "Paired by seed: the rival against its twin, 95% interval; margins " + ", ".join(
-                f"{k} {v}" for k, v in margins.items()) + f"; one Holm family of {family} tested comparison(s).", ""]
+                f"{k} {v}" for k, v in margins.items()) + ("; " + (f"one Holm family of {family} tested comparisons "
+                "(the claims' included)." if family else f"nothing is tested yet: no pair has {stats.MIN_DECISIVE_SEEDS} "
+                "paired seeds.")), ""]
     pairs = [pair_line(r) for r in rows if r.get("paired")]
     tail = ["", claims_line(found), "", "Figures: paired_<metric>.png (each pair's estimate and interval, the "
             "margin shaded, the paper's figure marked). The tables follow.", ""]
