@@ -72,7 +72,7 @@ def test_rerun_contaminated_plans_again_the_done_units_with_a_spoiled_run(tmp_pa
     record = plan_record("quick", "converge", specs())
     db.join(record, units(seeds=1))
     (a, _, _), (b, _, _) = db.claim("w0"), db.claim("w1")
-    db.finish(a, [{"key": "k", "status": "ok", "foreign_load": 1.2, "cpus": 2}], "w0")
+    db.finish(a, [{"key": "k", "status": "ok", "foreign_load": 1.2, "foreign_cpu_s": 9.0, "cpus": 2}], "w0")
     db.finish(b, [{"key": "k", "status": "ok", "foreign_load": 0.01, "cpus": 2}], "w1")
     db.join(record, units(seeds=1))                                         # without the flag: kept
     assert {u["unit"]: u["state"] for u in db.units()}[a] == "done"

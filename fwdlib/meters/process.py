@@ -74,6 +74,9 @@ def machine(device: str) -> dict:
 # which the process itself spent P (user + system); the rest, B - P, is foreign work. Divided by
 # the window's wall time it is the foreign load in cores: 1.0 is one other core-hog all along.
 FOREIGN_LOAD_LIMIT = 0.25    # cores: above it a run's time and energy are contaminated
+# /proc/stat and os.times count in ticks of 10 ms: over a window of a second the load is known to
+# about 0.05 cores, over 0.2 s to 0.2, so a load is only judged once others used this much CPU time.
+FOREIGN_CPU_FLOOR_S = 0.5
 
 
 def busy_cpu_seconds(cpus=None, stat: str | None = None) -> float | None:
@@ -105,7 +108,7 @@ def contamination(record: dict) -> str | None:
     from before runs measured their window has nothing to judge by. Decided when read, so a record
     is judged by the limit of the kit that reads it."""
     load = record.get("foreign_load")
-    if load is not None and load > FOREIGN_LOAD_LIMIT:
+    if load is not None and load > FOREIGN_LOAD_LIMIT and record.get("foreign_cpu_s", 0) >= FOREIGN_CPU_FLOOR_S:
         return (f"other work kept {load:.2f} of {record.get('cpus', '?')} CPUs busy during the run (limit "
                 f"{FOREIGN_LOAD_LIMIT} cores)")
     return None
