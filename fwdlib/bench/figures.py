@@ -3,6 +3,7 @@ a paired forest per metric; written as PNG atomically."""
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -135,9 +136,10 @@ def paired_forest(rows: list[dict], pm, margin: float) -> Figure:
     ax.set_yticks(y, [f"{r['entry']} vs {r['twin']} ({r['dataset']})" for r in pairs], fontsize=8)
     if pm.log:
         ax.set_xscale("log")
-        plain = FuncFormatter(lambda v, _: f"{v:g}")       # ratios as 0.4, 1, 2, not 4x10^-1
-        ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(plain)
+        # ratios as 0.5, 1, 2, not 5x10^-1; between decades only the 2s and 5s, so labels never collide
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(
+            lambda v, _: f"{v:g}" if round(v / 10 ** math.floor(math.log10(v))) in (2, 5) else ""))
     ax.set_xlabel(f"{pm.label} (rival / twin)" if pm.log else pm.label)
     ax.set_title(f"{pm.noun.capitalize()}: each rival against its twin, paired by seed")
     if not pairs:

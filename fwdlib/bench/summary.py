@@ -82,7 +82,7 @@ def summary(rows: list[dict], records: list[dict], found: list[dict], title: str
                 "(the claims' included)." if family else f"nothing is tested yet: no pair has {stats.MIN_DECISIVE_SEEDS} "
                 "paired seeds.")), ""]
     pairs = [pair_line(r) for r in rows if r.get("paired")]
-    tail = ["", claims_line(found), "", "Figures: paired_<metric>.png (each pair's estimate and interval, the "
+    tail = ["", claims_line(found), "", "Figures: `paired_<metric>.png` (each pair's estimate and interval, the "
             "margin shaded, the paper's figure marked). The tables follow.", ""]
     room = MAX_LINES - len(head) - len(tail)
     if len(pairs) > room:
