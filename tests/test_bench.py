@@ -109,8 +109,9 @@ def test_a_diverging_run_is_recorded_as_failed_and_the_rest_finish(monkeypatch, 
     assert {r["key"]: r["finished"] for r in again}[appended[0]["key"]] == appended[0]["finished"]
 
 
-def test_rerun_contaminated_runs_again_only_the_runs_other_work_spoiled(monkeypatch, tmp_path):
-    pairs = (presets.Pair("mf", {"hidden": (32,)}, "bp-mlp", {"hidden": (32,)}),)
+def test_rerun_contaminated_runs_again_only_the_pair_other_work_spoiled_whole(monkeypatch, tmp_path):
+    pairs = (presets.Pair("mf", {"hidden": (32,)}, "bp-mlp", {"hidden": (32,)}),
+             presets.Pair("ff", {"hidden": (16,)}, "bp-mlp", {"hidden": (16,)}))
     preset = presets.Preset("t", "test", ("fashion_mnist_sample",), {"fashion_mnist_sample": pairs},
                             epochs=1, patience=1, seeds=1)
     monkeypatch.setitem(bench.PRESETS, "t", preset)
@@ -124,7 +125,9 @@ def test_rerun_contaminated_runs_again_only_the_runs_other_work_spoiled(monkeypa
     assert "1 contaminated by other work" in (tmp_path / "report.md").read_text()
     bench.run("t", out=tmp_path, co2=False, verbose=False, rerun_contaminated=True)
     appended = _lines(tmp_path / "results.jsonl")[lines:]
-    assert [r["spec"]["algorithm"] for r in appended] == ["mf"]           # only the spoiled run reran
+    # the spoiled run's pair, back to back and in the plan's order (seed 0: the rival first); not ff's
+    assert [(r["spec"]["algorithm"], r["spec"]["config"]["hidden"]) for r in appended] == [("mf", [32]),
+                                                                                       ("bp-mlp", [32])]
 
 
 def _lines(path):
@@ -364,7 +367,7 @@ def test_the_studys_claims_are_read_against_the_paired_seeds():
     assert set(found) == {"test_acc", "train_time_s", "energy_gpu_wh", "train_memory_mib"}
     # the fixture: mf 1 pp less accurate, twice as fast, less energy and memory, on all 3 seeds;
     # its runs are not the study's configuration, and 3 seeds decide nothing
-    assert found["test_acc"]["says"] == "rival better" and found["test_acc"]["place"] == "abstract"
+    assert found["test_acc"]["says"] == "rival better" and found["test_acc"]["place"] == "Section 4.3"
     assert found["test_acc"]["verdict"] == ("exploratory (3 of 5 seeds; the interval says contradicted, and only "
                                             "the 5-seed floor holds the decision back)")
     assert found["train_time_s"]["says"] == "twin better" and "+18.20% (x1.18)" in claims.markdown(list(found.values()))
@@ -439,7 +442,7 @@ def test_op_profiles_split_the_matmuls_from_the_rest_on_cpu_and_on_cuda():
 
 
 def test_a_pairs_members_run_back_to_back_rival_first_at_even_seeds_twin_first_at_odd():
-    from fwdlib.bench.plan import linked
+    from fwdlib.bench.plan import linked, pairs_at_seeds
     specs = preset_specs(presets.PRESETS["paper-fmnist"], ["fashion_mnist"])
     runs = plan(specs, 4)
     for seed in range(4):
@@ -450,6 +453,10 @@ def test_a_pairs_members_run_back_to_back_rival_first_at_even_seeds_twin_first_a
             twins = [r.spec.entry.is_twin for r in group]
             assert twins == sorted(twins, reverse=seed % 2 == 1), (seed, twins)
             assert len(set(twins)) == 2
+    # odd seeds mirror even ones, so a twin shared by two rivals sits as far from each both ways
+    at = {s: {frozenset(r.entries for r in g): [r.entries for r in g] for seed, g in pairs_at_seeds(runs) if seed == s}
+          for s in (0, 1)}
+    assert at[0].keys() == at[1].keys() and all(at[0][k] == at[1][k][::-1] for k in at[0])
     # the pairs' order still rotates from seed to seed
     firsts = {str(next(r for r in runs if r.spec.seed == s).entries[0].rival_entry) for s in range(4)}
     assert len(firsts) > 1
@@ -479,7 +486,7 @@ def test_contaminated_runs_leave_time_and_energy_but_not_accuracy_and_are_counte
     assert mf["paired"]["energy_gpu_wh"]["n"] == 2 and mf["paired"]["train_memory_mib"]["n"] == 3
     assert mf["train_time_s"]["n"] == 2 and mf["test_acc"]["n"] == 3
     md = report.markdown(rows, "t", records)
-    assert "1 contaminated by other work on the machine (foreign load above 0.25 cores)" in md
+    assert "1 contaminated by other work on the machine (foreign load above 0.25 cores for at least 0.5 CPU-seconds)" in md
     assert "--rerun-contaminated" in md
 
 

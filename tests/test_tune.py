@@ -279,7 +279,10 @@ def test_an_interrupted_search_resumes_with_its_finished_trials_kept(tmp_path, k
         assert after[lost.number].state == TrialState.FAIL and "abandoned" in after[lost.number].user_attrs
         retries = [t for t in after if t.user_attrs.get("retry_of") == lost.number]
         if after[lost.number].params:
-            assert [(t.params, t.state) for t in retries] == [(after[lost.number].params, TrialState.COMPLETE)]
+            # killed between two draws, the lost trial may hold only its first parameters: the retry
+            # runs those and draws the rest
+            assert [t.state for t in retries] == [TrialState.COMPLETE]
+            assert after[lost.number].params.items() <= retries[0].params.items()
         else:
             assert retries == []
     assert json.loads((tmp_path / "best.json").read_text())["finished_trials"] == target

@@ -14,7 +14,7 @@ from ..utils import atomic_write
 from .claims import paper_figure
 from .entry import Entry
 from .study import CHANGE_FIELDS, PAPER_CHANGES, family
-from .verdicts import MARGINS, PAIRED
+from .verdicts import MARGINS, PAIRED, where
 
 
 def _errors(summaries: list[dict]) -> np.ndarray:
@@ -130,10 +130,10 @@ def paired_forest(rows: list[dict], pm, margin: float) -> Figure:
                     color="tab:blue", capsize=3, label="here: estimate, 95% interval" if i == y[0] else None)
         ax.annotate(item["outcome"], (1.02, i), xycoords=("axes fraction", "data"), fontsize=8, va="center")
         change = PAPER_CHANGES.get((family(r["dataset"]), r["spec"].entry.study))
-        if change is not None and pm.metric in CHANGE_FIELDS:
+        if change is not None and pm.metric in CHANGE_FIELDS and pm.kind != "memory":   # NVML's: no direction
             ax.plot([paper_figure(pm.metric, change)], [i], "x", color="tab:red", ms=8,
                     label="the paper's figure (Appendix A)" if i == y[0] else None)
-    ax.set_yticks(y, [f"{r['entry']} vs {r['twin']} ({r['dataset']})" for r in pairs], fontsize=8)
+    ax.set_yticks(y, [f"{r['entry']} vs {r['twin']} ({where(r, rows)})" for r in pairs], fontsize=8)
     if pm.log:
         ax.set_xscale("log")
         # ratios as 0.5, 1, 2, not 5x10^-1; between decades only the 2s and 5s, so labels never collide

@@ -78,11 +78,21 @@ def linked(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
     return [g[1] for g in groups]
 
 
+def pairs_at_seeds(runs: list[PlannedRun]) -> list[tuple[int, list[PlannedRun]]]:
+    """(seed, runs linked by a rival) for each pair at each seed, in the plan's order."""
+    by_seed: dict[int, list[PlannedRun]] = {}
+    for run in runs:
+        by_seed.setdefault(run.spec.seed, []).append(run)
+    return [(seed, group) for seed, seed_runs in by_seed.items() for group in linked(seed_runs)]
+
+
 def plan(specs: list[RunSpec], seeds: int) -> list[PlannedRun]:
     """Every run, seed-major. The pairs' order rotates each seed, so that drift and heat favour no
-    pair; a pair's members run back to back, counterbalanced: the rival before its twin at even
-    seeds, the twin first at odd ones, so that a machine which speeds up or slows down over a
-    pair (heat, another job) favours each member at half the seeds and cancels in the paired mean.
+    pair; a pair's members run back to back, counterbalanced: the rivals then their twin at even
+    seeds, the same order mirrored at odd ones (twin first; a twin shared by two rivals keeps each
+    at the same distance both ways), so that a steady drift over a pair (heat, another job)
+    favours each member at every other seed and cancels in the paired mean over each two seeds
+    (with an odd number of seeds the rival-first order has one more).
     Specs that differ only in their entry are one run."""
     unique: dict[str, list[RunSpec]] = {}
     for spec in specs:
@@ -92,7 +102,7 @@ def plan(specs: list[RunSpec], seeds: int) -> list[PlannedRun]:
     for seed in range(seeds):
         shift = seed % max(len(pairs), 1)
         for pair in pairs[shift:] + pairs[:shift]:
-            twin_first = seed % 2 == 1
-            for run in sorted(pair, key=lambda r: r.spec.entry.is_twin != twin_first):
+            rivals_first = sorted(pair, key=lambda r: r.spec.entry.is_twin)
+            for run in (rivals_first if seed % 2 == 0 else rivals_first[::-1]):
                 runs.append(PlannedRun(run.spec.replace(seed=seed), run.entries))
     return runs

@@ -35,7 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..meters.backends import package_version
 from ..utils import hide_secrets, redact, writable_folder
 from ..meters.process import contamination
-from .plan import PlannedRun, linked
+from .plan import PlannedRun, pairs_at_seeds
 from .spec import RunSpec
 
 HEARTBEAT_S, GRACE_S = 10, 120
@@ -53,6 +53,9 @@ UNITS = Table("fwdlib_bench_units", META,
               Column("worker", String(300)), Column("token", String(32)), Column("attempts", Integer, nullable=False),
               Column("claimed", Float), Column("heartbeat", Float), Column("finished", Float),
               Column("records", Text), Column("note", Text))
+
+
+RERUN_NOTE = "run again: other work contaminated its time (--rerun-contaminated)"
 
 
 def neutral(spec: RunSpec) -> RunSpec:
@@ -79,11 +82,8 @@ class Unit:
 
 def units_of(runs: list[PlannedRun]) -> list[Unit]:
     """A plan's runs grouped into units: at each seed, the runs linked by a rival they serve
-    (`plan.linked`), in the plan's counterbalanced order."""
-    by_seed: dict[int, list[PlannedRun]] = {}
-    for run in runs:
-        by_seed.setdefault(run.spec.seed, []).append(run)
-    return [Unit(seed, tuple(group)) for seed, seed_runs in by_seed.items() for group in linked(seed_runs)]
+    (`plan.pairs_at_seeds`), in the plan's counterbalanced order."""
+    return [Unit(seed, tuple(group)) for seed, group in pairs_at_seeds(runs)]
 
 
 def plan_record(preset: str, protocol: str, specs: list[RunSpec]) -> dict:
@@ -239,7 +239,7 @@ class Pool:
                 if spoiled:
                     c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit.in_(spoiled))
                               .values(state="planned", token=None, attempts=0,
-                                      note="run again: other work contaminated its time (--rerun-contaminated)"))
+                                      note=RERUN_NOTE))
             seeds = c.execute(select(func.max(UNITS.c.seed)).where(UNITS.c.study == self.study)).scalar()
         return len(new), seeds + 1
 
@@ -256,8 +256,11 @@ class Pool:
                                 .with_for_update(skip_locked=True)).mappings().first()
                 if row is None:
                     return None
-                note = (f"reclaimed from {row['worker']} (heartbeat silent {now - row['heartbeat']:.0f} s)"
-                        if row["state"] == "running" else None)
+                reclaimed = (f"reclaimed from {row['worker']} (heartbeat silent {now - row['heartbeat']:.0f} s)"
+                             if row["state"] == "running" else None)
+                # a unit planned again for contamination stays so until it is done, whoever claims it
+                rerun = row["note"] if RERUN_NOTE in (row["note"] or "") else None
+                note = "; ".join(filter(None, (rerun, reclaimed))) or None
                 as_read = [UNITS.c.study == self.study, UNITS.c.unit == row["unit"], UNITS.c.state == row["state"],
                            UNITS.c.token.is_(None) if row["token"] is None else UNITS.c.token == row["token"]]
                 if row["attempts"] >= MAX_ATTEMPTS:

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..meters.process import contamination
 from ..utils import redact, worker_id
 from .plan import PlannedRun, plan
-from .pool import Heartbeat, Pool, Unit, neutral, plan_record, units_of
+from .pool import RERUN_NOTE, Heartbeat, Pool, Unit, neutral, plan_record, units_of
 from .report import title_of, write_report
 from .summary import summary_of
 from .results import ResultsLog
@@ -40,8 +40,7 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
         return []
     me = worker_id()
     with ready.log.lock():
-        kept = [r for r in ready.log.latest() if not (rerun_contaminated and contamination(r))]
-        uploaded = upload(pool, units.values(), kept, me)
+        uploaded = upload(pool, units.values(), ready.log.latest(), me)
         if uploaded:
             say(f"bench: uploaded {uploaded} unit(s) finished earlier and kept in {ready.log.path}")
         waited = set()
@@ -65,7 +64,7 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
             try:
                 with pool.heartbeat(key, token) as beat:
                     records = run_unit(unit, ready, beat, root=root, co2=co2, say=say,
-                                       rerun_contaminated=rerun_contaminated)
+                                       rerun=rerun_contaminated or RERUN_NOTE in (note or ""))
             except BaseException:     # Ctrl-C, a full disk: the unit goes back to the plan at once
                 pool.release(key, token)
                 raise
@@ -83,13 +82,12 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
     return records
 
 
-def run_unit(unit: Unit, ready, beat: Heartbeat, *, root, co2, say,
-             rerun_contaminated: bool = False) -> list[dict] | None:
+def run_unit(unit: Unit, ready, beat: Heartbeat, *, root, co2, say, rerun: bool = False) -> list[dict] | None:
     """Every run of a unit, back to back on this machine: one found finished in the local log (a
-    unit whose upload the database missed) is taken from there, unless it is contaminated and
-    asked to run again. None if another worker took the unit meanwhile."""
-    kept = {r["key"]: r for r in ready.log.latest()
-            if r["status"] == "ok" and not (rerun_contaminated and contamination(r))}
+    unit whose upload the database missed) is taken from there, unless the unit is planned again
+    because other work contaminated it: then its pair runs whole again, back to back. None if
+    another worker took the unit meanwhile."""
+    kept = {} if rerun else {r["key"]: r for r in ready.log.latest() if r["status"] == "ok"}
     records = []
     for i, run in enumerate(unit.runs):
         if beat.lost == Heartbeat.RECLAIMED:
@@ -118,14 +116,16 @@ def upload(pool: Pool, units, records: list[dict], worker: str) -> int:
     """Store every unit of the study that `records` hold whole (each of its runs finished, all on
     one machine) and the study does not have yet. Returns how many were stored."""
     found = {plan_key(r): r for r in records}
-    state = {u["unit"]: u["state"] for u in pool.units()}
+    state = {u["unit"]: (u["state"], u["note"] or "") for u in pool.units()}
     stored = 0
     for unit in units:
-        if state.get(unit.key) in (None, "done"):
+        if state.get(unit.key, ("done",))[0] == "done":
             continue
         mine = [found.get(neutral(run.spec).key) for run in unit.runs]
         if not all(mine) or len({str(r.get("machine", {}).get("host")) for r in mine}) > 1:
             continue
+        if RERUN_NOTE in state[unit.key][1] and any(contamination(r) for r in mine):
+            continue                     # planned again for this: the pair runs again, whole
         who = mine[0].get("pool", {}).get("worker", worker)
         if pool.finish(unit.key, stamped(mine, pool.study, unit.key, who), who) is None:
             stored += 1

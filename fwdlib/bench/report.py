@@ -173,16 +173,15 @@ def _fmt(summary: dict, digits: int = 2) -> str:
     return text
 
 
-def markdown(rows: list[dict], title: str, records: list[dict] = (), margins: dict | None = None) -> str:
+def markdown(rows: list[dict], title: str, records: list[dict] = ()) -> str:
     """report.md: the summary (`summary`), then the tables."""
-    found = claims.judge(rows, margins)
+    found = claims.judge(rows)
     out = summary.summary(rows, list(records), found, title) + [
            summary.TABLES, "",
            "Median over seeds [interval]: a distribution-free order-statistic interval for the median, its "
            "achieved confidence in the seeds column (the range of 3 seeds is a 75% interval; 95% needs 6 "
            "seeds). (xR) = ratio of medians to the BP twin. Study: Spyra & Dzwinel 2025, mean of 3 runs on an "
            "A100 (full datasets; its configuration is named).", ""]
-    out += machines_paragraph(rows)
     for dataset in sorted({r["dataset"] for r in rows}):
         subset = [r for r in rows if r["dataset"] == dataset]
         headers = ["entry", "seeds"]
@@ -225,7 +224,7 @@ def markdown(rows: list[dict], title: str, records: list[dict] = (), margins: di
             cells.append("not measured" if p["estimate"] is None else
                          f"{p['estimate']:.3g} [{p['lo']:.3g}, {p['hi']:.3g}], n={p['n']}: {p['text']}"
                          if p["lo"] is not None else f"{p['estimate']:.3g}, n=1: {p['text']}")
-        out.append(f"| {r['dataset']} | {r['entry']} vs {r['twin']} | " + " | ".join(cells) + " |")
+        out.append(f"| {verdicts.where(r, rows)} | {r['entry']} vs {r['twin']} | " + " | ".join(cells) + " |")
     out += by_machine_table(rows)
     if found:
         out += ["", "### The study's claims, in its words, tested here", "", claims.markdown(found)]
@@ -268,15 +267,6 @@ def markdown(rows: list[dict], title: str, records: list[dict] = (), margins: di
     if failures:
         out += ["", "### Failed runs", ""] + [f"- {e}: {f}" for e, f in failures]
     return "\n".join(out) + "\n"
-
-
-def machines_paragraph(rows: list[dict]) -> list[str]:
-    """How many machines, of which kinds, made the report's runs."""
-    kinds = sorted({k for r in rows for k in r["machines"]})
-    hosts = {h for r in rows for h in r["hosts"]}
-    if not kinds:
-        return []
-    return [f"Runs from {len(hosts)} machine(s) of {len(kinds)} kind(s): " + "; ".join(kinds) + ".", ""]
 
 
 def by_machine_table(rows: list[dict]) -> list[str]:
@@ -333,7 +323,7 @@ def write_report(records: list[dict], out: Path, title: str = "", margins: dict 
     out.mkdir(parents=True, exist_ok=True)
     rows = group_rows(records, margins)
     paths = [out / "report.md", out / "report.csv"]
-    atomic_write(paths[0], markdown(rows, title, records, margins))
+    atomic_write(paths[0], markdown(rows, title, records))
     atomic_write(paths[1], write_csv(rows))
     paths += figures.benchmark_figures(rows, records, out, margins)
     return paths

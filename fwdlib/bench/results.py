@@ -51,6 +51,7 @@ SPEC_KEYS = ("dataset", "algorithm", "config", "protocol", "device", "seed")
 OK_KEYS = ("test_acc", "epochs", "train_time_s", "energy_measured_j", "energy_estimated_j", "history")
 # The numbers the report computes with; a record where one is null, a string or a bool is foreign.
 OK_NUMBERS = ("test_acc", "epochs", "train_time_s")
+WINDOW_NUMBERS = ("foreign_load", "foreign_cpu_s", "process_cpu_s")     # absent from records before them
 # Every record this kit writes begins so; a last line that does and is not JSON is a torn write.
 RECORD_START = b'{"key": '
 # Room kept free in the results folder while a run trains, so its record can always be written.
@@ -89,6 +90,8 @@ def _type_problem(record: dict) -> str | None:
         return "a record whose spec has a config that is not a mapping or a seed that is not a number"
     if record["status"] == "ok":
         wrong = [k for k in OK_NUMBERS if isinstance(record[k], bool) or not isinstance(record[k], numbers.Real)]
+        wrong += [k for k in WINDOW_NUMBERS if record.get(k) is not None
+                  and (isinstance(record[k], bool) or not isinstance(record[k], numbers.Real))]
         if wrong:
             return f"a record whose {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not a number"
     return None

@@ -31,7 +31,7 @@ from ..utils import as_tuple, pick_device, quick_mode, seed_all
 from .params import apply_params, load_params
 from .report import write_report
 from .summary import summary_of
-from .plan import PlannedRun, entries_of, plan, preset_specs
+from .plan import PlannedRun, entries_of, pairs_at_seeds, plan, preset_specs
 from .presets import PRESETS, augmentation
 from .results import ResultsLog, ResultsNotSaved
 from .spec import PROTOCOLS, RunSpec
@@ -213,16 +213,21 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
     (default: 3 on CUDA, where energy is measured; 0 elsewhere).
     params: best-parameters file(s) of `python -m fwdlib.tune`, merged into the runs they fit.
     margins: the verdicts' practical margins (default `verdicts.MARGINS`).
-    rerun_contaminated: run again the runs whose time and energy other work on the machine
-    spoiled (`contamination`); the new record replaces the old one in the report.
+    rerun_contaminated: run again each pair (at its seed) with a run whose time and energy other
+    work on the machine spoiled (`contamination`), whole and back to back; the new records
+    replace the old ones in the report.
     """
     ready = prepare(preset, dataset=dataset, algorithms=algorithms, seeds=seeds, protocol=protocol, out=out,
                     device=device, cuda_graphs=cuda_graphs, epochs=epochs, root=root, idle_s=idle_s,
                     params=params, verbose=verbose)
     log, runs = ready.log, ready.runs()
     with log.lock():
-        done = {r["key"] for r in log.latest() if (r["status"] == "ok" or not retry_failed)
-                and not (rerun_contaminated and contamination(r))}
+        latest = log.latest()
+        spoiled = {r["key"] for r in latest if rerun_contaminated and contamination(r)}
+        # a spoiled run's whole pair runs again, back to back, as the plan ordered it
+        again = {run.key for _, group in pairs_at_seeds(runs) if any(run.key in spoiled for run in group)
+                 for run in group}
+        done = {r["key"] for r in latest if (r["status"] == "ok" or not retry_failed) and r["key"] not in again}
         todo = [r for r in runs if r.key not in done]
         if verbose:
             print(f"bench {preset}: {len(runs)} runs, {len(runs) - len(todo)} already in {log.path}, "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..meters.process import FOREIGN_LOAD_LIMIT, contamination
+from ..meters.process import FOREIGN_CPU_FLOOR_S, FOREIGN_LOAD_LIMIT, contamination
 from . import stats, verdicts
 from .claims import STUDY_PRESETS
 
@@ -17,15 +17,15 @@ MAX_LINES = 40
 TABLES = "## The tables"          # where the summary ends in report.md
 
 
-def pair_line(row: dict) -> str:
+def pair_line(row: dict, rows: list[dict]) -> str:
     """One pair: a sentence per tested metric that was measured."""
     sentences, n = [], max((p["n"] for p in row["paired"].values()), default=0)
     for pm in verdicts.PAIRED:
         item = row["paired"][pm.metric]
         if not pm.tested or item["estimate"] is None:
             continue
-        sentences.append(f"{pm.noun.capitalize()} {verdicts.value_text(item)}: {item['text']}.")
-    return (f"- **{row['entry']} vs {row['twin']}** ({row['dataset']}, {n} paired seed{'s' * (n != 1)}): "
+        sentences.append(f"{pm.noun[0].upper()}{pm.noun[1:]} {verdicts.value_text(item)}: {item['text']}.")
+    return (f"- **{row['entry']} vs {row['twin']}** ({verdicts.where(row, rows)}, {n} paired seed{'s' * (n != 1)}): "
             + " ".join(sentences))
 
 
@@ -41,6 +41,15 @@ def configuration_line(found: list[dict]) -> str:
     return f"This run is not the study's configuration ({why}): every outcome below is about this run only."
 
 
+def machines_line(rows: list[dict]) -> list[str]:
+    """How many machines, of which kinds, made the report's runs."""
+    kinds = sorted({k for r in rows for k in r["machines"]})
+    hosts = {h for r in rows for h in r["hosts"]}
+    if not kinds:
+        return []
+    return [f"Runs from {len(hosts)} machine(s) of {len(kinds)} kind(s): " + "; ".join(kinds) + ".", ""]
+
+
 def runs_line(records: list[dict]) -> str:
     ok = [r for r in records if r["status"] == "ok"]
     spoiled = [r for r in ok if contamination(r)]
@@ -50,24 +59,30 @@ def runs_line(records: list[dict]) -> str:
     if loads:
         text += (f"Other work on the machine's CPUs during a run: median {loads[len(loads) // 2]:.2f} cores, "
                  f"at most {loads[-1]:.2f}. ")
+    rule = (f"foreign load above {FOREIGN_LOAD_LIMIT} cores for at least {FOREIGN_CPU_FLOOR_S} CPU-seconds")
     if spoiled:
-        text += (f"{len(spoiled)} contaminated by other work on the machine (foreign load above "
-                 f"{FOREIGN_LOAD_LIMIT} cores): left out of time and energy; rerun them with --rerun-contaminated.")
+        text += (f"{len(spoiled)} contaminated by other work on the machine ({rule}): left out of time and "
+                 "energy; rerun them with --rerun-contaminated.")
     else:
-        text += f"None contaminated by other work (foreign load at most {FOREIGN_LOAD_LIMIT} cores)"
-        text += f"; {unknown} did not record it." if unknown else "."
+        text += f"None contaminated by other work ({rule})."
+    if unknown:
+        text += f" {unknown} run(s) recorded no load (from before runs measured it)."
     return text
 
 
 def claims_line(found: list[dict]) -> str:
+    """The claims' outcomes counted: those about the study's configuration, which decide."""
     if not found:
         return "The paper makes no claim about these pairs."
+    judged = [c for c in found if not c["not_study"]]
     counts: dict[str, int] = {}
-    for c in found:
-        counts[c["outcome"] if c["decisive"] else "not decided"] = counts.get(
-            c["outcome"] if c["decisive"] else "not decided", 0) + 1
-    return (f"The paper's claims ({len(found)}, each quoted with its place): "
-            + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) + ".")
+    for c in judged:
+        key = c["outcome"] if c["decisive"] or c["outcome"] == "nothing to offset" else "not decided"
+        counts[key] = counts.get(key, 0) + 1
+    text = (f"The paper's claims: {len(found)} rows (its sentence about the pair, or its Appendix A row, with "
+            f"the place), {len(judged)} of them on the study's configuration")
+    return text + (": " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) + "." if judged
+                   else "; none is decided by this run.")
 
 
 def summary(rows: list[dict], records: list[dict], found: list[dict], title: str) -> list[str]:
@@ -76,12 +91,12 @@ def summary(rows: list[dict], records: list[dict], found: list[dict], title: str
                  for r in rows for p in r.get("paired", {}).values())
     margins = {p["kind"]: p["margin"] for r in rows for p in r.get("paired", {}).values()}
     head = [f"# fwdlib benchmark: {title}", "", "## Summary", "", configuration_line(found), "",
-            *([runs_line(records), ""] if records else []),
+            *machines_line(rows), *([runs_line(records), ""] if records else []),
             "Paired by seed: the rival against its twin, 95% interval; margins " + ", ".join(
                 f"{k} {v}" for k, v in margins.items()) + ("; " + (f"one Holm family of {family} tested comparisons "
                 "(the claims' included)." if family else f"nothing is tested yet: no pair has {stats.MIN_DECISIVE_SEEDS} "
                 "paired seeds.")), ""]
-    pairs = [pair_line(r) for r in rows if r.get("paired")]
+    pairs = [pair_line(r, rows) for r in rows if r.get("paired")]
     tail = ["", claims_line(found), "", "Figures: `paired_<metric>.png` (each pair's estimate and interval, the "
             "margin shaded, the paper's figure marked). The tables follow.", ""]
     room = MAX_LINES - len(head) - len(tail)

@@ -102,7 +102,8 @@ def paired(rival_runs: list[dict], twin_runs: list[dict], read: dict, margins: d
             if mine is not None and theirs:
                 values.append(mine / theirs if pm.log else mine - theirs)
         item = {"label": pm.label, "kind": pm.kind, "better": pm.better, "n": len(values), "tested": pm.tested,
-                "margin": margin_text(pm.kind, margins), "estimate": None, "lo": None, "hi": None}
+                "margin": margin_text(pm.kind, margins), "margin_value": margins[pm.kind], "estimate": None,
+                "lo": None, "hi": None}
         if values:
             c = stats.compare(values, margins[pm.kind], log=pm.log)
             lo, hi = c.interval
@@ -177,6 +178,13 @@ def outcome_text(item: dict, name=lambda side: side) -> str:
         holm = f" ({item['holm']})" if item["holm"] else ""
         return f"inconclusive{holm}{more}"
     return name(outcome) + (" (identical across seeds: compared by value)" if c.deterministic else "")
+
+
+def where(row: dict, rows: list[dict]) -> str:
+    """A pair's dataset, with its protocol and device where the report holds more than one."""
+    protocols, devices = {r["protocol"] for r in rows}, {r["device"] for r in rows}
+    return ", ".join([row["dataset"]] + ([row["protocol"]] if len(protocols) > 1 else [])
+                     + ([row["device"]] if len(devices) > 1 else []))
 
 
 def value_text(item: dict) -> str:
