@@ -488,6 +488,10 @@ def test_contaminated_runs_leave_time_and_energy_but_not_accuracy_and_are_counte
     md = report.markdown(rows, "t", records)
     assert "1 contaminated by other work on the machine (foreign load above 0.25 cores for at least 0.5 CPU-seconds)" in md
     assert "--rerun-contaminated" in md
+    short = next(r for r in records if r["entries"] == ["mf"] and r["spec"]["seed"] == 1)
+    short["foreign_load"], short["foreign_cpu_s"], short["cpus"] = 0.9, 0.1, 2      # a fifth of a second
+    md = report.markdown(report.group_rows(records), "t", records)
+    assert "1 contaminated" in md and "1 run(s) above that load were too short to judge" in md
 
 
 def test_the_report_opens_with_a_summary_of_at_most_40_lines_and_draws_a_forest_per_metric(tmp_path):

@@ -141,7 +141,7 @@ def paired_forest(rows: list[dict], pm, margin: float) -> Figure:
         ax.xaxis.set_minor_formatter(FuncFormatter(
             lambda v, _: f"{v:g}" if round(v / 10 ** math.floor(math.log10(v))) in (2, 5) else ""))
     ax.set_xlabel(f"{pm.label} (rival / twin)" if pm.log else pm.label)
-    ax.set_title(f"{pm.noun.capitalize()}: each rival against its twin, paired by seed")
+    ax.set_title(f"{pm.noun[0].upper()}{pm.noun[1:]}: each rival against its twin, paired by seed")
     if not pairs:
         ax.text(0.5, 0.5, "not measured in this run", ha="center", transform=ax.transAxes)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.45 / (1 + 0.3 * len(pairs))), ncol=3)

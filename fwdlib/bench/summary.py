@@ -65,6 +65,9 @@ def runs_line(records: list[dict]) -> str:
                  "energy; rerun them with --rerun-contaminated.")
     else:
         text += f"None contaminated by other work ({rule})."
+    short = sum((r.get("foreign_load") or 0) > FOREIGN_LOAD_LIMIT and not contamination(r) for r in ok)
+    if short:
+        text += f" {short} run(s) above that load were too short to judge (10 ms ticks)."
     if unknown:
         text += f" {unknown} run(s) recorded no load (from before runs measured it)."
     return text
