@@ -164,16 +164,25 @@ def test_claims_show_the_revision_and_say_where_it_changes_v1():
     margin = 0.05
     mf_time = claims.claim_for("cifar10", "mf", "train_time_s", margin)
     text = claims.revision_text("train_time_s", mf_time, study.revised_change("cifar10", "mf", "bp-mlp@mf",
-                                                                              "train_time_s"), margin, 20)
-    assert text.startswith("x3.96 (n=20): the revision changes this claim, it finds the twin better")
+                                                                              "train_time_s"), margin, 20, 0.662)
+    assert text.startswith("x3.96 (n=20): the revision changes this claim, it finds the twin better (v1 x0.662)")
     assert "equalising the rule reverses its sign" in text
     ff_acc = claims.claim_for("fashion_mnist", "ff", "test_acc", 0.5)
     assert "changes this claim" in claims.revision_text("test_acc", ff_acc, study.revised_change(
         "fashion_mnist", "ff", "bp-mlp@ff", "test_acc"), 0.5, 7)
     mf_acc = claims.claim_for("cifar10", "mf", "test_acc", 0.5)
     assert claims.revision_text("test_acc", mf_acc, study.revised_change("cifar10", "mf", "bp-mlp@mf", "test_acc"),
-                                0.5, 20) == "+3.90 pp (n=20): agrees with v1"
-    assert claims.revision_text("test_acc", mf_acc, None, 0.5, None) == "not re-run in the revision"
+                                0.5, 20, 1.21) == "+3.90 pp (n=20): the revision keeps the direction (v1 +1.21 pp)"
+    # MF's Fashion-MNIST lead, from the revision's text: +0.01 pp, inside the margin, where v1 said +0.51
+    fmnist = claims.claim_for("fashion_mnist", "mf", "test_acc", 0.5)
+    text = claims.revision_text("test_acc", fmnist, study.revised_change("fashion_mnist", "mf", "bp-mlp@mf",
+                                                                         "test_acc"), 0.5, None, 0.51)
+    assert text.startswith("+0.01 pp (n=20): the revision changes this claim, it finds no practical difference")
+    # a pair without a figure quotes what the revision says of its algorithm; memory is never compared
+    cafo = claims.claim_for("mnist", "cafo-dfa", "train_time_s", 0.05)
+    assert "time penalty ranges from 3.6x to 10.5x" in claims.revision_text("train_time_s", cafo, None, 0.05, None)
+    memory = claims.claim_for("cifar10", "mf", "train_memory_mib", 0.02)
+    assert claims.revision_text("train_memory_mib", memory, 0.725, 0.02, 20).endswith("(not comparable)")
 
 
 def _runs(entries, preset, dataset, seeds=5):
@@ -198,8 +207,10 @@ def test_the_report_of_a_paper_fmnist_run_and_of_a_quick_run_show_both_versions(
         report.write_report(records, tmp_path, title="t")
         md = (tmp_path / "report.md").read_text()
         row = next(line for line in md.splitlines() if "accuracy (not worse)" in line)
-        assert "| +0.75 pp | -0.71 pp (n=7): the revision changes this claim, it finds the twin better |" in row
-        assert "The authors' 2026 revision re-ran 1 of these pairs under one stopping rule" in summary.summary_of(tmp_path)
+        assert "| +0.75 pp | -0.71 pp (n=7): the revision changes this claim, it finds the twin better (v1 +0.75 pp); " \
+               "'The accuracy advantage claimed in the submitted version does not survive re-measurement." in row
+        assert "The authors' 2026 revision gives figures for 3 of these claims: it changes 1 of them" in \
+            summary.summary_of(tmp_path)
         assert "the 2026 revision validation loss for every algorithm, min_delta 0, patience 20" in md   # differences
     # the revision's stopping rule is a preset the kit runs, and its report says so once
     revision = _runs([("ff", 0.88), ("bp-mlp@ff", 0.89)], "revision-fmnist", "fashion_mnist")

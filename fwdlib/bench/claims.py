@@ -28,8 +28,8 @@ from .entry import Entry
 from .plan import spec_of
 from .presets import PRESETS
 from .spec import RunSpec
-from .study import (CHANGE_FIELDS, PAPER_CHANGES, REVISION, REVISION_ABSTRACT, family, published_source,
-                    REVISION_SOURCE, REVISION_STOPPING, readme_differences, revised_change)
+from .study import (CHANGE_FIELDS, PAPER_CHANGES, REVISION, REVISION_ABSTRACT, REVISION_SAYS, REVISION_SOURCE,
+                    REVISION_STOPPING, family, published_source, readme_differences, revised_change)
 from .stats import MIN_DECISIVE_SEEDS
 from .verdicts import PAIRED, outcome_text, where, value_text as verdicts_value
 
@@ -160,22 +160,28 @@ def study_configuration(spec: RunSpec, presets: tuple[str, ...] = STUDY_PRESETS)
     return reasons[0] if reasons else f"the study did not run on {spec.dataset}"
 
 
-def revision_text(metric: str, claim: Claim, revised: float | None, margin: float, n: int | None) -> str:
-    """What the authors' 2026 revision says of the pair, and whether that changes v1's claim."""
+def revision_text(metric: str, claim: Claim, revised: float | None, margin: float, n: int | None,
+                  v1: float | None = None) -> str:
+    """What the authors' 2026 revision says of the pair (its figure, read against the margin, and
+    v1's beside it), whether that changes v1's claim, and the cause the revision gives."""
+    if claim.says == OFFSET and revised is None:
+        return "no figure for this pair in the revision"
+    says, where = REVISION_SAYS.get((claim.rival, "accuracy" if metric == "test_acc" else "cost"), (None, None))
     if revised is None:
-        return "not re-run in the revision"
-    text = f"{shown(metric, revised)} (n={n})"
+        return "no figure for this pair in the revision" + (f"; of {claim.rival} it says: '{says}' (revision, "
+                                                            f"{where})" if says else "")
+    text = f"{shown(metric, revised)} (n={n or 20})"      # without a table row: MF's accuracy, 20 seeds each
     if claim.says == OFFSET:
-        return text + " per-process allocator peak, where v1 read NVML device-wide"
+        return text + " per-process allocator peak, where v1 read NVML device-wide (not comparable)"
     side = figure_side(metric, revised, margin)
-    agrees = (side != BELOW if claim.says == NOT_WORSE else side == claim.says)
-    if agrees:
-        return text + ": agrees with v1"
+    before = f"v1 {shown(metric, v1)}" if v1 is not None else "v1"
+    if (side != BELOW) if claim.says == NOT_WORSE else side == claim.says:
+        return text + f": the revision keeps the direction ({before})"
     change = {ABOVE: "the rival better", BELOW: "the twin better", NONE: "no practical difference"}[side]
-    text += f": the revision changes this claim, it finds {change}"
+    text += f": the revision changes this claim, it finds {change} ({before})"
     if claim.rival == "mf" and metric in ("train_time_s", "energy_gpu_wh"):
-        text += f" ('{REVISION_ABSTRACT}', revision, abstract)"
-    return text
+        return text + f"; '{REVISION_ABSTRACT}' (revision, abstract)"
+    return text + (f"; '{says}' (revision, {where})" if says else "")
 
 
 def _outcome(says: str, outcome: str) -> str:
@@ -267,7 +273,7 @@ def judge(rows: list[dict]) -> list[dict]:
                      "readme": readme.get(metric), "not_study": not_study, "revision_run": revision_run,
                      "seeds": item["n"],
                      "revision": revision_text(metric, claim, revised_change(row["dataset"], entry.study, twin_study,
-                                                                            metric), margin, revised_n),
+                                                                            metric), margin, revised_n, figure),
                      "margin": item["margin"], "size": size_text(metric, figure, item)}
             if claim.says == OFFSET:
                 found.update(memory_claim(row, twin, item, margin))
@@ -326,6 +332,7 @@ def markdown(found: list[dict]) -> str:
     lines += ["", f"Rule: {RULE}. Every figure is the paper's ({ARXIV}), per pair its Appendix A change against BP; "
               "where the authors' README's absolute figures give another change beyond their rounding, the table "
               "shows both. The 2026 revision (the authors' PPAM 2026 submission, " + "; ".join(REVISION_SOURCE[1:])
-              + f") re-ran three pairs under one stopping rule ({REVISION_STOPPING}), BP tuned independently, "
-              "5-20 seeds; its figure is the ratio or difference of its means."]
+              + f") re-measured every pair under one stopping rule ({REVISION_STOPPING}), BP tuned "
+              "independently, 5-122 seeds per contrast; its figure is the ratio or difference of the means of its "
+              "headline table (MF's accuracy elsewhere: its Section 5.3)."]
     return "\n".join(lines) + "\n"
