@@ -107,7 +107,7 @@ def test_appendix_a_and_tables_1_2_are_the_papers_own_figures():
     """Every per-pair change and every figure the paper prints, held against the v1 source
     (tests/fixtures/arxiv_v1_excerpts.tex, copied from the authors' repository @5b8d07d)."""
     text = (FIXTURES / "arxiv_v1_excerpts.tex").read_text()
-    rows, table = {}, None
+    rows, table, dataset = {}, None, None     # a CaFo row names its dataset once, for two rows
     for line in text.splitlines():
         plain = _plain(line)
         if "label{tab:appendix_" in line:                  # Appendix A's tables: ff, cafo, mf
