@@ -18,6 +18,10 @@ say, and what supports them:
 The size is the paper's figure for that pair (Appendix A; Tables 1-2 where it prints the pair),
 set against the interval here: inside it, or above or below. Only a run of the study's own
 configuration (the paper presets) decides a claim; the report says once when it is not one.
+
+Beside v1, each row gives the authors' 2026 revision (`study.REVISION`: one stopping rule for every
+algorithm, BP tuned independently, 5-122 seeds): its figure for the pair where it prints one, read
+against the same margin, with v1's beside it and, where it reads otherwise, the cause it states.
 """
 from __future__ import annotations
 
