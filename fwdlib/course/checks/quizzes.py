@@ -55,7 +55,8 @@ QUIZZES = {
             {"a": "NVML's device-wide used memory", "b": "the allocator's peak after resetting it",
              "c": "the process's resident set size"}, "b",
             "torch.cuda.max_memory_allocated measures the algorithm's tensors; NVML adds the context and other processes",
-            {"a": "it includes the CUDA context (500-900 MiB) and the caching allocator's spare blocks",
+            {"a": "it includes the CUDA context (about 800 MiB in the study's 2026 revision, its Section 3) and the "
+                  "caching allocator's spare blocks",
              "c": "RSS counts host memory, not the GPU's"}),
     "6.4": ("Three runs that share one seed: what do they measure?",
             {"a": "seed-to-seed variation", "b": "one outcome, repeated (plus nondeterminism)",
