@@ -33,7 +33,7 @@ from .plan import spec_of
 from .presets import PRESETS
 from .spec import RunSpec
 from .study import (CHANGE_FIELDS, PAPER_CHANGES, REVISION, REVISION_ABSTRACT, REVISION_SAYS, REVISION_SOURCE,
-                    REVISION_STOPPING, family, published_source, readme_differences, revised_change)
+                    REVISION_STOPPING, family, readme_differences, revised_change)
 from .stats import MIN_DECISIVE_SEEDS
 from .verdicts import PAIRED, outcome_text, where, value_text as verdicts_value
 
@@ -259,9 +259,9 @@ def judge(rows: list[dict]) -> list[dict]:
         not_study = study_configuration(row["spec"])
         revision_run = study_configuration(row["spec"], REVISION_PRESETS) is None
         change = PAPER_CHANGES.get((family(row["dataset"]), entry.study))
-        readme = readme_differences(row["dataset"], entry.study, Entry.parse(row["twin"]).study)
-        twin = by_entry[(row["dataset"], row["protocol"], row["device"], row["twin"])]
         twin_study = Entry.parse(row["twin"]).study
+        readme = readme_differences(row["dataset"], entry.study, twin_study)
+        twin = by_entry[(row["dataset"], row["protocol"], row["device"], row["twin"])]
         revised_n = getattr(REVISION.get((family(row["dataset"]), entry.study)), "seeds", None)
         for metric in CLAIMED:
             item = row["paired"][metric]
@@ -270,10 +270,9 @@ def judge(rows: list[dict]) -> list[dict]:
             if claim is None:
                 continue
             figure = paper_figure(metric, change) if change else None
-            found = {"dataset": row["dataset"], "where": where(row, rows), "rival": row["entry"], "twin": row["twin"], "metric": metric,
-                     "claim": NAMES[metric], "says": claim.says, "words": claim.words, "sentence": claim.sentence, "place": claim.place,
-                     "figure": figure, "change": change, "figure_place": change.place if change else published_source(
-                         row["dataset"], row["entry"]),
+            found = {"dataset": row["dataset"], "where": where(row, rows), "rival": row["entry"], "twin": row["twin"],
+                     "metric": metric, "claim": NAMES[metric], "says": claim.says, "words": claim.words,
+                     "sentence": claim.sentence, "place": claim.place, "figure": figure, "change": change,
                      "readme": readme.get(metric), "not_study": not_study, "revision_run": revision_run,
                      "seeds": item["n"],
                      "revision": revision_text(metric, claim, revised_change(row["dataset"], entry.study, twin_study,

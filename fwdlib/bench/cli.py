@@ -11,7 +11,7 @@ from .presets import PRESETS
 from .report import title_of, write_report
 from .results import ResultsLog, ResultsNotSaved
 from .runner import DEFAULT_OUT, run
-from .summary import summary_of
+from .summary import printout
 from .verdicts import MARGINS, parse_margins
 
 
@@ -139,5 +139,5 @@ def report_only(out: Path, margins: dict | None = None) -> int:
     if not records:
         raise ValueError(f"no results in {out / 'results.jsonl'} to report on")
     write_report(records, out, title=title_of(records), margins=margins)
-    print(summary_of(out) + f"full report: {out / 'report.md'}")
+    print(printout(out))
     return 0

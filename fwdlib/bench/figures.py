@@ -112,10 +112,15 @@ def learning_curves(records: list[dict], metric: str = "val_acc") -> Figure:
     return fig
 
 
+def measured_pairs(rows: list[dict], metric: str) -> list[dict]:
+    """The rivals' rows whose paired comparison on `metric` has an estimate."""
+    return [r for r in rows if r.get("paired") and r["paired"][metric]["estimate"] is not None]
+
+
 def paired_forest(rows: list[dict], pm, margin: float) -> Figure:
     """One paired metric: each pair's estimate with its 95% interval, the margin shaded around no
     difference, the paper's figure for the pair marked (Appendix A), the outcome written beside."""
-    pairs = [r for r in rows if r.get("paired") and r["paired"][pm.metric]["estimate"] is not None]
+    pairs = measured_pairs(rows, pm.metric)
     fig = Figure(figsize=(9, 2.0 + 0.45 * max(len(pairs), 1)))
     ax = fig.subplots()
     none = 1.0 if pm.log else 0.0
@@ -142,8 +147,6 @@ def paired_forest(rows: list[dict], pm, margin: float) -> Figure:
             lambda v, _: f"{v:g}" if round(v / 10 ** math.floor(math.log10(v))) in (2, 5) else ""))
     ax.set_xlabel(f"{pm.label} (rival / twin)" if pm.log else pm.label)
     ax.set_title(f"{pm.noun[0].upper()}{pm.noun[1:]}: each rival against its twin, paired by seed")
-    if not pairs:
-        ax.text(0.5, 0.5, "not measured in this run", ha="center", transform=ax.transAxes)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.45 / (1 + 0.3 * len(pairs))), ncol=3)
     fig.tight_layout()
     return fig
@@ -159,7 +162,7 @@ def benchmark_figures(rows: list[dict], records: list[dict], out: Path, margins:
         "memory.png": bars(rows, [("train_memory_mib", "training memory (MiB)")], "Training memory"),
         "learning_curves.png": learning_curves(records),
         **{f"paired_{pm.metric}.png": paired_forest(rows, pm, margins[pm.kind]) for pm in PAIRED
-           if any(r.get("paired") and r["paired"][pm.metric]["estimate"] is not None for r in rows)},
+           if measured_pairs(rows, pm.metric)},
     }
     return [save_png(fig, Path(out) / name) for name, fig in figures.items()]
 

@@ -17,10 +17,10 @@ from ..utils import redact, worker_id
 from .plan import PlannedRun, plan
 from .pool import RERUN_NOTE, Heartbeat, Pool, Unit, neutral, plan_record, units_of
 from .report import title_of, write_report
-from .summary import summary_of
 from .results import ResultsLog
 from .runner import check_input, outcome, prepare, run_name, specs_of, train_logged
 from .spec import RunSpec
+from .summary import printout
 
 
 def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool = False,
@@ -78,7 +78,7 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
     records = pool.records()
     if records:
         write_report(records, ready.log.path.parent, title=title_of(records), margins=margins)
-        say(summary_of(ready.log.path.parent) + f"full report: {ready.log.path.parent / 'report.md'}")
+        say(printout(ready.log.path.parent))
     return records
 
 
@@ -181,7 +181,7 @@ def report(pool: Pool, out: Path, margins: dict | None = None) -> None:
     if not records:
         raise ValueError(f"study {pool.study} holds no finished unit yet; nothing to report")
     write_report(records, out, title=title_of(records), margins=margins)
-    print(summary_of(out) + f"full report: {Path(out) / 'report.md'}")
+    print(printout(out))
 
 
 def status(pool: Pool) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 from . import claims, figures, stats, summary, verdicts
-from ..meters.process import FOREIGN_LOAD_LIMIT, contamination
+from ..meters.process import FOREIGN_CPU_FLOOR_S, FOREIGN_LOAD_LIMIT, contamination
 from .spec import RunSpec
 from .study import Published, differences, study_row
 from ..utils import atomic_write, format_settings
@@ -119,8 +119,7 @@ def group_rows(records: list[dict], margins: dict | None = None) -> list[dict]:
         spec = RunSpec.from_record(runs[0]["spec"], entry)
         row = {"dataset": dataset, "protocol": protocol, "device": device, "entry": entry, "spec": spec,
                "algorithm": spec.algorithm, "config": runs[0]["spec"]["config"],
-               "seeds_ok": len(ok), "contaminated": [contamination(r) for r in ok if contamination(r)],
-               "failed": [r.get("reason", "") for r in runs if r["status"] != "ok"],
+               "seeds_ok": len(ok), "failed": [r.get("reason", "") for r in runs if r["status"] != "ok"],
                "mode": sorted({r.get("execution_mode", "?") for r in ok}),
                "memory_method": MEMORY_METHOD + ("; on CUDA the allocator's peak (max_memory_allocated) "
                                                  "beside it, and NVML's device-wide figure in results.jsonl"
@@ -258,8 +257,8 @@ def markdown(rows: list[dict], title: str, records: list[dict] = ()) -> str:
     out += [f"- memory: {m}" for m in methods]
     out.append(f"- other work on the machine: each run records its process's CPU time and the foreign load on its "
                f"CPUs (/proc/stat: busy CPU time less its own, per second of the run); above "
-               f"{FOREIGN_LOAD_LIMIT} cores its time and energy are contaminated and left out (the summary "
-               "counts them)")
+               f"{FOREIGN_LOAD_LIMIT} cores, for at least {FOREIGN_CPU_FLOOR_S} CPU-seconds, its time and energy "
+               "are contaminated and left out (the summary counts them)")
     out.append("- time and energy: one window, the whole fit() call after an untimed warm-up in the same "
                "execution mode: stage preparation (CaFo's block features, greedy MF's cached activations), "
                "the training epochs and their validation; the test evaluation is outside it")

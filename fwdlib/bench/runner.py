@@ -30,11 +30,11 @@ from ..train import evaluate, fit
 from ..utils import as_tuple, pick_device, quick_mode, seed_all
 from .params import apply_params, load_params
 from .report import write_report
-from .summary import summary_of
 from .plan import PlannedRun, entries_of, pairs_at_seeds, plan, preset_specs
 from .presets import PRESETS, augmentation
 from .results import ResultsLog, ResultsNotSaved
 from .spec import PROTOCOLS, RunSpec
+from .summary import printout
 
 
 DEFAULT_OUT = "bench-results"
@@ -239,11 +239,9 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
     keys = {r.key for r in runs}
     records = [r for r in log.latest() if r["key"] in keys]
     if report:
-        paths = write_report(records, out, title=f"preset {preset}, protocol {protocol}", margins=margins)
+        write_report(records, out, title=f"preset {preset}, protocol {protocol}", margins=margins)
         if verbose:
-            print(summary_of(out))
-            print(f"full report: {Path(out) / 'report.md'} (figures and report.csv beside it: "
-                  + ", ".join(p.name for p in paths[1:]) + ")")
+            print(printout(out))
     return records
 
 

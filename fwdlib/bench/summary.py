@@ -121,6 +121,12 @@ def summary(rows: list[dict], records: list[dict], found: list[dict], title: str
 
 
 def summary_of(out: Path) -> str:
-    """The summary of the report in `out` (what `make bench` prints)."""
+    """The summary of the report in `out`."""
     text = (Path(out) / "report.md").read_text()
     return text.split(TABLES, 1)[0].rstrip() + "\n"
+
+
+def printout(out: Path) -> str:
+    """What a finished benchmark prints (`make bench`, --report-only, a pooled worker): the
+    summary and where the whole report is."""
+    return summary_of(out) + f"full report: {Path(out) / 'report.md'} (tables, report.csv and figures beside it)"
