@@ -42,13 +42,18 @@ slow: $(STAMP)
 mutants: $(STAMP)
 	$(PY) scripts/mutants.py
 
-# Every lesson as a student runs it (fresh kernel, default backend): errors, figures printed as
-# text, empty widgets. Solutions run under nbval, as an instructor's notebook CI would run them.
-# (exercises/ run unsolved in tests/test_exercises.py, which also runs the generator's --check.)
+# Every lesson and solution executed again as a student runs it (a fresh kernel, quick mode, the CPU,
+# the default backend), in a scratch copy of the tree, and compared by nbval with its stored outputs:
+# every output, numbers included, but the times, paths and process ids tests/nbval_sanitize.cfg
+# replaces and the cells whose metadata says why their output varies; then the check that an
+# edited stored number fails. (exercises/ run unsolved in tests/test_exercises.py.)
 notebooks: $(STAMP)
-	$(PY) -m pytest -q -s tests/test_notebooks.py
-	FWDLIB_QUICK=1 $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=600 solutions
+	rm -rf .nbval-run && mkdir .nbval-run && cp -r notebooks solutions tests/nbval_sanitize.cfg .nbval-run/
+	cd .nbval-run && env -u MPLBACKEND FWDLIB_QUICK=1 CUDA_VISIBLE_DEVICES= ../$(PY) -m pytest -q -p no:cacheprovider \
+		--rootdir=. --nbval --nbval-current-env --nbval-cell-timeout=600 --nbval-sanitize-with nbval_sanitize.cfg \
+		notebooks solutions
+	rm -rf .nbval-run
+	$(PY) -m pytest -q tests/test_stored_outputs.py -m course
 
 # The course in JupyterLab in headless Chromium (Debian's chromium); screenshots in browser-screenshots/.
 browser: $(STAMP)
@@ -67,11 +72,14 @@ lab: $(STAMP)
 exercises: $(STAMP)
 	$(PY) scripts/make_exercises.py
 
-# The solutions' reference outputs (quick mode, CPU), which nbval compares; rerun after editing a
-# solution notebook (tests/test_solutions.py fails until you do).
+# Every lesson's and solution's stored outputs (quick mode, CPU), which readers see and nbval
+# compares, and every time the course states (lesson headers, README's course map, the guide's
+# plans) from fwdlib/course/timetable.py and the measured compute; rerun after changing a notebook's
+# code or anything in fwdlib/ (tests/test_stored_outputs.py fails until you do).
 outputs: $(STAMP)
 	$(PY) scripts/make_exercises.py
 	$(PY) scripts/store_outputs.py
+	$(PY) scripts/make_exercises.py
 
 clean:
-	rm -rf $(VENV) bench-results browser-screenshots gpu-check
+	rm -rf $(VENV) bench-results browser-screenshots gpu-check .nbval-run

@@ -12,7 +12,7 @@ In a solution notebook:
   (so they do not run in the solution notebook) and become code or Markdown cells
   (metadata `fwdlib_cell_type`) in the exercise notebook;
 - cells tagged `needs-student` (they use a student's result) get nbval's `raises-exception`.
-Exercises are stored without outputs (solutions keep the reference outputs of `make outputs`)
+Exercises are stored without outputs (lessons and solutions keep the outputs of `make outputs`)
 and the Colab badge points at the exercise file.
 
 It also stamps the repository of `fwdlib.utils.REPO` / `BRANCH` into every badge and install
@@ -91,7 +91,7 @@ def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def render(nb: nbformat.NotebookNode, outputs: bool = False) -> str:
-    """The notebook as stored: links stamped; outputs only where kept (solutions: `make outputs`)."""
+    """The notebook as stored: links stamped; outputs only where kept (lessons, solutions: `make outputs`)."""
     for cell in nb.cells:
         cell.source = stamp(cell.source)
     return nbformat.writes(nb if outputs else strip_outputs(nb)) + "\n"
@@ -105,7 +105,7 @@ def expected_files() -> dict[Path, str]:
         files[ROOT / "exercises" / path.name] = render(exercise_notebook(solution, path.name))
         files[path] = render(solution, outputs=True)
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        files[path] = render(nbformat.read(path, as_version=4))
+        files[path] = render(nbformat.read(path, as_version=4), outputs=True)
     readme = ROOT / "README.md"
     files[readme] = stamp(readme.read_text())
     return files

@@ -528,3 +528,17 @@ def test_a_busy_loop_beside_a_run_marks_it_contaminated():
     assert record["status"] == "ok" and record["process_cpu_s"] > 0 and record["foreign_cpu_s"] > 0.5
     assert record["foreign_load"] > process.FOREIGN_LOAD_LIMIT, record["foreign_load"]
     assert process.contamination(record).startswith("other work kept")
+
+
+def test_a_notebooks_run_folder_is_fresh_unless_it_resumes(tmp_path):
+    from fwdlib.bench import run_folder
+
+    first = run_folder(tmp_path / "bench-notebook")
+    assert first == tmp_path / "bench-notebook" and not first.exists()
+    first.mkdir()
+    (first / "results.jsonl").write_text("{}\n")
+    assert run_folder(tmp_path / "bench-notebook") == tmp_path / "bench-notebook-2"     # the earlier run kept
+    (tmp_path / "bench-notebook-2").mkdir()
+    assert run_folder(tmp_path / "bench-notebook") == tmp_path / "bench-notebook-3"
+    assert run_folder(tmp_path / "bench-notebook", resume=True) == first                 # said, not silent
+    assert (first / "results.jsonl").read_text() == "{}\n"

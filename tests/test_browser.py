@@ -230,3 +230,28 @@ def test_lesson_in_jupyterlab(browser_page, path):
             arg=[widget.element_handle(), before], timeout=15_000)
         print(f"{path.name}: an interactive figure redrew {time.perf_counter() - start:.2f} s after its slider moved")
         assert image_of(widget), "the figure vanished after the slider moved"
+
+
+def test_the_instructor_guide_renders_in_the_browser(browser_page, tmp_path):
+    """The guide as a reader's Markdown viewer shows it: every section a heading, none swallowed by a
+    code block, every table a table; a full-page screenshot for a human to look at."""
+    from markdown_it import MarkdownIt
+
+    lab, page = browser_page
+    guide = (ROOT / "solutions" / "INSTRUCTOR_GUIDE.md").read_text()
+    html = tmp_path / "guide.html"
+    html.write_text("<!doctype html><meta charset=utf-8><style>body{font-family:sans-serif;max-width:1100px;"
+                    "margin:auto}table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px}"
+                    "pre{background:#eee}</style>" + MarkdownIt("commonmark").enable("table").render(guide))
+    page.goto(html.as_uri())
+    sections = [line[3:] for line in re.sub(r"```.*?```", "", guide, flags=re.S).splitlines() if line.startswith("## ")]
+    shown = [page.locator("h2").nth(i).inner_text() for i in range(page.locator("h2").count())]
+    assert shown == sections and len(shown) >= 8, (shown, sections)
+    assert page.locator("pre h2, pre h3").count() == 0
+    assert not any(re.search(r"^#{2,3} ", page.locator("pre").nth(i).inner_text(), re.M)
+                   for i in range(page.locator("pre").count()))
+    assert page.locator("table").count() >= 4, "the plans and grading tables render as tables"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1200, "height": 900})
+    page.screenshot(path=str(SCREENSHOTS / "INSTRUCTOR_GUIDE.png"), full_page=True)
+    print(f"\nthe guide: screenshot {SCREENSHOTS / 'INSTRUCTOR_GUIDE.png'}")

@@ -471,3 +471,74 @@ def test_arrays_are_sequences_and_messages_name_the_likely_cause(capsys):
     refused(capsys, check.ex3_3, lambda zs: sum(z.exp() / z.exp().sum(1, keepdim=True) for z in zs).argmax(1),
             "exp / sum overflows")
     refused(capsys, check.ex5_2, lambda s, e: None if s < e else (e - s) / 1000, "None where an answer exists")
+
+
+# ------------------------------------------------------------------ lessons 00 and 07: units, quantiles, pooling
+def _quiet(fn, student) -> bool:
+    import contextlib
+    import io
+    with contextlib.redirect_stdout(io.StringIO()):
+        return bool(fn(student))
+
+
+@CHECKS
+@given(joules_per_kwh=st.floats(1.0, 1e8).filter(lambda c: abs(c / 3.6e6 - 1) > 1e-8))
+def test_any_conversion_constant_but_3_6e6_joules_per_kwh_is_refused(joules_per_kwh):
+    assert not _quiet(check.ex0_1, lambda e, g: None if e is None else e / joules_per_kwh * g)
+
+
+@CHECKS
+@given(unknown=st.sampled_from([0.0, 0, float("nan"), -1.0, "n/a", ()]))
+def test_an_unknown_energy_must_stay_unknown_whatever_stands_in_for_it(unknown):
+    assert not _quiet(check.ex0_1, lambda e, g: unknown if e is None else e / 3.6e6 * g)
+
+
+@CHECKS
+@given(p=st.floats(0.6, 0.999).filter(lambda p: abs(p - 0.975) > 1e-4))
+def test_any_quantile_but_0_975_is_refused(p):
+    from fwdlib.bench.stats import t_quantile
+    assert not _quiet(check.ex7_3, lambda a, b: t_quantile(p, b - 1) / np.sqrt(b) / (t_quantile(p, a - 1) / np.sqrt(a)))
+
+
+@CHECKS
+@given(power=st.floats(0.1, 1.5).filter(lambda k: abs(k - 0.5) > 1e-3), shift=st.integers(-1, 2))
+def test_any_other_power_of_n_or_degrees_of_freedom_is_refused(power, shift):
+    from fwdlib.bench.stats import t_quantile
+
+    def half(n, k, df):
+        return t_quantile(0.975, max(n - 1 + df, 1)) / n ** k
+    assert not _quiet(check.ex7_3, lambda a, b: half(b, power, 0) / half(a, power, 0))
+    if shift:
+        assert not _quiet(check.ex7_3, lambda a, b: half(b, 0.5, shift) / half(a, 0.5, shift))
+
+
+def _unit_ratios(runs):
+    pairs = {}
+    for run in runs:
+        pairs.setdefault(run["unit"], {})[run["role"]] = run["seconds"]
+    return [p["rival"] / p["twin"] for p in pairs.values()]
+
+
+@CHECKS
+@given(r=st.floats(-2.0, 2.0).filter(lambda r: abs(r) > 0.05))
+def test_any_power_mean_of_the_unit_ratios_but_the_geometric_is_refused(r):
+    assert not _quiet(check.ex7_4, lambda runs: float(np.mean(np.array(_unit_ratios(runs)) ** r) ** (1 / r)))
+
+
+@CHECKS
+@given(q=st.floats(0.0, 1.0))
+def test_pooling_absolute_times_at_any_quantile_is_refused(q):
+    def pooled_quantile(runs):
+        rival = [run["seconds"] for run in runs if run["role"] == "rival"]
+        twin = [run["seconds"] for run in runs if run["role"] == "twin"]
+        return float(np.quantile(rival, q) / np.quantile(twin, q))
+    assert not _quiet(check.ex7_4, pooled_quantile)
+
+
+@CHECKS
+@given(seed=st.integers(0, 2 ** 32 - 1))
+def test_a_right_pooling_that_reads_the_runs_in_any_order_is_accepted(seed):
+    def shuffled_first(runs):
+        order = np.random.default_rng(seed).permutation(len(runs))
+        return float(np.exp(np.mean(np.log(_unit_ratios([runs[i] for i in order])))))
+    assert _quiet(check.ex7_4, shuffled_first)

@@ -29,7 +29,8 @@ def expect_pass(capsys, fn, student):
 def test_not_attempted_is_friendly(capsys):
     def stub(*args):
         raise NotImplementedError("write your code here")
-    for fn, student in ((check.ex1_1, stub), (check.ex6_3, stub), (check.ex5_1, ...)):
+    for fn, student in ((check.ex1_1, stub), (check.ex6_3, stub), (check.ex5_1, ...), (check.ex0_1, stub),
+                        (check.ex7_3, stub), (check.ex7_4, ...)):
         ok, out = run(capsys, fn, student)
         assert not ok and "not attempted yet" in out and "✗" not in out
 
@@ -186,6 +187,80 @@ def test_ex6_6_seeds_needed(capsys):
             n += 1
         return n
     expect_pass(capsys, check.ex6_6, seeds_for)
+
+
+def test_ex0_1_co2_from_energy(capsys):
+    def co2_grams(energy_j, grid):
+        return None if energy_j is None else energy_j / 3.6e6 * grid
+    expect_pass(capsys, check.ex0_1, co2_grams)
+    expect_pass(capsys, check.ex0_1, lambda e, g: None if e is None else e / 3600 / 1000 * g)        # via Wh
+    expect_pass(capsys, check.ex0_1, lambda e, g: None if e is None else np.float64(e) * g / 3_600_000)
+    expect_fail(capsys, check.ex0_1, lambda e, g: e / 3.6e6 * g, "raised TypeError", "could not measure (None)")
+    expect_fail(capsys, check.ex0_1, lambda e, g: None if e is None else e / 3.6e6 * g / 1000, "grams, not kilograms")
+    expect_fail(capsys, check.ex0_1, lambda e, g: None if e is None else e * 3.6e6 * g, "where you must divide")
+    expect_fail(capsys, check.ex0_1, lambda e, g: "unknown" if e is None else co2_grams(e, g), "return None")
+    # a conversion constant off by one joule in 3.6 million is a wrong constant, not rounding
+    expect_fail(capsys, check.ex0_1, lambda e, g: None if e is None else e / 3_600_001 * g, "relative error about 3e-07")
+
+
+def test_ex7_3_narrowing(capsys):
+    import math
+
+    def narrowing(n_from, n_to):
+        def half(n):
+            return stats.t_quantile(0.975, n - 1) / math.sqrt(n)
+        return half(n_to) / half(n_from)
+    expect_pass(capsys, check.ex7_3, narrowing)
+    expect_pass(capsys, check.ex7_3, lambda a, b: np.float64(stats.t_quantile(0.975, b - 1) * np.sqrt(a))
+                / (stats.t_quantile(0.975, a - 1) * np.sqrt(b)))
+    expect_fail(capsys, check.ex7_3, lambda a, b: 1.96 / math.sqrt(b) / (1.96 / math.sqrt(a)), "t(0.975, n - 1) falls too")
+    expect_fail(capsys, check.ex7_3, lambda a, b: (stats.t_quantile(0.975, b - 1) / math.sqrt(b),
+                                                  stats.t_quantile(0.975, a - 1) / math.sqrt(a)), "should be a number")
+    expect_fail(capsys, check.ex7_3, lambda a, b: narrowing(a, b) if a < b else 1.0, "from 10 back to 5 seeds")
+
+
+def _by_unit(runs):
+    pairs = {}
+    for run in runs:
+        pairs.setdefault(run["unit"], {})[run["role"]] = run["seconds"]
+    return pairs
+
+
+def test_ex7_4_pooled_ratio(capsys):
+    import math
+    import statistics
+
+    def pooled(runs):
+        logs = [math.log(p["rival"] / p["twin"]) for p in _by_unit(runs).values()]
+        return math.exp(sum(logs) / len(logs))
+    expect_pass(capsys, check.ex7_4, pooled)
+    expect_pass(capsys, check.ex7_4, lambda runs: statistics.geometric_mean(
+        p["rival"] / p["twin"] for p in _by_unit(runs).values()))
+    expect_pass(capsys, check.ex7_4, lambda runs: np.exp(np.mean(np.log([p["rival"] / p["twin"]
+                                                                         for p in _by_unit(runs).values()]))))
+
+    def adjacent(runs):                 # assumes each unit's rival is listed first, its twin right after it
+        logs = [math.log(runs[i]["seconds"] / runs[i + 1]["seconds"]) for i in range(0, len(runs), 2)]
+        return math.exp(sum(logs) / len(logs))
+    expect_fail(capsys, check.ex7_4, adjacent, "relative error", "training the twin first")
+
+    def per_machine(runs):              # each machine's ratio of medians, then their geometric mean
+        machines = {}
+        for run in runs:
+            machines.setdefault(run["machine"], {}).setdefault(run["role"], []).append(run["seconds"])
+        return math.exp(np.mean([math.log(np.median(m["rival"]) / np.median(m["twin"])) for m in machines.values()]))
+    expect_fail(capsys, check.ex7_4, per_machine, "not the right answer")
+
+    def sorts_in_place(runs):
+        runs.sort(key=lambda run: (run["unit"], run["role"]))
+        return pooled(runs)
+    expect_fail(capsys, check.ex7_4, sorts_in_place, "changed its input `runs` in place")
+
+    def tags_runs(runs):
+        for run in runs:
+            run["ratio_seen"] = True
+        return pooled(runs)
+    expect_fail(capsys, check.ex7_4, tags_runs, "changed its input `runs` in place")
 
 
 # ------------------------------------------------------------------ quizzes, steps, measured experiments
@@ -353,8 +428,30 @@ def _seeds_by_width(sd, margin):
     return n
 
 
+def _t_half(n, p=0.975, df_shift=0):
+    return stats.t_quantile(p, n - 1 + df_shift) / np.sqrt(n)
+
+
+def _pooled_medians(runs):
+    pairs = _by_unit(runs).values()
+    return float(np.median([p["rival"] for p in pairs]) / np.median([p["twin"] for p in pairs]))
+
+
+def _ratio_of_totals(runs):
+    pairs = _by_unit(runs).values()
+    return sum(p["rival"] for p in pairs) / sum(p["twin"] for p in pairs)
+
+
+def _unit_ratios(runs):
+    return [p["rival"] / p["twin"] for p in _by_unit(runs).values()]
+
+
 # exercise -> plausible wrong answers, each with the words of the message that must name its mistake
 WRONG_ANSWERS = {
+    "0.1": [(lambda e, g: e * g, "convert the joules to kWh first"),
+            (lambda e, g: e / 1000 * g, "that gives kJ, not kWh"),
+            (lambda e, g: e / 3600 * g, "that gives Wh"),
+            (lambda e, g: 0.0 if e is None else e / 3.6e6 * g, "unknown, not 0 J: return None")],
     "1.1": [(lambda h: h.sum(1), "their SQUARES"), (lambda h: h.pow(2).mean(1), "SUM of squares"),
             (lambda h: h.pow(2).sum(0), "over the batch")],
     "1.2": [(lambda g, t: torch.sigmoid(t - g), "sign is reversed"), (lambda g, t: torch.sigmoid(g), "theta is missing"),
@@ -415,6 +512,17 @@ WRONG_ANSWERS = {
             (lambda sd, m: _seeds_by_half_width(sd, m) + 1, "not the fewest"),
             (lambda sd, m: float(_seeds_by_z(sd, m)), "whole number"),
             (lambda sd, m: _seeds_by_width(sd, m), "whole width")],
+    "7.3": [(lambda a, b: np.sqrt(a / b), "t(0.975, n - 1) falls too"),
+            (lambda a, b: _t_half(a) / _t_half(b), "upside down"),
+            (lambda a, b: stats.t_quantile(0.975, b - 1) / stats.t_quantile(0.975, a - 1), "you left out sqrt(n)"),
+            (lambda a, b: _t_half(b) * np.sqrt(b) / b / (_t_half(a) * np.sqrt(a) / a), "not sd / n"),
+            (lambda a, b: _t_half(b, df_shift=1) / _t_half(a, df_shift=1), "n - 1 degrees of freedom"),
+            (lambda a, b: _t_half(b, p=0.95) / _t_half(a, p=0.95), "its quantile is t(0.975, n - 1)")],
+    "7.4": [(_pooled_medians, "ratio of the pooled medians of absolute times"),
+            (_ratio_of_totals, "the slowest machines' units weigh most"),
+            (lambda runs: float(np.mean(_unit_ratios(runs))), "arithmetic mean of the per-unit ratios"),
+            (lambda runs: float(np.median(_unit_ratios(runs))), "median of the per-unit ratios"),
+            (lambda runs: float(np.exp(-np.mean(np.log(_unit_ratios(runs))))), "upside down")],
 }
 # Checks that rerun a training or a step: their wrong answers live in their own tests above.
 OWN_TESTS = {"1.5": "test_measured_experiments_are_rerun_by_the_check", "2.5": "test_ex2_5_a_whole_ff_step_for_one_layer",

@@ -32,12 +32,14 @@ def test_generator_check_passes():
 
 
 def test_one_exercise_notebook_per_lesson_with_enough_exercises():
-    lessons = sorted(p.name[:2] for p in (ROOT / "notebooks").glob("0[1-6]_*.ipynb"))
-    assert [p.name[:2] for p in SOLUTIONS] == lessons == ["01", "02", "03", "04", "05", "06"]
+    lessons = sorted(p.name[:2] for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert [p.name[:2] for p in SOLUTIONS] == lessons == ["00", "01", "02", "03", "04", "05", "06", "07"]
     total = 0
     for path in SOLUTIONS:
         numbers = exercise_numbers(nbformat.read(path, as_version=4))
-        assert len(numbers) >= 3 and all(n.split(".")[0] == str(int(path.name[:2])) for n in numbers)
+        # lesson 00 (setup and measuring) has two exercises, every other lesson at least three
+        assert len(numbers) >= (2 if path.name.startswith("00") else 3)
+        assert all(n.split(".")[0] == str(int(path.name[:2])) for n in numbers)
         assert len(set(numbers)) == len(numbers)
         total += len(numbers)
         assert (ROOT / "notebooks" / path.name.replace("_exercises", "")).exists()
@@ -54,7 +56,8 @@ def test_written_answers_have_a_self_check_and_hints_come_in_two_levels():
         for number in written:
             assert f'check.quiz("{number}"' in text and number in QUIZZES, f"{path.name}: {number} has no self-check"
         assert "<summary>Hint</summary>" not in text, f"{path.name}: a one-level hint is left"
-        assert text.count("Hint 1: a nudge") == text.count("Hint 2: the formula") >= 3
+        hinted = min(3, len(exercise_numbers(nb)))          # lesson 00 has two exercises
+        assert text.count("Hint 1: a nudge") == text.count("Hint 2: the formula") >= hinted
     experiments = {n for path in SOLUTIONS for c in nbformat.read(path, as_version=4).cells
                    for n in re.findall(r"### Exercise (\d+\.\d+) · [^*\n]*vary it and explain", c.source)}
     assert len({n.split(".")[0] for n in experiments}) >= 3, experiments
@@ -130,8 +133,9 @@ def test_unsolved_exercises_run_top_to_bottom(path, tmp_path):
             assert "first (its check has not passed yet)" in "".join(o.get("text", "") for o in cell.outputs)
     checked = {f"{a}.{b}" for c in nb.cells if c.cell_type == "code"
                for a, b in re.findall(r"check\.ex(\d+)_(\d+)\(", c.source)}
-    assert len(checked) >= 3
+    assert checked                                  # every notebook has a checked function
     checked |= {n for c in nb.cells if c.cell_type == "code" for n in re.findall(r'check\.quiz\("(\d+\.\d+)"', c.source)}
+    assert len(checked) >= 2
     for number in checked:
         assert f"Exercise {number} not attempted yet" in printed, f"{path.name}: no feedback for {number}"
 

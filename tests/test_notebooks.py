@@ -1,14 +1,16 @@
-"""Every lesson, run the way a student runs it: a fresh kernel, the default (inline) backend and
-quick mode. nbval only checks that cells run; this also checks what the student would see.
+"""What a student sees in every stored lesson and solution: `make outputs` executes each the way a
+student runs it (a fresh kernel, the default inline backend, quick mode, widget state stored), so
+its stored outputs are what the student would see (tests/test_stored_outputs.py keeps them current).
 
-It fails on an error, on a figure shown as `<Figure size ...>` text, on a lesson that draws
-figures but stores no image, on a widget shown as `interactive(children=...)` text, and on an
-interactive widget whose output area stays empty. Each lesson's run time is printed (run with -s
-to see them; the course map in README.md states them).
+It fails on a figure shown as `<Figure size ...>` text, on a notebook that draws figures but stores
+no image, on a widget shown as `interactive(children=...)` text, on an interactive widget whose
+output area stays empty, and on anything printed to stderr. It also checks, without running them,
+that every name a cell uses was defined by that cell or one before it (an import included): a cell
+that leans on IPython's built-in `display`, or on a later cell, fails for a reader of the script.
 """
-import os
+import ast
+import builtins
 import re
-import time
 from pathlib import Path
 
 import nbformat
@@ -16,32 +18,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = LESSONS + sorted((ROOT / "solutions").glob("*.ipynb"))
 DRAWS = re.compile(r"\bplots\.\w+\(|\bFigure\(|display\(Image\(")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-
-pytestmark = pytest.mark.course
-
-
-def run_as_student(path: Path, workdir: Path) -> tuple[nbformat.NotebookNode, float]:
-    """Execute a notebook in a fresh kernel with the student's environment: quick mode on, and
-    no MPLBACKEND, so matplotlib picks its default backend as it does in JupyterLab."""
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    env["FWDLIB_QUICK"] = "1"
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)          # the kernel inherits this process's environment
-    try:
-        start = time.perf_counter()
-        NotebookClient(nb, timeout=600, kernel_name="python3", store_widget_state=True,
-                       resources={"metadata": {"path": str(workdir)}}).execute()
-        return nb, time.perf_counter() - start
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def shown_problems(nb: nbformat.NotebookNode) -> list[str]:
@@ -72,12 +52,56 @@ def shown_problems(nb: nbformat.NotebookNode) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
-def test_lesson_shows_what_it_draws(path, tmp_path):
-    nb, seconds = run_as_student(path, tmp_path)     # a fresh folder: nothing to resume
-    print(f"\n{path.name}: {seconds:.0f} s in quick mode")
-    problems = shown_problems(nb)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_stored_notebook_shows_what_it_draws(path):
+    problems = shown_problems(nbformat.read(path, as_version=4))
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
+def python_of(cell_source: str) -> ast.Module:
+    """A cell's Python, its IPython lines (`!pip`, `%pip`) left out."""
+    return ast.parse("\n".join(line[:len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("!", "%"))
+                               else line for line in cell_source.splitlines()))
+
+
+def bound_names(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+def undefined_names(cells: list[str]) -> list[str]:
+    """Each name a cell loads that neither it nor a cell before it binds, nor Python's builtins."""
+    known, found = set(dir(builtins)), []
+    for index, source in enumerate(cells):
+        tree = python_of(source)
+        known |= bound_names(tree)
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        found += [f"cell {index}: {name}" for name in sorted(used - known)]
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + sorted((ROOT / "exercises").glob("*.ipynb")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_cell_defines_or_imports_what_it_uses(path):
+    nb = nbformat.read(path, as_version=4)
+    assert not undefined_names([c.source for c in nb.cells if c.cell_type == "code"]), path.name
+
+
+def test_the_name_check_sees_display_without_its_import_and_a_name_defined_later():
+    assert undefined_names(["display(1)"]) == ["cell 0: display"]
+    assert undefined_names(["print(x)", "x = 1"]) == ["cell 0: x"]
+    assert undefined_names(["from IPython.display import display\n!pip list", "display([i for i in range(2)])"]) == []
 
 
 def test_the_checker_sees_a_figure_printed_as_text():

@@ -14,7 +14,7 @@ summary, report, figures  what the results say: 40 lines first, then the tables 
 """
 from .cli import main
 from .presets import PRESETS, Pair, Preset
-from .results import ResultsLog, ResultsNotSaved
+from .results import ResultsLog, ResultsNotSaved, run_folder
 from .runner import PROTOCOLS, run
 
-__all__ = ["PRESETS", "PROTOCOLS", "Pair", "Preset", "ResultsLog", "ResultsNotSaved", "main", "run"]
+__all__ = ["PRESETS", "PROTOCOLS", "Pair", "Preset", "ResultsLog", "ResultsNotSaved", "main", "run", "run_folder"]

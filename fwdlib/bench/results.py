@@ -262,3 +262,12 @@ class ResultsLog:
             yield
         finally:
             path.unlink(missing_ok=True)
+
+
+def run_folder(name: str | Path, resume: bool = False) -> Path:
+    """Where a notebook's run writes: `name` when resuming or when nothing is there yet, else the
+    first free `name-2`, `name-3`, ...: an earlier run is neither continued silently nor overwritten."""
+    base = Path(name)
+    if resume or not base.exists():
+        return base
+    return next(path for n in range(2, 10**6) if not (path := base.with_name(f"{base.name}-{n}")).exists())

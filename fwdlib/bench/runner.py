@@ -158,7 +158,9 @@ def prepare(preset: str = "quick", *, dataset=None, algorithms=None, seeds: int 
     log = ResultsLog(Path(out) / "results.jsonl")
     dataset_names = _present(dataset_names, root, verbose)
     for name in dataset_names:
-        _dataset(name, torch.device(device_name), root)          # read once: corrupt files fail here
+        data = _dataset(name, torch.device(device_name), root)   # read once: corrupt files fail here
+        if verbose:
+            print(f"data: {data.source}")
     specs = specs_of(preset_obj, dataset_names, names, protocol=protocol, epochs=epochs, device=device_name,
                      cuda_graphs=cuda_graphs, params=params, verbose=verbose)
     seeds = seeds if seeds is not None else (1 if quick_mode() and preset == "quick" else preset_obj.seeds)

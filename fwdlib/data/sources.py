@@ -249,7 +249,6 @@ def _read_sample() -> dict[str, np.ndarray]:
 
 # ----------------------------------------------------------------------------- load
 
-_announced: set[str] = set()
 
 
 def load(name: str, *, root: str | Path | None = None, device=None, val_fraction: float | None = None,
@@ -275,9 +274,6 @@ def load(name: str, *, root: str | Path | None = None, device=None, val_fraction
         spec = SPECS[name]
         source = f"{name} from {where}"
     check_labels(arrays, spec.num_classes, source)
-    if source not in _announced:
-        print(f"data: {source}")
-        _announced.add(source)
 
     train_x, train_y = arrays["train_x"], arrays["train_y"]
     if name == "mnist":                       # the study: first 50k train, last 10k validation

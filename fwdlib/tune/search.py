@@ -265,6 +265,7 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
     done = len(the_study.get_trials(deepcopy=False, states=finished_states))
     if verbose:
+        print(f"data: {data.source}")
         print(f"tune {study_name}: {done} of {trials} trials already finished in {redact(storage)}"
               + (f"; retrying interrupted trial(s) {retried}" if retried else ""), flush=True)
     if done < trials:

@@ -1,6 +1,7 @@
 """Self-checks of written answers: multiple choice, each wrong option with why it is wrong."""
 from __future__ import annotations
 
+from ...bench.pool import GRACE_S, MAX_ATTEMPTS
 from ...bench.study import STUDY
 from .engine import Result, verdict
 
@@ -9,6 +10,18 @@ _FF, _FF_TWIN = STUDY[("fashion_mnist", "ff")], STUDY[("fashion_mnist", "bp-mlp@
 
 # exercise -> (question, {option: text}, right option, why, {wrong option: what it misses})
 QUIZZES = {
+    "0.2": ("Timed without torch.cuda.synchronize(), a GPU training step looks far faster than it is. Why?",
+            {"a": "time.perf_counter() is too coarse to resolve a GPU step",
+             "b": "a CUDA call returns once its kernel is queued, so the clock stops before the GPU has done the work",
+             "c": "without synchronize the GPU skips the kernels whose results are never read",
+             "d": "synchronize() excludes the first step's warm-up (CUDA initialisation, allocation), which "
+                  "otherwise inflates the time"}, "b",
+            "kernel launches are asynchronous: Python runs ahead while the GPU works through its queue, and "
+            "torch.cuda.synchronize() waits until that queue is empty, so only then does the clock cover the work",
+            {"a": "perf_counter resolves well below a microsecond; the missing part is milliseconds of queued work",
+             "c": "every queued kernel runs, read or not; the naive clock simply stops before they have run",
+             "d": "warm-up makes a first timing too LONG, not too short, and synchronize() only waits: it excludes "
+                  "nothing (a warm-up call before timing handles that)"}),
     "1.4": ("How often does a shuffled label equal the true one, with 10 balanced classes?",
             {"a": "never", "b": "about 10% of the time", "c": "about 50% of the time"}, "b",
             "a random permutation hands each sample another sample's label, which matches its own with probability about 1/C",
@@ -78,6 +91,38 @@ QUIZZES = {
                   "longer training one rule allows, not from v1's three shared-seed runs",
              "c": "the revision measured 216.8 against 299.0 MiB per process on CIFAR-10: 27% less, more than "
                   "v1's 'approximately 5%'"}),
+    "7.1": ("The workers of lesson 07 finished their study. You run them again with the same SEEDS, then with "
+            "SEEDS raised from 8 to 12: what runs?",
+            {"a": "nothing the first time, since every unit is done and the study stores each unit once; then only the "
+                  "units of seeds 8 to 11, while --status keeps showing the first eight as done",
+             "b": "every unit again the first time, its records stored beside the first ones: twice the runs, "
+                  "so the intervals narrow",
+             "c": "the raised SEEDS is refused: a study's plan is fixed when its first worker creates it",
+             "d": "all 12 seeds from the start: a changed plan invalidates the units stored under the old one"}, "a",
+            "a worker adds to the study only the units it lacks (more seeds) and never touches a stored one; a unit "
+            "is claimed only while planned (or silent past the grace period), so a done study has nothing to claim",
+            {"b": "a unit is stored once (the first finisher wins), and a second run of the same seed repeats one "
+                  "outcome (quiz 6.4): it would narrow nothing honestly",
+             "c": "the seeds are not part of the plan the workers must agree on: --seeds adds units; other settings, "
+                  "such as another --epochs, are what the study refuses",
+             "d": "the units the study holds are never touched; only the units of the new seeds are added"}),
+    "7.2": ("A worker falls silent while it trains a unit: its process is killed, or its laptop's lid is shut. "
+            "What happens to that unit?",
+            {"a": "it goes back to planned at once: the database notices that its worker died",
+             "b": "it is marked failed, and the study ends one seed short",
+             "c": f"--status shows it running under that worker, its heartbeat ever older; once the heartbeat has "
+                  f"been silent past the grace period (--grace, {GRACE_S:g} s by default) the next worker that "
+                  "looks for work claims it and runs the whole unit again (attempt 2)",
+             "d": "another worker resumes the silent worker's training from its last finished epoch"}, "c",
+            "a database cannot tell a dead worker from a slow one: only the heartbeat's silence says so, and the "
+            "grace period decides when it has lasted long enough; the reclaimed unit runs whole, on one machine, so "
+            "its pair is still measured back to back",
+            {"a": "a database sees no process die; only a worker that stops itself (Ctrl-C) gives its unit back at "
+                  "once",
+             "b": f"failed means a run raised, or that {MAX_ATTEMPTS} workers in a row fell silent on the unit; "
+                  "one silent worker only delays it",
+             "d": "a unit's runs are never resumed by another machine: the pair runs whole, back to back on one "
+                  "machine, so that its ratios are measured within that machine"}),
 }
 
 

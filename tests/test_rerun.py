@@ -1,0 +1,58 @@
+"""No hidden state: running a lesson's cells a second time, in order, in the same kernel, prints what
+the first run printed (after the sanitizers nbval uses; cells whose metadata says why their output
+varies are left out). A cell that reseeds the lesson's random stream, or that leaves an object
+changed for the cells after it, fails here.
+
+The lessons whose cells train in seconds run here (00-04); 06 and 07 write to a fresh folder per
+run (tests/test_bench.py's run_folder test) and 05 only measures.
+"""
+import copy
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from test_stored_outputs import sanitized  # noqa: E402
+
+LESSONS = [p for p in sorted((ROOT / "notebooks").glob("*.ipynb")) if p.name[:2] in {"00", "01", "02", "03", "04"}]
+
+pytestmark = pytest.mark.slow
+
+
+def shown(cell) -> str:
+    from nbval.plugin import coalesce_streams
+
+    parts = []
+    for output in coalesce_streams(copy.deepcopy(cell.outputs)):
+        if output.output_type == "stream":
+            parts.append(output.text)
+        else:
+            parts += [v for k, v in output.get("data", {}).items() if k in ("text/plain", "text/html", "text/markdown")]
+    return sanitized("\n".join(parts))
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_every_cell_reruns_with_the_same_result(path, tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("FWDLIB_QUICK", "1")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    with client.setup_kernel():
+        for index, cell in code:
+            client.execute_cell(cell, index)
+        first = {index: shown(cell) for index, cell in code}
+        changed = []
+        for index, cell in code:
+            client.execute_cell(cell, index)
+            if not cell.metadata.get("fwdlib", {}).get("varies") and shown(cell) != first[index]:
+                changed.append(f"cell {index}: {cell.source.splitlines()[0][:80]}\n  first: {first[index][-300:]!r}"
+                               f"\n  again: {shown(cell)[-300:]!r}")
+    assert not changed, f"{path.name}: cells that print something else when run again:\n" + "\n".join(changed)

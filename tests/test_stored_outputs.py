@@ -1,0 +1,129 @@
+"""Lessons and solutions are stored executed (a reader of the repository sees every output and
+figure), their outputs are current, and nbval compares them for real.
+
+`make outputs` (scripts/store_outputs.py) executes each notebook in quick mode on the CPU and
+records the hash of what it ran: its own code cells and every file of the fwdlib package. A
+notebook whose code, or whose library, changed since fails here until its outputs are stored
+again. `make notebooks` executes every notebook again and lets nbval compare every output, numbers
+included, after tests/nbval_sanitize.cfg replaced what truly varies; the test marked `course`
+proves that an edited stored number makes nbval fail.
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import store_outputs  # noqa: E402
+from nbval.plugin import get_sanitize_patterns  # noqa: E402
+
+STORED = store_outputs.LESSONS + store_outputs.SOLUTIONS
+SANITIZERS = get_sanitize_patterns((ROOT / "tests" / "nbval_sanitize.cfg").read_text())
+
+
+def sanitized(text: str) -> str:
+    for regex, replace in SANITIZERS:
+        text = re.sub(regex, replace, text)
+    return text
+
+
+@pytest.mark.parametrize("path", STORED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_stored_outputs_are_from_the_current_code_and_library(path):
+    nb = nbformat.read(path, as_version=4)
+    recorded = nb.metadata.get("fwdlib", {}).get("outputs_of")
+    assert recorded == store_outputs.code_hash(nb), (
+        f"{path.name}: its stored outputs are stale (its code or fwdlib/ changed since they were made): "
+        "run `make outputs`")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code), f"{path.name}: not every cell was executed"
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+
+
+def test_the_hash_covers_the_library_not_only_the_notebook(tmp_path, monkeypatch):
+    (tmp_path / "fwdlib").mkdir()
+    module = tmp_path / "fwdlib" / "goodness.py"
+    module.write_text("THETA = 2.0\n")
+    monkeypatch.setattr(store_outputs, "ROOT", tmp_path)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    before = store_outputs.code_hash(nb)
+    module.write_text("THETA = 1.0\n")
+    assert store_outputs.code_hash(nb) != before
+    module.write_text("THETA = 2.0\n")
+    nb.cells[0].source += "\n# edited"
+    assert store_outputs.code_hash(nb) != before
+
+
+@pytest.mark.parametrize("path", STORED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_nbval_ignores_only_the_cells_that_say_why_they_vary(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in (c for c in nb.cells if c.cell_type == "code"):
+        ignored = store_outputs.IGNORED in cell.metadata.get("tags", [])
+        why = cell.metadata.get("fwdlib", {}).get("varies", "")
+        assert ignored == bool(why), cell.source[:120]
+        assert not why or re.search(r"\b(times?|timing|concurren\w*|foreign load)\b", why), why
+    ignored = sum(store_outputs.IGNORED in c.metadata.get("tags", []) for c in nb.cells)
+    assert ignored <= 2, f"{path.name}: {ignored} cells uncompared; sanitize what varies instead"
+
+
+def test_the_exercise_notebooks_are_stored_without_outputs():
+    for path in sorted((ROOT / "exercises").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
+
+
+@pytest.mark.parametrize("varies", [
+    "[00:01<00:00,  5.39it/s, val_acc=0.7433", "train 0.5 s (preparation 0.0 s)", "22.91 ms", "97.44 µs per sample",
+    "156.2 GFLOP/s = 70% of the peak", "took 2.2x its time", "(greedy took 1.13x the per-batch training time)",
+    "<td>0.4 J</td>", "818 MiB peak RSS", "with estimates: 1.4 J", "CO2: 2.65e-07 kg",
+    "median 0.96 cores, at most 1.05", "sqlite:////tmp/tmpk0/class-study/study.db", "worker vm:885 for 0 s",
+    "cafo-dfa   time ratio   1.34 [1.3, 1.37]   margin 5%", "| ds | mf vs bp-mlp@mf | training time (twin better) | x1.18 |"])
+def test_the_sanitizers_replace_what_varies(varies):
+    assert sanitized(varies) != varies
+    assert not re.search(r"\d\.\d\d", sanitized(varies).replace("0.7433", "")), sanitized(varies)
+
+
+@pytest.mark.parametrize("fixed", [
+    "test accuracy 0.8233", "val_acc=0.8300, val_loss=0.5137", "3 of 5 seeds", "1,796,010 parameters",
+    "✓ Exercise 1.2: right on 8 inputs", "459264000 FLOPs", "2599.9 J",
+    "FLOP floor x1.94", "+206.51% (x3.07)", "Accuracy -1.29 pp [-2.88, +0.30]: inconclusive",
+    "| ds | mf vs bp-mlp@mf | accuracy (rival better) | +0.51 pp |", "8 units done, 16 runs, from 1 machine(s)",
+    "block 1: 89.4° -> 89.3° (fell); cos = +0.012", "t(n-1) of a 95% interval: 2 seeds 12.71, 3 seeds 4.30"])
+def test_the_sanitizers_leave_accuracies_counts_and_verdicts_alone(fixed):
+    kept = sanitized(fixed)
+    assert re.findall(r"\d+(?:\.\d+)?", kept) == re.findall(r"\d+(?:\.\d+)?", fixed), kept
+
+
+@pytest.mark.course
+def test_nbval_fails_on_an_edited_stored_number(tmp_path):
+    """Two copies of a stored solution, one with a number in one output changed: nbval passes the
+    first and fails the second, on that cell."""
+    source = ROOT / "solutions" / "05_memory_and_compute_exercises.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    edited = None
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            text = output.get("text", "")
+            number = re.search(r"(?<![\d.])\d{3,}(?:\.\d+)?(?![\d.])", sanitized(text))
+            if cell.cell_type == "code" and output.get("output_type") == "stream" and number and number[0] in text:
+                output["text"] = text.replace(number[0], "1", 1)
+                edited = index
+                break
+        if edited is not None:
+            break
+    assert edited is not None, "no stored number to edit"
+    nbformat.write(nbformat.read(source, as_version=4), tmp_path / "original.ipynb")
+    nbformat.write(nb, tmp_path / "edited.ipynb")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "--nbval",
+         "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),
+         "original.ipynb", "edited.ipynb"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "FWDLIB_QUICK": "1", "CUDA_VISIBLE_DEVICES": ""})
+    failed = re.findall(r"^FAILED (\S+)", result.stdout, re.MULTILINE)
+    assert failed and all(f.startswith("edited.ipynb::Cell") for f in failed), result.stdout[-3000:]
+    assert len(failed) == 1, failed
