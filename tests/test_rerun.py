@@ -56,3 +56,19 @@ def test_every_cell_reruns_with_the_same_result(path, tmp_path, monkeypatch):
                 changed.append(f"cell {index}: {cell.source.splitlines()[0][:80]}\n  first: {first[index][-300:]!r}"
                                f"\n  again: {shown(cell)[-300:]!r}")
     assert not changed, f"{path.name}: cells that print something else when run again:\n" + "\n".join(changed)
+
+
+@pytest.mark.parametrize("name", ["06_head_to_head.ipynb", "07_class_study.ipynb"])
+def test_full_mode_without_a_gpu_says_what_it_runs(name, tmp_path, monkeypatch):
+    """Unticking quick mode on a laptop must not fall back to the quick preset in silence."""
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("FWDLIB_QUICK", "0")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    upto = next(i for i, c in enumerate(nb.cells) if "run_folder(" in c.source)   # setup, parameters, imports
+    nb.cells = nb.cells[:upto + 1]
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    said = "".join(o.get("text", "") for o in nb.cells[upto].outputs)
+    assert "Full mode without a CUDA GPU: this lesson runs the 'quick' preset" in said, said
+    assert "not the study's paper-fmnist pairs" in said

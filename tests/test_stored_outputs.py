@@ -65,7 +65,7 @@ def test_nbval_ignores_only_the_cells_that_say_why_they_vary(path):
         ignored = store_outputs.IGNORED in cell.metadata.get("tags", [])
         why = cell.metadata.get("fwdlib", {}).get("varies", "")
         assert ignored == bool(why), cell.source[:120]
-        assert not why or re.search(r"\b(times?|timing|concurren\w*|foreign load)\b", why), why
+        assert not why or re.search(r"\b(times?|timing|concurren\w*|foreign load|widget)\b", why), why
     ignored = sum(store_outputs.IGNORED in c.metadata.get("tags", []) for c in nb.cells)
     assert ignored <= 2, f"{path.name}: {ignored} cells uncompared; sanitize what varies instead"
 
