@@ -22,6 +22,7 @@ import hashlib
 import math
 import os
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -32,6 +33,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from fwdlib.course import timetable  # noqa: E402
+from fwdlib.meters.process import FOREIGN_LOAD_LIMIT, busy_cpu_seconds  # noqa: E402
 
 IGNORED = "nbval-ignore-output"
 LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -71,9 +73,21 @@ def tag(nb: nbformat.NotebookNode) -> None:
             cell.metadata.pop("tags", None)
 
 
+class Disturbed(RuntimeError):
+    """Other work ran beside a notebook: its stored times and verdicts would describe a busy machine."""
+
+
+def cpu_of_this_and_its_kernels() -> float:
+    """CPU-seconds of this process and its finished children (the kernels and their workers)."""
+    return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for f in ("ru_utime", "ru_stime"))
+
+
 def execute(path: Path) -> tuple[nbformat.NotebookNode, float]:
     """Run a notebook top to bottom as a student does (a fresh kernel, quick mode, the CPU, the
-    default matplotlib backend) in a scratch folder; return it and its wall time."""
+    default matplotlib backend) in a scratch folder; return it and its wall time. Refuse it when
+    other work used the CPUs meanwhile (more than the benchmark's foreign-load limit): its stored
+    times, and every sentence computed from them, would describe a busy machine."""
     from nbclient import NotebookClient
     from nbval.plugin import coalesce_streams
 
@@ -83,10 +97,16 @@ def execute(path: Path) -> tuple[nbformat.NotebookNode, float]:
     os.environ.pop("MPLBACKEND", None)
     try:
         with tempfile.TemporaryDirectory() as scratch:
-            start = time.perf_counter()
+            busy, ours, start = busy_cpu_seconds(), cpu_of_this_and_its_kernels(), time.perf_counter()
             NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False, store_widget_state=True,
                            resources={"metadata": {"path": scratch}}).execute()
             seconds = time.perf_counter() - start
+            if busy is not None:
+                foreign = (busy_cpu_seconds() - busy - (cpu_of_this_and_its_kernels() - ours)) / seconds
+                if foreign > FOREIGN_LOAD_LIMIT:
+                    raise Disturbed(f"{path.name}: other work used {foreign:.2f} CPU cores while it ran (limit "
+                                    f"{FOREIGN_LOAD_LIMIT}); its outputs were not stored. Stop that work and run "
+                                    "`make outputs` again.")
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -107,12 +127,12 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def compute_seconds() -> dict[str, tuple[int, int]]:
-    """Each lesson's stored compute time, rounded up to 5 s, and the cores it was measured on."""
+    """Each lesson's stored compute time, to the nearest 5 s (at least 5), and the cores it was measured on."""
     found = {}
     for path in LESSONS:
         meta = nbformat.read(path, as_version=4).metadata.get("fwdlib", {})
         if "compute_s" in meta:
-            found[path.name[:2]] = (5 * math.ceil(meta["compute_s"] / 5), meta["cpus"])
+            found[path.name[:2]] = (max(5, 5 * round(meta["compute_s"] / 5)), meta["cpus"])
     return found
 
 
@@ -199,7 +219,11 @@ def main(argv=None) -> int:
         print("the timetable's plans do not work:\n  " + "\n  ".join(problems))
         return 1
     for path in [] if args.text_only else [p.resolve() for p in args.notebooks] or LESSONS + SOLUTIONS:
-        nb, seconds = execute(path)
+        try:
+            nb, seconds = execute(path)
+        except Disturbed as why:
+            print(why)
+            return 1
         write_atomically(path, nbformat.writes(nb) + "\n")
         ignored = sum(IGNORED in c.metadata.get("tags", []) for c in nb.cells)
         print(f"stored {path.relative_to(ROOT)} ({seconds:.0f} s): nbval compares every cell but {ignored}")

@@ -235,3 +235,15 @@ def test_import_stores_a_machines_own_benchmark_as_whole_units_and_nothing_retra
     assert len((worker / "results.jsonl").read_text().splitlines()) == 2              # only the third unit trained
     assert main(["--algorithms", "mf", "--epochs", "2", "--no-co2", *study, "--import", str(alone)]) == 2
     assert "plan differs from study 'lab'" in capsys.readouterr().err
+
+
+def test_a_worker_stopped_by_ctrl_c_any_number_of_times_never_fails_its_unit(tmp_path):
+    """Giving a unit back is not falling silent: only silences count towards MAX_ATTEMPTS."""
+    db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=5)
+    db.join(plan_record("quick", "converge", specs()), units(seeds=1)[:1])
+    for stop in range(pool_module.MAX_ATTEMPTS + 2):
+        unit, token, _ = db.claim(f"laptop-{stop}")
+        db.release(unit, token)
+        assert db.units()[0]["state"] == "planned" and db.units()[0]["attempts"] == 0
+    unit, token, _ = db.claim("laptop-last")
+    assert db.units()[0]["state"] == "running" and db.units()[0]["attempts"] == 1

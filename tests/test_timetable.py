@@ -51,7 +51,8 @@ def test_each_lesson_header_states_its_own_stored_compute_time():
     readme = (ROOT / "README.md").read_text()
     for path in store_outputs.LESSONS:
         meta = nbformat.read(path, as_version=4).metadata["fwdlib"]
-        seconds = 5 * -(-meta["compute_s"] // 5)
+        seconds = max(5, 5 * round(meta["compute_s"] / 5))
+        assert abs(seconds - meta["compute_s"]) <= 2.5 or seconds == 5
         assert f"Compute: about {seconds:.0f} s in quick mode on {meta['cpus']} CPU cores" in path.read_text()
         row = next(line for line in readme.splitlines() if line.startswith(f"| {path.name[:2]} | ["))
         assert f"| {seconds:.0f} s |" in row

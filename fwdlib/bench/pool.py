@@ -302,7 +302,8 @@ class Pool:
         try:
             with self._begin() as c:
                 c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit == unit, UNITS.c.token == token)
-                          .values(state="planned", token=None, note="given back by a worker that stopped"))
+                          .values(state="planned", token=None, attempts=UNITS.c.attempts - 1,   # not a silence
+                                  note="given back by a worker that stopped"))
         except DatabaseLost:
             pass
 

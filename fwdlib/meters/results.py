@@ -72,6 +72,12 @@ class EnergyResult:
         """Sum of hardware-measured entries only (counters and sampled power); 0 if none."""
         return sum(d.joules for d in self.devices if d.source in MEASURED and d.joules is not None)
 
+    def measured_text(self) -> str:
+        """The measured total as a reader should see it: 0 J would claim a measurement that nothing made."""
+        if not any(d.source in MEASURED and d.joules is not None for d in self.devices):
+            return "nothing measured (no energy counter or power sensor was readable)"
+        return f"{self.measured_joules():.1f} J"
+
     def idle_subtracted_joules(self) -> float | None:
         values = [d.idle_subtracted_joules for d in self.devices
                   if d.source in MEASURED and d.idle_subtracted_joules is not None]
@@ -123,7 +129,7 @@ class EnergyResult:
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        extra = [f"measured total: {self.measured_joules():.1f} J"
+        extra = [f"measured total: {self.measured_text()}"
                  + (" (PARTIAL: the block raised)" if self.partial else "")]
         extra += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines + extra)
@@ -133,5 +139,5 @@ class EnergyResult:
                         for r in self.rows())
         notes = "".join(f"<p>warning: {html.escape(w)}</p>" for w in self.warnings)
         return ("<table><tr><th>quantity</th><th>value</th><th>how it was obtained</th><th>note</th></tr>"
-                f"{cells}</table><p>measured total: {self.measured_joules():.1f} J"
+                f"{cells}</table><p>measured total: {html.escape(self.measured_text())}"
                 f"{' (PARTIAL)' if self.partial else ''}</p>{notes}")
