@@ -147,7 +147,7 @@ def test_nbval_fails_on_an_edited_stored_number(tmp_path):
          "original.ipynb", "edited.ipynb"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
         env={**{k: v for k, v in os.environ.items() if k != "MPLBACKEND"}, "FWDLIB_QUICK": "1", "CUDA_VISIBLE_DEVICES": ""})
-    failed = re.findall(r"^FAILED (\S+)", result.stdout, re.MULTILINE)
+    failed = re.findall(r"^FAILED (\S+::Cell \d+)", result.stdout, re.MULTILINE)
     code_index = sum(c.cell_type == "code" for c in nb.cells[:edited])     # nbval numbers the code cells
     assert failed == [f"edited.ipynb::Cell {code_index}"], result.stdout[-3000:]
 
