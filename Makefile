@@ -11,7 +11,7 @@ CPU_ONLY ?=
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_INDEX := $(if $(CPU_ONLY),--index-url $(TORCH_CPU_INDEX),)
 
-.PHONY: install bench test unit slow mutants notebooks browser lab exercises outputs gpu-check clean
+.PHONY: install bench test unit slow mutants notebooks browser lab exercises outputs busy-check gpu-check clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,12 @@ notebooks: $(STAMP)
 # The course in JupyterLab in headless Chromium (Debian's chromium); screenshots in browser-screenshots/.
 browser: $(STAMP)
 	$(PY) -m pytest -q -s tests/test_browser.py
+
+# Every lesson in quick mode on the quiet machine, then beside one busy process the command starts
+# itself, and the quick benchmark both ways: each time, the ratio, and exit 1 above 2x (a lesson)
+# or 2.5x (the benchmark). Run it on an otherwise idle machine (a few minutes on 2 cores).
+busy-check: $(STAMP)
+	$(PY) scripts/busy_check.py
 
 # Every GPU acceptance check (CUDA graphs, speed targets and floors, energy meter, FF run, every
 # lesson in full mode) in one go; writes gpu-check/report.md. The lessons take longest;
