@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 
 from . import utils
-from .utils import banner, pick_device, quick_mode, seed_all, use_quick_mode
+from .utils import banner, pick_device, quick_mode, seed_all, use_quick_mode, use_training_threads
 
 __version__ = "0.2.0"
 
@@ -38,4 +38,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'fwdlib' has no attribute {name!r}")
 
 
-__all__ = ["banner", "pick_device", "quick_mode", "seed_all", "use_quick_mode", "utils", "__version__", *MODULES]
+__all__ = ["banner", "pick_device", "quick_mode", "seed_all", "use_quick_mode", "use_training_threads", "utils", "__version__", *MODULES]

@@ -19,8 +19,7 @@ from .algorithms.base import Algorithm, Stage, StageData
 from .data import Dataset, Split, batches
 from .graphs import GraphedStep, execution_mode
 from .meters.memory import SavedTensors, StepMemory, stage_cache_bytes, step_memory
-from .meters.process import idle_cpus
-from .utils import synchronize
+from .utils import synchronize, use_training_threads
 
 DEFAULT_BATCH = 128        # the study's batch for every algorithm but FF (bench/study.py)
 
@@ -28,23 +27,6 @@ MONITORS = ("val_loss", "val_acc")
 # Divergence: a non-finite loss, or an epoch whose mean loss exceeds this multiple of the stage's
 # first step's loss (training that works lowers its loss; one that explodes raises it by orders).
 DIVERGENCE_FACTOR = 100.0
-
-
-DEFAULT_THREADS = torch.get_num_threads()    # torch's own choice: one per core
-
-
-def use_free_cores() -> int:
-    """Intra-op threads for the CPU work about to start: one per core that other work leaves free.
-    With a thread per core, each parallel op waits at its barrier for the thread whose core a busy
-    neighbour holds: beside one busy process on 2 cores a quick benchmark run took 3-4x its quiet
-    time with 2 threads and its quiet time with 1. FWDLIB_THREADS pins the count."""
-    pinned = os.environ.get("FWDLIB_THREADS", "")
-    if pinned and not (pinned.isdigit() and int(pinned) > 0):
-        raise ValueError(f"FWDLIB_THREADS must be a positive whole number of threads, got {pinned!r}")
-    threads = int(pinned) if pinned else min(DEFAULT_THREADS, idle_cpus())
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return threads
 
 
 class TrainingDiverged(FloatingPointError):
@@ -125,7 +107,7 @@ def fit(algorithm: Algorithm, data: Dataset, *, epochs: int, batch_size: int = D
                              "and a validation split (data.load gives both)")
     generator = torch.Generator().manual_seed(seed)
     if data.device.type == "cpu":
-        use_free_cores()
+        use_training_threads()
     algorithm.to(data.device)
     history = History(mode=execution_mode(cuda_graphs, data.device))
     progress = show_progress() if progress is None else progress

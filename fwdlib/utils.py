@@ -120,6 +120,26 @@ def quick_mode() -> bool:
     return value in QUICK_ON
 
 
+DEFAULT_THREADS = torch.get_num_threads()    # torch's own choice: one per core
+
+
+def use_training_threads() -> int:
+    """Intra-op threads for CPU training: one per core but one, which is left to the rest of the
+    machine (at least one thread). Beside one busy program on 2 cores, a thread per core made each
+    parallel op wait at its barrier for the core the program held: a quick benchmark run took 3-4x
+    its quiet time, with one thread its quiet time. The count is fixed per machine, not measured
+    from the load, because it changes the order of float sums and so the numbers a lesson prints.
+    FWDLIB_THREADS pins it."""
+    pinned = os.environ.get("FWDLIB_THREADS", "")
+    if pinned and not (pinned.isdigit() and int(pinned) > 0):
+        raise ValueError(f"FWDLIB_THREADS must be a positive whole number of threads, got {pinned!r}")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = int(pinned) if pinned else max(1, min(DEFAULT_THREADS, cpus - 1))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
 def pick_device(preferred: str | torch.device | None = None) -> torch.device:
     """The requested device, else the best available one: cuda, then mps, then cpu."""
     if preferred is not None:

@@ -162,3 +162,15 @@ def test_make_outputs_refuses_a_run_that_other_work_disturbed(tmp_path, monkeypa
     with pytest.raises(store_outputs.Disturbed, match="other work used .* CPU cores while it ran"):
         store_outputs.execute(path)
     assert "outputs_of" not in nbformat.read(path, as_version=4).metadata.get("fwdlib", {})
+
+
+def test_every_notebook_opens_with_the_same_setup_cell_and_its_quick_mode_switch():
+    openings = set()
+    for path in STORED + sorted((ROOT / "exercises").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        openings.add(next(c for c in nb.cells if c.cell_type == "code").source)
+    assert len(openings) == 1
+    cell = openings.pop()
+    assert 'QUICK_MODE = True  #@param {type:"boolean"}' in cell           # a checkbox on Colab
+    assert "fwdlib.use_quick_mode(QUICK_MODE)" in cell
+    assert "fwdlib.use_training_threads()" in cell                          # the same threads, busy or quiet

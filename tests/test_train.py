@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from fwdlib import algorithms, train
+from fwdlib import algorithms, train, utils
 from fwdlib.algorithms.base import Algorithm
 from fwdlib.data import Dataset, Split
 
@@ -142,23 +142,19 @@ def test_stage_preparation_is_part_of_the_training_time():
     assert history.train_time_s == pytest.approx(history.prep_time_s + sum(history["time_s"]))
 
 
-def test_cpu_training_uses_one_thread_per_core_that_other_work_leaves_free(monkeypatch):
-    """A thread per core waits at every op's barrier for the core a busy neighbour holds."""
-    from fwdlib.meters import process
 
-    assert [process.free_cores(load, 2) for load in (None, 0.0, 0.3, 0.9, 1.0, 2.0, 5.0)] == [2, 2, 2, 1, 1, 1, 1]
-    assert process.free_cores(1.0, 8) == 7
+def test_cpu_training_leaves_one_core_to_the_rest_of_the_machine(monkeypatch):
+    """A thread per core waits at every op's barrier for the core a busy program holds."""
     before = torch.get_num_threads()
     try:
-        monkeypatch.setattr(train, "idle_cpus", lambda: 1)
-        train.fit(Scripted([1.0, 0.9]), tiny_dataset(), epochs=2, batch_size=16)
-        assert torch.get_num_threads() == 1
-        monkeypatch.setattr(train, "idle_cpus", lambda: 64)       # never more than torch's own choice
-        assert train.use_free_cores() == train.DEFAULT_THREADS == torch.get_num_threads()
-        monkeypatch.setenv("FWDLIB_THREADS", "1")
-        assert train.use_free_cores() == 1
+        for cpus, threads in ((1, 1), (2, 1), (8, min(7, utils.DEFAULT_THREADS))):
+            monkeypatch.setattr(utils.os, "sched_getaffinity", lambda pid, n=cpus: set(range(n)))
+            train.fit(Scripted([1.0, 0.9]), tiny_dataset(), epochs=2, batch_size=16)
+            assert torch.get_num_threads() == threads, (cpus, torch.get_num_threads())
+        monkeypatch.setenv("FWDLIB_THREADS", "3")
+        assert utils.use_training_threads() == 3 == torch.get_num_threads()
         monkeypatch.setenv("FWDLIB_THREADS", "two")
         with pytest.raises(ValueError, match="FWDLIB_THREADS must be a positive whole number"):
-            train.use_free_cores()
+            utils.use_training_threads()
     finally:
         torch.set_num_threads(before)

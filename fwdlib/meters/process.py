@@ -129,15 +129,3 @@ class CpuWindow:
                        "foreign_load": None if foreign is None else foreign / max(wall, 1e-9),
                        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
 
-
-def free_cores(foreign_load: float | None, cpus: int) -> int:
-    """The cores other work leaves to this process: its CPUs less the ones that work keeps busy
-    (a busy loop is one core), at least one."""
-    return cpus if foreign_load is None else max(1, cpus - round(foreign_load))
-
-
-def idle_cpus(window_s: float = 0.1) -> int:
-    """How many of this process's CPUs are free now, from the foreign load over a short window."""
-    with CpuWindow() as window:
-        time.sleep(window_s)
-    return free_cores(window.result["foreign_load"], window.result["cpus"])
