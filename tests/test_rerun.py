@@ -8,7 +8,6 @@ to a fresh folder per run (tests/test_bench.py's run_folder test), so a second R
 benchmark by design, and say so.
 """
 import copy
-import os
 import sys
 from pathlib import Path
 
