@@ -22,7 +22,6 @@ import hashlib
 import math
 import os
 import re
-import resource
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from fwdlib.course import timetable  # noqa: E402
-from fwdlib.meters.process import FOREIGN_LOAD_LIMIT, busy_cpu_seconds  # noqa: E402
+from fwdlib.meters.process import FOREIGN_LOAD_LIMIT, CpuWindow  # noqa: E402
 
 IGNORED = "nbval-ignore-output"
 LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -77,12 +76,6 @@ class Disturbed(RuntimeError):
     """Other work ran beside a notebook: its stored times and verdicts would describe a busy machine."""
 
 
-def cpu_of_this_and_its_kernels() -> float:
-    """CPU-seconds of this process and its finished children (the kernels and their workers)."""
-    return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-               for f in ("ru_utime", "ru_stime"))
-
-
 def execute(path: Path, refuse_disturbed: bool = True) -> tuple[nbformat.NotebookNode, float]:
     """Run a notebook top to bottom as a student does (a fresh kernel, quick mode, the CPU, the
     default matplotlib backend) in a scratch folder; return it and its wall time. Refuse it when
@@ -96,17 +89,16 @@ def execute(path: Path, refuse_disturbed: bool = True) -> tuple[nbformat.Noteboo
     os.environ.update(FWDLIB_QUICK="1", CUDA_VISIBLE_DEVICES="")
     os.environ.pop("MPLBACKEND", None)
     try:
-        with tempfile.TemporaryDirectory() as scratch:
-            busy, ours, start = busy_cpu_seconds(), cpu_of_this_and_its_kernels(), time.perf_counter()
+        with tempfile.TemporaryDirectory() as scratch, CpuWindow() as window:   # its own CPU counts the kernels'
+            start = time.perf_counter()
             NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False, store_widget_state=True,
                            resources={"metadata": {"path": scratch}}).execute()
             seconds = time.perf_counter() - start
-            if busy is not None and refuse_disturbed:
-                foreign = (busy_cpu_seconds() - busy - (cpu_of_this_and_its_kernels() - ours)) / seconds
-                if foreign > FOREIGN_LOAD_LIMIT:
-                    raise Disturbed(f"{path.name}: other work used {foreign:.2f} CPU cores while it ran (limit "
-                                    f"{FOREIGN_LOAD_LIMIT}); its outputs were not stored. Stop that work and run "
-                                    "`make outputs` again.")
+        foreign = window.result["foreign_load"]
+        if refuse_disturbed and foreign is not None and foreign > FOREIGN_LOAD_LIMIT:
+            raise Disturbed(f"{path.name}: other work used {foreign:.2f} CPU cores while it ran (limit "
+                            f"{FOREIGN_LOAD_LIMIT}); its outputs were not stored. Stop that work and run "
+                            "`make outputs` again.")
     finally:
         os.environ.clear()
         os.environ.update(saved)

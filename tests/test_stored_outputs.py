@@ -155,10 +155,12 @@ def test_nbval_fails_on_an_edited_stored_number(tmp_path):
 @pytest.mark.course
 def test_make_outputs_refuses_a_run_that_other_work_disturbed(tmp_path, monkeypatch):
     """Stored times and the verdicts drawn from them must describe a quiet machine."""
+    from fwdlib.meters import process
+
     path = tmp_path / "tiny.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")]), path)
     readings = iter([1000.0, 1000.0 + 10_000.0])          # the CPUs were busy far beyond the kernel's own use
-    monkeypatch.setattr(store_outputs, "busy_cpu_seconds", lambda: next(readings))
+    monkeypatch.setattr(process, "busy_cpu_seconds", lambda: next(readings))
     with pytest.raises(store_outputs.Disturbed, match="other work used .* CPU cores while it ran"):
         store_outputs.execute(path)
     assert "outputs_of" not in nbformat.read(path, as_version=4).metadata.get("fwdlib", {})
