@@ -43,13 +43,13 @@ mutants: $(STAMP)
 	$(PY) scripts/mutants.py
 
 # Every lesson and solution executed again as a student runs it (a fresh kernel, quick mode, the CPU,
-# the default backend), in a scratch copy of the tree, and compared by nbval with its stored outputs:
+# the default backend, no CI flag: scripts/store_outputs.py STUDENT_SET/STUDENT_UNSET), in a scratch copy of the tree, and compared by nbval with its stored outputs:
 # every output, numbers included, but the times, paths and process ids tests/nbval_sanitize.cfg
 # replaces and the cells whose metadata says why their output varies; then the check that an
 # edited stored number fails. (exercises/ run unsolved in tests/test_exercises.py.)
 notebooks: $(STAMP)
 	rm -rf .nbval-run && mkdir .nbval-run && cp -r notebooks solutions tests/nbval_sanitize.cfg .nbval-run/
-	cd .nbval-run && env -u MPLBACKEND FWDLIB_QUICK=1 CUDA_VISIBLE_DEVICES= ../$(PY) -m pytest -q -p no:cacheprovider \
+	cd .nbval-run && env -u MPLBACKEND -u CI FWDLIB_QUICK=1 CUDA_VISIBLE_DEVICES= ../$(PY) -m pytest -q -p no:cacheprovider \
 		--rootdir=. --nbval --nbval-current-env --nbval-cell-timeout=600 --nbval-sanitize-with nbval_sanitize.cfg \
 		notebooks solutions
 	rm -rf .nbval-run

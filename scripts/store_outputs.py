@@ -38,6 +38,18 @@ IGNORED = "nbval-ignore-output"
 LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 HEADER = re.compile(r"^\*\*Time:\*\* .*$", re.MULTILINE)
+# A student's kernel: quick mode, the CPU, matplotlib's default backend, and no CI flag (CI
+# silences the progress bars a student sees). The Makefile's `notebooks` recipe says the same.
+STUDENT_SET = {"FWDLIB_QUICK": "1", "CUDA_VISIBLE_DEVICES": ""}
+STUDENT_UNSET = ("MPLBACKEND", "CI")
+
+
+def student_env(env=None) -> dict:
+    """`env` (default: this process's) as a student's kernel has it."""
+    env = dict(os.environ if env is None else env)
+    for name in STUDENT_UNSET:
+        env.pop(name, None)
+    return {**env, **STUDENT_SET}
 EXERCISE_HEADING = re.compile(r"^(### Exercise (\d+\.\d+) · .*?) \*\(about \d+ minutes\)\*", re.MULTILINE)
 GENERATED = re.compile(r"(<!-- timetable: ([\w-]+) -->\n)(?:.*?\n)??(<!-- /timetable -->)", re.S)
 MAP_ROW = re.compile(r"^(\| (\d\d) \| .*\| )(?:\d+ s|-)( \| [^|]*\|)$", re.MULTILINE)
@@ -86,8 +98,8 @@ def execute(path: Path, refuse_disturbed: bool = True) -> tuple[nbformat.Noteboo
 
     nb = nbformat.read(path, as_version=4)
     saved = dict(os.environ)
-    os.environ.update(FWDLIB_QUICK="1", CUDA_VISIBLE_DEVICES="")
-    os.environ.pop("MPLBACKEND", None)
+    os.environ.clear()
+    os.environ.update(student_env(saved))
     try:
         with tempfile.TemporaryDirectory() as scratch, CpuWindow() as window:   # its own CPU counts the kernels'
             start = time.perf_counter()

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from test_notebooks import DRAWS, LESSONS
+from test_stored_outputs import store_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("FWDLIB_CHROMIUM", "/usr/bin/chromium"))
@@ -72,8 +73,8 @@ class Lab:
         for name, values in LAB_SETTINGS.items():
             (settings / name).parent.mkdir(parents=True, exist_ok=True)
             (settings / name).write_text(json.dumps(values))
-        env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-        env.update(FWDLIB_QUICK="1", JUPYTERLAB_SETTINGS_DIR=str(settings),
+        env = store_outputs.student_env()      # what a student's lab has: progress bars shown even in CI
+        env.update(JUPYTERLAB_SETTINGS_DIR=str(settings),
                    JUPYTERLAB_WORKSPACES_DIR=str(workdir / "workspaces"),
                    JUPYTER_RUNTIME_DIR=str(workdir / "runtime"))
         self.log = open(workdir / "lab.log", "wb")

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from test_stored_outputs import sanitized  # noqa: E402
+from test_stored_outputs import sanitized, store_outputs  # noqa: E402
 
 LESSONS = [p for p in sorted((ROOT / "notebooks").glob("*.ipynb")) if p.name[:2] in {"00", "01", "02", "03", "04"}]
 
@@ -39,9 +39,10 @@ def shown(cell) -> str:
 def test_every_cell_reruns_with_the_same_result(path, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
-    monkeypatch.setenv("FWDLIB_QUICK", "1")
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    monkeypatch.delenv("MPLBACKEND", raising=False)
+    for name in store_outputs.STUDENT_UNSET:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in store_outputs.STUDENT_SET.items():
+        monkeypatch.setenv(name, value)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]

@@ -146,10 +146,20 @@ def test_nbval_fails_on_an_edited_stored_number(tmp_path):
          "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),
          "original.ipynb", "edited.ipynb"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
-        env={**{k: v for k, v in os.environ.items() if k != "MPLBACKEND"}, "FWDLIB_QUICK": "1", "CUDA_VISIBLE_DEVICES": ""})
+        env=store_outputs.student_env())
     failed = re.findall(r"^FAILED (\S+::Cell \d+)", result.stdout, re.MULTILINE)
     code_index = sum(c.cell_type == "code" for c in nb.cells[:edited])     # nbval numbers the code cells
     assert failed == [f"edited.ipynb::Cell {code_index}"], result.stdout[-3000:]
+
+
+def test_nbval_runs_the_notebooks_in_the_environment_they_were_stored_in():
+    """CI=true silences the progress bars a student sees: nbval's kernel must not inherit it."""
+    recipe = re.search(r"^notebooks:.*?\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE)[1]
+    command = next(line for line in recipe.splitlines() if "pytest" in line)
+    assert sorted(re.findall(r"-u (\w+)", command)) == sorted(store_outputs.STUDENT_UNSET), command
+    assert dict(re.findall(r"\b([A-Z_]+)=(\S*)", command)) == store_outputs.STUDENT_SET, command
+    env = store_outputs.student_env({"CI": "true", "MPLBACKEND": "Agg", "FWDLIB_QUICK": "0", "HOME": "/h"})
+    assert env == {"HOME": "/h", **store_outputs.STUDENT_SET}
 
 
 @pytest.mark.course
