@@ -21,21 +21,6 @@ from urllib.parse import quote, unquote
 import numpy as np
 import torch
 
-# The repository behind every Colab badge and install cell. An instructor who forks the
-# course changes this line (and README's badges, with `python scripts/make_exercises.py`).
-REPO = "fwdlib/fwdlib"
-BRANCH = "main"
-
-
-def colab_url(path: str) -> str:
-    """Open-in-Colab address of a notebook path inside the repository."""
-    return f"https://colab.research.google.com/github/{REPO}/blob/{BRANCH}/{path}"
-
-
-def install_spec() -> str:
-    """pip spec that installs fwdlib from the repository (used by the notebooks on Colab)."""
-    return f"fwdlib @ git+https://github.com/{REPO}@{BRANCH}"
-
 
 def atomic_write(path: str | Path, payload: bytes | str) -> None:
     """Write `payload` to a temporary file beside `path`, flush it to disk, then rename it into

@@ -15,8 +15,8 @@ In a solution notebook:
 Exercises are stored without outputs (lessons and solutions keep the outputs of `make outputs`)
 and the Colab badge points at the exercise file.
 
-It also stamps the repository of `fwdlib.utils.REPO` / `BRANCH` into every badge and install
-cell of notebooks/, solutions/, exercises/ and README.md, so a fork changes it in one place.
+It also stamps the course's address (scripts/links.py) into every badge, install cell and link
+to a repository file of notebooks/, solutions/, exercises/, README.md and the instructor guide.
 """
 from __future__ import annotations
 
@@ -29,14 +29,13 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from fwdlib.utils import BRANCH, REPO, colab_url, install_spec  # noqa: E402
+sys.path.insert(0, str(ROOT / "scripts"))
+from links import address, stamp  # noqa: E402
 
 CODE_BLOCK = re.compile(r"^([ \t]*)# BEGIN SOLUTION[^\n]*\n(.*?)^[ \t]*# END SOLUTION[^\n]*(\n|$)", re.S | re.M)
 MARKDOWN_BLOCK = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->", re.S)
 EXERCISE_TITLE = re.compile(r"^#+\s*Exercise (\d+\.\d+)", re.MULTILINE)   # a heading, not a hint's mention
 ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*)\s*=")
-COLAB = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/([^\s)\"]+)")
-INSTALL = re.compile(r"fwdlib @ git\+https://github\.com/[^\s\"']+")
 
 
 def stub(match: re.Match, exercise: str) -> str:
@@ -47,12 +46,6 @@ def stub(match: re.Match, exercise: str) -> str:
     if not names:
         return f"...  # Exercise {exercise}: your code here\n"
     return "".join(f"{name} = ...  # Exercise {exercise}: your answer\n" for name in dict.fromkeys(names))
-
-
-def stamp(text: str) -> str:
-    """Point every Colab badge and install spec at REPO/BRANCH."""
-    text = COLAB.sub(lambda m: colab_url(m.group(1)), text)
-    return INSTALL.sub(install_spec(), text)
 
 
 def exercise_notebook(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
@@ -106,15 +99,15 @@ def expected_files() -> dict[Path, str]:
         files[path] = render(solution, outputs=True)
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         files[path] = render(nbformat.read(path, as_version=4), outputs=True)
-    readme = ROOT / "README.md"
-    files[readme] = stamp(readme.read_text())
+    for text_file in (ROOT / "README.md", ROOT / "solutions" / "INSTRUCTOR_GUIDE.md"):
+        files[text_file] = stamp(text_file.read_text())
     return files
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if any generated file is stale")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     files = expected_files()
     owned = set(files)
     stray = [p for p in (ROOT / "exercises").glob("*.ipynb") if p not in owned]
@@ -127,7 +120,8 @@ def main() -> int:
         if stale or stray:
             print("run `make exercises` (python scripts/make_exercises.py) and commit the result")
             return 1
-        print(f"exercises and links up to date ({len(files)} files, repository {REPO}@{BRANCH})")
+        repo, ref = address()
+        print(f"exercises and links up to date ({len(files)} files, repository {repo} at {ref})")
         return 0
     (ROOT / "exercises").mkdir(exist_ok=True)
     for p in stale:

@@ -2,9 +2,10 @@
 
 A throwaway venv holds stand-ins for Colab's preinstalled packages at Colab's versions (metadata
 only, so nothing large is downloaded: pip sees them as installed), then pip resolves, for real
-(--dry-run) against the package index, the setup cell's own `%pip install` line: every installed
-package pinned as a constraint, and the kit from a `git+file://` clone of this repository at the
-branch the cell names (only the host differs from what Colab runs). Upgrading a preinstalled
+(--dry-run) against the package index, the setup cell's own `%pip install` line, verbatim: every
+installed package pinned as a constraint, and the kit from the course's address at its ref, which
+git fetches from a clone of this repository tagged with that ref (git's `url.<base>.insteadOf`:
+only the host differs from what Colab runs). Upgrading a preinstalled
 package (for example ipywidgets 7.7 to 8, which breaks widget display in Colab) fails the test.
 """
 import json
@@ -12,16 +13,17 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import venv
 from pathlib import Path
-
-from fwdlib.utils import BRANCH, REPO
 
 import pytest
 
 pytestmark = pytest.mark.slow   # builds a virtual environment
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from links import address  # noqa: E402
 # Colab's preinstalled versions of the packages the kit or its dependencies use (a Colab runtime's
 # `pip list`, late 2025). Update them when Colab updates its image.
 COLAB = {
@@ -59,20 +61,22 @@ def test_the_colab_install_changes_no_preinstalled_package(tmp_path):
     install = re.search(r"^\s*%pip install (.+)$", cell, re.MULTILINE).group(1)
     args = shlex.split(install)                   # -q -c /tmp/colab-preinstalled.txt "fwdlib @ git+https://..."
     spec = args[-1]
-    assert spec == f"fwdlib @ git+https://github.com/{REPO}@{BRANCH}" and args[:2] == ["-q", "-c"]
+    repo, ref = address()
+    assert spec == f"fwdlib @ git+https://github.com/{repo}@{ref}" and args[:2] == ["-q", "-c"]
     clone = tmp_path / "fwdlib-clone"             # the repository as GitHub would serve it: committed files only
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    subprocess.run(["git", "-C", str(clone), "checkout", "-q", "-B", BRANCH], check=True)
-    local_spec = spec.replace(f"https://github.com/{REPO}", f"file://{clone}")
+    subprocess.run(["git", "-C", str(clone), "tag", "-f", ref], check=True, capture_output=True)
+    github_is_the_clone = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.file://{clone}.insteadOf",
+                           "GIT_CONFIG_VALUE_0": f"https://github.com/{repo}"}
     frozen = subprocess.run([python, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True, check=True)
     constraints = tmp_path / "colab-preinstalled.txt"
     constraints.write_text(frozen.stdout)
     report = tmp_path / "report.json"
     done = subprocess.run([python, "-m", "pip", "install", "--dry-run", "--report", str(report),
                            *[str(constraints) if a == "/tmp/colab-preinstalled.txt" else a for a in args[:-1]],
-                           local_spec],
+                           spec],
                           capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+                          env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", **github_is_the_clone})
     if done.returncode != 0 and ("Could not find a version" in done.stderr or "NewConnectionError" in done.stderr
                                  or "Network is unreachable" in done.stderr):
         pytest.skip(f"the package index is not reachable here: {done.stderr.strip().splitlines()[-1]}")
