@@ -11,7 +11,7 @@ CPU_ONLY ?=
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_INDEX := $(if $(CPU_ONLY),--index-url $(TORCH_CPU_INDEX),)
 
-.PHONY: install bench test unit slow mutants notebooks browser lab exercises outputs busy-check gpu-check clean
+.PHONY: install bench test unit slow mutants notebooks browser lab exercises links site assignments gradebook outputs busy-check gpu-check clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,11 @@ lab: $(STAMP)
 
 exercises: $(STAMP)
 	$(PY) scripts/make_exercises.py
+
+# The course's one address: make links REPO=owner/name REF=tag moves every Colab badge, install
+# cell, site button and README link to a fork at a tag (scripts/links.py); without them, says it.
+links: $(STAMP)
+	$(PY) scripts/links.py $(if $(REPO),--repo "$(REPO)") $(if $(REF),--ref "$(REF)")
 
 # Every lesson's and solution's stored outputs (quick mode, CPU), which readers see and nbval
 # compares, and every time the course states (lesson headers, README's course map, the guide's
