@@ -55,9 +55,15 @@ notebooks: $(STAMP)
 	rm -rf .nbval-run
 	$(PY) -m pytest -q tests/test_stored_outputs.py -m course
 
-# The course in JupyterLab in headless Chromium (Debian's chromium); screenshots in browser-screenshots/.
+# The course in JupyterLab in headless Chromium (Debian's chromium), then its website; screenshots in
+# browser-screenshots/.
 browser: $(STAMP)
-	$(PY) -m pytest -q -s tests/test_browser.py
+	$(PY) -m pytest -q -s tests/test_browser.py tests/test_site.py
+
+# The course's website, built offline from the stored notebooks into site/ (open site/index.html);
+# tests/test_site.py opens every page of it in Chromium (make browser).
+site: $(STAMP)
+	$(PY) scripts/build_site.py --out site
 
 # Every lesson in quick mode on the quiet machine, then beside one busy process the command starts
 # itself, and the quick benchmark both ways: each time, the ratio, and exit 1 above 2x (a lesson)
@@ -93,4 +99,4 @@ outputs: $(STAMP)
 	$(PY) scripts/make_exercises.py
 
 clean:
-	rm -rf $(VENV) bench-results browser-screenshots gpu-check .nbval-run
+	rm -rf $(VENV) bench-results browser-screenshots gpu-check .nbval-run site release

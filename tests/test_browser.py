@@ -54,6 +54,16 @@ def missing_parts() -> list[str]:
     return missing
 
 
+def require_parts(missing: list[str]) -> None:
+    """Skip where the browser or Playwright is missing; fail instead in CI, which must run it."""
+    if not missing:
+        return
+    message = "the browser test needs " + " and ".join(missing)
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message + " (CI must run it, not skip it)")
+    pytest.skip(message)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -122,12 +132,7 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def browser_page(tmp_path_factory):
-    missing = missing_parts()
-    if missing:
-        message = "the browser test needs " + " and ".join(missing)
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(message + " (CI must run it, not skip it)")
-        pytest.skip(message)
+    require_parts(missing_parts())
     from playwright.sync_api import sync_playwright
 
     lab = Lab(tmp_path_factory.mktemp("lab"))
