@@ -84,7 +84,7 @@ def test_a_forks_stored_outputs_stay_current_and_its_exercises_fresh(fork):
     ("someone/fwdlib", "HEAD", "is a branch, which moves"),
     ("someone/fwdlib", "v1..2", "not a git tag or commit name"),
     ("someone/fwdlib", "-rf", "not a git tag or commit name"),
-    ("https://github.com/someone/fwdlib", "v1.0", "not a GitHub owner/name"),
+    ("https://gitlab.com/someone/fwdlib", "v1.0", "not a GitHub owner/name"),
     ("someone", "v1.0", "not a GitHub owner/name"),
 ])
 def test_links_refuses_a_moving_or_malformed_address_and_changes_nothing(repo, ref, says, capsys):
