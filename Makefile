@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 CPU_ONLY ?=
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_INDEX := $(if $(CPU_ONLY),--index-url $(TORCH_CPU_INDEX),)
+NBGRADER_SERVER_EXTENSIONS := $(addprefix nbgrader.server_extensions.,formgrader validate_assignment assignment_list course_list)
 
 .PHONY: install bench test unit slow mutants notebooks browser lab exercises links site assignments gradebook outputs busy-check gpu-check clean
 
@@ -17,6 +18,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(if $(CPU_ONLY),$(PY) -m pip install -q $(TORCH_INDEX) "torch>=2.2" "torchvision>=0.17",)
 	$(PY) -m pip install -q -e ".[dev]"
+	# nbgrader grades from the command line (make gradebook): its JupyterLab menus stay out of the students' lab
+	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	$(VENV)/bin/jupyter server extension disable --sys-prefix $(NBGRADER_SERVER_EXTENSIONS) >/dev/null 2>&1
 	touch $(STAMP)
 
 install: $(STAMP)

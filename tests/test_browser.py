@@ -163,6 +163,8 @@ def run_all(lab: Lab, page, name: str) -> None:
         accept_kernel_dialog(page)
         assert time.monotonic() < deadline, f"{name}: the kernel did not start"
         time.sleep(0.5)
+    menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
+    assert "Nbgrader" not in menus, f"the instructor's grading tool shows in the students' lab: {menus}"
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     deadline, idle_since = time.monotonic() + RUN_TIMEOUT_S, None
