@@ -25,8 +25,8 @@ from fwdlib.utils import atomic_write  # noqa: E402
 PYPROJECT = ROOT / "pyproject.toml"
 SECTION = re.compile(r"^\[tool\.fwdlib\.course\]\n(?:.*\n)*?(?=\[|\Z)", re.MULTILINE)
 MOVING = {"main", "master", "head", "develop", "dev", "trunk", "latest", "stable", "gh-pages"}
-OWNER_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
-GIT_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
+OWNER_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.{1,2}$)(?![^/]*\.git$)[A-Za-z0-9._-]{1,100}")
+GIT_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")      # no "/": every link splits its path there
 
 # Every form a link to the course takes; group "path" is the file a link points at.
 COLAB = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/(?P<path>[^\s)\"'#]+)")
@@ -58,12 +58,14 @@ def blob_url(path: str) -> str:
     return f"https://github.com/{repo}/blob/{ref}/{path}"
 
 
-def stamp(text: str) -> str:
-    """Point every Colab badge, install spec and link to a repository file of `text` at the address."""
+def stamp(text: str, previous: str | None = None) -> str:
+    """Point every Colab badge, install spec and link to a repository file of `text` at the address
+    (links to files of `previous`, the repository the course moved from, move too; links to other
+    repositories are sources the course cites, and stay)."""
     repo, _ = address()
     text = COLAB.sub(lambda m: colab_url(m["path"]), text)
     text = INSTALL.sub(install_spec(), text)
-    return BLOB.sub(lambda m: blob_url(m["path"]) if m["repo"] == repo else m[0], text)
+    return BLOB.sub(lambda m: blob_url(m["path"]) if m["repo"] in {repo, previous} else m[0], text)
 
 
 def neutral(text: str) -> str:
@@ -76,9 +78,10 @@ def problems(repo: str, ref: str) -> list[str]:
     """What is wrong with an address, each with how to fix it."""
     found = []
     if not OWNER_NAME.fullmatch(repo):
-        found.append(f"REPO={repo!r} is not a GitHub owner/name, for example REPO=my-school/fwdlib")
+        found.append(f"REPO={repo!r} is not a GitHub owner/name (no .git, no URL), for example REPO=my-school/fwdlib")
     if not GIT_REF.fullmatch(ref) or ".." in ref or ref.endswith((".", "/", ".lock")):
-        found.append(f"REF={ref!r} is not a git tag or commit name, for example REF=v1.0 or a commit's hash")
+        found.append(f"REF={ref!r} is not a git tag or commit name without a slash, for example REF=v1.0 or a "
+                     "commit's hash")
     elif ref.lower() in MOVING or ref in local_branches():
         found.append(f"REF={ref!r} is a branch, which moves: a lesson opened later would install other code. "
                      f"Tag the commit to teach (git tag v1.0 && git push origin v1.0) and use REF=v1.0")
@@ -108,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repo is None and args.ref is None:
         print(f"the course lives at github.com/{repo}, its links open and install {ref}")
         return 0
+    previous = repo
     repo, ref = args.repo or repo, args.ref or ref
     found = problems(repo, ref)
     if found:
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     set_address(repo, ref)
     sys.path.insert(0, str(ROOT / "scripts"))
     import make_exercises
-    make_exercises.main([])
+    make_exercises.main([], previous=previous)
     print(f"every badge, install cell, site button and README link now names github.com/{repo} at {ref}; "
           f"commit, then push the ref: git tag {ref} && git push origin {ref}")
     return 0

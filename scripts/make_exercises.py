@@ -83,32 +83,33 @@ def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def render(nb: nbformat.NotebookNode, outputs: bool = False) -> str:
+def render(nb: nbformat.NotebookNode, outputs: bool = False, previous: str | None = None) -> str:
     """The notebook as stored: links stamped; outputs only where kept (lessons, solutions: `make outputs`)."""
     for cell in nb.cells:
-        cell.source = stamp(cell.source)
+        cell.source = stamp(cell.source, previous)
     return nbformat.writes(nb if outputs else strip_outputs(nb)) + "\n"
 
 
-def expected_files() -> dict[Path, str]:
-    """Every file this script owns, with the content it should have."""
+def expected_files(previous: str | None = None) -> dict[Path, str]:
+    """Every file this script owns, with the content it should have (`previous`: the repository the
+    course moved from, whose links to its files move too)."""
     files = {}
     for path in sorted((ROOT / "solutions").glob("*.ipynb")):
         solution = nbformat.read(path, as_version=4)
-        files[ROOT / "exercises" / path.name] = render(exercise_notebook(solution, path.name))
-        files[path] = render(solution, outputs=True)
+        files[ROOT / "exercises" / path.name] = render(exercise_notebook(solution, path.name), previous=previous)
+        files[path] = render(solution, outputs=True, previous=previous)
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        files[path] = render(nbformat.read(path, as_version=4), outputs=True)
+        files[path] = render(nbformat.read(path, as_version=4), outputs=True, previous=previous)
     for text_file in (ROOT / "README.md", ROOT / "solutions" / "INSTRUCTOR_GUIDE.md"):
-        files[text_file] = stamp(text_file.read_text())
+        files[text_file] = stamp(text_file.read_text(), previous)
     return files
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, previous: str | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if any generated file is stale")
     args = parser.parse_args(argv)
-    files = expected_files()
+    files = expected_files(previous)
     owned = set(files)
     stray = [p for p in (ROOT / "exercises").glob("*.ipynb") if p not in owned]
     stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]

@@ -79,6 +79,15 @@ def test_a_forks_stored_outputs_stay_current_and_its_exercises_fresh(fork):
     assert check.returncode == 0 and f"{FORK} at {REF}" in check.stdout, check.stdout + check.stderr
 
 
+def test_a_fork_builds_its_site_from_committed_files_with_its_own_launch_buttons(fork, tmp_path):
+    done = subprocess.run([sys.executable, "scripts/build_site.py", "--out", str(tmp_path / "site")], cwd=fork,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    lesson = (tmp_path / "site" / "notebooks" / "01_ff_goodness.html").read_text()
+    assert f"https://colab.research.google.com/github/{FORK}/blob/{REF}/notebooks/01_ff_goodness.ipynb" in lesson
+    assert links.address()[0] not in lesson
+
+
 @pytest.mark.parametrize("repo, ref, says", [
     ("someone/fwdlib", "main", "is a branch, which moves"),
     ("someone/fwdlib", "HEAD", "is a branch, which moves"),
@@ -86,12 +95,26 @@ def test_a_forks_stored_outputs_stay_current_and_its_exercises_fresh(fork):
     ("someone/fwdlib", "-rf", "not a git tag or commit name"),
     ("https://gitlab.com/someone/fwdlib", "v1.0", "not a GitHub owner/name"),
     ("someone", "v1.0", "not a GitHub owner/name"),
+    ("someone/fwdlib.git", "v1.0", "not a GitHub owner/name"),
+    ("someone/..", "v1.0", "not a GitHub owner/name"),
+    ("someone/fwdlib", "release/2027", "without a slash"),
+    ("someone/fwdlib", "refs/tags/v1", "without a slash"),
 ])
 def test_links_refuses_a_moving_or_malformed_address_and_changes_nothing(repo, ref, says, capsys):
     before = (ROOT / "pyproject.toml").read_bytes()
     assert links.main([f"--repo={repo}", f"--ref={ref}"]) == 2
     assert says in capsys.readouterr().err
     assert (ROOT / "pyproject.toml").read_bytes() == before
+
+
+def test_links_to_files_of_the_course_move_with_it_and_cited_ones_stay():
+    repo, ref = links.address()
+    old = "old-school" + "/fwdlib"             # split: the fork test reads this file for addresses too
+    text = (f"[code](https://github.com/{old}/blob/v0.1/fwdlib/train.py) "
+            f"[study](https://github.com/Przemyslaw11/BeyondBackpropagation/blob/main/src/algorithms/cafo.py)")
+    moved = links.stamp(text, previous=old)
+    assert f"https://github.com/{repo}/blob/{ref}/fwdlib/train.py" in moved
+    assert "Przemyslaw11/BeyondBackpropagation/blob/main/src/algorithms/cafo.py" in moved
 
 
 def test_a_branch_of_this_repository_counts_as_moving(monkeypatch):
