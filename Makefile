@@ -66,13 +66,14 @@ browser: $(STAMP)
 
 # The lab's gradebook, with nbgrader (scripts/gradebook.py): `make assignments` writes the exercise
 # notebooks to hand out (release/students/) and the autograder with their hidden tests (release/autograder/:
-# keep it); `make gradebook SUBMISSIONS=DIR` grades DIR/<student>/<notebook>.ipynb into DIR/gradebook.csv.
+# keep it); `make gradebook SUBMISSIONS=DIR [NOTEBOOKS=01,02]` grades DIR/<student>/<notebook>.ipynb into
+# DIR/gradebook.csv (NOTEBOOKS: the notebooks assigned, by number; default all).
 assignments: $(STAMP)
 	$(PY) scripts/gradebook.py release
 
 gradebook: $(STAMP)
 	$(if $(SUBMISSIONS),,$(error give the submissions: make gradebook SUBMISSIONS=DIR, with DIR/<student>/<notebook>.ipynb))
-	$(PY) scripts/gradebook.py grade "$(SUBMISSIONS)"
+	$(PY) scripts/gradebook.py grade "$(SUBMISSIONS)" $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
 # The course's website, built offline from the stored notebooks into site/ (open site/index.html);
 # tests/test_site.py opens every page of it in Chromium (make browser).

@@ -43,8 +43,6 @@ LINK = re.compile(r"(\]\()([^)\s#]+)(#[^)\s]*)?(\))")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 MODEL_ANSWERS = re.compile(r"^## Model answers.*?(?=^## )", re.MULTILINE | re.DOTALL)
-NOT_PUBLISHED = ("## Model answers to the written questions\n\nNot published on the site: they are in the repository's "
-                 f"[{GUIDE}]({GUIDE}), beside the solutions.\n\n")
 SLIDERS_NOTE = ("*(Interactive on a running kernel: open this notebook in JupyterLab or Colab to move the sliders. "
                 "Shown: the figure at the sliders' first position.)*")
 
@@ -99,6 +97,11 @@ def still_notebook(nb: nbformat.NotebookNode, page: str) -> nbformat.NotebookNod
     return nb
 
 
+def not_published() -> str:
+    return ("## Model answers to the written questions\n\nNot published on the site: they are in the repository's "
+            f"[{GUIDE}]({blob_url(GUIDE)}), beside the solutions.\n\n")
+
+
 def stage(into: Path) -> None:
     """The pages, as the site shows them, in a scratch source folder."""
     for page in PAGES:
@@ -108,7 +111,7 @@ def stage(into: Path) -> None:
             nbformat.write(still_notebook(nbformat.read(ROOT / page, as_version=4), page), target)
         else:
             text = (ROOT / page).read_text()
-            text = MODEL_ANSWERS.sub(lambda m: NOT_PUBLISHED, text) if page == GUIDE else text
+            text = MODEL_ANSWERS.sub(lambda m: not_published(), text) if page == GUIDE else text
             target.write_text(relink(page, text))
     readme = into / "README.md"
     readme.rename(into / "index.md")

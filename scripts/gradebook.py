@@ -2,7 +2,7 @@
 `make gradebook SUBMISSIONS=DIR`).
 
     python scripts/gradebook.py release                 # release/students/ to hand out, release/autograder/ to keep
-    python scripts/gradebook.py grade DIR [--timeout S] [--cell-timeout S] [--jobs N]
+    python scripts/gradebook.py grade DIR [--notebooks 01,02] [--timeout S] [--cell-timeout S] [--jobs N]
 
 One source: the student notebooks are exercises/ as scripts/make_exercises.py writes them from
 solutions/, and each checked exercise's autograder test is its solution's `assert check.exN_M(...)`
@@ -11,11 +11,11 @@ between `### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS` (nbgrader removes it
 copy and puts it back when it grades). A written exercise is graded by hand (the guide's rubric);
 the gradebook shows its self-check's verdict beside it.
 
-Grading reads DIR/<student>/<notebook>.ipynb and writes DIR/gradebook.csv: one row per student, one
-points column and one message column per exercise (the check's own message). Each student is graded
-by its own `nbgrader autograde` process, in a scratch copy of the autograder under DIR/.grading/,
-within a time limit for the whole submission and one per cell; the kernel that runs the student's
-code starts with scripts/sandbox.py, which lets it write only inside its own folder.
+Grading reads DIR/<student>/<notebook>.ipynb and writes DIR/gradebook.csv: one row per student, its
+notes (files not graded, renamed ones), and one points column and one message column per exercise
+(the check's own message, or why it stopped). Each student is graded by its own `nbgrader
+autograde` process, several at once, within a time limit per cell and one per notebook handed in;
+the kernel that runs the student's code starts with scripts/sandbox.py (scripts/grading.py).
 
 nbgrader rather than otter-grader: nbgrader keeps the tests in the notebook as cell metadata, which
 our solutions already carry, and grades with local kernels; otter-grader wants its own question
@@ -32,11 +32,8 @@ import io
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -46,30 +43,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 import make_exercises  # noqa: E402
 from fwdlib.utils import atomic_write  # noqa: E402
+from grading import ASSIGNMENT, Exercise, grade_student, nbgrader, nbgrader_id, write_config  # noqa: E402
 
-ASSIGNMENT = "fwdlib"
 RELEASE = ROOT / "release"
-SANDBOX = ROOT / "scripts" / "sandbox.py"
 CHECKED = re.compile(r"^assert check\.ex(\d+)_(\d+)\(", re.MULTILINE)
 QUIZ = re.compile(r"check\.quiz\(\"(\d+\.\d+)\"")
-STUDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 POINTS = 1
-TIMEOUT_S, CELL_TIMEOUT_S = 900, 120
-CONFIG = """c = get_config()
-c.CourseDirectory.course_id = "fwdlib"
-c.CourseDirectory.root = {root!r}
-c.Execute.timeout = {cell_timeout}
-# the student's code runs in this kernel, never in ours; scripts/sandbox.py runs before its first cell
-c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.exec_files=[{sandbox!r}]"]
-"""
-
-
-@dataclass(frozen=True)
-class Exercise:
-    name: str            # "2.1"
-    notebook: str        # its notebook's file name
-    checked: bool        # has a check: the autograder's points
-    written: bool        # has a written answer: graded by hand, its self-check's verdict shown
+TIMEOUT_S, CELL_TIMEOUT_S = 600, 120       # per notebook, per cell
 
 
 def exercises_of(solution: nbformat.NotebookNode, notebook: str) -> list[Exercise]:
@@ -85,11 +65,18 @@ def exercises_of(solution: nbformat.NotebookNode, notebook: str) -> list[Exercis
 
 
 def test_cell(exercise: str, assertion: str) -> nbformat.NotebookNode:
-    """The autograder's test of one exercise: hidden from students, locked, worth POINTS."""
+    """The autograder's test of one exercise: hidden from students, locked, worth POINTS. It checks with
+    the kit's checks as installed, imported afresh (a notebook may have replaced their functions), and
+    does not call again a function whose cell just ran past the time limit: it would only hang again."""
     cell = nbformat.v4.new_code_cell(
         f"# Exercise {exercise}: graded by the autograder (its test is hidden)\n### BEGIN HIDDEN TESTS\n"
-        f"from fwdlib.course.checks import check   # the kit's checks, whatever the notebook named `check`\n"
-        f"{assertion}\n### END HIDDEN TESTS")
+        f"if isinstance(get_ipython().last_execution_result.error_in_exec, KeyboardInterrupt):\n"
+        f"    raise TimeoutError('stopped: the exercise\\'s cell ran past the time limit; its check was not run again')\n"
+        f"import sys as _sys\n"
+        f"for _name in [m for m in _sys.modules if m.startswith('fwdlib.course.checks')]:\n"
+        f"    del _sys.modules[_name]\n"
+        f"from fwdlib.course.checks import check as _kit\n"
+        f"{assertion.replace('check.', '_kit.', 1)}\n### END HIDDEN TESTS")
     cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": POINTS,
                                  "grade_id": "ex" + exercise.replace(".", "_"), "schema_version": 3}
     return cell
@@ -135,143 +122,38 @@ def all_exercises() -> list[Exercise]:
             for e in exercises_of(nbformat.read(path, as_version=4), path.name)]
 
 
-def write_config(course: Path, cell_timeout: int) -> None:
-    (course / "nbgrader_config.py").write_text(
-        CONFIG.format(root=str(course), cell_timeout=int(cell_timeout), sandbox=str(SANDBOX)))
-
-
-def nbgrader(course: Path, args: list[str], *, timeout: float, env: dict | None = None,
-             log: Path | None = None) -> subprocess.CompletedProcess | None:
-    """Run one nbgrader command in its own process group; None when it ran past `timeout` (then killed)."""
-    env = {**(env or os.environ), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    process = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        process = None
-    if log is not None:
-        log.write_text(output)
-    if process is not None and process.returncode and log is None:
-        raise SystemExit(f"gradebook: nbgrader {args[0]} failed:\n{output[-3000:]}")
-    return process
-
-
-def cell_message(cell: nbformat.NotebookNode, cell_timeout: int) -> str:
-    """What a graded cell said: the check's message, or the error that stopped it."""
-    text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-    lines = [line for line in text.splitlines() if line.strip()]
-    errors = [o for o in cell.outputs if o.output_type == "error"]
-    if any(e.ename in ("CellTimeoutError", "KeyboardInterrupt") for e in errors):
-        lines.append(f"stopped: ran past the {cell_timeout} s a cell may take")
-    elif errors and not (errors[0].ename == "AssertionError" and lines):
-        lines.append(f"{errors[0].ename}: {errors[0].evalue}".strip())
-    return " / ".join(lines) or "no message"
-
-
-def student_env(home: Path) -> dict:
-    """The grading kernel's environment: the student's lab (quick mode, CPU) in a scratch home."""
-    import store_outputs
-    (home / "tmp").mkdir(parents=True, exist_ok=True)
-    return {**store_outputs.student_env(), "HOME": str(home), "TMPDIR": str(home / "tmp"),
-            "MPLCONFIGDIR": str(home / "matplotlib"), "XDG_CACHE_HOME": str(home / "cache")}
-
-
-def grade_student(student_dir: Path, work: Path, exercises: list[Exercise], timeout: float,
-                  cell_timeout: int, released: Path) -> dict[str, tuple[str, str]]:
-    """{exercise: (points, message)} of one student's submission."""
-    from nbgrader.api import Gradebook
-
-    student = student_dir.name
-    notebooks = {e.notebook for e in exercises}
-    results = {e.name: ("0" if e.checked else "", "not submitted") for e in exercises}
-    if work.exists():
-        shutil.rmtree(work)
-    course = work / "course"
-    shutil.copytree(released / "autograder", course, ignore=shutil.ignore_patterns("release", "submitted", "autograded"))
-    write_config(course, cell_timeout)
-    submitted = course / "submitted" / student / ASSIGNMENT
-    submitted.mkdir(parents=True)
-    for path in sorted(student_dir.glob("*.ipynb")):
-        if path.name not in notebooks:
-            continue
-        try:
-            nbformat.validate(nbformat.read(path, as_version=4))
-        except Exception as error:          # anything a broken upload raises: the student sees why
-            for e in exercises:
-                if e.notebook == path.name:
-                    results[e.name] = ("0" if e.checked else "", f"{path.name} is not a readable notebook ({type(error).__name__})")
-            continue
-        shutil.copy(path, submitted / path.name)
-    if not any(submitted.iterdir()):
-        return results
-    done = nbgrader(course, ["autograde", ASSIGNMENT, "--student", student, "--force", "--create"],
-                    timeout=timeout, env=student_env(work / "home"), log=work / "autograde.log")
-    if done is None:
-        for e in exercises:
-            if (submitted / e.notebook).exists():
-                results[e.name] = ("0" if e.checked else "", f"grading stopped: the submission ran past its {timeout:g} s limit")
-        return results
-    graded = course / "autograded" / student / ASSIGNMENT
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as book:
-        for name in sorted(p.name for p in submitted.iterdir()):
-            if not (graded / name).exists():
-                why = (f"grading stopped: a cell ran past its {cell_timeout} s and the kernel did not answer the interrupt"
-                       if "CellTimeoutError" in (work / "autograde.log").read_text() else
-                       f"nbgrader could not grade it (see {work / 'autograde.log'})")
-                for e in (e for e in exercises if e.notebook == name):
-                    results[e.name] = ("0" if e.checked else "", why)
-                continue
-            cells = nbformat.read(graded / name, as_version=4).cells
-            for e in (e for e in exercises if e.notebook == name):
-                points, said = "", []
-                if e.checked:
-                    grade_id = "ex" + e.name.replace(".", "_")
-                    cell = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-                    points = f"{book.find_grade(grade_id, Path(name).stem, ASSIGNMENT, student).score:g}"
-                    said.append(cell_message(cell, cell_timeout))
-                if e.written:
-                    quiz = next((c for c in cells if c.cell_type == "code" and f'check.quiz("{e.name}"' in c.source), None)
-                    verdict = cell_message(quiz, cell_timeout).split(" / ")[-1] if quiz is not None else "its cell is missing"
-                    said.append(f"written answer: grade it by hand; self-check: {verdict}")
-                results[e.name] = (points, " | ".join(said))
-    return results
-
-
 def grade(submissions: Path, timeout: float = TIMEOUT_S, cell_timeout: int = CELL_TIMEOUT_S,
-          released: Path = RELEASE, jobs: int = os.cpu_count() or 1) -> Path:
+          released: Path = RELEASE, jobs: int = os.cpu_count() or 1, notebooks: list[str] | None = None) -> Path:
+    """Grade DIR/<student>/ into DIR/gradebook.csv (`notebooks`: the numbers of those assigned, default all)."""
     if not (released / "autograder" / "gradebook.db").exists():
         raise SystemExit(f"gradebook: no autograder in {released}; run `make assignments` first")
     if not submissions.is_dir():
         raise SystemExit(f"gradebook: {submissions} is not a folder; give SUBMISSIONS=DIR with DIR/<student>/<notebook>.ipynb")
-    exercises = all_exercises()
-    students = []
-    for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if STUDENT.fullmatch(student_dir.name):
-            students.append(student_dir)
-        else:
-            print(f"gradebook: skipped {student_dir.name!r}: a student folder's name is letters, digits and _.@-")
+    exercises = [e for e in all_exercises() if not notebooks or e.notebook[:2] in notebooks]
+    if not exercises:
+        raise SystemExit(f"gradebook: no notebook numbered {', '.join(notebooks)}; the release has "
+                         f"{', '.join(sorted({e.notebook[:2] for e in all_exercises()}))}")
+    folders = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise SystemExit(f"gradebook: no student folders in {submissions} (expected DIR/<student>/<notebook>.ipynb)")
+    taken: set[str] = set()
+    ids = [nbgrader_id(folder.name, taken) for folder in folders]
     # students in parallel, each in its own processes: a lab's forty submissions in minutes, not an hour
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        graded = pool.map(lambda d: grade_student(d, submissions / ".grading" / d.name, exercises, timeout,
-                                                  cell_timeout, released), students)
-        rows = []
-        for student_dir, results in zip(students, graded):
-            earned = sum(float(p) for p, _ in results.values() if p)
-            rows.append({"student": student_dir.name, "points": f"{earned:g}",
-                         "of": str(POINTS * sum(e.checked for e in exercises)),
-                         **{k: v for e in exercises for k, v in ((f"{e.name} points", results[e.name][0]),
-                                                                  (f"{e.name} message", results[e.name][1]))}})
-            print(f"gradebook: {student_dir.name}: {earned:g} of {rows[-1]['of']} points")
-    if not rows:
-        raise SystemExit(f"gradebook: no student folders in {submissions} (expected DIR/<student>/<notebook>.ipynb)")
+        graded = list(pool.map(lambda f, i: grade_student(f, i, submissions / ".grading" / i, exercises, timeout,
+                                                          cell_timeout, released), folders, ids))
+    rows, possible = [], str(POINTS * sum(e.checked for e in exercises))
+    for folder, (results, notes) in zip(folders, graded):
+        earned = sum(float(p) for p, _ in results.values() if p)
+        rows.append({"student": folder.name, "points": f"{earned:g}", "of": possible, "notes": " | ".join(notes),
+                     **{k: v for e in exercises for k, v in ((f"{e.name} points", results[e.name][0]),
+                                                              (f"{e.name} message", results[e.name][1]))}})
+        print(f"gradebook: {folder.name}: {earned:g} of {possible} points" + (f" ({'; '.join(notes)})" if notes else ""))
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write(submissions / "gradebook.csv", table.getvalue())
+    atomic_write(submissions / "gradebook.csv", "\ufeff" + table.getvalue())     # the BOM: spreadsheets read UTF-8
     print(f"gradebook: {len(rows)} students in {submissions / 'gradebook.csv'}")
     return submissions / "gradebook.csv"
 
@@ -284,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     grading = commands.add_parser("grade", help="grade DIR/<student>/<notebook>.ipynb into DIR/gradebook.csv")
     grading.add_argument("submissions", type=Path)
     grading.add_argument("--release", type=Path, default=RELEASE, help="what `release` wrote (default: release/)")
-    grading.add_argument("--timeout", type=float, default=TIMEOUT_S, help=f"seconds per student (default {TIMEOUT_S})")
+    grading.add_argument("--timeout", type=float, default=TIMEOUT_S,
+                         help=f"seconds for each notebook a student handed in (default {TIMEOUT_S})")
+    grading.add_argument("--notebooks", type=lambda text: [n.strip().zfill(2) for n in text.split(",") if n.strip()],
+                         help="the notebooks assigned, by number, e.g. 01,02 (default: all)")
     grading.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT_S,
                          help=f"seconds per cell (default {CELL_TIMEOUT_S})")
     grading.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
@@ -298,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if args.timeout <= 0 or args.cell_timeout <= 0 or args.jobs < 1:
             parser.error("--timeout and --cell-timeout are seconds above 0, --jobs a count from 1")
-        grade(args.submissions, args.timeout, args.cell_timeout, args.release, args.jobs)
+        grade(args.submissions, args.timeout, args.cell_timeout, args.release, args.jobs, args.notebooks)
     return 0
 
 

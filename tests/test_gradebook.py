@@ -76,16 +76,20 @@ def test_four_submissions_graded_end_to_end(released, tmp_path):
     subs = tmp_path / "submissions"
     outside = tmp_path / "instructor-notes.txt"
     outside.write_text("do not touch")
-    for student in ("ada", "ben", "cy", "dee"):
+    for student in ("ada", "Ben Núñez/submission", "cy", "dee"):
         (subs / student).mkdir(parents=True)
     for path in sorted((released / "students").glob("*.ipynb")):
         nbformat.write(answered(released, path.name), subs / "ada" / path.name)
-    nbformat.write(answered(released, NOTEBOOK, {
+    from_exercises = answered(released, NOTEBOOK, {
         "rms_normalise": "def rms_normalise(x):\n    return x / x.norm(dim=1, keepdim=True)\n\ncheck.ex2_1(rms_normalise)",
         "embed_label": "def embed_label(x, labels, num_classes):\n"
                        "    raise NotImplementedError(\"Exercise 2.3: replace this line with your code\")\n\n"
                        "check.ex2_3(embed_label)",
-        "answer_2_4": 'answer_2_4 = "a"\ncheck.quiz("2.4", answer_2_4)'}), subs / "ben" / NOTEBOOK)
+        "answer_2_4": 'answer_2_4 = "a"\ncheck.quiz("2.4", answer_2_4)'})
+    # opened from exercises/ (a Colab badge's copy: no test cells), downloaded twice, one folder down
+    from_exercises.cells = [c for c in from_exercises.cells if not c.metadata.get("nbgrader", {}).get("grade")]
+    nbformat.write(from_exercises, subs / "Ben Núñez" / "submission" / NOTEBOOK.replace(".ipynb", " (1).ipynb"))
+    nbformat.write(from_exercises, subs / "Ben Núñez" / "notes.ipynb")
     nbformat.write(answered(released, NOTEBOOK, {
         "ff_layer_loss": "def ff_layer_loss(g_pos, g_neg, theta):\n    while True:\n        pass\n\n"
                          "check.ex2_2(ff_layer_loss)"}), subs / "cy" / NOTEBOOK)
@@ -104,7 +108,11 @@ for attempt in (lambda: shutil.rmtree({str(subs / 'ada')!r}),
     except PermissionError as refused:
         print(refused)
 open("my-own-notes.txt", "w").write("a submission may write in its own folder")"""
-    nbformat.write(answered(released, NOTEBOOK, extra=attack), subs / "dee" / NOTEBOOK)
+    cheat = ("import fwdlib.course.checks as kit\nkit.check.ex2_2 = lambda *args, **kwargs: True\n"
+             "check.ex2_2 = kit.check.ex2_2")
+    nbformat.write(answered(released, NOTEBOOK, {"ff_layer_loss": "def ff_layer_loss(g_pos, g_neg, theta):\n"
+                                                                   "    return g_pos.sum() * 0\n\n" + cheat},
+                            extra=attack), subs / "dee" / NOTEBOOK)
     before = tree_digest(tmp_path, {".grading", "gradebook.csv"})
 
     done = subprocess.run([sys.executable, "scripts/gradebook.py", "grade", str(subs), "--cell-timeout", "20",
@@ -112,25 +120,28 @@ open("my-own-notes.txt", "w").write("a submission may write in its own folder")"
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     assert tree_digest(tmp_path, {".grading", "gradebook.csv"}) == before       # nothing outside its folder touched
-    rows = {row["student"]: row for row in csv.DictReader((subs / "gradebook.csv").open())}
-    assert list(rows) == ["ada", "ben", "cy", "dee"]
-    assert set(rows["ada"]) == {"student", "points", "of"} | {f"{e} {k}" for e in timetable.EXERCISE_MINUTES
-                                                              for k in ("points", "message")}
+    rows = {row["student"]: row for row in csv.DictReader((subs / "gradebook.csv").open(encoding="utf-8-sig"))}
+    assert list(rows) == ["Ben Núñez", "ada", "cy", "dee"]
+    assert set(rows["ada"]) == {"student", "points", "of", "notes"} | {f"{e} {k}" for e in timetable.EXERCISE_MINUTES
+                                                                       for k in ("points", "message")}
     every = len([e for e in gradebook.all_exercises() if e.checked])
     assert rows["ada"]["points"] == rows["ada"]["of"] == str(every)
     assert rows["ada"]["2.4 points"] == "" and "grade it by hand; self-check: ✓" in rows["ada"]["2.4 message"]
 
-    ben = rows["ben"]
+    ben = rows["Ben Núñez"]
+    assert f"graded submission/{NOTEBOOK.replace('.ipynb', ' (1).ipynb')} as {NOTEBOOK}" in ben["notes"]
+    assert "not graded: notes.ipynb" in ben["notes"]
     assert [ben[f"2.{i} points"] for i in (1, 2, 3, 5)] == ["0", "1", "0", "1"] and ben["points"] == "2"
     assert ben["2.1 message"].startswith("✗ Exercise 2.1") and "not attempted yet" in ben["2.3 message"]
     assert "self-check: ✗" in ben["2.4 message"]
     assert ben["1.1 points"] == "0" and ben["1.1 message"] == "not submitted"
 
     cy = rows["cy"]
-    assert cy["2.2 points"] == "0" and "ran past the 20 s a cell may take" in cy["2.2 message"]
+    assert cy["2.2 points"] == "0" and "ran past the 20 s a cell may take (its check was not run again)" \
+        in cy["2.2 message"]
     assert [cy[f"2.{i} points"] for i in (1, 3, 5)] == ["1", "1", "1"]               # the rest still graded
 
-    assert rows["dee"]["points"] == "4"
+    assert rows["dee"]["points"] == "3" and rows["dee"]["2.2 points"] == "0"      # the replaced check fooled nobody
     graded = nbformat.read(subs / ".grading/dee/course/autograded/dee/fwdlib" / NOTEBOOK, as_version=4)
     said = next(c for c in graded.cells if "for attempt in" in c.source).outputs[0]["text"].splitlines()
     assert len(said) == 7 and all(line.startswith("grading sandbox:") for line in said), said
@@ -157,14 +168,14 @@ def test_a_deaf_kernel_meets_the_cell_limit_and_a_slow_submission_the_whole_limi
     slow.cells[2:2] = [nbformat.v4.new_code_cell("import time\ntime.sleep(4)") for _ in range(8)]   # each under the cell limit
     nbformat.write(slow, subs / "fay" / NOTEBOOK)
     done = subprocess.run([sys.executable, "scripts/gradebook.py", "grade", str(subs), "--cell-timeout", "6",
-                           "--timeout", "25", "--jobs", "2", "--release", str(released)],
+                           "--timeout", "25", "--jobs", "2", "--notebooks", "2", "--release", str(released)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     left = subprocess.run(["pgrep", "-f", str(subs)], capture_output=True, text=True).stdout.split()
     assert not left, f"grading processes left running: {left}"
-    rows = {row["student"]: row for row in csv.DictReader((subs / "gradebook.csv").open())}
+    rows = {row["student"]: row for row in csv.DictReader((subs / "gradebook.csv").open(encoding="utf-8-sig"))}
     assert rows["eve"]["points"] == "0" and "kernel did not answer the interrupt" in rows["eve"]["2.5 message"]
-    assert rows["eve"]["1.1 message"] == "not submitted"
+    assert rows["eve"]["of"] == "4" and "1.1 points" not in rows["eve"]            # only notebook 02 was assigned
     assert rows["fay"]["points"] == "0" and "the submission ran past its 25 s limit" in rows["fay"]["2.1 message"]
 
 

@@ -22,7 +22,7 @@ from test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, missing_parts, re
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_site  # noqa: E402
-from links import colab_url  # noqa: E402
+from links import blob_url, colab_url  # noqa: E402
 
 pytestmark = pytest.mark.browser
 NOTEBOOK_PAGES = [p for p in build_site.PAGES if p.endswith(".ipynb")]
@@ -146,6 +146,7 @@ def test_the_guide_on_the_site_keeps_its_model_answers_for_instructors(site):
     source = (ROOT / "solutions/INSTRUCTOR_GUIDE.md").read_text()
     answer = re.search(r"^- \*\*0\.2 [^*]+\*\* \[\w\] (.{40})", source, re.MULTILINE)[1]
     assert answer not in guide and "Not published on the site" in guide
+    assert f'href="{blob_url("solutions/INSTRUCTOR_GUIDE.md")}"' in guide          # where they are instead
     assert "Forking the course" in guide and "Grading the written answers" in guide
 
 

@@ -1,0 +1,222 @@
+"""Grading one student's submission with nbgrader (used by scripts/gradebook.py).
+
+A submission is what a student hands in, as it comes: the notebooks of release/students/ or of
+exercises/ (a Colab badge opens those), under a folder of any name, renamed by a download
+("02_..._exercises (1).ipynb") or nested one folder down. Each is matched to its notebook in the
+release, given back any autograder test cell it lacks, and graded by its own `nbgrader autograde`
+process in a scratch copy of the autograder, whose kernel starts with scripts/sandbox.py.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "fwdlib"
+SANDBOX = ROOT / "scripts" / "sandbox.py"
+# what downloads and copies append to a notebook's name: "name (1).ipynb", "name-Copy1.ipynb", "name copy.ipynb"
+COPY_SUFFIX = re.compile(r"(?: \(\d+\)|-Copy\d*| copy(?: \d+)?)+$", re.IGNORECASE)
+CHECKSUM_NOISE = re.compile(r"^.*Attribute 'checksum' for cell ex\d+_\d+ has changed!.*\n", re.MULTILINE)
+CONFIG = """c = get_config()
+c.CourseDirectory.course_id = "fwdlib"
+c.CourseDirectory.root = {root!r}
+c.Execute.timeout = {cell_timeout}
+# the student's code runs in this kernel, never in ours; scripts/sandbox.py runs before its first cell
+c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.exec_files=[{sandbox!r}]"]
+"""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    name: str            # "2.1"
+    notebook: str        # its notebook's file name
+    checked: bool        # has a check: the autograder's points
+    written: bool        # has a written answer: graded by hand, its self-check's verdict shown
+
+    @property
+    def grade_id(self) -> str:
+        return "ex" + self.name.replace(".", "_")
+
+
+def write_config(course: Path, cell_timeout: int) -> None:
+    (course / "nbgrader_config.py").write_text(
+        CONFIG.format(root=str(course), cell_timeout=int(cell_timeout), sandbox=str(SANDBOX)))
+
+
+def nbgrader(course: Path, args: list[str], *, timeout: float, env: dict | None = None,
+             log: Path | None = None) -> subprocess.CompletedProcess | None:
+    """Run one nbgrader command in its own process group; None when it ran past `timeout` (then killed)."""
+    env = {**(env or os.environ), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    process = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        process = None
+    if log is not None:       # the students' copies lack the hidden tests: nbgrader warns of it for every test cell
+        log.write_text(CHECKSUM_NOISE.sub("", output))
+    if process is not None and process.returncode and log is None:
+        raise SystemExit(f"gradebook: nbgrader {args[0]} failed:\n{output[-3000:]}")
+    return process
+
+
+def nbgrader_id(folder: str, taken: set[str]) -> str:
+    """A name nbgrader accepts for a student folder of any name ("José Núñez" -> "Jose_Nunez")."""
+    plain = unicodedata.normalize("NFKD", folder).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^A-Za-z0-9_.@-]+", "_", plain).strip("._") or "student"
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    taken.add(name)
+    return name
+
+
+def find_notebooks(student_dir: Path, notebooks: set[str]) -> tuple[dict[str, Path], list[str]]:
+    """{release notebook: the student's file for it} and notes on what was not graded or was renamed."""
+    candidates: dict[str, list[Path]] = {}
+    notes = []
+    for path in sorted(student_dir.rglob("*.ipynb")):
+        if any(part.startswith(".") for part in path.relative_to(student_dir).parts):
+            continue                                         # .ipynb_checkpoints and the like
+        name = COPY_SUFFIX.sub("", path.stem) + ".ipynb"
+        if name in notebooks:
+            candidates.setdefault(name, []).append(path)
+        else:
+            notes.append(f"not graded: {path.relative_to(student_dir)} (no notebook of that name in the release)")
+    found = {}
+    for name, paths in candidates.items():
+        found[name] = max(paths, key=lambda p: p.stat().st_mtime)
+        for path in paths:
+            if path != found[name]:
+                notes.append(f"not graded: {path.relative_to(student_dir)} (an older copy of {name})")
+        if found[name].relative_to(student_dir).as_posix() != name:
+            notes.append(f"graded {found[name].relative_to(student_dir)} as {name}")
+    return found, notes
+
+
+def with_tests(submission: nbformat.NotebookNode, released: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """`submission` with every autograder test cell of `released` it lacks put back where it belongs
+    (after the cell it follows in the release): a notebook from exercises/ has none, and a student
+    may delete one. nbgrader then restores each test's hidden body."""
+    have = {c.metadata.get("nbgrader", {}).get("grade_id") for c in submission.cells}
+    for index, cell in enumerate(released.cells):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if not cell.metadata.get("nbgrader", {}).get("grade") or grade_id in have:
+            continue
+        before = released.cells[index - 1].id if index else None
+        at = next((i + 1 for i, c in enumerate(submission.cells) if c.id == before), len(submission.cells))
+        submission.cells.insert(at, nbformat.from_dict(cell))
+    return submission
+
+
+def student_env(home: Path) -> dict:
+    """The grading kernel's environment: the student's lab (quick mode, CPU) in a scratch home."""
+    import store_outputs
+    (home / "tmp").mkdir(parents=True, exist_ok=True)
+    return {**store_outputs.student_env(), "HOME": str(home), "TMPDIR": str(home / "tmp"),
+            "MPLCONFIGDIR": str(home / "matplotlib"), "XDG_CACHE_HOME": str(home / "cache")}
+
+
+def cell_message(cell: nbformat.NotebookNode, cell_timeout: int) -> str:
+    """What a graded cell said: the check's message, or the error that stopped it."""
+    text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+    lines = [line for line in text.splitlines() if line.strip()]
+    errors = [o for o in cell.outputs if o.output_type == "error"]
+    if any(e.ename in ("CellTimeoutError", "KeyboardInterrupt") for e in errors):
+        lines.append(f"stopped: ran past the {cell_timeout} s a cell may take")
+    elif errors and errors[0].ename == "TimeoutError":           # the test cell saw its exercise's cell stopped
+        lines.append(f"stopped: the exercise's cell ran past the {cell_timeout} s a cell may take (its check was "
+                     "not run again)")
+    elif errors and not (errors[0].ename == "AssertionError" and lines):
+        lines.append(f"{errors[0].ename}: {errors[0].evalue}".strip())
+    return " / ".join(lines) or "no message"
+
+
+def checked_message(cell: nbformat.NotebookNode, exercise: str, points: float, cell_timeout: int) -> str:
+    said = cell_message(cell, cell_timeout)
+    if points and not said.startswith(f"✓ Exercise {exercise}"):      # every check that passes says so
+        return f"passed without the check's message: read this notebook ({said})"
+    return said
+
+
+def results_of(graded: Path, name: str, exercises: list[Exercise], book, student: str,
+               cell_timeout: int) -> dict[str, tuple[str, str]]:
+    cells = nbformat.read(graded / name, as_version=4).cells
+    results = {}
+    for e in exercises:
+        points, said = "", []
+        if e.checked:
+            cell = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == e.grade_id)
+            score = book.find_grade(e.grade_id, Path(name).stem, ASSIGNMENT, student).score
+            points = f"{score:g}"
+            said.append(checked_message(cell, e.name, score, cell_timeout))
+        if e.written:
+            quiz = next((c for c in cells if c.cell_type == "code" and f'check.quiz("{e.name}"' in c.source), None)
+            verdict = cell_message(quiz, cell_timeout).split(" / ")[-1] if quiz is not None else "its cell is missing"
+            said.append(f"written answer: grade it by hand; self-check: {verdict}")
+        results[e.name] = (points, " | ".join(said))
+    return results
+
+
+def grade_student(student_dir: Path, student: str, work: Path, exercises: list[Exercise], timeout: float,
+                  cell_timeout: int, released: Path) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """({exercise: (points, message)}, notes) of one student's submission; `student`: its nbgrader id."""
+    from nbgrader.api import Gradebook
+
+    def everywhere(notebook: str, message: str) -> None:
+        for e in (e for e in exercises if e.notebook == notebook):
+            results[e.name] = ("0" if e.checked else "", message)
+
+    results = {e.name: ("0" if e.checked else "", "not submitted") for e in exercises}
+    found, notes = find_notebooks(student_dir, {e.notebook for e in exercises})
+    if work.exists():
+        shutil.rmtree(work)
+    course = work / "course"
+    shutil.copytree(released / "autograder", course, ignore=shutil.ignore_patterns("release", "submitted", "autograded"))
+    write_config(course, cell_timeout)
+    submitted = course / "submitted" / student / ASSIGNMENT
+    submitted.mkdir(parents=True)
+    for name, path in found.items():
+        try:
+            notebook = nbformat.read(path, as_version=4)
+            nbformat.validate(notebook)
+        except Exception as error:          # anything a broken upload raises: the student sees why
+            everywhere(name, f"{path.relative_to(student_dir)} is not a readable notebook ({type(error).__name__})")
+            continue
+        nbformat.write(with_tests(notebook, nbformat.read(released / "students" / name, as_version=4)),
+                       submitted / name)
+    graded_here = sorted(p.name for p in submitted.iterdir())
+    if not graded_here:
+        return results, notes
+    limit = timeout * len(graded_here)
+    done = nbgrader(course, ["autograde", ASSIGNMENT, "--student", student, "--force", "--create"],
+                    timeout=limit, env=student_env(work / "home"), log=work / "autograde.log")
+    if done is None:
+        for name in graded_here:
+            everywhere(name, f"grading stopped: the submission ran past its {limit:g} s limit "
+                             f"({timeout:g} s for each of its {len(graded_here)} notebooks)")
+        return results, notes
+    graded = course / "autograded" / student / ASSIGNMENT
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as book:
+        for name in graded_here:
+            if (graded / name).exists():
+                results.update(results_of(graded, name, [e for e in exercises if e.notebook == name], book, student,
+                                          cell_timeout))
+            elif "CellTimeoutError" in (work / "autograde.log").read_text():
+                everywhere(name, f"grading stopped: a cell ran past its {cell_timeout} s and the kernel did not "
+                                 "answer the interrupt")
+            else:
+                everywhere(name, f"nbgrader could not grade it (see {work / 'autograde.log'})")
+    return results, notes
