@@ -43,12 +43,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 import make_exercises  # noqa: E402
 from fwdlib.utils import atomic_write  # noqa: E402
-from grading import ASSIGNMENT, Exercise, grade_student, nbgrader, nbgrader_id, write_config  # noqa: E402
+from grading import ASSIGNMENT, POINTS, Exercise, bubblewrap, grade_student, nbgrader, nbgrader_id, write_config  # noqa: E402
 
 RELEASE = ROOT / "release"
 CHECKED = re.compile(r"^assert check\.ex(\d+)_(\d+)\(", re.MULTILINE)
 QUIZ = re.compile(r"check\.quiz\(\"(\d+\.\d+)\"")
-POINTS = 1
 TIMEOUT_S, CELL_TIMEOUT_S = 600, 120       # per notebook, per cell
 
 
@@ -127,6 +126,7 @@ def grade(submissions: Path, timeout: float = TIMEOUT_S, cell_timeout: int = CEL
     """Grade DIR/<student>/ into DIR/gradebook.csv (`notebooks`: the numbers of those assigned, default all)."""
     if not (released / "autograder" / "gradebook.db").exists():
         raise SystemExit(f"gradebook: no autograder in {released}; run `make assignments` first")
+    submissions = submissions.resolve()            # nbgrader runs elsewhere: a relative path would name nothing
     if not submissions.is_dir():
         raise SystemExit(f"gradebook: {submissions} is not a folder; give SUBMISSIONS=DIR with DIR/<student>/<notebook>.ipynb")
     exercises = [e for e in all_exercises() if not notebooks or e.notebook[:2] in notebooks]
@@ -136,12 +136,18 @@ def grade(submissions: Path, timeout: float = TIMEOUT_S, cell_timeout: int = CEL
     folders = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
         raise SystemExit(f"gradebook: no student folders in {submissions} (expected DIR/<student>/<notebook>.ipynb)")
+    if (submissions / "gradebook.csv").exists() and not (submissions / "gradebook.csv").is_file():
+        raise SystemExit(f"gradebook: {submissions / 'gradebook.csv'} is not a file; rename it, the gradebook goes there")
+    hidden = [submissions, released.resolve(), ROOT / "solutions"]
+    if bubblewrap() is None:
+        print("gradebook: bubblewrap (bwrap) is not available here, so each kernel is held by scripts/sandbox.py "
+              "alone, which code written to escape it can get past; install Debian's bubblewrap to isolate it")
     taken: set[str] = set()
     ids = [nbgrader_id(folder.name, taken) for folder in folders]
     # students in parallel, each in its own processes: a lab's forty submissions in minutes, not an hour
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         graded = list(pool.map(lambda f, i: grade_student(f, i, submissions / ".grading" / i, exercises, timeout,
-                                                          cell_timeout, released), folders, ids))
+                                                          cell_timeout, released, hidden), folders, ids))
     rows, possible = [], str(POINTS * sum(e.checked for e in exercises))
     for folder, (results, notes) in zip(folders, graded):
         earned = sum(float(p) for p, _ in results.values() if p)
@@ -149,6 +155,7 @@ def grade(submissions: Path, timeout: float = TIMEOUT_S, cell_timeout: int = CEL
                      **{k: v for e in exercises for k, v in ((f"{e.name} points", results[e.name][0]),
                                                               (f"{e.name} message", results[e.name][1]))}})
         print(f"gradebook: {folder.name}: {earned:g} of {possible} points" + (f" ({'; '.join(notes)})" if notes else ""))
+    rows = [{k: spreadsheet_safe(v) for k, v in row.items()} for row in rows]
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=list(rows[0]))
     writer.writeheader()
@@ -156,6 +163,12 @@ def grade(submissions: Path, timeout: float = TIMEOUT_S, cell_timeout: int = CEL
     atomic_write(submissions / "gradebook.csv", "\ufeff" + table.getvalue())     # the BOM: spreadsheets read UTF-8
     print(f"gradebook: {len(rows)} students in {submissions / 'gradebook.csv'}")
     return submissions / "gradebook.csv"
+
+
+def spreadsheet_safe(value: str, limit: int = 500) -> str:
+    """A cell no spreadsheet runs as a formula (a student's code prints into messages), of bounded length."""
+    value = value if len(value) <= limit else value[:limit - 1] + "…"
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def main(argv: list[str] | None = None) -> int:

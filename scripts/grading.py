@@ -8,10 +8,12 @@ process in a scratch copy of the autograder, whose kernel starts with scripts/sa
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import unicodedata
@@ -22,15 +24,19 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "fwdlib"
+POINTS = 1                   # a checked exercise's
 SANDBOX = ROOT / "scripts" / "sandbox.py"
 # what downloads and copies append to a notebook's name: "name (1).ipynb", "name-Copy1.ipynb", "name copy.ipynb"
 COPY_SUFFIX = re.compile(r"(?: \(\d+\)|-Copy\d*| copy(?: \d+)?)+$", re.IGNORECASE)
 CHECKSUM_NOISE = re.compile(r"^.*Attribute 'checksum' for cell ex\d+_\d+ has changed!.*\n", re.MULTILINE)
+KERNEL = "fwdlib-grader"
 CONFIG = """c = get_config()
 c.CourseDirectory.course_id = "fwdlib"
 c.CourseDirectory.root = {root!r}
 c.Execute.timeout = {cell_timeout}
-# the student's code runs in this kernel, never in ours; scripts/sandbox.py runs before its first cell
+# the student's code runs in this kernel (grading.write_kernel), never in ours; scripts/sandbox.py runs
+# before its first cell
+c.Execute.kernel_name = "{kernel}"
 c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.exec_files=[{sandbox!r}]"]
 """
 
@@ -49,24 +55,62 @@ class Exercise:
 
 def write_config(course: Path, cell_timeout: int) -> None:
     (course / "nbgrader_config.py").write_text(
-        CONFIG.format(root=str(course), cell_timeout=int(cell_timeout), sandbox=str(SANDBOX)))
+        CONFIG.format(root=str(course), cell_timeout=int(cell_timeout), sandbox=str(SANDBOX), kernel=KERNEL))
+
+
+def bubblewrap() -> str | None:
+    """Debian's bubblewrap, where it can make a sandbox on this machine (user namespaces allowed)."""
+    found = shutil.which("bwrap")
+    if found is None:
+        return None
+    probe = subprocess.run([found, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "true"],
+                           capture_output=True)
+    return found if probe.returncode == 0 else None
+
+
+def write_kernel(work: Path, folder: Path, hidden: list[Path]) -> Path:
+    """The grading kernel's spec under `work`/jupyter (JUPYTER_PATH). With bubblewrap the kernel sees the
+    machine read-only but for `folder` (the notebook's, where it runs) and its scratch home, cannot see
+    `hidden` (the hidden tests, the gradebook, the other students, the solutions) or any process outside,
+    and dies with its parent; interrupts come as messages (a signal would stop at bubblewrap)."""
+    python = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    home = work / "home"
+    wrap = bubblewrap()
+    if wrap:
+        argv = [wrap, "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/dev/shm", "--proc", "/proc",
+                *[a for path in hidden for a in ("--tmpfs", str(path))],
+                "--bind", str(folder), str(folder), "--bind", str(home), str(home), "--chdir", str(folder),
+                "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session",
+                # in its own process namespace the kernel's parent looks gone: bubblewrap watches it instead
+                "--unsetenv", "JPY_PARENT_PID", "--", *python]
+    else:
+        argv = python
+    spec = work / "jupyter" / "kernels" / KERNEL
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "fwdlib grader", "language": "python",
+                                                  "interrupt_mode": "message"}))
+    return work / "jupyter"
 
 
 def nbgrader(course: Path, args: list[str], *, timeout: float, env: dict | None = None,
              log: Path | None = None) -> subprocess.CompletedProcess | None:
-    """Run one nbgrader command in its own process group; None when it ran past `timeout` (then killed)."""
+    """Run one nbgrader command in its own process group, its output to `log` (a file: a kernel that
+    kept a pipe open would hang us); None when it ran past `timeout` (then killed, group and all)."""
     env = {**(env or os.environ), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    process = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        process = None
-    if log is not None:       # the students' copies lack the hidden tests: nbgrader warns of it for every test cell
-        log.write_text(CHECKSUM_NOISE.sub("", output))
-    if process is not None and process.returncode and log is None:
+    log = log or course / "nbgrader.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, text=True,
+                                   stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            process = None
+    # the students' copies lack the hidden tests: nbgrader warns of it for every test cell
+    output = CHECKSUM_NOISE.sub("", log.read_text(errors="replace"))
+    log.write_text(output)
+    if process is not None and process.returncode and log.name == "nbgrader.log":
         raise SystemExit(f"gradebook: nbgrader {args[0]} failed:\n{output[-3000:]}")
     return process
 
@@ -83,6 +127,12 @@ def nbgrader_id(folder: str, taken: set[str]) -> str:
     return name
 
 
+def release_files_only(folder: str, names: list[str]) -> set[str]:
+    """What copying the autograder leaves out: nbgrader's own output folders and anything not a plain file or folder."""
+    return {n for n in names if n in ("release", "submitted", "autograded")
+            or not stat.S_ISREG(mode := os.lstat(os.path.join(folder, n)).st_mode) and not stat.S_ISDIR(mode)}
+
+
 def find_notebooks(student_dir: Path, notebooks: set[str]) -> tuple[dict[str, Path], list[str]]:
     """{release notebook: the student's file for it} and notes on what was not graded or was renamed."""
     candidates: dict[str, list[Path]] = {}
@@ -90,6 +140,9 @@ def find_notebooks(student_dir: Path, notebooks: set[str]) -> tuple[dict[str, Pa
     for path in sorted(student_dir.rglob("*.ipynb")):
         if any(part.startswith(".") for part in path.relative_to(student_dir).parts):
             continue                                         # .ipynb_checkpoints and the like
+        if path.is_symlink() or not stat.S_ISREG(path.lstat().st_mode):     # a link or a pipe is not a hand-in
+            notes.append(f"not graded: {path.relative_to(student_dir)} (not a regular file)")
+            continue
         name = COPY_SUFFIX.sub("", path.stem) + ".ipynb"
         if name in notebooks:
             candidates.setdefault(name, []).append(path)
@@ -144,11 +197,15 @@ def cell_message(cell: nbformat.NotebookNode, cell_timeout: int) -> str:
     return " / ".join(lines) or "no message"
 
 
-def checked_message(cell: nbformat.NotebookNode, exercise: str, points: float, cell_timeout: int) -> str:
+def checked(cell: nbformat.NotebookNode | None, exercise: str, score: float, cell_timeout: int) -> tuple[str, str]:
+    """(points, message) of a checked exercise. A pass counts when the check said so: every check that
+    passes prints its verdict, so a test cell that "passed" silently did not run as written."""
+    if cell is None:
+        return "0", "its test cell is missing from the graded notebook: read this notebook"
     said = cell_message(cell, cell_timeout)
-    if points and not said.startswith(f"✓ Exercise {exercise}"):      # every check that passes says so
-        return f"passed without the check's message: read this notebook ({said})"
-    return said
+    if score and not said.startswith(f"✓ Exercise {exercise}"):
+        return "0", f"the test did not run as written (no check verdict): read this notebook ({said})"
+    return f"{score:g}", said
 
 
 def results_of(graded: Path, name: str, exercises: list[Exercise], book, student: str,
@@ -158,10 +215,10 @@ def results_of(graded: Path, name: str, exercises: list[Exercise], book, student
     for e in exercises:
         points, said = "", []
         if e.checked:
-            cell = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == e.grade_id)
+            cell = next((c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == e.grade_id), None)
             score = book.find_grade(e.grade_id, Path(name).stem, ASSIGNMENT, student).score
-            points = f"{score:g}"
-            said.append(checked_message(cell, e.name, score, cell_timeout))
+            points, message = checked(cell, e.name, min(score, POINTS), cell_timeout)
+            said.append(message)
         if e.written:
             quiz = next((c for c in cells if c.cell_type == "code" and f'check.quiz("{e.name}"' in c.source), None)
             verdict = cell_message(quiz, cell_timeout).split(" / ")[-1] if quiz is not None else "its cell is missing"
@@ -171,8 +228,9 @@ def results_of(graded: Path, name: str, exercises: list[Exercise], book, student
 
 
 def grade_student(student_dir: Path, student: str, work: Path, exercises: list[Exercise], timeout: float,
-                  cell_timeout: int, released: Path) -> tuple[dict[str, tuple[str, str]], list[str]]:
-    """({exercise: (points, message)}, notes) of one student's submission; `student`: its nbgrader id."""
+                  cell_timeout: int, released: Path, hidden: list[Path]) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """({exercise: (points, message)}, notes) of one student's submission; `student`: its nbgrader id;
+    `hidden`: what its kernel must not see."""
     from nbgrader.api import Gradebook
 
     def everywhere(notebook: str, message: str) -> None:
@@ -184,7 +242,7 @@ def grade_student(student_dir: Path, student: str, work: Path, exercises: list[E
     if work.exists():
         shutil.rmtree(work)
     course = work / "course"
-    shutil.copytree(released / "autograder", course, ignore=shutil.ignore_patterns("release", "submitted", "autograded"))
+    shutil.copytree(released / "autograder", course, ignore=release_files_only)
     write_config(course, cell_timeout)
     submitted = course / "submitted" / student / ASSIGNMENT
     submitted.mkdir(parents=True)
@@ -201,14 +259,16 @@ def grade_student(student_dir: Path, student: str, work: Path, exercises: list[E
     if not graded_here:
         return results, notes
     limit = timeout * len(graded_here)
+    graded = course / "autograded" / student / ASSIGNMENT
+    env = student_env(work / "home")
+    env["JUPYTER_PATH"] = str(write_kernel(work, graded, hidden))
     done = nbgrader(course, ["autograde", ASSIGNMENT, "--student", student, "--force", "--create"],
-                    timeout=limit, env=student_env(work / "home"), log=work / "autograde.log")
+                    timeout=limit, env=env, log=work / "autograde.log")
     if done is None:
         for name in graded_here:
             everywhere(name, f"grading stopped: the submission ran past its {limit:g} s limit "
                              f"({timeout:g} s for each of its {len(graded_here)} notebooks)")
         return results, notes
-    graded = course / "autograded" / student / ASSIGNMENT
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as book:
         for name in graded_here:
             if (graded / name).exists():

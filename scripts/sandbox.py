@@ -8,9 +8,12 @@ refuses each with a PermissionError that says what was refused, and a hook canno
 installed. The libraries the course needs load their native code first.
 
 What it is not: a security boundary against code written to escape it. PEP 578 says so of audit
-hooks, and, for one, a descriptor opened on a directory lets `os.open(name, dir_fd=...)` reach
-past the check. It stops a submission that deletes or overwrites files elsewhere, by mistake or
-on purpose, and one that shells out; grade work you do not trust in a container as well.
+hooks: C code raises no event (sqlite3 opens its files in C, `_posixsubprocess.fork_exec` starts
+programs unseen), and a descriptor opened on a directory lets `os.open(name, dir_fd=...)` reach past
+the check. It stops a submission that deletes or overwrites files elsewhere by mistake or by a
+plain call, and one that shells out. The boundary is bubblewrap, where the machine has it
+(scripts/grading.py): the kernel then sees the machine read-only but for its own folder and home,
+and sees neither the hidden tests nor the other students nor any process outside.
 """
 
 
@@ -40,7 +43,7 @@ def _close_the_sandbox():
         if isinstance(path, int) or path is None:        # a descriptor: opened under these rules
             return True
         path = os.fsdecode(path)
-        if isinstance(dir_fd, int) and not os.path.isabs(path):
+        if isinstance(dir_fd, int) and dir_fd >= 0 and not os.path.isabs(path):     # -1: no dir_fd
             path = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
         real = os.path.realpath(path)
         return real == "/dev/null" or any(real == r or real.startswith(r + os.sep) for r in roots)
@@ -60,6 +63,8 @@ def _close_the_sandbox():
         elif event == "os.kill":
             if args[0] != os.getpid():
                 raise PermissionError("grading sandbox: a submission may not signal other processes")
+        elif event == "os.killpg":
+            raise PermissionError("grading sandbox: a submission may not signal other processes")
         elif event in refused:
             raise PermissionError(f"grading sandbox: {event} is not allowed while grading")
 

@@ -8,6 +8,7 @@ the cell's time limit, and a slow submission the whole submission's.
 """
 import csv
 import hashlib
+import os
 import re
 import subprocess
 import sys
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.slow     # nbgrader executes notebooks
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import gradebook  # noqa: E402
+import grading  # noqa: E402
 from fwdlib.course import timetable  # noqa: E402
 
 NOTEBOOK = "02_ff_training_exercises.ipynb"
@@ -155,6 +157,48 @@ def grade_one(released: Path, subs: Path, *limits: str) -> dict:
     left = subprocess.run(["pgrep", "-f", str(subs)], capture_output=True, text=True).stdout.split()
     assert not left, f"grading processes left running: {left}"
     return next(csv.DictReader((subs / "gradebook.csv").open()))
+
+
+def test_bubblewrap_contains_what_the_audit_hook_cannot_see(released, tmp_path):
+    """C code raises no audit event (sqlite3 opens files in C) and `dir_fd` slips past the hook: the
+    kernel's bubblewrap sandbox holds them, and hides the hidden tests, the solutions and the others."""
+    if grading.bubblewrap() is None:
+        message = "needs Debian's bubblewrap (apt-get install bubblewrap) and user namespaces"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(message + " (CI must run it, not skip it)")
+        pytest.skip(message)
+    subs = tmp_path / "submissions"
+    for student in ("ada", "mal"):
+        (subs / student).mkdir(parents=True)
+    nbformat.write(answered(released, NOTEBOOK), subs / "ada" / NOTEBOOK)
+    outside = tmp_path / "instructor-notes.txt"
+    outside.write_text("do not touch")
+    reads = {"hidden tests": released / "autograder" / "source" / "fwdlib" / NOTEBOOK,
+             "solutions": ROOT / "solutions" / NOTEBOOK, "another student": subs / "ada" / NOTEBOOK}
+    attack = f"""import os, sqlite3
+def attempt(name, act):
+    try:
+        act()
+        print(name, "ran")
+    except Exception as error:
+        print(name, type(error).__name__)
+attempt("plant a database", lambda: sqlite3.connect({str(tmp_path / 'planted.db')!r}).execute("create table t(x int)"))
+attempt("write through dir_fd", lambda: os.write(os.open("instructor-notes.txt", os.O_WRONLY | os.O_TRUNC,
+                                                         dir_fd=os.open({str(tmp_path)!r}, os.O_RDONLY)), b"x"))
+""" + "".join(f"attempt({'read ' + what!r}, lambda: open({str(path)!r}).read())\n" for what, path in reads.items())
+    nbformat.write(answered(released, NOTEBOOK, extra=attack), subs / "mal" / NOTEBOOK)
+    before = tree_digest(tmp_path, {".grading", "gradebook.csv"})
+    done = subprocess.run([sys.executable, "scripts/gradebook.py", "grade", str(subs), "--jobs", "2",
+                           "--release", str(released)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert tree_digest(tmp_path, {".grading", "gradebook.csv"}) == before
+    graded = nbformat.read(subs / ".grading/mal/course/autograded/mal/fwdlib" / NOTEBOOK, as_version=4)
+    said = dict(line.rsplit(" ", 1) for line in next(c for c in graded.cells if "def attempt" in c.source)
+                .outputs[0]["text"].splitlines())
+    assert said.pop("plant a database") == "OperationalError" and said.pop("write through dir_fd") == "OSError"
+    assert said == {f"read {what}": "FileNotFoundError" for what in reads}
+    rows = {row["student"]: row for row in csv.DictReader((subs / "gradebook.csv").open(encoding="utf-8-sig"))}
+    assert rows["ada"]["points"] == rows["mal"]["points"] == "4"
 
 
 def test_a_deaf_kernel_meets_the_cell_limit_and_a_slow_submission_the_whole_limit(released, tmp_path):
