@@ -8,6 +8,7 @@ process in a scratch copy of the autograder, whose kernel starts with scripts/sa
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -58,6 +59,7 @@ def write_config(course: Path, cell_timeout: int) -> None:
         CONFIG.format(root=str(course), cell_timeout=int(cell_timeout), sandbox=str(SANDBOX), kernel=KERNEL))
 
 
+@functools.cache
 def bubblewrap() -> str | None:
     """Debian's bubblewrap, where it can make a sandbox on this machine (user namespaces allowed)."""
     found = shutil.which("bwrap")
@@ -95,9 +97,10 @@ def write_kernel(work: Path, folder: Path, hidden: list[Path]) -> Path:
 def nbgrader(course: Path, args: list[str], *, timeout: float, env: dict | None = None,
              log: Path | None = None) -> subprocess.CompletedProcess | None:
     """Run one nbgrader command in its own process group, its output to `log` (a file: a kernel that
-    kept a pipe open would hang us); None when it ran past `timeout` (then killed, group and all)."""
+    kept a pipe open would hang us; without one, a failure stops us); None when it ran past `timeout`
+    (then killed, group and all)."""
     env = {**(env or os.environ), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    log = log or course / "nbgrader.log"
+    must_succeed, log = log is None, log or course / "nbgrader.log"
     with log.open("w") as out:
         process = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, text=True,
                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -110,7 +113,7 @@ def nbgrader(course: Path, args: list[str], *, timeout: float, env: dict | None 
     # the students' copies lack the hidden tests: nbgrader warns of it for every test cell
     output = CHECKSUM_NOISE.sub("", log.read_text(errors="replace"))
     log.write_text(output)
-    if process is not None and process.returncode and log.name == "nbgrader.log":
+    if process is not None and process.returncode and must_succeed:
         raise SystemExit(f"gradebook: nbgrader {args[0]} failed:\n{output[-3000:]}")
     return process
 
