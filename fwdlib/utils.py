@@ -7,11 +7,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import random
 import re
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -171,6 +173,47 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def process_gone(pid: int, started: str | None) -> bool:
+    """Whether process `pid`, which started at `started` (`process_start`; None if unknown), is gone:
+    it exited, its id now belongs to a later process (a reused id: another start time, as pid 1
+    after a reboot), or it is this very process (an earlier one with the same id left the record,
+    as after a container restart)."""
+    if pid == os.getpid() or not process_alive(pid):
+        return True
+    now = process_start(pid)
+    return started is not None and now is not None and now != started
+
+
+HEARTBEAT_RANGE_S = (0.5, 3600.0)      # faster loads the database for nothing; slower is no heartbeat
+
+
+def check_liveness(heartbeat_s: float, grace_s: float) -> None:
+    """Refuse a worker's heartbeat and grace period that cannot work together (the pooled benchmark's
+    and the tuner's): a finite heartbeat in HEARTBEAT_RANGE_S, and a finite grace of at least three
+    heartbeats, so that a worker one beat late does not lose its work to another."""
+    low, high = HEARTBEAT_RANGE_S
+    if not (math.isfinite(heartbeat_s) and low <= heartbeat_s <= high):
+        raise ValueError(f"--heartbeat {heartbeat_s:g} s: a heartbeat is from {low:g} s to {high:g} s")
+    if not (math.isfinite(grace_s) and grace_s >= 3 * heartbeat_s):
+        raise ValueError(f"--grace {grace_s:g} s: the grace period must be at least three heartbeats "
+                         f"({3 * heartbeat_s:g} s with --heartbeat {heartbeat_s:g}), or a worker one beat late "
+                         "would lose its work to another")
+
+
+def regular_file(path: Path, what: str, max_bytes: int | None = None) -> Path:
+    """`path` if it is a regular file of at most `max_bytes`; otherwise a ValueError that says what it
+    is: a named pipe or a device would block or never end, a huge file would fill the memory."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(info.st_mode) else "a named pipe" if stat.S_ISFIFO(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "a socket")
+        raise ValueError(f"{what} {path} is {kind}, not a file; give the path of the file itself")
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise ValueError(f"{what} {path} is {info.st_size} bytes, more than such a file ever holds "
+                         f"({max_bytes}); is it the right file?")
+    return path
+
+
 def process_start(pid: int) -> str | None:
     """When process `pid` started (Linux: clock ticks since boot, field 22 of /proc/PID/stat), to
     tell a process from a later one that reuses its id; None where it cannot be read."""
@@ -243,15 +286,26 @@ def stop_on_signals():
         signal.signal(signal.SIGTERM, previous)
 
 
-# user:PASSWORD@ in any URL, and password-like query parameters, whether or not the URL parses
-URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)(?P<secret>[^\s@/]+)(?=@)", re.IGNORECASE)
+# Every spelling of a database's password a message may carry, whether or not the URL parses:
+# user:PASSWORD@ after a scheme (up to the token's last @: a password may hold an unencoded @ or /),
+# the same without a scheme (user:PASSWORD@host), password-like query parameters (?password=...) and
+# libpq's keyword form (host=... password=... dbname=..., the value bare or quoted).
+URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)(?P<secret>\S+)(?=@[^\s@]*(?:\s|$))",
+                          re.IGNORECASE)
+BARE_PASSWORD = re.compile(r"(?P<head>(?<![\w/:@.+%*-])[\w.+-]+:)(?!//)(?P<secret>\S+)(?=@[\w.-]+(?::\d+)?(?:/[^\s@]*)?(?=[\s'\")]|$))")
 QUERY_SECRET = re.compile(r"(?P<head>[?&;](?:password|passwd|pwd|pass|sslpassword|secret|token)=)(?P<secret>[^&\s'\"]+)",
                           re.IGNORECASE)
+KEYWORD_SECRET = re.compile(r"(?P<head>(?<![\w?&;])(?:password|passwd|pwd|sslpassword)\s*=\s*)"
+                            r"(?P<secret>'(?:[^'\\]|\\.)*'|[^\s'\"&]+)", re.IGNORECASE)
+SECRET_PATTERNS = (URL_PASSWORD, BARE_PASSWORD, QUERY_SECRET, KEYWORD_SECRET)
 
 
 def redact_text(text: str) -> str:
-    """`text` with the password of every URL in it, and every secret query value, as ***."""
-    return QUERY_SECRET.sub(r"\g<head>***", URL_PASSWORD.sub(r"\g<head>***", str(text)))
+    """`text` with every database password in it, in any of the spellings above, as ***."""
+    text = str(text)
+    for pattern in SECRET_PATTERNS:
+        text = pattern.sub(r"\g<head>***", text)
+    return text
 
 
 SECRET_KEYS = ("password", "passwd", "pwd", "pass", "sslpassword", "secret", "token")
@@ -262,7 +316,8 @@ def _secrets(url: str) -> list[str]:
     take in a message: as written (found by pattern, so an unparsable URL keeps none), decoded,
     and encoded with upper- or lower-case hex."""
     from sqlalchemy.engine import make_url
-    found = [m["secret"] for m in (*URL_PASSWORD.finditer(url), *QUERY_SECRET.finditer(url))]
+    found = [m["secret"] for pattern in SECRET_PATTERNS for m in pattern.finditer(url)]
+    found += [f[1:-1] for f in found if len(f) > 1 and f[0] == f[-1] == "'"]          # a quoted keyword value
     try:
         parsed = make_url(url)
     except Exception:            # not a URL SQLAlchemy reads: the pattern found what there is

@@ -29,6 +29,7 @@ from fwdlib.bench import results as results_module
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = data.SAMPLE_NAME
+UNENCODED = "Zq!p@ss/w%rd:9"        # a password typed into a URL as it is: an @, a / and a % in it
 Q = ["--preset", "quick", "--algorithms", "mf", "--seeds", "1", "--epochs", "1", "--no-co2", "--device", "cpu"]
 TUNE = ["--algorithm", "mf", "--epochs", "1", "--set", "hidden=[32]", "--trials", "1", "--no-figures",
         "--pruner", "none", "--device", "cpu"]
@@ -253,7 +254,76 @@ def torn_record_dropped(tmp_path):
     assert not list((tmp_path / "out").glob(".reserve-*")), "the killed run's reserve was left behind"
 
 
+def keyword_dsn(tmp_path, monkeypatch, finished):
+    return ["bench", "--status", "--study", "s", "--storage", "host=127.0.0.1 port=9 password=s3cret dbname=d"]
+
+
+def url_without_a_scheme(tmp_path, monkeypatch, finished):
+    return ["tune", "--status", "--study", "s", "--storage", "u:s3cret@127.0.0.1:9/db"]
+
+
+def unencoded_at_in_a_password(tmp_path, monkeypatch, finished):
+    return ["bench", "--status", "--study", "s", "--storage", f"postgresql+psycopg://u:{UNENCODED}@127.0.0.1:9/db"]
+
+
+def seeds_beyond_any_study(tmp_path, monkeypatch, finished):
+    return ["bench", *Q, "--seeds", "100000000", "--out", str(copy_results(tmp_path, finished))]
+
+
+def params_from_a_device(tmp_path, monkeypatch, finished):
+    return ["bench", *Q, "--params", "/dev/zero", "--out", str(copy_results(tmp_path, finished))]
+
+
+def lock_of_a_reused_process_id(tmp_path, monkeypatch, finished):
+    out = copy_results(tmp_path, finished)
+    (out / ".lock").write_text(f"{os.getppid()} 1")     # a live process, but not the one that started at tick 1
+    return ["bench", *Q, "--out", str(out)]
+
+
+def import_from_a_named_pipe(tmp_path, monkeypatch, finished):
+    (tmp_path / "w").mkdir()
+    os.mkfifo(tmp_path / "w" / "results.jsonl")
+    return ["bench", *Q, "--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s", "--import", str(tmp_path / "w")]
+
+
+def infinite_heartbeat(tmp_path, monkeypatch, finished):
+    return ["bench", *Q, "--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s", "--heartbeat", "1e10",
+            "--grace", "inf", "--out", str(tmp_path / "out")]
+
+
+def grace_under_three_heartbeats(tmp_path, monkeypatch, finished):
+    return ["tune", *TUNE, "--storage", f"sqlite:///{tmp_path}/s.db", "--heartbeat", "1", "--grace", "2",
+            "--out", str(tmp_path / "t")]
+
+
+def ctrl_c_in_a_run(tmp_path, monkeypatch, finished):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt            # Python's own, with no message (not the kit's Stopped)
+    monkeypatch.setattr("fwdlib.bench.cli.run", interrupted)
+    return ["bench", *Q, "--out", str(copy_results(tmp_path, finished))]
+
+
+def lock_released(tmp_path):
+    assert not (tmp_path / "out" / ".lock").exists()
+
+
 ROWS = [
+    # --- third round (issue 40): its item number first
+    Row("40.2 a libpq keyword DSN keeps its password hidden", keyword_dsn, 2, "password=***"),
+    Row("40.2 a URL without a scheme keeps its password hidden", url_without_a_scheme, 2, "u:***@127.0.0.1:9/db"),
+    Row("40.2 a password with an unencoded @ and / stays hidden whole", unencoded_at_in_a_password, 2,
+        "u:***@127.0.0.1:9/db"),
+    Row("40.7 --seeds beyond any study is refused before planning", seeds_beyond_any_study, 2,
+        "--seeds must be from 1 to"),
+    Row("40.7 --params that is a device is refused, not read", params_from_a_device, 2, "is a device, not a file"),
+    Row("40.8 a lock whose process id now belongs to another process is taken over", lock_of_a_reused_process_id, 0,
+        "now belongs to another process", lock_released),
+    Row("40.10 --import of a named pipe is refused, not waited on", import_from_a_named_pipe, 2,
+        "is a named pipe, not a file", no_study_stored),
+    Row("40.9 a plain Ctrl-C says what happened", ctrl_c_in_a_run, 130, "bench: interrupted; every finished run"),
+    Row("40.11 an endless heartbeat or grace is refused", infinite_heartbeat, 2, "a heartbeat is from"),
+    Row("40.11 a grace shorter than three heartbeats is refused", grace_under_three_heartbeats, 2,
+        "at least three heartbeats"),
     # --- second round (issue 23)
     Row("1 a complete last line without its newline survives --report-only", one_line_without_newline, 0,
         "# fwdlib benchmark: from results.jsonl", one_line_kept),
@@ -307,7 +377,7 @@ def test_fault(row, tmp_path, monkeypatch, capsys, finished):
     assert code == row.code, (out[-2000:], err[-2000:])
     assert row.phrase in out + err, (out[-2000:], err[-2000:])
     assert "Traceback" not in err
-    for secret in ("s3cret", "se%2fcret", "se/cret", "se%2Fcret"):
+    for secret in ("s3cret", "se%2fcret", "se/cret", "se%2Fcret", UNENCODED, "ss/w%rd"):
         assert secret not in out + err
     if row.survives:
         row.survives(tmp_path)

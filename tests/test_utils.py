@@ -1,4 +1,5 @@
 import pytest
+from hypothesis import given, strategies as st
 import torch
 
 from fwdlib import utils
@@ -56,3 +57,29 @@ def test_the_notebooks_quick_mode_switch_decides_unless_set_from_outside(monkeyp
     monkeypatch.setattr(utils, "QUICK_FROM_OUTSIDE", "0")                       # e.g. make gpu-check's full mode
     monkeypatch.setenv("FWDLIB_QUICK", "0")
     assert utils.use_quick_mode(True) is False
+
+
+# Every spelling of a storage a user may type (issue 40): the password must never reach a message.
+SPELLINGS = [
+    "postgresql+psycopg://u:{raw}@db.example:5432/lab",          # unencoded: may hold @ / : %
+    "postgresql://u:{quoted}@db.example/lab",
+    "u:{raw}@db.example:5432/lab",                                # no scheme
+    "host=db.example password={bare} dbname=lab",                 # libpq's keyword form
+    "host=db.example password='{bare}' dbname=lab",
+    "postgresql://db.example/lab?sslmode=require&password={quoted}",
+]
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="'\"\\\\"),
+               min_size=6, max_size=24).map(lambda s: "Zq9" + s),
+       st.sampled_from(SPELLINGS))
+def test_no_spelling_of_a_storage_shows_its_password(password, spelling):
+    from urllib.parse import quote
+
+    from fwdlib.utils import hide_secrets, redact
+    bare = password.replace("&", "").replace(" ", "")
+    url = spelling.format(raw=password.replace(" ", ""), quoted=quote(password, safe=""), bare=bare)
+    secret = bare if "{bare}" in spelling else password.replace(" ", "")
+    message = hide_secrets(f"bench: cannot open the storage {url!r} (OperationalError: connection refused)", url)
+    assert secret not in message and secret not in redact(url), (url, message)
+    assert "db.example" in message                         # the host stays: the user must see where it failed

@@ -80,8 +80,8 @@ def main(argv=None) -> int:
                           co2=not args.no_co2, idle_s=args.idle_s, retry_failed=args.retry_failed,
                           rerun_contaminated=args.rerun_contaminated, params=args.params, margins=margins)
     except KeyboardInterrupt as stop:
-        print(f"\nbench: {stop}; every finished run is kept in {out / 'results.jsonl'} (the run in progress "
-              "is not). To resume, run the same command again.", file=sys.stderr)
+        print(f"\nbench: {str(stop) or 'interrupted'}; every finished run is kept in {out / 'results.jsonl'} "
+              "(the run in progress is not). To resume, run the same command again.", file=sys.stderr)
         return exit_code_of(stop)
     except ResultsNotSaved as err:
         print(f"error: {err.strerror}", file=sys.stderr)

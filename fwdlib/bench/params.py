@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..utils import as_tuple, format_settings
+from ..utils import as_tuple, format_settings, regular_file
 from .entry import Entry
 from .spec import RunSpec
 
 FORMAT = "fwdlib-params/2"
+PARAMS_MAX_BYTES = 2**20            # a best-parameters file is a few hundred bytes
 # Settings a tuned file does not pin: the seed and where it runs; the stopping rule is noted.
 UNPINNED = ("seed", "device", "cuda_graphs")
 NOTED = ("rule.",)
@@ -34,6 +35,8 @@ def load_params(paths) -> list[dict]:
     for path in as_tuple(paths) or ():
         path = Path(path)
         try:
+            if not path.is_dir():             # a folder gets its own advice below
+                regular_file(path, "--params", PARAMS_MAX_BYTES)
             record = json.loads(path.read_text())
         except FileNotFoundError:
             raise ValueError(f"--params {path}: no such file (python -m fwdlib.tune writes one)") from None

@@ -33,7 +33,7 @@ from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, a
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..meters.backends import package_version
-from ..utils import hide_secrets, redact, writable_folder
+from ..utils import check_liveness, hide_secrets, redact, writable_folder
 from ..meters.process import contamination
 from .plan import PlannedRun, pairs_at_seeds
 from .spec import RunSpec
@@ -142,9 +142,7 @@ class Pool:
     def __init__(self, url: str, study: str, heartbeat_s: float = HEARTBEAT_S, grace_s: float = GRACE_S):
         if not study or not study.strip():
             raise ValueError("--study is empty; name the class's study (the same name on every machine)")
-        if not 0 < heartbeat_s < grace_s:
-            raise ValueError(f"the heartbeat interval ({heartbeat_s} s, --heartbeat) must be positive and shorter "
-                             f"than the grace period ({grace_s} s, --grace)")
+        check_liveness(heartbeat_s, grace_s)
         self.url, self.study, self.heartbeat_s, self.grace_s = url, study, heartbeat_s, grace_s
         hint = f"use sqlite:///FILE.db on one machine or a database URL for several (for PostgreSQL, {DRIVER_HINT})"
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":

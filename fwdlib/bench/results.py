@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .. import algorithms as registry
-from ..utils import process_alive, writable_folder
+from ..utils import process_alive, process_gone, process_start, regular_file, writable_folder
 from .entry import Entry
 
 
@@ -36,12 +36,14 @@ def _allocate(fd: int, size: int) -> None:
         written += os.write(fd, bytes(min(size - written, 2**20)))
 
 
-def _lock_state(path: Path) -> tuple[str, float]:
-    """(the holder's process id as written, or "", the lock's age in seconds)."""
+def _lock_state(path: Path) -> tuple[str, str | None, float]:
+    """(the holder's process id as written, or "", when that process started if the lock says, the
+    lock's age in seconds)."""
     try:
-        return path.read_text().strip(), time.time() - path.stat().st_mtime
+        holder, _, started = path.read_text().strip().partition(" ")
+        return holder, started or None, time.time() - path.stat().st_mtime
     except OSError:
-        return "", 0.0
+        return "", None, 0.0
 
 
 # What the report reads from a record: a line without it (another program's, an older schema)
@@ -190,7 +192,7 @@ class ResultsLog:
         if not self.path.exists():
             return []
         out = []
-        for number, raw in enumerate(self.path.read_bytes().split(b"\n"), 1):
+        for number, raw in enumerate(regular_file(self.path, "the results file").read_bytes().split(b"\n"), 1):
             if not raw.strip():
                 continue
             try:
@@ -245,19 +247,21 @@ class ResultsLog:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
                 break
             except FileExistsError:
-                holder, age = _lock_state(path)
-                stale = (holder.isdigit() and not process_alive(int(holder))) or (not holder and age > starting_s)
-                if not stale:
+                holder, started, age = _lock_state(path)
+                gone = holder.isdigit() and process_gone(int(holder), started)
+                if not gone and not (not holder and age > starting_s):
                     raise ValueError(f"another benchmark (process {holder or 'starting'}) is writing to "
                                      f"{self.path.parent}; wait for it to finish, or choose another --out "
                                      f"(if none is running, delete {path})") from None
+                reused = gone and process_alive(int(holder)) and int(holder) != os.getpid()
                 print(f"bench: took over the lock {path}: "
-                      + (f"its process {holder} is gone" if holder else f"it was left empty {age:.0f} s ago by a crash"))
+                      + (f"its process id {holder} now belongs to another process" if reused else
+                         f"its process {holder} is gone" if holder else f"it was left empty {age:.0f} s ago by a crash"))
                 path.unlink(missing_ok=True)
         else:
             raise ValueError(f"could not take the lock {path}; remove it if no benchmark is running")
         try:
-            os.write(fd, str(os.getpid()).encode())
+            os.write(fd, f"{os.getpid()} {process_start(os.getpid()) or ''}".strip().encode())
             os.close(fd)
             yield
         finally:

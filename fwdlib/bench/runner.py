@@ -38,6 +38,9 @@ from .summary import printout
 
 
 DEFAULT_OUT = "bench-results"
+# Upper bounds on counts a command plans: far above any study (the revision's largest comparison
+# pooled 122 seeds), far below what would plan for minutes or fill the memory.
+MAX_SEEDS, MAX_EPOCHS = 10_000, 100_000
 
 
 _DATA_CACHE: dict = {}
@@ -255,10 +258,10 @@ def check_input(preset, dataset, algorithm_list, protocol, seeds, epochs, idle_s
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-    if seeds is not None and seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {seeds}")
-    if epochs is not None and epochs < 1:
-        raise ValueError(f"--epochs must be at least 1, got {epochs}")
+    if seeds is not None and not 1 <= seeds <= MAX_SEEDS:
+        raise ValueError(f"--seeds must be from 1 to {MAX_SEEDS}, got {seeds}")
+    if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
+        raise ValueError(f"--epochs must be from 1 to {MAX_EPOCHS}, got {epochs}")
     if idle_s is not None and not 0 <= idle_s < math.inf:
         raise ValueError(f"--idle-s must be a finite number of seconds, 0 or more, got {idle_s}")
     for flag, value in (("--dataset", dataset), ("--algorithms", algorithm_list)):

@@ -71,7 +71,7 @@ def main(argv=None) -> int:
              root=args.data_root, figures=not args.no_figures, heartbeat_s=args.heartbeat, grace_s=args.grace,
              preset=args.preset)
     except KeyboardInterrupt as stop:
-        print(f"\ntune: {stop or 'interrupted'}. To resume, run the same command again.", file=sys.stderr)
+        print(f"\ntune: {str(stop) or 'interrupted'}. To resume, run the same command again.", file=sys.stderr)
         return exit_code_of(stop)
     except NoCompletedTrial as err:
         print(f"error: {hide_secrets(str(err), args.storage)}", file=sys.stderr)

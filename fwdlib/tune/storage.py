@@ -9,7 +9,7 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
-from ..utils import hide_secrets, redact
+from ..utils import check_liveness, hide_secrets, redact
 
 # Database storage: a running trial writes a heartbeat every HEARTBEAT_S; once it has been silent
 # for GRACE_S, any live worker fails it and queues its parameters again (at most MAX_RETRIES times,
@@ -24,9 +24,7 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_
     hint = ("use sqlite:///FILE.db (one process at a time), journal:FILE.log (several processes on one "
             f"machine) or a database URL (several machines; for PostgreSQL, {DRIVER_HINT})")
     # checked for every storage, so that a bad --heartbeat is refused even where it would not be used
-    if not 0 < heartbeat_s < grace_s:
-        raise ValueError(f"the heartbeat interval ({heartbeat_s} s, --heartbeat) must be positive and shorter "
-                         f"than the grace period ({grace_s} s, --grace)")
+    check_liveness(heartbeat_s, grace_s)
     if url.startswith("journal:"):
         path = Path(url.removeprefix("journal:"))
         if not path.name or path.is_dir():

@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from ..utils import Stopped, process_alive, process_start, redact, worker_id
+from ..utils import Stopped, process_gone, process_start, redact, worker_id
 from .storage import has_heartbeat, open_storage, retry_of
 
 
@@ -32,12 +32,7 @@ def worker_gone(trial) -> bool:
     process, which runs no trial while it looks (an earlier process with the same id left it,
     as after a container restart). Workers on other machines are never judged gone here."""
     pid = local_pid(trial)
-    if pid is None:
-        return False
-    if pid == os.getpid() or not process_alive(pid):
-        return True
-    started, now = trial.user_attrs.get("worker_start"), process_start(pid)
-    return started is not None and now is not None and now != started
+    return pid is not None and process_gone(pid, trial.user_attrs.get("worker_start"))
 
 
 def local_pid(trial) -> int | None:
