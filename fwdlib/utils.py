@@ -175,10 +175,9 @@ def worker_id() -> str:
 
 def process_gone(pid: int, started: str | None) -> bool:
     """Whether process `pid`, which started at `started` (`process_start`; None if unknown), is gone:
-    it exited, its id now belongs to a later process (a reused id: another start time, as pid 1
-    after a reboot), or it is this very process (an earlier one with the same id left the record,
-    as after a container restart)."""
-    if pid == os.getpid() or not process_alive(pid):
+    it exited, or its id now belongs to a later process (a reused id: another start time, as pid 1
+    after a reboot or this very process after a container restart)."""
+    if not process_alive(pid):
         return True
     now = process_start(pid)
     return started is not None and now is not None and now != started

@@ -83,7 +83,7 @@ def test_bad_arguments_list_the_valid_choices(capsys):
              (["--algorithms", "rnn"], "bp-mlp"),
              (["--dataset", "imagenet"], "fashion_mnist_sample"),
              (["--protocol", "forever"], "converge, matched"),
-             (["--seeds", "0"], "at least 1")]
+             (["--seeds", "0"], "from 1 to")]
     for argv, expected in cases:
         assert bench.main(argv + ["--out", "/nonexistent/never"]) == 2
         assert expected in capsys.readouterr().err

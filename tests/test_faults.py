@@ -22,6 +22,7 @@ from fwdlib.algorithms.base import Algorithm
 from fwdlib.bench import ResultsLog, ResultsNotSaved, results
 from fwdlib.bench.params import params_record
 from fwdlib.bench.plan import spec_of
+from fwdlib.utils import process_start
 
 SAMPLE = data.SAMPLE_NAME
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,7 +167,11 @@ def test_a_second_writer_is_stopped_and_a_stale_lock_is_taken_over(tmp_path):
     dead.wait()
     (tmp_path / ".lock").write_text(str(dead.pid))
     with log.lock():
-        assert (tmp_path / ".lock").read_text() == str(os.getpid())
+        holder, started = (tmp_path / ".lock").read_text().split()      # its process and when it started
+        assert holder == str(os.getpid()) and started == process_start(os.getpid())
+    (tmp_path / ".lock").write_text(f"{os.getpid()} 1")           # this id, but an earlier process's (a restart)
+    with log.lock():
+        pass
     assert not (tmp_path / ".lock").exists()
 
 

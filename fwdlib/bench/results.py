@@ -253,7 +253,7 @@ class ResultsLog:
                     raise ValueError(f"another benchmark (process {holder or 'starting'}) is writing to "
                                      f"{self.path.parent}; wait for it to finish, or choose another --out "
                                      f"(if none is running, delete {path})") from None
-                reused = gone and process_alive(int(holder)) and int(holder) != os.getpid()
+                reused = gone and process_alive(int(holder))
                 print(f"bench: took over the lock {path}: "
                       + (f"its process id {holder} now belongs to another process" if reused else
                          f"its process {holder} is gone" if holder else f"it was left empty {age:.0f} s ago by a crash"))

@@ -32,7 +32,7 @@ def worker_gone(trial) -> bool:
     process, which runs no trial while it looks (an earlier process with the same id left it,
     as after a container restart). Workers on other machines are never judged gone here."""
     pid = local_pid(trial)
-    return pid is not None and process_gone(pid, trial.user_attrs.get("worker_start"))
+    return pid is not None and (pid == os.getpid() or process_gone(pid, trial.user_attrs.get("worker_start")))
 
 
 def local_pid(trial) -> int | None:
