@@ -100,9 +100,10 @@ exercises: $(STAMP)
 	$(PY) scripts/make_exercises.py
 
 # The course's one address: make links REPO=owner/name REF=tag moves every Colab badge, install
-# cell, site button and README link to a fork at a tag (scripts/links.py); without them, says it.
+# cell, site button and README link to a fork at a tag (scripts/links.py holds the address,
+# scripts/make_exercises.py stamps it); without them, says it.
 links: $(STAMP)
-	$(PY) scripts/links.py $(if $(REPO),--repo "$(REPO)") $(if $(REF),--ref "$(REF)")
+	$(PY) scripts/make_exercises.py $(if $(REPO),--repo "$(REPO)") $(if $(REF),--ref "$(REF)")
 
 # Every lesson's and solution's stored outputs (quick mode, CPU), which readers see and nbval
 # compares, and every time the course states (lesson headers, README's course map, the guide's

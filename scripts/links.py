@@ -1,7 +1,6 @@
 """One address for the whole course: the repository (owner/name) and the ref its links install.
-
-    python scripts/links.py                                   # say the address
-    python scripts/links.py --repo owner/name --ref v1.0      # move the course to a fork (make links)
+`make links REPO=owner/name REF=tag` moves the course to a fork (scripts/make_exercises.py --repo
+--ref: it sets the address here, then stamps every file it owns).
 
 The address lives in pyproject.toml, `[tool.fwdlib.course]`, and nowhere else: every Colab badge,
 install cell and link to a file of the repository is stamped from it (scripts/make_exercises.py
@@ -11,7 +10,6 @@ moving branch: a lesson opened next term must install the kit it was written for
 """
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
 import sys
@@ -100,31 +98,3 @@ def set_address(repo: str, ref: str, pyproject: Path = PYPROJECT) -> None:
     if not SECTION.search(text):
         raise SystemExit(f"links: {pyproject} has no [tool.fwdlib.course] section to rewrite")
     atomic_write(pyproject, SECTION.sub(section, text, count=1))
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", help="owner/name of the repository on GitHub")
-    parser.add_argument("--ref", help="the tag or commit every link installs and opens")
-    args = parser.parse_args(argv)
-    repo, ref = address()
-    if args.repo is None and args.ref is None:
-        print(f"the course lives at github.com/{repo}, its links open and install {ref}")
-        return 0
-    previous = repo
-    repo, ref = args.repo or repo, args.ref or ref
-    found = problems(repo, ref)
-    if found:
-        print("links: nothing changed:\n  " + "\n  ".join(found), file=sys.stderr)
-        return 2
-    set_address(repo, ref)
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import make_exercises
-    make_exercises.main([], previous=previous)
-    print(f"every badge, install cell, site button and README link now names github.com/{repo} at {ref}; "
-          f"commit, then push the ref: git tag {ref} && git push origin {ref}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

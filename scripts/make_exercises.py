@@ -2,6 +2,7 @@
 
     python scripts/make_exercises.py           # regenerate exercises/, restamp repository links
     python scripts/make_exercises.py --check   # exit 1 if anything committed is stale
+    python scripts/make_exercises.py --repo owner/name --ref tag    # move the course to a fork (make links)
 
 In a solution notebook:
 - code between `# BEGIN SOLUTION` and `# END SOLUTION` becomes, inside a function, a stub
@@ -30,7 +31,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-from links import address, stamp  # noqa: E402
+from links import address, problems, set_address, stamp  # noqa: E402
 
 CODE_BLOCK = re.compile(r"^([ \t]*)# BEGIN SOLUTION[^\n]*\n(.*?)^[ \t]*# END SOLUTION[^\n]*(\n|$)", re.S | re.M)
 MARKDOWN_BLOCK = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->", re.S)
@@ -105,10 +106,28 @@ def expected_files(previous: str | None = None) -> dict[Path, str]:
     return files
 
 
-def main(argv: list[str] | None = None, previous: str | None = None) -> int:
+def move(repo: str | None, ref: str | None) -> str | None:
+    """Set the course's address to `repo` at `ref` (either kept if None); the repository it moved
+    from, or None if nothing moved. SystemExit 2, nothing changed, if the address cannot work."""
+    previous, previous_ref = address()
+    repo, ref = repo or previous, ref or previous_ref
+    found = problems(repo, ref)
+    if found:
+        print("links: nothing changed:\n  " + "\n  ".join(found), file=sys.stderr)
+        raise SystemExit(2)
+    if (repo, ref) == (previous, previous_ref):
+        return None
+    set_address(repo, ref)
+    return previous
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if any generated file is stale")
+    parser.add_argument("--repo", help="move the course to this GitHub owner/name")
+    parser.add_argument("--ref", help="the tag or commit every link installs and opens")
     args = parser.parse_args(argv)
+    previous = move(args.repo, args.ref) if (args.repo or args.ref) and not args.check else None
     files = expected_files(previous)
     owned = set(files)
     stray = [p for p in (ROOT / "exercises").glob("*.ipynb") if p not in owned]
@@ -131,6 +150,12 @@ def main(argv: list[str] | None = None, previous: str | None = None) -> int:
     for p in stray:
         p.unlink()
         print(f"removed {p.relative_to(ROOT)} (no solution notebook)")
+    repo, ref = address()
+    if previous is not None:
+        print(f"every badge, install cell, site button and README link now names github.com/{repo} at {ref}; "
+              f"commit, then tag that commit and push both: git tag {ref} && git push origin HEAD {ref}")
+    else:
+        print(f"the course lives at github.com/{repo}; its links open and install {ref}")
     return 0
 
 

@@ -1,6 +1,6 @@
 """One address for the whole course (scripts/links.py): a fork moves every link with one command.
 
-The fork test copies the committed tree, runs `make links`' command in the copy with a made-up
+The fork test copies the committed tree, runs `make links`' command (make_exercises.py --repo --ref) in the copy with a made-up
 fork and ref, and reads every file: no other address of the course is left, links to the sources
 the course cites stay as they are, and the stored outputs still count as current.
 """
@@ -16,6 +16,7 @@ from hypothesis import given, strategies as st
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import links  # noqa: E402
+import make_exercises  # noqa: E402
 
 FORK, REF = "someone-else/fwdlib-fork", "autumn-2027.1"
 # Repositories the course cites as sources: a fork keeps pointing at them.
@@ -37,7 +38,7 @@ def committed_tree(into: Path) -> Path:
 @pytest.fixture(scope="module")
 def fork(tmp_path_factory):
     tree = committed_tree(tmp_path_factory.mktemp("fork"))
-    done = subprocess.run([sys.executable, "scripts/links.py", "--repo", FORK, "--ref", REF], cwd=tree,
+    done = subprocess.run([sys.executable, "scripts/make_exercises.py", "--repo", FORK, "--ref", REF], cwd=tree,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return tree
@@ -102,7 +103,9 @@ def test_a_fork_builds_its_site_from_committed_files_with_its_own_launch_buttons
 ])
 def test_links_refuses_a_moving_or_malformed_address_and_changes_nothing(repo, ref, says, capsys):
     before = (ROOT / "pyproject.toml").read_bytes()
-    assert links.main([f"--repo={repo}", f"--ref={ref}"]) == 2
+    with pytest.raises(SystemExit) as refused:
+        make_exercises.main([f"--repo={repo}", f"--ref={ref}"])
+    assert refused.value.code == 2
     assert says in capsys.readouterr().err
     assert (ROOT / "pyproject.toml").read_bytes() == before
 
