@@ -145,9 +145,16 @@ def grade(submissions: Path, timeout: float = TIMEOUT_S, cell_timeout: int = CEL
     taken: set[str] = set()
     ids = [nbgrader_id(folder.name, taken) for folder in folders]
     # students in parallel, each in its own processes: a lab's forty submissions in minutes, not an hour
+    def one(folder: Path, student: str):
+        try:
+            return grade_student(folder, student, submissions / ".grading" / student, exercises, timeout,
+                                 cell_timeout, released, hidden)
+        except Exception as error:        # one submission's surprise must not cost the others their grades
+            why = f"could not grade this submission ({type(error).__name__}: {error})"
+            return {e.name: ("0" if e.checked else "", why) for e in exercises}, [why]
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        graded = list(pool.map(lambda f, i: grade_student(f, i, submissions / ".grading" / i, exercises, timeout,
-                                                          cell_timeout, released, hidden), folders, ids))
+        graded = list(pool.map(one, folders, ids))
     rows, possible = [], str(POINTS * sum(e.checked for e in exercises))
     for folder, (results, notes) in zip(folders, graded):
         earned = sum(float(p) for p, _ in results.values() if p)

@@ -72,17 +72,22 @@ def bubblewrap() -> str | None:
 
 def write_kernel(work: Path, folder: Path, hidden: list[Path]) -> Path:
     """The grading kernel's spec under `work`/jupyter (JUPYTER_PATH). With bubblewrap the kernel sees the
-    machine read-only but for `folder` (the notebook's, where it runs) and its scratch home, cannot see
-    `hidden` (the hidden tests, the gradebook, the other students, the solutions) or any process outside,
-    and dies with its parent; interrupts come as messages (a signal would stop at bubblewrap)."""
+    machine read-only, without any capability (root included: no mount, no remount); it runs in
+    `folder` (the graded notebook's, as the student's code expects), but what it writes there lands in
+    a scratch folder of its own, like its home: nbgrader, which is not sandboxed, never touches a file
+    or a link the student's code made. It sees neither `hidden` (the hidden tests, the gradebook, the
+    other students, the solutions) nor any process outside, and dies with its parent; interrupts
+    come as messages (a signal would stop at bubblewrap)."""
     python = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    home = work / "home"
     wrap = bubblewrap()
     if wrap:
+        runtime, scratch, home = work / "runtime", work / "kernel" / "folder", work / "kernel" / "home"
         argv = [wrap, "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/dev/shm", "--proc", "/proc",
                 *[a for path in hidden for a in ("--tmpfs", str(path))],
-                "--bind", str(folder), str(folder), "--bind", str(home), str(home), "--chdir", str(folder),
-                "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session",
+                "--ro-bind", str(runtime), str(runtime),          # the connection file, nothing else of ours
+                "--bind", str(scratch), str(folder), "--bind", str(home), str(home), "--chdir", str(folder),
+                *[a for k, v in kernel_env(home).items() for a in ("--setenv", k, v)],
+                "--cap-drop", "ALL", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session",
                 # in its own process namespace the kernel's parent looks gone: bubblewrap watches it instead
                 "--unsetenv", "JPY_PARENT_PID", "--", *python]
     else:
@@ -102,7 +107,8 @@ def nbgrader(course: Path, args: list[str], *, timeout: float, env: dict | None 
     env = {**(env or os.environ), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     must_succeed, log = log is None, log or course / "nbgrader.log"
     with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, text=True,
+        # -P: the course folder is not put first on nbgrader's module path (nothing planted there runs)
+        process = subprocess.Popen([sys.executable, "-P", "-m", "nbgrader", *args], cwd=course, env=env, text=True,
                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             process.wait(timeout=timeout)
@@ -162,27 +168,58 @@ def find_notebooks(student_dir: Path, notebooks: set[str]) -> tuple[dict[str, Pa
     return found, notes
 
 
+# Code a lab's answer never needs, with which a notebook can fool a test run in its own kernel:
+# it does not change the points, it tells the instructor which notebook to read.
+REACHING_IN = re.compile(r"input_transformers|ast_transformers|meta_path|path_hooks|_posixsubprocess|"
+                         r"sys\.modules\s*\[[^\]]*\]\s*=(?!=)|del\s+sys\.modules|sys\.modules\.(?:pop|update|clear|setdefault)|"
+                         r"__builtins__|import builtins|get_ipython\(\)\.(?:run_cell|events|register)|"
+                         r"^\s*(?:fwdlib|_?ff|_?kit|check)\b[\w.]*\.\w+\s*=(?!=)", re.MULTILINE)
+
+
+def reaching_in(notebook: nbformat.NotebookNode, released: nbformat.NotebookNode) -> list[str]:
+    """What of REACHING_IN the student's code uses (cells the release does not hold as they are)."""
+    given = {c.source for c in released.cells}
+    return sorted({m[0].strip() for c in notebook.cells if c.cell_type == "code" and c.source not in given
+                   for m in REACHING_IN.finditer(c.source)})
+
+
 def with_tests(submission: nbformat.NotebookNode, released: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """`submission` with every autograder test cell of `released` it lacks put back where it belongs
     (after the cell it follows in the release): a notebook from exercises/ has none, and a student
     may delete one. nbgrader then restores each test's hidden body."""
+    for cell in submission.cells:           # nbgrader's metadata is the release's to give: a student's is dropped
+        if not isinstance(cell.metadata.get("nbgrader"), dict) or not cell.metadata["nbgrader"].get("grade"):
+            cell.metadata.pop("nbgrader", None)
     have = {c.metadata.get("nbgrader", {}).get("grade_id") for c in submission.cells}
     for index, cell in enumerate(released.cells):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if not cell.metadata.get("nbgrader", {}).get("grade") or grade_id in have:
             continue
-        before = released.cells[index - 1].id if index else None
-        at = next((i + 1 for i, c in enumerate(submission.cells) if c.id == before), len(submission.cells))
+        before = released.cells[index - 1].get("id") if index else None
+        at = next((i + 1 for i, c in enumerate(submission.cells) if before and c.get("id") == before),
+                  len(submission.cells))
         submission.cells.insert(at, nbformat.from_dict(cell))
     return submission
 
 
-def student_env(home: Path) -> dict:
-    """The grading kernel's environment: the student's lab (quick mode, CPU) in a scratch home."""
+def kernel_env(home: Path) -> dict[str, str]:
+    """Where the grading kernel keeps its files: a scratch home of its own."""
+    for sub in ("tmp", "matplotlib", "cache"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    return {"HOME": str(home), "TMPDIR": str(home / "tmp"), "MPLCONFIGDIR": str(home / "matplotlib"),
+            "XDG_CACHE_HOME": str(home / "cache")}
+
+
+def grader_env(work: Path) -> dict:
+    """nbgrader's environment: the student's lab (quick mode, CPU), the kernel's spec, and a home and
+    runtime folder of nbgrader's own, apart from the kernel's."""
     import store_outputs
-    (home / "tmp").mkdir(parents=True, exist_ok=True)
-    return {**store_outputs.student_env(), "HOME": str(home), "TMPDIR": str(home / "tmp"),
-            "MPLCONFIGDIR": str(home / "matplotlib"), "XDG_CACHE_HOME": str(home / "cache")}
+    (work / "runtime").mkdir(parents=True, exist_ok=True)
+    (work / "kernel" / "folder").mkdir(parents=True, exist_ok=True)
+    # the kernel's connection file goes to the runtime folder (also TMPDIR: jupyter_client may put it
+    # there), the one folder of ours the kernel may read
+    runtime = str(work / "runtime")
+    return {**store_outputs.student_env(), **kernel_env(work / "home"), "JUPYTER_RUNTIME_DIR": runtime, "TMPDIR": runtime}
 
 
 def cell_message(cell: nbformat.NotebookNode, cell_timeout: int) -> str:
@@ -256,14 +293,17 @@ def grade_student(student_dir: Path, student: str, work: Path, exercises: list[E
         except Exception as error:          # anything a broken upload raises: the student sees why
             everywhere(name, f"{path.relative_to(student_dir)} is not a readable notebook ({type(error).__name__})")
             continue
-        nbformat.write(with_tests(notebook, nbformat.read(released / "students" / name, as_version=4)),
-                       submitted / name)
+        release = nbformat.read(released / "students" / name, as_version=4)
+        if found := reaching_in(notebook, release):
+            notes.append(f"{name} reaches into the interpreter or the kit ({', '.join(found)}): read it before "
+                         "trusting its points")
+        nbformat.write(with_tests(notebook, release), submitted / name)
     graded_here = sorted(p.name for p in submitted.iterdir())
     if not graded_here:
         return results, notes
     limit = timeout * len(graded_here)
     graded = course / "autograded" / student / ASSIGNMENT
-    env = student_env(work / "home")
+    env = grader_env(work)
     env["JUPYTER_PATH"] = str(write_kernel(work, graded, hidden))
     done = nbgrader(course, ["autograde", ASSIGNMENT, "--student", student, "--force", "--create"],
                     timeout=limit, env=env, log=work / "autograde.log")

@@ -147,7 +147,10 @@ open("my-own-notes.txt", "w").write("a submission may write in its own folder")"
     graded = nbformat.read(subs / ".grading/dee/course/autograded/dee/fwdlib" / NOTEBOOK, as_version=4)
     said = next(c for c in graded.cells if "for attempt in" in c.source).outputs[0]["text"].splitlines()
     assert len(said) == 7 and all(line.startswith("grading sandbox:") for line in said), said
-    assert (subs / ".grading" / "dee" / "course" / "autograded" / "dee" / "fwdlib" / "my-own-notes.txt").exists()
+    assert (subs / ".grading" / "dee" / "kernel" / "folder" / "my-own-notes.txt").exists() or \
+        (grading.bubblewrap() is None and (subs / ".grading/dee/course/autograded/dee/fwdlib/my-own-notes.txt").exists())
+    assert "reaches into the interpreter or the kit" in rows["dee"]["notes"]                # and the row says so
+    assert rows["ada"]["notes"] == ""
 
 
 def grade_one(released: Path, subs: Path, *limits: str) -> dict:
