@@ -294,8 +294,8 @@ def grade_student(student_dir: Path, student: str, work: Path, exercises: list[E
             everywhere(name, f"{path.relative_to(student_dir)} is not a readable notebook ({type(error).__name__})")
             continue
         release = nbformat.read(released / "students" / name, as_version=4)
-        if found := reaching_in(notebook, release):
-            notes.append(f"{name} reaches into the interpreter or the kit ({', '.join(found)}): read it before "
+        if suspicious := reaching_in(notebook, release):
+            notes.append(f"{name} reaches into the interpreter or the kit ({', '.join(suspicious)}): read it before "
                          "trusting its points")
         nbformat.write(with_tests(notebook, release), submitted / name)
     graded_here = sorted(p.name for p in submitted.iterdir())
