@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require
 from test_notebooks import DRAWS, LESSONS
 from test_stored_outputs import store_outputs
 
@@ -52,16 +53,6 @@ def missing_parts() -> list[str]:
     except ImportError:
         missing.append("the playwright package (pip install -e '.[dev]')")
     return missing
-
-
-def require_parts(missing: list[str]) -> None:
-    """Skip where the browser or Playwright is missing; fail instead in CI, which must run it."""
-    if not missing:
-        return
-    message = "the browser test needs " + " and ".join(missing)
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(message + " (CI must run it, not skip it)")
-    pytest.skip(message)
 
 
 def free_port() -> int:
@@ -132,7 +123,7 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def browser_page(tmp_path_factory):
-    require_parts(missing_parts())
+    require(not missing_parts(), "the browser test needs " + " and ".join(missing_parts()))
     from playwright.sync_api import sync_playwright
 
     lab = Lab(tmp_path_factory.mktemp("lab"))

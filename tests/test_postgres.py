@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require
 from fwdlib import tune
 from fwdlib.bench.pool import Pool
 
@@ -41,14 +42,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]   # starts a server and wa
 def pg_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(found[-1]).parent if found else None
-
-
-def require(condition: bool, message: str) -> None:
-    if condition:
-        return
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(message + " (CI must run this test, not skip it)")
-    pytest.skip(message)
 
 
 def free_port() -> int:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, missing_parts, require_parts
+from conftest import require
+from test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, missing_parts
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -43,7 +44,7 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    require_parts(missing_parts())
+    require(not missing_parts(), "the site's test needs " + " and ".join(missing_parts()))
     out = tmp_path_factory.mktemp("site") / "site"
     assert build_site.main(["--out", str(out)]) == 0
     handler = functools.partial(Quiet, directory=str(out))
