@@ -16,10 +16,21 @@ from __future__ import annotations
 
 import importlib
 
-from . import utils
-from .utils import banner, pick_device, quick_mode, seed_all, use_quick_mode, use_training_threads
-
 __version__ = "0.2.0"
+
+
+def lazy(package: str, names: dict[str, str]):
+    """A package's __getattr__ (PEP 562) that imports on first use: names[name] is "module" (the
+    name is that module) or "module:attribute", the module relative to `package`. A command that
+    starts then imports torch inside its own error boundary (fwdlib.launch), not before it."""
+    def __getattr__(name: str):
+        if name not in names:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module, _, attribute = names[name].partition(":")
+        found = importlib.import_module(module, package)
+        return getattr(found, attribute) if attribute else found
+    return __getattr__
+
 
 # short name -> the module it names; loaded on first use, so `import fwdlib` stays light
 MODULES = {
@@ -28,14 +39,8 @@ MODULES = {
     "presets": "fwdlib.bench.presets", "study": "fwdlib.bench.study", "params": "fwdlib.bench.params",
     "report": "fwdlib.bench.report", "verdicts": "fwdlib.bench.verdicts", "stats": "fwdlib.bench.stats",
     "tune": "fwdlib.tune", "speed": "fwdlib.speed",
-    "plots": "fwdlib.course.plots", "checks": "fwdlib.course.checks",
+    "plots": "fwdlib.course.plots", "checks": "fwdlib.course.checks", "utils": "fwdlib.utils",
 }
-
-
-def __getattr__(name: str):
-    if name in MODULES:
-        return importlib.import_module(MODULES[name])
-    raise AttributeError(f"module 'fwdlib' has no attribute {name!r}")
-
-
-__all__ = ["banner", "pick_device", "quick_mode", "seed_all", "use_quick_mode", "use_training_threads", "utils", "__version__", *MODULES]
+HELPERS = ("banner", "pick_device", "quick_mode", "seed_all", "use_quick_mode", "use_training_threads")
+__getattr__ = lazy(__name__, {**MODULES, **{name: f"fwdlib.utils:{name}" for name in HELPERS}})
+__all__ = [*HELPERS, "__version__", *MODULES]

@@ -5,18 +5,15 @@ Every notebook, test and benchmark goes through these, so a setting changes in o
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import random
 import re
-import signal
 import socket
 import stat
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -48,11 +45,12 @@ def as_json(value):
     return json.loads(json.dumps(value, sort_keys=True, default=list))
 
 
-def writable_folder(folder: Path, what: str = "the results folder") -> Path:
-    """Make `folder` and check, by writing, that results can go there: before anything trains."""
+def writable_folder(folder: Path, what: str = "the results folder", option: str = "--out") -> Path:
+    """Make `folder` and check, by writing, that results can go there: before anything trains.
+    `option` is the flag that names it, for the advice."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{what} {folder} is a file; choose another --out")
+        raise ValueError(f"{what} {folder} is a file; choose another {option}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".write-test-{os.getpid()}"
@@ -60,7 +58,7 @@ def writable_folder(folder: Path, what: str = "the results folder") -> Path:
         probe.unlink()
     except OSError as err:
         raise ValueError(f"cannot write to {what} {folder} ({err.strerror or err}); "
-                         "make it writable (or free space) or choose another --out. Nothing was trained.") from None
+                         f"make it writable (or free space) or choose another {option}. Nothing was trained.") from None
     return folder
 
 
@@ -248,42 +246,6 @@ def banner(device: torch.device) -> str:
 
 
 # ============================================================================ command lines
-
-class Stopped(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived (Ctrl-C, `timeout`, Slurm, `docker stop`): unwind, so that locks
-    are released and what is finished stays written, then exit with 128 + the signal's number.
-    A KeyboardInterrupt, so that Optuna fails the running trial as it does for Ctrl-C."""
-
-    def __init__(self, signum: int = signal.SIGINT, message: str = ""):
-        super().__init__(message or f"stopped by {signal.Signals(signum).name}")
-        self.signum = int(signum)
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
-
-
-def exit_code_of(stop: KeyboardInterrupt) -> int:
-    return getattr(stop, "exit_code", 128 + signal.SIGINT)
-
-
-@contextlib.contextmanager
-def stop_on_signals():
-    """Turn SIGTERM into `Stopped` (Python ends silently on it, skipping every `finally`);
-    SIGINT is already a KeyboardInterrupt. Only the main thread can set signal handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        raise Stopped(signum)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
 
 # Every spelling of a database's password a message may carry, whether or not the URL parses:
 # user:PASSWORD@ after a scheme (up to the token's last @: a password may hold an unencoded @ or /),

@@ -9,6 +9,16 @@ from fwdlib import algorithms, data
 from fwdlib.algorithms.base import Algorithm
 
 
+def record(key: str, status: str = "ok", seed: int = 0, **fields) -> dict:
+    """A minimal benchmark record with every field the report reads (fwdlib.bench.record checks it)."""
+    spec = {"dataset": data.SAMPLE_NAME, "algorithm": "mf", "config": {"hidden": [8]}, "protocol": "converge",
+            "device": "cpu", "seed": seed, "epochs": 1, "patience": 2, "monitor": "val_acc",
+            "min_delta": 0.0, "batch_size": 128, "cuda_graphs": False}
+    return {"key": key, "spec": spec, "entries": ["mf"], "status": status, "test_acc": 0.5, "epochs": 1,
+            "train_time_s": 1.0, "energy_measured_j": 0.0, "energy_estimated_j": None, "history": [],
+            "reason": "" if status == "ok" else "ValueError: broken", "payload": "x" * 400, **fields}
+
+
 def require(condition: bool, message: str) -> None:
     """Skip a test whose real part (a browser, a server, a sandbox) this machine lacks, saying which;
     in CI (`CI=true`), which must run every test, fail instead."""

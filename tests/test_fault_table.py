@@ -339,7 +339,7 @@ ROWS = [
     Row("5 a trial left under this process's own id is retried, not waited for", trial_of_this_pid, 0,
         "retrying interrupted trial(s) [0]", retried_own_trial),
     Row("7 records of the kit's shape with wrong types are skipped by --report-only", wrong_types, 0,
-        "line 1 is a record whose test_acc is not a number"),
+        "line 1: a finished run without test_acc"),
     Row("8 every trial diverged is the algorithm's outcome (exit 1) with advice that fits", every_trial_diverges, 1,
         "trial(s) diverged"),
     Row("8 --out under a file is refused before any trial", out_under_a_file, 2, "is a file", no_study_stored),

@@ -24,6 +24,8 @@ from fwdlib.bench.params import params_record
 from fwdlib.bench.plan import spec_of
 from fwdlib.utils import process_start
 
+from conftest import record
+
 SAMPLE = data.SAMPLE_NAME
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,7 +147,7 @@ def test_foreign_lines_are_skipped_with_their_line_number_and_left_in_place(tmp_
     out = capsys.readouterr().out
     for number, why in ((1, "not valid JSON"), (2, "not a benchmark record"), (3, "not a benchmark record of this version (no key, spec, entries, status)"),
                         (4, "not UTF-8")):
-        assert f"line {number} is {why}" in out
+        assert f"line {number}: {why}" in out
     assert path.read_bytes() == raw
     assert bench.main(["--report-only", "--out", str(tmp_path)]) == 0
 

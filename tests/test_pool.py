@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from conftest import record
 from fwdlib.bench import pool as pool_module, pooled
 from fwdlib.bench.cli import main
 from fwdlib.bench.plan import plan, preset_specs
@@ -56,9 +57,8 @@ def test_claims_never_hand_out_one_unit_twice_and_the_first_finisher_wins(tmp_pa
     claims = [db.claim(f"w{i}") for i in range(6)]
     assert len({c[0] for c in claims}) == 6 and db.claim("w9") is None        # all six held
     unit, token, _ = claims[0]
-    record = {"key": "k", "status": "ok", "spec": {}, "entries": []}
-    assert db.finish(unit, [record], "w0") is None
-    assert db.finish(unit, [record], "w1") == "w0"                            # stored once, by w0
+    assert db.finish(unit, [record("k")], "w0") is None
+    assert db.finish(unit, [record("k")], "w1") == "w0"                          # stored once, by w0
     assert not db.beat(unit, token)                                           # the claim is over
     states = {u["unit"]: u["state"] for u in db.units()}
     assert list(states.values()).count("done") == 1 and len(db.records()) == 1
@@ -69,14 +69,14 @@ def test_claims_never_hand_out_one_unit_twice_and_the_first_finisher_wins(tmp_pa
 
 def test_rerun_contaminated_plans_again_the_done_units_with_a_spoiled_run(tmp_path):
     db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=60)
-    record = plan_record("quick", "converge", specs())
-    db.join(record, units(seeds=1))
+    study = plan_record("quick", "converge", specs())
+    db.join(study, units(seeds=1))
     (a, _, _), (b, _, _) = db.claim("w0"), db.claim("w1")
-    db.finish(a, [{"key": "k", "status": "ok", "foreign_load": 1.2, "foreign_cpu_s": 9.0, "cpus": 2}], "w0")
-    db.finish(b, [{"key": "k", "status": "ok", "foreign_load": 0.01, "cpus": 2}], "w1")
-    db.join(record, units(seeds=1))                                         # without the flag: kept
+    db.finish(a, [record("k", foreign_load=1.2, foreign_cpu_s=9.0, cpus=2)], "w0")
+    db.finish(b, [record("k", foreign_load=0.01, cpus=2)], "w1")
+    db.join(study, units(seeds=1))                                         # without the flag: kept
     assert {u["unit"]: u["state"] for u in db.units()}[a] == "done"
-    db.join(record, units(seeds=1), rerun_contaminated=True)
+    db.join(study, units(seeds=1), rerun_contaminated=True)
     states = {u["unit"]: u for u in db.units()}
     assert states[a]["state"] == "planned" and "--rerun-contaminated" in states[a]["note"]
     assert states[b]["state"] == "done"

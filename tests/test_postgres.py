@@ -69,6 +69,22 @@ class Server:
     def stop(self, mode: str = "fast") -> None:
         self.pg(self.bin_dir / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
 
+    def processes(self) -> list[int]:
+        """The postmaster and its children (backends, writers): what a frozen server stops."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+
+        def parent(pid: str) -> int:
+            try:
+                return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+            except (OSError, IndexError, ValueError):
+                return -1
+        return [postmaster, *(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and parent(p.name) == postmaster)]
+
+    def signal_all(self, signum: int) -> None:
+        """SIGSTOP freezes the server as a hung machine would: TCP still connects, nothing answers."""
+        for pid in self.processes():
+            os.kill(pid, signum)
+
 
 @pytest.fixture(scope="module")
 def server():
@@ -223,7 +239,12 @@ def units_of_study(url: str, study: str) -> list[dict]:
 
 
 def held_by(url: str, study: str, pid: int) -> list[dict]:
-    return [u for u in units_of_study(url, study) if u["state"] == "running" and u["worker"].endswith(f":{pid}")]
+    """The units `pid` holds (none while its study's tables are still being made)."""
+    try:
+        units = units_of_study(url, study)
+    except ValueError:                    # DatabaseRefused: no tables yet
+        return []
+    return [u for u in units if u["state"] == "running" and u["worker"].endswith(f":{pid}")]
 
 
 def freeze_while_holding(process, url: str, study: str, deadline_s: float = 120) -> dict:
@@ -339,6 +360,50 @@ def test_a_bench_worker_whose_database_stops_keeps_its_records_and_uploads_them(
     assert [u["state"] for u in units_of_study(url, study)] == ["done"] * 4
     assert waiting <= {r["key"] for r in records} and len(records) == 8 == len({r["key"] for r in records})
     assert len(local_records(tmp_path / "w")) == 8                            # the kept unit was not trained again
+
+
+def test_a_frozen_database_stops_a_worker_within_twice_its_grace_and_ctrl_c_within_5_s(server, tmp_path):
+    """The server frozen (SIGSTOP) while a worker trains: its heartbeat cannot land, the worker stops
+    within twice the grace period with exit 2 and its finished runs kept; a worker started against
+    the frozen server stops on Ctrl-C within 5 s; thawed, the same command finishes the study."""
+    url, study, grace = server.url, "frozen", 6
+    command = bench_cli("--algorithms", "mf", "--protocol", "matched", "--epochs", "80", "--seeds", "1",
+                        "--storage", url, "--study", study, "--heartbeat", "1", "--grace", str(grace), "--out", "w")
+    worker = subprocess.Popen(command, cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    late = None
+    try:
+        deadline = time.monotonic() + 120
+        while not held_by(url, study, worker.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        server.signal_all(signal.SIGSTOP)
+        frozen = time.monotonic()
+        late = subprocess.Popen([*command[:-1], "late"], cwd=tmp_path, env=env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        out, err = worker.communicate(timeout=120)
+        stopped_after = time.monotonic() - frozen
+        assert late.stdout.readline().startswith("data: ")    # its data are ready: next it joins the study
+        time.sleep(1)                                          # and waits on the frozen server
+        late.send_signal(signal.SIGINT)
+        asked = time.monotonic()
+        late_out, late_err = late.communicate(timeout=60)
+        ctrl_c_after = time.monotonic() - asked
+    finally:
+        server.signal_all(signal.SIGCONT)
+        for process in (worker, late):
+            if process is not None and process.poll() is None:
+                process.kill()
+    print(f"\nfrozen mid-unit, the worker stopped after {stopped_after:.1f} s:\n{err}\n"
+          f"Ctrl-C to a worker waiting on the frozen server: {ctrl_c_after:.1f} s:\n{late_err}")
+    assert worker.returncode == 2 and stopped_after <= 2 * grace
+    assert "silent past the grace period" in err and "kept in w/results.jsonl" in err
+    assert late.returncode == 130 and ctrl_c_after <= 5 and "Traceback" not in late_err
+    assert PASSWORD not in out + err + late_out + late_err
+
+    again = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert [u["state"] for u in units_of_study(url, study)] == ["done"]
+    assert len(Pool(url, study).records()) == 2
 
 
 def class_recipe(text: str) -> list[str]:

@@ -12,9 +12,10 @@ verdicts each rival against its twin against a margin, one Holm family per repor
 claims   the paper's claims in its words and places, judged in their scope on its configuration
 summary, report, figures  what the results say: 40 lines first, then the tables and forests
 """
-from .cli import main
-from .presets import PRESETS, Pair, Preset
-from .results import ResultsLog, ResultsNotSaved, run_folder
-from .runner import PROTOCOLS, run
+from .. import lazy
 
-__all__ = ["PRESETS", "PROTOCOLS", "Pair", "Preset", "ResultsLog", "ResultsNotSaved", "main", "run", "run_folder"]
+# loaded on first use: `python -m fwdlib.bench` imports torch inside its error boundary (fwdlib.launch)
+__getattr__ = lazy(__name__, {"main": ".cli:main", "PRESETS": ".presets:PRESETS", "Pair": ".presets:Pair",
+                              "Preset": ".presets:Preset", "ResultsLog": ".results:ResultsLog",
+                              "ResultsNotSaved": ".results:ResultsNotSaved", "run_folder": ".results:run_folder",
+                              "PROTOCOLS": ".runner:PROTOCOLS", "run": ".runner:run"})

@@ -1,5 +1,4 @@
-import sys
+"""python -m fwdlib.bench: started by fwdlib.launch, so that a signal during the imports ends it with one line."""
+from fwdlib.launch import bench
 
-from .cli import main
-
-sys.exit(main())
+bench()

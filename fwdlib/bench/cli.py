@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 from .. import data as datasets
-from ..utils import Parser, exit_code_of, hide_secrets, stop_on_signals
+from ..launch import exit_code_of, stop_on_signals
+from ..utils import Parser, hide_secrets
 from . import pool, pooled, runner
 from .presets import PRESETS
 from .report import title_of, write_report
@@ -49,6 +50,8 @@ def main(argv=None) -> int:
     pooled_flags.add_argument("--export", metavar="DIR", help="append the study's records to DIR/results.jsonl and exit")
     pooled_flags.add_argument("--import", dest="import_dir", metavar="DIR",
                               help="store DIR/results.jsonl's finished (pair, seed) units in the study and exit")
+    pooled_flags.add_argument("--remove-unit", type=int, metavar="N",
+                              help="remove unit N's records (its number in --status) and plan it again, then exit")
     pooled_flags.add_argument("--heartbeat", type=float, default=pool.HEARTBEAT_S, metavar="S",
                               help=f"seconds between a running unit's heartbeats (default {pool.HEARTBEAT_S})")
     pooled_flags.add_argument("--grace", type=float, default=pool.GRACE_S, metavar="S",
@@ -61,12 +64,15 @@ def main(argv=None) -> int:
         parser.error("--out is empty; name the results folder (default bench-results)")
     pooled_only = [flag for flag, on in (("--study", args.study), ("--status", args.status),
                                          ("--plan-only", args.plan_only), ("--export", args.export),
-                                         ("--import", args.import_dir)) if on]
+                                         ("--import", args.import_dir),
+                                         ("--remove-unit", args.remove_unit is not None)) if on]
     if pooled_only and not (args.storage and args.study):
         parser.error(f"{pooled_only[0]} needs --storage URL and --study NAME (the class's database and study)")
     if args.storage and not args.study:
         parser.error("--storage needs --study NAME: the study's name, the same on every machine")
     out = Path(args.out)
+    worker = bool(args.storage) and not any((args.status, args.plan_only, args.export, args.import_dir,
+                                             args.report_only, args.remove_unit is not None))
     try:
         with stop_on_signals():
             margins = parse_margins(args.margins)
@@ -87,10 +93,15 @@ def main(argv=None) -> int:
         print(f"error: {err.strerror}", file=sys.stderr)
         return 2
     except pool.DatabaseLost as err:
-        print(f"error: {err}. Every run this machine finished is kept in {out / 'results.jsonl'}; when the database "
-              "is back, run the same command again: it uploads them before it runs anything (or run: python -m "
-              f"fwdlib.bench --import {out} with the same --preset, --storage and --study)", file=sys.stderr)
+        print(f"error: {err}. " + (
+            "Nothing was changed; run the same command again when the database answers" if not worker else
+            f"Every run this machine finished is kept in {out / 'results.jsonl'}; when the database is back, run "
+            "the same command again: it uploads them before it runs anything (or run: python -m fwdlib.bench "
+            f"--import {out} with the same --preset, --storage and --study)"), file=sys.stderr)
         return 2
+    except pooled.UnitsFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except OSError as err:        # the report or its figures: the results log itself is safe
         print(f"error: could not write the report in {out} ({err.strerror or err}); every finished run "
               f"is kept in {out / 'results.jsonl'}: free space, then run with --report-only", file=sys.stderr)
@@ -113,7 +124,8 @@ def _failed(records: list[dict]) -> int:
 
 def pooled_main(args, out: Path, margins: dict) -> int:
     """The pooled benchmark's commands (`pooled`): each opens the study and does one thing."""
-    study = pool.Pool(args.storage, args.study, args.heartbeat, args.grace)
+    reading = args.status or args.report_only or args.export
+    study = pool.Pool(args.storage, args.study, args.heartbeat, args.grace, write=not reading)
     plan = dict(dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds, protocol=args.protocol,
                 epochs=args.epochs, cuda_graphs=not args.no_cuda_graphs, params=args.params)
     if args.status:
@@ -122,6 +134,8 @@ def pooled_main(args, out: Path, margins: dict) -> int:
         pooled.report(study, out, margins)
     elif args.export:
         pooled.export(study, Path(args.export))
+    elif args.remove_unit is not None:
+        print(pooled.remove_unit(study, args.remove_unit))
     elif args.import_dir:
         pooled.import_folder(args.preset, study, Path(args.import_dir), **plan)
     else:

@@ -101,7 +101,7 @@ def learning_curves(records: list[dict], metric: str = "val_acc") -> Figure:
         if r["status"] != "ok" or key in seen:
             continue
         seen.add(key)
-        values = [h[metric] for h in r["history"]]
+        values = [float("nan") if h.get(metric) is None else h[metric] for h in r["history"]]   # a gap
         ax.plot(range(1, len(values) + 1), values, marker=".", label=f"{'/'.join(r['entries'])}")
     ax.set_xlabel("epoch (stages in sequence)")
     ax.set_ylabel(metric)

@@ -19,6 +19,7 @@ unit's state, so this is one table of our own in the class's database, not a ser
 """
 from __future__ import annotations
 
+import _thread
 import hashlib
 import json
 import threading
@@ -28,18 +29,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, and_, create_engine, event,
-                        func, inspect, or_, select, text, update)
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, and_, create_engine, func, inspect,
+                        or_, select, text, update)
 
 from ..meters.backends import package_version
 from ..utils import check_liveness, hide_secrets, redact, writable_folder
+from .database import DatabaseLost, DatabaseRefused, bound_of, bounded, engine_options, sqlite_immediate
+from .record import stored_records
 from ..meters.process import contamination
 from .plan import PlannedRun, pairs_at_seeds
 from .spec import RunSpec
 
 HEARTBEAT_S, GRACE_S = 10, 120
 MAX_ATTEMPTS = 3            # a unit whose workers fall silent this often (it kills them?) is failed
+RELEASE_S = 2.0            # how long a stopping worker tries to give its unit back
 DRIVER_HINT = 'pip install "psycopg[binary]" and use a postgresql+psycopg://USER:PASSWORD@HOST/DB URL'
 
 META = MetaData()
@@ -115,64 +118,65 @@ def plan_difference(study: dict, mine: dict) -> str | None:
     return None
 
 
-class DatabaseLost(RuntimeError):
-    """The study's database could not be reached (or refused a statement)."""
-
-
-def _sqlite_immediate(engine) -> None:
-    """SQLite takes its write lock at the first write of a transaction; two claims that both read
-    first would then deadlock. BEGIN IMMEDIATE takes it at the start (SQLAlchemy's recipe)."""
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection, _record):
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 NOW_SQL = {"postgresql": "SELECT extract(epoch from clock_timestamp())",
            "sqlite": "SELECT (julianday('now') - 2440587.5) * 86400.0",
            "mysql": "SELECT UNIX_TIMESTAMP(NOW(6))"}
+STUDY_NAME_MAX = 200           # the tables' column
+
+
+def check_study_name(study: str) -> None:
+    """A study's name is one printable line that fits the database's column: a newline would
+    write false lines into --status, and PostgreSQL refuses what SQLite would store."""
+    if not study or not study.strip():
+        raise ValueError("--study is empty; name the class's study (the same name on every machine)")
+    if not study.isprintable():
+        raise ValueError(f"--study {study!r} holds a newline or another control character; use one line "
+                         "of letters, digits and punctuation")
+    if len(study) > STUDY_NAME_MAX:
+        raise ValueError(f"--study is {len(study)} characters long; the database holds at most {STUDY_NAME_MAX}")
 
 
 class Pool:
-    """One study of the pooled benchmark in a database: its plan, its units and their records."""
+    """One study of the pooled benchmark in a database: its plan, its units and their records.
+    Every call is bounded (`database.bounded`, half the grace period); write=False opens it to read
+    only (--status, --report-only, --export): nothing is created or locked to find out."""
 
-    def __init__(self, url: str, study: str, heartbeat_s: float = HEARTBEAT_S, grace_s: float = GRACE_S):
-        if not study or not study.strip():
-            raise ValueError("--study is empty; name the class's study (the same name on every machine)")
+    def __init__(self, url: str, study: str, heartbeat_s: float = HEARTBEAT_S, grace_s: float = GRACE_S,
+                 write: bool = True):
+        check_study_name(study)
         check_liveness(heartbeat_s, grace_s)
         self.url, self.study, self.heartbeat_s, self.grace_s = url, study, heartbeat_s, grace_s
+        self.within = bound_of(grace_s)
         hint = f"use sqlite:///FILE.db on one machine or a database URL for several (for PostgreSQL, {DRIVER_HINT})"
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            writable_folder(Path(url.removeprefix("sqlite:///")).parent, "the storage's folder")
+        if write and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            writable_folder(Path(url.removeprefix("sqlite:///")).parent, "the storage's folder", "--storage")
         try:
-            self.engine = create_engine(url, pool_pre_ping=True,
-                                        **({"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}))
+            self.engine = create_engine(url, **engine_options(url, self.within))
         except Exception as err:     # a malformed URL, an uninstalled driver: the same advice
             raise ValueError(f"cannot open the storage {redact(url)!r} ({type(err).__name__}: "
                              f"{self.hide(str(err).splitlines()[0])}); {hint}") from None
         if self.engine.dialect.name not in NOW_SQL:
             raise ValueError(f"the storage {redact(url)!r} is a {self.engine.dialect.name} database; {hint}")
-        if self.engine.dialect.name == "sqlite":
-            _sqlite_immediate(self.engine)
+        if write and self.engine.dialect.name == "sqlite":
+            sqlite_immediate(self.engine)
 
     def hide(self, message: str) -> str:
         return hide_secrets(message, self.url)
 
-    def _begin(self):
-        return _Transaction(self)
+    def _call(self, work, within: float | None = None):
+        """work(connection) in one transaction, bounded in time; DatabaseLost or DatabaseRefused."""
+        def transaction():
+            with self.engine.begin() as c:
+                return work(c)
+        return bounded(transaction, within or self.within, self.url)
 
     def _tables(self) -> None:
         """Create the two tables where missing. Two workers that start together may both try;
         PostgreSQL then refuses the second CREATE, which finds the tables made on its retry."""
         for attempt in range(3):
             try:
-                with self._begin() as c:
-                    META.create_all(c)
-                return
-            except DatabaseLost:
+                return self._call(META.create_all)
+            except (DatabaseLost, DatabaseRefused):
                 if attempt == 2:
                     raise
                 time.sleep(0.5)
@@ -186,10 +190,12 @@ class Pool:
         sqlite_file = self.url.removeprefix("sqlite:///") if self.url.startswith("sqlite:///") else None
         if sqlite_file and sqlite_file != ":memory:" and not Path(sqlite_file).exists():
             return None
-        with self._begin() as c:
+
+        def read(c):
             if not inspect(c).has_table(STUDIES.name):
                 return None
-            found = c.execute(select(STUDIES.c.plan).where(STUDIES.c.name == self.study)).scalar()
+            return c.execute(select(STUDIES.c.plan).where(STUDIES.c.name == self.study)).scalar()
+        found = self._call(read)
         return json.loads(found) if found else None
 
     def existing_plan(self) -> dict:
@@ -206,84 +212,92 @@ class Pool:
         seeds); never touch one it has, unless asked to plan again its failed units or the done
         ones with a contaminated run. Returns (units added, seeds the study now plans)."""
         self._tables()
-        try:
-            return self._join(plan, units, retry_failed, rerun_contaminated)
-        except DatabaseLost:             # two workers created the study at once: the second joins it
-            return self._join(plan, units, retry_failed, rerun_contaminated)
 
-    def _join(self, plan: dict, units: list[Unit], retry_failed: bool, rerun_contaminated: bool) -> tuple[int, int]:
-        with self._begin() as c:
-            found = c.execute(select(STUDIES.c.plan).where(STUDIES.c.name == self.study).with_for_update()).scalar()
-            if found is None:
-                c.execute(STUDIES.insert().values(name=self.study, plan=json.dumps(plan, sort_keys=True)))
-            elif (why := plan_difference(json.loads(found), plan)) is not None:
-                raise ValueError(f"this worker's plan differs from study {self.study!r}: {why}. Nothing was run; "
-                                 "run the study's command (python -m fwdlib.bench --status --storage URL --study "
-                                 "NAME shows its preset), or name another --study")
-            have = dict(c.execute(select(UNITS.c.unit, UNITS.c.position).where(UNITS.c.study == self.study)).all())
-            new = [u for u in units if u.key not in have]
-            start = max(have.values(), default=-1) + 1
-            if new:
-                c.execute(UNITS.insert(), [{"study": self.study, "unit": u.key, "position": start + i, "seed": u.seed,
-                                            "label": u.label, "state": "planned", "attempts": 0}
-                                           for i, u in enumerate(new)])
-            if retry_failed:
-                c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.state == "failed")
-                          .values(state="planned", token=None, attempts=0, note="retried (--retry-failed)"))
-            if rerun_contaminated:
-                done = c.execute(select(UNITS.c.unit, UNITS.c.records).where(UNITS.c.study == self.study,
-                                                                             UNITS.c.state == "done")).all()
-                spoiled = [u for u, records in done if any(contamination(r) for r in json.loads(records or "[]"))]
-                if spoiled:
-                    c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit.in_(spoiled))
-                              .values(state="planned", token=None, attempts=0,
-                                      note=RERUN_NOTE))
-            seeds = c.execute(select(func.max(UNITS.c.seed)).where(UNITS.c.study == self.study)).scalar()
+        def join(c):
+            return self._join(c, plan, units, retry_failed, rerun_contaminated)
+        within = max(self.within, 30.0)     # a plan of thousands of units is one insert
+        try:
+            return self._call(join, within)
+        except (DatabaseLost, DatabaseRefused):   # two workers created the study at once: the second joins it
+            return self._call(join, within)
+
+    def _join(self, c, plan: dict, units: list[Unit], retry_failed: bool,
+              rerun_contaminated: bool) -> tuple[int, int]:
+        found = c.execute(select(STUDIES.c.plan).where(STUDIES.c.name == self.study).with_for_update()).scalar()
+        if found is None:
+            c.execute(STUDIES.insert().values(name=self.study, plan=json.dumps(plan, sort_keys=True)))
+        elif (why := plan_difference(json.loads(found), plan)) is not None:
+            raise ValueError(f"this worker's plan differs from study {self.study!r}: {why}. Nothing was run; "
+                             "run the study's command (python -m fwdlib.bench --status --storage URL --study "
+                             "NAME shows its preset), or name another --study")
+        have = dict(c.execute(select(UNITS.c.unit, UNITS.c.position).where(UNITS.c.study == self.study)).all())
+        new = [u for u in units if u.key not in have]
+        start = max(have.values(), default=-1) + 1
+        if new:
+            c.execute(UNITS.insert(), [{"study": self.study, "unit": u.key, "position": start + i, "seed": u.seed,
+                                        "label": u.label, "state": "planned", "attempts": 0}
+                                       for i, u in enumerate(new)])
+        if retry_failed:
+            c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.state == "failed")
+                      .values(state="planned", token=None, attempts=0, note="retried (--retry-failed)"))
+        if rerun_contaminated:
+            done = c.execute(select(UNITS.c.unit, UNITS.c.records).where(UNITS.c.study == self.study,
+                                                                         UNITS.c.state == "done")).all()
+            spoiled = [u for u, records in done
+                       if any(contamination(r) for r in stored_records(records, f"study {self.study} unit {u}"))]
+            if spoiled:
+                c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit.in_(spoiled))
+                          .values(state="planned", token=None, attempts=0, note=RERUN_NOTE))
+        seeds = c.execute(select(func.max(UNITS.c.seed)).where(UNITS.c.study == self.study)).scalar()
         return len(new), seeds + 1
 
     # --- claiming, beating, finishing -----------------------------------------------------
     def claim(self, worker: str) -> tuple[str, str, str] | None:
         """Take the first planned unit, or one whose worker fell silent: (unit, token, note), or
         None when every unit is done, failed or running under a live heartbeat."""
+        return self._call(lambda c: self._claim(c, worker))
+
+    def _claim(self, c, worker: str) -> tuple[str, str, str] | None:
         while True:
-            with self._begin() as c:
-                now = self._now(c)
-                silent = and_(UNITS.c.state == "running", UNITS.c.heartbeat < now - self.grace_s)
-                row = c.execute(select(UNITS).where(UNITS.c.study == self.study, or_(UNITS.c.state == "planned", silent))
-                                .order_by(UNITS.c.position).limit(1)
-                                .with_for_update(skip_locked=True)).mappings().first()
-                if row is None:
-                    return None
-                reclaimed = (f"reclaimed from {row['worker']} (heartbeat silent {now - row['heartbeat']:.0f} s)"
-                             if row["state"] == "running" else None)
-                # a unit planned again for contamination stays so until it is done, whoever claims it
-                rerun = row["note"] if RERUN_NOTE in (row["note"] or "") else None
-                note = "; ".join(filter(None, (rerun, reclaimed))) or None
-                as_read = [UNITS.c.study == self.study, UNITS.c.unit == row["unit"], UNITS.c.state == row["state"],
-                           UNITS.c.token.is_(None) if row["token"] is None else UNITS.c.token == row["token"]]
-                if row["attempts"] >= MAX_ATTEMPTS:
-                    c.execute(update(UNITS).where(*as_read).values(
-                        state="failed", token=None, note=f"its worker fell silent {row['attempts']} times; "
-                                                         "rerun with --retry-failed"))
-                    continue
-                token = uuid.uuid4().hex
-                taken = c.execute(update(UNITS).where(*as_read).values(
-                    state="running", worker=worker, token=token, attempts=row["attempts"] + 1, claimed=now,
-                    heartbeat=now, note=note)).rowcount
-                if taken == 1:
-                    return row["unit"], token, note
+            now = self._now(c)
+            silent = and_(UNITS.c.state == "running", UNITS.c.heartbeat < now - self.grace_s)
+            row = c.execute(select(UNITS).where(UNITS.c.study == self.study, or_(UNITS.c.state == "planned", silent))
+                            .order_by(UNITS.c.position).limit(1)
+                            .with_for_update(skip_locked=True)).mappings().first()
+            if row is None:
+                return None
+            reclaimed = (f"reclaimed from {row['worker']} (heartbeat silent {now - row['heartbeat']:.0f} s)"
+                         if row["state"] == "running" else None)
+            # a unit planned again for contamination stays so until it is done, whoever claims it
+            rerun = row["note"] if RERUN_NOTE in (row["note"] or "") else None
+            note = "; ".join(filter(None, (rerun, reclaimed))) or None
+            as_read = [UNITS.c.study == self.study, UNITS.c.unit == row["unit"], UNITS.c.state == row["state"],
+                       UNITS.c.token.is_(None) if row["token"] is None else UNITS.c.token == row["token"]]
+            if row["attempts"] >= MAX_ATTEMPTS:
+                c.execute(update(UNITS).where(*as_read).values(
+                    state="failed", token=None, note=f"its worker fell silent {row['attempts']} times; "
+                                                     "rerun with --retry-failed"))
+                continue
+            token = uuid.uuid4().hex
+            taken = c.execute(update(UNITS).where(*as_read).values(
+                state="running", worker=worker, token=token, attempts=row["attempts"] + 1, claimed=now,
+                heartbeat=now, note=note)).rowcount
+            if taken == 1:
+                return row["unit"], token, note
 
     def beat(self, unit: str, token: str) -> bool:
         """Record that the claim is alive; False once the unit is no longer this claim's."""
-        with self._begin() as c:
+        def beat(c):
             now = self._now(c)
             return c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit == unit,
                                                  UNITS.c.token == token).values(heartbeat=now)).rowcount == 1
+        return self._call(beat)
 
     def finish(self, unit: str, records: list[dict], worker: str) -> str | None:
         """Store a unit's records, unless it is done already: None when stored, else who did it."""
         failed = any(r["status"] != "ok" for r in records)
-        with self._begin() as c:
+
+        def finish(c):
             now = self._now(c)
             stored = c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit == unit,
                                                    UNITS.c.state != "done").values(
@@ -293,82 +307,83 @@ class Pool:
             if stored:
                 return None
             return c.execute(select(UNITS.c.worker).where(UNITS.c.study == self.study, UNITS.c.unit == unit)).scalar()
+        return self._call(finish)
 
     def release(self, unit: str, token: str) -> None:
-        """Give a claimed unit back to the plan (this worker stops); where the database is gone,
+        """Give a claimed unit back to the plan as not silent (this worker stops), trying for at
+        most RELEASE_S, so that Ctrl-C ends a worker at once; where the database does not answer,
         the unit's heartbeat falls silent and the grace period gives it back instead."""
+        def release(c):
+            c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit == unit, UNITS.c.token == token)
+                      .values(state="planned", token=None, attempts=UNITS.c.attempts - 1,   # not a silence
+                              note="given back by a worker that stopped"))
         try:
-            with self._begin() as c:
-                c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit == unit, UNITS.c.token == token)
-                          .values(state="planned", token=None, attempts=UNITS.c.attempts - 1,   # not a silence
-                                  note="given back by a worker that stopped"))
-        except DatabaseLost:
+            self._call(release, min(self.within, RELEASE_S))
+        except (DatabaseLost, DatabaseRefused):
             pass
+
+    def remove(self, position: int) -> dict | None:
+        """Remove the records of the unit at `position` and plan it again; the unit as it was, or
+        None if the study has none there. A unit running now is left alone (ValueError)."""
+        def remove(c):
+            where = [UNITS.c.study == self.study, UNITS.c.position == position]
+            row = c.execute(select(UNITS).where(*where).with_for_update()).mappings().first()
+            if row is not None and row["state"] == "running":
+                raise ValueError(f"unit {position} is running now (worker {row['worker']}); wait until --status "
+                                 "shows it done or failed, then remove it")
+            if row is not None:
+                c.execute(update(UNITS).where(*where).values(
+                    state="planned", token=None, attempts=0, records=None, worker=None, claimed=None, heartbeat=None,
+                    finished=None, note="its records were removed (--remove-unit); planned again"))
+            return None if row is None else dict(row)
+        return self._call(remove)
 
     def heartbeat(self, unit: str, token: str) -> Heartbeat:
         return Heartbeat(self, unit, token)
 
     # --- reading ---------------------------------------------------------------------------
     def units(self) -> list[dict]:
-        with self._begin() as c:
+        def read(c):
             now = self._now(c)
             rows = c.execute(select(UNITS).where(UNITS.c.study == self.study).order_by(UNITS.c.position)).mappings()
             return [{**row, "now": now} for row in rows]
+        return self._call(read)
 
     def records(self) -> list[dict]:
-        """Every stored record (done and failed units), in plan order."""
-        return [r for u in self.units() if u["records"] for r in json.loads(u["records"])]
-
-
-class _Transaction:
-    """A transaction whose database errors become DatabaseLost, said without the URL's secrets."""
-
-    def __init__(self, pool: Pool):
-        self.pool = pool
-
-    def __enter__(self):
-        try:
-            self.context = self.pool.engine.begin()
-            return self.context.__enter__()
-        except SQLAlchemyError as err:
-            raise self._lost(err) from None
-
-    def __exit__(self, kind, value, tb):
-        try:
-            self.context.__exit__(kind, value, tb)
-        except SQLAlchemyError as err:
-            raise self._lost(err) from None
-        if isinstance(value, SQLAlchemyError):
-            raise self._lost(value) from None
-        return False
-
-    def _lost(self, err: SQLAlchemyError) -> DatabaseLost:
-        first = str(getattr(err, "orig", None) or err).strip().splitlines()
-        return DatabaseLost(f"the study's database {redact(self.pool.url)} failed "
-                            f"({type(err).__name__}: {self.pool.hide(first[0] if first else '')})")
+        """Every stored record (done and failed units) that passes the record check, in plan
+        order; one that does not is skipped with a line naming its unit and field."""
+        return [r for u in self.units() for r in stored_records(u["records"], f"study {self.study} unit {u['position']}")]
 
 
 class Heartbeat:
     """Beats for one claim from a thread while the unit trains. `lost` says why it stopped: the
-    database is gone (the records are kept locally) or another worker holds the unit now."""
+    database is gone (the records are kept locally) or another worker holds the unit now. A
+    database silent past the grace period ends the unit's training: `abandoned` is set and the
+    main thread interrupted, so that a frozen server stops the worker within twice the grace."""
 
     RECLAIMED = "another worker holds the unit now (this one was silent past the grace period)"
 
     def __init__(self, pool: Pool, unit: str, token: str):
         self.pool, self.unit, self.token = pool, unit, token
         self.lost: str | None = None
+        self.abandoned = False
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name="fwdlib-heartbeat")
 
     def _run(self) -> None:
+        last = time.monotonic()
         while not self.stop.wait(self.pool.heartbeat_s):
             try:
                 if not self.pool.beat(self.unit, self.token):
                     self.lost = self.RECLAIMED
                     return
-                self.lost = None
-            except DatabaseLost as err:
+                self.lost, last = None, time.monotonic()
+            except (DatabaseLost, DatabaseRefused) as err:
                 self.lost = str(err)          # keep trying: the database may come back
+                if time.monotonic() - last > self.pool.grace_s and not self.stop.is_set():
+                    self.abandoned = True
+                    _thread.interrupt_main()
+                    return
 
     def __enter__(self) -> Heartbeat:
         self.thread.start()
@@ -376,4 +391,4 @@ class Heartbeat:
 
     def __exit__(self, *exc) -> None:
         self.stop.set()
-        self.thread.join()
+        self.thread.join(RELEASE_S)           # a beat under way is bounded; it need not be waited for

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..meters.process import contamination
 from ..utils import redact, worker_id
 from .plan import PlannedRun, plan
-from .pool import RERUN_NOTE, Heartbeat, Pool, Unit, neutral, plan_record, units_of
+from .pool import RERUN_NOTE, DatabaseLost, Heartbeat, Pool, Unit, neutral, plan_record, units_of
 from .report import title_of, write_report
 from .results import ResultsLog
 from .runner import check_input, outcome, prepare, run_name, specs_of, train_logged
@@ -61,11 +61,18 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
             key, token, note = claim
             unit = units[key]
             say(f"  {unit.label}" + (f" ({note})" if note else ""), flush=True)
+            beat = pool.heartbeat(key, token)
             try:
-                with pool.heartbeat(key, token) as beat:
+                with beat:
                     records = run_unit(unit, ready, beat, root=root, co2=co2, say=say,
                                        rerun=rerun_contaminated or RERUN_NOTE in (note or ""))
-            except BaseException:     # Ctrl-C, a full disk: the unit goes back to the plan at once
+            except KeyboardInterrupt:
+                if beat.abandoned:    # the heartbeat's doing: the database has been silent past the grace
+                    raise DatabaseLost(f"{beat.lost}; silent past the grace period ({pool.grace_s:g} s), so "
+                                       f"this worker stopped training {unit.label}") from None
+                pool.release(key, token)
+                raise
+            except BaseException:     # a full disk, a lost database: the unit goes back to the plan at once
                 pool.release(key, token)
                 raise
             if records is None:
@@ -79,7 +86,16 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
     if records:
         write_report(records, ready.log.path.parent, title=title_of(records), margins=margins)
         say(printout(ready.log.path.parent))
+    silenced = [u for u in pool.units() if u["state"] == "failed" and not u["records"]]
+    if silenced:      # a failed run is reported with its records; these have none to report
+        raise UnitsFailed(f"{len(silenced)} unit(s) of study {pool.study} failed without a record (first: "
+                          f"{silenced[0]['label']}: {silenced[0]['note']}); find why its workers stopped (memory? "
+                          "--status shows them), then run the same command with --retry-failed")
     return records
+
+
+class UnitsFailed(RuntimeError):
+    """The study has units that no worker will run again unless asked (--retry-failed)."""
 
 
 def run_unit(unit: Unit, ready, beat: Heartbeat, *, root, co2, say, rerun: bool = False) -> list[dict] | None:
@@ -122,11 +138,11 @@ def upload(pool: Pool, units, records: list[dict], worker: str) -> int:
         if state.get(unit.key, ("done",))[0] == "done":
             continue
         mine = [found.get(neutral(run.spec).key) for run in unit.runs]
-        if not all(mine) or len({str(r.get("machine", {}).get("host")) for r in mine}) > 1:
+        if not all(mine) or len({str((r.get("machine") or {}).get("host")) for r in mine}) > 1:
             continue
         if RERUN_NOTE in state[unit.key][1] and any(contamination(r) for r in mine):
             continue                     # planned again for this: the pair runs again, whole
-        who = mine[0].get("pool", {}).get("worker", worker)
+        who = (mine[0].get("pool") or {}).get("worker", worker)
         if pool.finish(unit.key, stamped(mine, pool.study, unit.key, who), who) is None:
             stored += 1
     return stored
@@ -163,7 +179,7 @@ def export(pool: Pool, folder: Path) -> int:
     records = pool.records()
     if not records:
         raise ValueError(f"study {pool.study} holds no finished unit yet; nothing to export")
-    log = ResultsLog(Path(folder) / "results.jsonl")
+    log = ResultsLog(Path(folder) / "results.jsonl", option="--export")
     with log.lock():
         have = {r["key"] for r in log.latest()}
         new = [r for r in records if r["key"] not in have]
@@ -184,13 +200,24 @@ def report(pool: Pool, out: Path, margins: dict | None = None) -> None:
     print(printout(out))
 
 
+def remove_unit(pool: Pool, position: int) -> str:
+    """--remove-unit N: a unit whose records are wrong (a hand edit, a hostile import) loses them
+    and is planned again, so that the next worker runs it."""
+    pool.existing_plan()
+    removed = pool.remove(position)
+    if removed is None:
+        raise ValueError(f"study {pool.study} has no unit {position}; --status lists its units by number")
+    return (f"bench: removed the records of unit {position} ({removed['label']}, {removed['state']}) from study "
+            f"{pool.study}; it is planned again: the next worker runs it")
+
+
 def status(pool: Pool) -> str:
     """Every unit of the study, one line each: planned, running (by which worker, for how long,
     how recently it beat), done (by whom) or failed (why)."""
     plan = pool.existing_plan()
     units = pool.units()
     counts = {s: sum(u["state"] == s for u in units) for s in ("planned", "running", "done", "failed")}
-    machines = {r.get("machine", {}).get("host") for r in pool.records()}
+    machines = {(r.get("machine") or {}).get("host") for r in pool.records()}
     lines = [f"study {pool.study} in {redact(pool.url)}: preset {plan['preset']}, protocol {plan['protocol']}, "
              f"fwdlib {plan['fwdlib']}, torch {plan['torch']}.x; {len(units)} units of (pair, seed)",
              "  " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; {len(machines)} machine(s) contributed"]

@@ -4,14 +4,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import numbers
 import os
 import time
 from pathlib import Path
 
-from .. import algorithms as registry
 from ..utils import process_alive, process_gone, process_start, regular_file, writable_folder
-from .entry import Entry
+from .record import parse_record
 
 
 class ResultsNotSaved(OSError):
@@ -46,57 +44,10 @@ def _lock_state(path: Path) -> tuple[str, str | None, float]:
         return "", None, 0.0
 
 
-# What the report reads from a record: a line without it (another program's, an older schema)
-# is skipped rather than breaking the report.
-RECORD_KEYS = ("key", "spec", "entries", "status")
-SPEC_KEYS = ("dataset", "algorithm", "config", "protocol", "device", "seed")
-OK_KEYS = ("test_acc", "epochs", "train_time_s", "energy_measured_j", "energy_estimated_j", "history")
-# The numbers the report computes with; a record where one is null, a string or a bool is foreign.
-OK_NUMBERS = ("test_acc", "epochs", "train_time_s")
-WINDOW_NUMBERS = ("foreign_load", "foreign_cpu_s", "process_cpu_s")     # absent from records before them
 # Every record this kit writes begins so; a last line that does and is not JSON is a torn write.
 RECORD_START = b'{"key": '
 # Room kept free in the results folder while a run trains, so its record can always be written.
 RESERVE_BYTES = 4 * 2**20
-
-
-def schema_problem(record) -> str | None:
-    """Why `record` is not one of this kit's benchmark records, or None if it is: a missing key
-    or a value of the wrong type (a foreign line, an older schema, a hand edit)."""
-    if not isinstance(record, dict):
-        return "not a benchmark record"
-    missing = [k for k in RECORD_KEYS if k not in record]
-    if not missing:
-        spec = record["spec"] if isinstance(record["spec"], dict) else {}
-        missing = [f"spec.{k}" for k in SPEC_KEYS if k not in spec]
-        missing += [k for k in OK_KEYS if record["status"] == "ok" and k not in record]
-    if missing:
-        return f"not a benchmark record of this version (no {', '.join(missing)})"
-    return _type_problem(record)
-
-
-def _type_problem(record: dict) -> str | None:
-    if record["status"] not in ("ok", "failed"):
-        return f"a record with an unknown status {record['status']!r}"
-    entries = record["entries"]
-    if not isinstance(entries, list) or not entries or not all(isinstance(e, str) for e in entries):
-        return "a record whose entries are not a list of names"
-    try:
-        parsed = [Entry.parse(e) for e in entries]
-    except ValueError as err:
-        return f"a record with a bad entry ({err})"
-    spec = record["spec"]
-    if spec["algorithm"] not in registry.NAMES or any(e.algorithm != spec["algorithm"] for e in parsed):
-        return f"a record of an unknown algorithm {spec['algorithm']!r} (or entries of another)"
-    if not isinstance(spec["config"], dict) or not isinstance(spec["seed"], int):
-        return "a record whose spec has a config that is not a mapping or a seed that is not a number"
-    if record["status"] == "ok":
-        wrong = [k for k in OK_NUMBERS if isinstance(record[k], bool) or not isinstance(record[k], numbers.Real)]
-        wrong += [k for k in WINDOW_NUMBERS if record.get(k) is not None
-                  and (isinstance(record[k], bool) or not isinstance(record[k], numbers.Real))]
-        if wrong:
-            return f"a record whose {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not a number"
-    return None
 
 
 class ResultsLog:
@@ -105,14 +56,15 @@ class ResultsLog:
     A record is written whole or not at all: a short write is continued, and a failed one is
     cut back to the last complete record, so the file never holds half a line.
 
-    write=False opens it for reading only (--report-only): nothing is probed, repaired or locked."""
+    write=False opens it for reading only (--report-only): nothing is probed, repaired or locked.
+    `option` is the flag that names its folder, for the advice (--out, or --export)."""
 
-    def __init__(self, path: Path, write: bool = True):
-        self.path = Path(path)
+    def __init__(self, path: Path, write: bool = True, option: str = "--out"):
+        self.path, self.option = Path(path), option
         if self.path.is_dir():
-            raise ValueError(f"{self.path} is a folder, not a results file; move it away or choose another --out")
+            raise ValueError(f"{self.path} is a folder, not a results file; move it away or choose another {option}")
         if write:
-            writable_folder(self.path.parent)
+            writable_folder(self.path.parent, option=option)
             self._probe()
             self._repair()
             self._sweep_reserves()
@@ -124,7 +76,7 @@ class ResultsLog:
             os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
         except OSError as err:
             raise ValueError(f"cannot append to the results file {self.path} ({err.strerror or err}); make it "
-                             "writable (chmod u+w, chattr -i) or choose another --out. Nothing was trained.") from None
+                             f"writable (chmod u+w, chattr -i) or choose another {self.option}. Nothing was trained.") from None
 
     def _repair(self) -> None:
         """A process killed mid-write can leave a torn record as the last line: drop it (that run
@@ -195,16 +147,9 @@ class ResultsLog:
         for number, raw in enumerate(regular_file(self.path, "the results file").read_bytes().split(b"\n"), 1):
             if not raw.strip():
                 continue
-            try:
-                record = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                problem = "not UTF-8 text"
-            except json.JSONDecodeError:
-                problem = "not valid JSON"
-            else:
-                problem = schema_problem(record)
+            record, problem = parse_record(raw)
             if problem:
-                print(f"bench: {self.path} line {number} is {problem}; skipped (left in place)")
+                print(f"bench: {self.path} line {number}: {problem}; skipped (left in place)")
             else:
                 out.append(record)
         return out
@@ -251,7 +196,7 @@ class ResultsLog:
                 gone = holder.isdigit() and process_gone(int(holder), started)
                 if not gone and not (not holder and age > starting_s):
                     raise ValueError(f"another benchmark (process {holder or 'starting'}) is writing to "
-                                     f"{self.path.parent}; wait for it to finish, or choose another --out "
+                                     f"{self.path.parent}; wait for it to finish, or choose another {self.option} "
                                      f"(if none is running, delete {path})") from None
                 reused = gone and process_alive(int(holder))
                 print(f"bench: took over the lock {path}: "

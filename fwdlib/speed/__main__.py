@@ -1,6 +1,4 @@
-"""python -m fwdlib.speed"""
-import sys
+"""python -m fwdlib.speed: started by fwdlib.launch, so that a signal during the imports ends it with one line."""
+from fwdlib.launch import speed
 
-from .profiler import main
-
-sys.exit(main())
+speed()

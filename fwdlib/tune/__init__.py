@@ -5,12 +5,12 @@ storage  SQLite, a journal file or a database server; secrets never printed
 workers  several workers on one study: retries of dead workers' trials, Ctrl-C, --status
 search   the benchmark's RunSpec of an entry, trained by every trial; cli: the command
 """
-from ..utils import hide_secrets, redact, worker_id
-from .cli import main, parse_overrides
-from .search import tune
-from .space import sampler_seed, search_space
-from .storage import open_storage
-from .workers import recover_abandoned, retry_of, status
+from .. import lazy
 
-__all__ = ["hide_secrets", "main", "open_storage", "parse_overrides", "recover_abandoned", "redact", "retry_of",
-           "sampler_seed", "search_space", "status", "tune", "worker_id"]
+NAMES = {"hide_secrets": "fwdlib.utils:hide_secrets", "redact": "fwdlib.utils:redact",
+         "worker_id": "fwdlib.utils:worker_id", "main": ".cli:main", "parse_overrides": ".cli:parse_overrides",
+         "tune": ".search:tune", "sampler_seed": ".space:sampler_seed", "search_space": ".space:search_space",
+         "open_storage": ".storage:open_storage", "recover_abandoned": ".workers:recover_abandoned",
+         "retry_of": ".workers:retry_of", "status": ".workers:status"}
+__getattr__ = lazy(__name__, NAMES)     # `python -m fwdlib.tune` imports torch inside fwdlib.launch's boundary
+__all__ = sorted(NAMES)

@@ -9,7 +9,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import algorithms as registry
 from .. import data as datasets
-from ..utils import Parser, as_tuple, exit_code_of, hide_secrets
+from ..launch import exit_code_of
+from ..utils import Parser, as_tuple, hide_secrets
 from . import search
 from .search import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S, NoCompletedTrial, tune
 from .workers import status

@@ -48,8 +48,8 @@ from ..bench.presets import PRESETS
 from ..bench.runner import build_model, fit_spec
 from ..bench.spec import RunSpec
 from ..train import TrainingDiverged, evaluate, progress_bar, show_progress
+from ..launch import Stopped
 from ..utils import (
-    Stopped,
     as_json,
     atomic_write,
     format_settings,

@@ -16,7 +16,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from ..utils import Stopped, process_gone, process_start, redact, worker_id
+from ..launch import Stopped
+from ..utils import process_gone, process_start, redact, worker_id
 from .storage import has_heartbeat, open_storage, retry_of
 
 

@@ -1,0 +1,121 @@
+"""The pooled study's database, with every call bounded in time.
+
+A database can fail in two ways that call for different advice. It can be *lost*: unreachable,
+restarting, or frozen (a stopped server process still accepts TCP, so without a bound a call
+waits forever). Then the worker stops within its grace period, keeps its finished runs locally
+and uploads them when the same command runs again. Or it can *refuse*: a wrong password, a role
+without rights, a value too long. Then running again changes nothing; the message says what to fix.
+
+Three bounds, so that no call outlives `within` seconds:
+- the server's own: connect, statement, lock and idle-transaction timeouts (PostgreSQL);
+- the socket's: TCP keepalives and a user timeout, for a network that drops without a word;
+- the client's: each call runs in a helper thread and is given up after `within` seconds, for
+  the server that answers TCP but nothing else (SIGSTOP, a hung disk). The helper thread is left
+  to finish on its own; it holds only its connection.
+"""
+from __future__ import annotations
+
+import math
+import threading
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..utils import hide_secrets, redact
+
+
+class DatabaseLost(RuntimeError):
+    """The study's database could not be reached, or did not answer in time."""
+
+
+class DatabaseRefused(ValueError):
+    """The study's database answered, and refused: running again will not help."""
+
+
+# SQLSTATE classes of a lost server: connection exceptions (08), operator intervention such as a
+# shutdown or a server still starting (57), insufficient resources (53), a cancelled statement (57014
+# is in 57: our own statement_timeout). Every other code is a refusal.
+LOST_SQLSTATES = ("08", "53", "57")
+# SQLite result codes that pass: another process holds the write lock, the file is being replaced.
+LOST_SQLITE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR")
+ADVICE = {"28": "check the user and password in --storage",
+          "3D": "check the database's name in --storage (it must exist: README, A class as one benchmark)",
+          "42501": "grant the study's role the rights the README's recipe gives (CREATE on the database)",
+          "22001": "a value is longer than the database's column allows",
+          "SQLITE_READONLY": "the study's file or its folder is read-only: make it writable or copy it",
+          "SQLITE_CANTOPEN": "the study's file cannot be opened: check its path and the folder's permissions",
+          "SQLITE_PERM": "the study's file is not writable: check its permissions"}
+
+
+def bound_of(grace_s: float) -> float:
+    """How long one call may take: half the grace period (at most 30 s, at least 1 s), so that a
+    heartbeat that cannot land is noticed, and the worker stopped, within twice the grace period."""
+    return max(1.0, min(30.0, grace_s / 2))
+
+
+def engine_options(url: str, within: float) -> dict:
+    """create_engine's arguments that bound every wait on the server's side and on the socket."""
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":          # a busy file: wait for its lock no longer than a call may take
+        return {"connect_args": {"timeout": within}}
+    options = {"pool_pre_ping": True, "pool_timeout": within}
+    if backend == "postgresql" and make_url(url).get_driver_name() in ("psycopg", "psycopg2"):
+        ms = int(within * 1000)
+        options["connect_args"] = {
+            "connect_timeout": max(2, math.ceil(within)),           # libpq's minimum is 2 s
+            "options": f"-c statement_timeout={ms} -c lock_timeout={ms} "
+                       f"-c idle_in_transaction_session_timeout={4 * ms}",
+            "keepalives": 1, "keepalives_idle": max(1, int(within)), "keepalives_interval": 1,
+            "keepalives_count": 3, "tcp_user_timeout": ms}
+    return options
+
+
+def sqlite_immediate(engine) -> None:
+    """SQLite takes its write lock at the first write of a transaction; two claims that both read
+    first would then deadlock. BEGIN IMMEDIATE takes it at the start (SQLAlchemy's recipe)."""
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def failure(err: SQLAlchemyError, url: str) -> DatabaseLost | DatabaseRefused:
+    """The error as one of the two kinds, said without the URL's secrets."""
+    orig = getattr(err, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or getattr(orig, "sqlite_errorname", None)
+    first = str(orig or err).strip().splitlines()
+    said = f"{type(err).__name__}: {hide_secrets(first[0] if first else '', url)}"
+    if code is None or code.startswith(LOST_SQLSTATES) or code in LOST_SQLITE:
+        return DatabaseLost(f"the study's database {redact(url)} failed ({said})")
+    advice = next((text for prefix, text in ADVICE.items() if code.startswith(prefix)), None)
+    return DatabaseRefused(f"the study's database {redact(url)} refused ({said}); "
+                           + (advice or "fix the cause it names, then run the same command again"))
+
+
+def bounded(call, within: float, url: str):
+    """call() in a helper thread, its answer or its error; DatabaseLost if it has neither after
+    `within` seconds. Ctrl-C interrupts the wait at once (the helper finishes on its own)."""
+    answer: dict = {}
+
+    def run():
+        try:
+            answer["value"] = call()
+        except BaseException as err:             # handed to the caller below
+            answer["error"] = err
+
+    helper = threading.Thread(target=run, daemon=True, name="fwdlib-database-call")
+    helper.start()
+    helper.join(within)
+    if helper.is_alive():
+        raise DatabaseLost(f"the study's database {redact(url)} did not answer in {within:g} s "
+                           "(a frozen server or a broken network)")
+    if "error" in answer:
+        error = answer["error"]
+        if isinstance(error, SQLAlchemyError):
+            raise failure(error, url) from None
+        raise error
+    return answer["value"]

@@ -1,0 +1,190 @@
+"""A benchmark record, checked field by field before anything computes with it.
+
+Records arrive from three places the kit does not control: a results.jsonl (edited by hand, written
+by an older version, appended by another program), a study's database (filled by every machine of a
+class) and `--import` (any folder). The report takes medians of their numbers and draws their
+histories, so one bad value would crash it for everyone: `record_problem` names the first wrong
+field (type or range), and a record with one is skipped with a line naming where it was.
+
+Every number anywhere in a record must be finite and of a size a measurement can have (JSON allows
+NaN, Infinity and 10**400), except in the history, where a diverged run's loss is honestly NaN or infinite; the
+fields the report reads must have their type.
+"""
+from __future__ import annotations
+
+import json
+import math
+import numbers
+
+from .. import algorithms as registry
+from .entry import Entry
+from .spec import RunSpec
+
+MAX_MAGNITUDE = 1e18         # bytes, joules, seconds: larger is no measurement (and 10**400 breaks floats)
+MAX_TEXT = 100_000           # characters of one string (a traceback is a few thousand)
+MAX_ITEMS = 100_000          # elements of one list (a history has one per epoch and stage)
+MAX_LINE_BYTES = 16 * 2**20  # one record as a JSON line
+
+REQUIRED = ("key", "spec", "entries", "status")
+REQUIRED_OK = ("test_acc", "epochs", "train_time_s", "energy_measured_j", "energy_estimated_j", "history")
+NOT_NULL = ("test_acc", "epochs", "train_time_s", "history")     # the energies are null where unmeasured
+# The fields the report and the paired analysis read, by kind; each may be absent (an older record)
+# or null, except where REQUIRED_OK says.
+NUMBERS = ("test_acc", "best_val_acc", "epochs", "train_time_s", "prep_time_s", "epoch_time_s", "wall_s", "gpu_time_s",
+           "energy_measured_j", "energy_gpu_j", "energy_idle_subtracted_j", "energy_estimated_j", "co2_kg",
+           "train_memory_bytes", "gpu_peak_allocated_bytes", "gpu_peak_reserved_bytes", "nvml_used_bytes",
+           "cpu_peak_rss_bytes", "process_cpu_s", "foreign_cpu_s", "foreign_load", "cpus", "parameters")
+SIGNED = ("cpu_rss_growth_bytes",)     # a difference of two readings
+TEXTS = ("key", "started", "finished", "augmentation", "co2_method", "cpu_rss_method", "execution_mode",
+         "data_source", "reason", "traceback")
+TEXT_LISTS = ("entries", "notes", "energy_sources", "device_names")
+MAPPINGS = {"machine": str, "versions": str, "pool": str, "train_memory_parts": numbers.Real,
+            "stopped_early": bool}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _wild(value, path: str = "", finite: bool = True) -> str | None:
+    """The path of the first value anywhere in `value` that no record holds: a number that is not
+    finite (where `finite`) or too large, a string or list too long."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, numbers.Real):
+        ok = (math.isfinite(value) and abs(value) <= MAX_MAGNITUDE) or (not finite and not math.isfinite(value)) \
+            if isinstance(value, float) else abs(value) <= MAX_MAGNITUDE
+        return None if ok else f"{path or 'the record'} is {'not finite' if isinstance(value, float) else 'too large'}"
+    if isinstance(value, str):
+        return None if len(value) <= MAX_TEXT else f"{path} is longer than {MAX_TEXT} characters"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else None
+    if items is None:
+        return f"{path} is a {type(value).__name__}"
+    if len(value) > MAX_ITEMS:
+        return f"{path} has more than {MAX_ITEMS} elements"
+    return next((why for key, item in items
+                 if (why := _wild(item, f"{path}.{key}" if path else str(key), finite and key != "history"))), None)
+
+
+def _spec_problem(record: dict) -> str | None:
+    spec = record["spec"]
+    if not isinstance(spec, dict):
+        return "spec is not a mapping"
+    for name in ("dataset", "algorithm", "device"):
+        if not isinstance(spec.get(name), str):
+            return f"spec.{name} is not a name"
+    if not isinstance(spec.get("config"), dict):
+        return "spec.config is not a mapping"
+    if not isinstance(spec.get("seed"), int) or isinstance(spec["seed"], bool) or spec["seed"] < 0:
+        return "spec.seed is not a whole number from 0"
+    if spec["algorithm"] not in registry.NAMES:
+        return f"spec.algorithm {spec['algorithm']!r} is not one of {', '.join(registry.NAMES)}"
+    try:
+        parsed = [Entry.parse(e) for e in record["entries"]]
+        RunSpec.from_record(spec, parsed[0])
+    except (KeyError, TypeError, ValueError) as err:
+        return f"spec cannot be read ({type(err).__name__}: {err})"
+    if any(e.algorithm != spec["algorithm"] for e in parsed):
+        return f"entries {record['entries']} are not all of spec.algorithm {spec['algorithm']!r}"
+    return None
+
+
+def _history_problem(history) -> str | None:
+    """An epoch's row maps names to numbers (a missing metric is drawn as a gap), its stage to text."""
+    if not isinstance(history, list):
+        return "history is not a list"
+    for i, row in enumerate(history):
+        if not isinstance(row, dict):
+            return f"history[{i}] is not an epoch's row (a mapping)"
+        if not isinstance(row.get("stage", ""), str):
+            return f"history[{i}].stage is not text"
+        wrong = next((k for k, v in row.items() if k != "stage" and v is not None and not _is_number(v)), None)
+        if wrong:
+            return f"history[{i}].{wrong} is not a number"
+    return None
+
+
+def _field_problem(record: dict) -> str | None:
+    for name in TEXTS:
+        if record.get(name) is not None and not isinstance(record[name], str):
+            return f"{name} is not text"
+    for name in TEXT_LISTS:
+        value = record.get(name)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return f"{name} is not a list of texts"
+    if not record["entries"]:
+        return "entries is empty"
+    for name, kind in MAPPINGS.items():
+        value = record.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            return f"{name} is not a mapping"
+        wrong = next((k for k, v in value.items() if v is not None and not (isinstance(v, kind) and (
+            kind is bool or not isinstance(v, bool)))), None)
+        if wrong is not None:
+            return f"{name}.{wrong} is not {'text' if kind is str else 'true or false' if kind is bool else 'a number'}"
+    for name in NUMBERS + SIGNED:
+        value = record.get(name)
+        if value is not None and not _is_number(value):
+            return f"{name} is not a number"
+        if value is not None and name in NUMBERS and value < 0:
+            return f"{name} is negative"
+    return None
+
+
+def record_problem(record) -> str | None:
+    """Why `record` cannot be used, naming the field, or None if it can."""
+    if not isinstance(record, dict):
+        return "not a benchmark record (not a mapping)"
+    missing = [k for k in REQUIRED if k not in record]
+    if missing:
+        return f"not a benchmark record of this version (no {', '.join(missing)})"
+    if record["status"] not in ("ok", "failed"):
+        return f"status {record['status']!r} is not ok or failed"
+    if record["status"] == "ok":
+        missing = [k for k in REQUIRED_OK if k not in record or (record[k] is None and k in NOT_NULL)]
+        if missing:
+            return f"a finished run without {', '.join(missing)}"
+    problem = _wild(record) or _field_problem(record) or _spec_problem(record)
+    if problem is None and record["status"] == "ok":
+        if not 0 <= record["test_acc"] <= 1:
+            return f"test_acc {record['test_acc']} is not between 0 and 1"
+        problem = _history_problem(record["history"])
+    return problem
+
+
+def parse_record(raw: bytes) -> tuple[dict | None, str | None]:
+    """One JSON line as (record, None), or (None, why it cannot be used)."""
+    if len(raw) > MAX_LINE_BYTES:
+        return None, f"longer than {MAX_LINE_BYTES // 2**20} MiB"
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    except (ValueError, RecursionError):           # also a number of more than 4300 digits
+        return None, "not valid JSON"
+    problem = record_problem(record)
+    return (None, problem) if problem else (record, None)
+
+
+def stored_records(text: str | None, where: str) -> list[dict]:
+    """The records of one unit as its study stores them (a JSON list), each checked; one that
+    fails is skipped with a line naming `where`, its place in the list and its field."""
+    if not text:
+        return []
+    try:
+        found = json.loads(text)
+    except (ValueError, RecursionError):
+        found = None
+    if not isinstance(found, list):
+        print(f"bench: {where} holds no list of records; skipped (bench --remove-unit removes it)")
+        return []
+    kept = []
+    for i, record in enumerate(found):
+        problem = record_problem(record)
+        if problem:
+            print(f"bench: {where} record {i + 1}: {problem}; skipped (bench --remove-unit removes it)")
+        else:
+            kept.append(record)
+    return kept
