@@ -14,22 +14,9 @@ the module where it lives now (`fwdlib.meters.energy`, `fwdlib.course.plots`, `f
 """
 from __future__ import annotations
 
-import importlib
+from .launch import lazy
 
 __version__ = "0.2.0"
-
-
-def lazy(package: str, names: dict[str, str]):
-    """A package's __getattr__ (PEP 562) that imports on first use: names[name] is "module" (the
-    name is that module) or "module:attribute", the module relative to `package`. A command that
-    starts then imports torch inside its own error boundary (fwdlib.launch), not before it."""
-    def __getattr__(name: str):
-        if name not in names:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        module, _, attribute = names[name].partition(":")
-        found = importlib.import_module(module, package)
-        return getattr(found, attribute) if attribute else found
-    return __getattr__
 
 
 # short name -> the module it names; loaded on first use, so `import fwdlib` stays light

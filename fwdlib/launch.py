@@ -1,4 +1,4 @@
-"""How a command starts and stops on a signal; imports nothing heavy.
+"""How a command starts and stops on a signal, and packages that load on first use; imports nothing heavy.
 
 `python -m fwdlib.bench` (and tune, speed) spends seconds importing torch before its own error
 boundary exists. `launch` makes that boundary first: a Ctrl-C or a SIGTERM at any moment, the
@@ -9,9 +9,25 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import signal
 import sys
 import threading
+
+
+def lazy(package: str, names: dict[str, str]):
+    """A package's __getattr__ (PEP 562) that imports on first use: names[name] is "module" (the
+    name is that module) or "module:attribute", the module relative to `package`. A command that
+    starts then imports torch inside its own error boundary (fwdlib.launch), not before it."""
+    def __getattr__(name: str):
+        if name not in names:          # a submodule, as a plain package would have it once imported
+            if importlib.util.find_spec(f"{package}.{name}") is None:
+                raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            return importlib.import_module(f"{package}.{name}")
+        module, _, attribute = names[name].partition(":")
+        found = importlib.import_module(module, package)
+        return getattr(found, attribute) if attribute else found
+    return __getattr__
 
 
 class Stopped(KeyboardInterrupt):

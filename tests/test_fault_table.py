@@ -23,7 +23,7 @@ import optuna
 import pytest
 import sqlalchemy.exc
 
-from fwdlib import bench, data, train, tune
+from fwdlib import bench, data, launch, train, tune
 from fwdlib.algorithms import mf
 from fwdlib.bench import results as results_module
 
@@ -303,6 +303,88 @@ def ctrl_c_in_a_run(tmp_path, monkeypatch, finished):
     return ["bench", *Q, "--out", str(copy_results(tmp_path, finished))]
 
 
+def status_of_a_database_that_does_not_answer(tmp_path, monkeypatch, finished):
+    return ["bench", "--status", "--study", "s", "--storage", "postgresql+psycopg://u:s3cret@127.0.0.1:9/db"]
+
+
+def hostile_import(tmp_path, monkeypatch, finished):
+    """A machine's folder whose results.jsonl holds, before its good records, one record of each
+    hostile kind the third round tried."""
+    good = [json.loads(line) for line in finished.read_text().splitlines()]
+    hostile = [dict(good[0], history="epoch 1: 0.9"), dict(good[0], train_memory_bytes=10**400),
+               dict(good[0], machine={"host": ["a", "b"]}), dict(good[0], machine="x"), dict(good[0], pool="x"),
+               dict(good[0], spec={k: v for k, v in good[0]["spec"].items() if k != "epochs"}),
+               dict(good[0], train_time_s=float("nan"))]
+    folder = tmp_path / "w"
+    folder.mkdir()
+    (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [*hostile, *good]))
+    return ["bench", *Q, "--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s", "--import", str(folder)]
+
+
+def study_still_reports(tmp_path):
+    study = ["--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s"]
+    assert bench.main([*study, "--status"]) == 0
+    assert bench.main([*study, "--report-only", "--out", str(tmp_path / "r")]) == 0
+
+
+def every_unit_failed_silent(tmp_path, monkeypatch, finished):
+    from sqlalchemy import update
+
+    from fwdlib.bench import pool
+    argv = [*Q, "--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s", "--out", str(tmp_path / "out")]
+    assert bench.main([*argv, "--plan-only"]) == 0
+    study = pool.Pool(f"sqlite:///{tmp_path}/s.db", "s")
+    study._call(lambda c: c.execute(update(pool.UNITS).values(
+        state="failed", note="its worker fell silent 3 times; rerun with --retry-failed")))
+    monkeypatch.setattr(bench.runner, "run_one", never_trains)
+    return ["bench", *argv]
+
+
+def nan_in_a_record(tmp_path, monkeypatch, finished):
+    good, *rest = [json.loads(line) for line in finished.read_text().splitlines()]
+    content = json.dumps(dict(good, train_time_s=float("nan"))) + "\n" + "".join(json.dumps(r) + "\n" for r in rest)
+    return ["bench", "--report-only", "--out", str(copy_results(tmp_path, finished, content.encode()))]
+
+
+def study_name_with_a_newline(tmp_path, monkeypatch, finished):
+    return ["bench", *Q, "--storage", f"sqlite:///{tmp_path}/s.db", "--study", "lab\nunit 0 done", "--status"]
+
+
+def study_name_too_long(tmp_path, monkeypatch, finished):
+    return ["bench", *Q, "--storage", f"sqlite:///{tmp_path}/s.db", "--study", "x" * 201, "--plan-only"]
+
+
+def export_to_a_file(tmp_path, monkeypatch, finished):
+    (tmp_path / "a-file").write_text("x")
+    return ["bench", "--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s", "--export", str(tmp_path / "a-file")]
+
+
+HELD = []      # a connection holding a study's write lock while a row's command runs
+
+
+def status_while_a_writer_holds_the_lock(tmp_path, monkeypatch, finished):
+    import sqlite3
+    argv = [*Q, "--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s"]
+    assert bench.main([*argv, "--plan-only", "--out", str(tmp_path / "o")]) == 0
+    writer = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")                    # as a worker claiming a unit holds it
+    HELD.append(writer)
+    return ["bench", "--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s", "--status", "--grace", "3",
+            "--heartbeat", "1"]
+
+
+def lock_let_go(tmp_path):
+    HELD.pop().close()
+
+
+def status_in_a_missing_folder(tmp_path, monkeypatch, finished):
+    return ["bench", "--storage", f"sqlite:///{tmp_path}/nowhere/s.db", "--study", "s", "--status"]
+
+
+def no_folder_made(tmp_path):
+    assert not (tmp_path / "nowhere").exists()
+
+
 def lock_released(tmp_path):
     assert not (tmp_path / "out" / ".lock").exists()
 
@@ -324,6 +406,27 @@ ROWS = [
     Row("40.11 an endless heartbeat or grace is refused", infinite_heartbeat, 2, "a heartbeat is from"),
     Row("40.11 a grace shorter than three heartbeats is refused", grace_under_three_heartbeats, 2,
         "at least three heartbeats"),
+    Row("40.1 --status of a database that does not answer says so, and not that it uploads",
+        status_of_a_database_that_does_not_answer, 2, "Nothing was changed; run the same command again when"),
+    Row("40.3 --import of hostile records skips each, naming its line and field; the study still reports",
+        hostile_import, 2, "line 1: history is not a list", study_still_reports),
+    Row("40.3 a record's number too large is named", hostile_import, 2, "line 2: train_memory_bytes is too large"),
+    Row("40.4 --import of a record whose machine is not a mapping is a message, not a traceback", hostile_import, 2,
+        "line 4: machine is not a mapping"),
+    Row("40.4 --import of a spec without epochs is named", hostile_import, 2, "line 6: spec.epochs is missing"),
+    Row("40.4 --import says what was skipped and what to do", hostile_import, 2,
+        "--import skipped 7 line(s)"),
+    Row("40.5 units failed without a record end the worker with exit 1 and the fix", every_unit_failed_silent, 1,
+        "failed without a record"),
+    Row("40.6 a NaN measurement is skipped, never a median", nan_in_a_record, 0, "line 1: train_time_s is not finite"),
+    Row("40.12 a newline in a study's name is refused", study_name_with_a_newline, 2, "holds a newline"),
+    Row("40.12 a study's name longer than the database holds is refused on SQLite too", study_name_too_long, 2,
+        "holds at most 200"),
+    Row("40.12 --export's errors name --export", export_to_a_file, 2, "choose another --export"),
+    Row("40.12 --status reads while a worker holds the study's write lock (it writes nothing)",
+        status_while_a_writer_holds_the_lock, 0, "1 units of (pair, seed)", lock_let_go),
+    Row("40.12 --status of a study in a missing folder makes no folder", status_in_a_missing_folder, 2,
+        "no study 's'", no_folder_made),
     # --- second round (issue 23)
     Row("1 a complete last line without its newline survives --report-only", one_line_without_newline, 0,
         "# fwdlib benchmark: from results.jsonl", one_line_kept),
@@ -409,6 +512,27 @@ def test_6_a_signal_stops_the_benchmark_with_one_line_and_frees_the_lock(tmp_pat
 
 # ----------------------------------------------------------------------------- rows that are not commands
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_40_9_a_signal_while_the_command_imports_ends_it_with_one_line(tmp_path, monkeypatch, capsys, signum):
+    """fwdlib.launch: a signal that arrives while the command's modules load (torch takes seconds)."""
+    (tmp_path / "slow_to_import.py").write_text(f"import os, time\nos.kill(os.getpid(), {int(signum)})\ntime.sleep(5)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    started = time.monotonic()
+    assert launch.launch("bench", "slow_to_import") == 128 + signum
+    err = capsys.readouterr().err
+    assert time.monotonic() - started < 5 and err.strip().count("\n") == 0 and "Traceback" not in err
+    assert err.strip() == f"bench: {'interrupted' if signum == signal.SIGINT else 'stopped by SIGTERM'} while " \
+                          "starting; nothing was run"
+    assert signal.getsignal(signal.SIGTERM) is not launch._stop          # the handler is given back
+
+
+def test_40_9_the_commands_start_through_the_launcher():
+    for name in ("bench", "tune", "speed"):
+        assert (ROOT / "fwdlib" / name / "__main__.py").read_text().endswith(f"from fwdlib.launch import {name}\n\n{name}()\n")
+    scripts = (ROOT / "pyproject.toml").read_text()
+    assert all(f'fwdlib-{n} = "fwdlib.launch:{n}"' in scripts for n in ("bench", "tune", "speed"))
+
+
 def test_9_greedy_mf_never_trains_past_the_epoch_cap(sample):
     model = mf.MonoForward(sample.input_shape, sample.num_classes, hidden=(32, 32), schedule="greedy",
                            epochs_per_layer=12)
@@ -430,22 +554,48 @@ def bad_values(tmp_path: Path) -> dict[str, list[str]]:
                    str(tmp_path), ""],
         "set": ["novalue", "=3", "colour=1", "schedule=sideways", "hidden=[0]", ""],
         "storage": ["postgresql+psycopg://u:s3cret@h:abc/db", "mysql+nodriver://u:s3cret@h/db", "journal:",
-                    f"sqlite:///{tmp_path / 'a-file' / 'x.db'}", "nosuchscheme://x", ""],
+                    f"sqlite:///{tmp_path / 'a-file' / 'x.db'}", "nosuchscheme://x", "",
+                    # every spelling of a password a storage may carry (issue 40.2), each unreachable
+                    "host=127.0.0.1 port=9 password=s3cret dbname=d", "u:s3cret@127.0.0.1:9/db",
+                    f"postgresql+psycopg://u:{UNENCODED}@127.0.0.1:9/db",
+                    "postgresql+psycopg://u@127.0.0.1:9/db?password=s3cret",
+                    "postgresql+psycopg://127.0.0.1:9/db?sslpassword=s3cret&password=s3cret"],
+        "study": ["", " ", "lab\nunit 0 done", "x" * 201, "tab\there"],
+        "unit": ["", "-3", "nan", "1.5", "huge", "999999"],
+        "import": [str(tmp_path / "hostile"), str(tmp_path / "fifo"), str(tmp_path / "missing"),
+                   str(tmp_path / "a-file"), ""],
     }
+
+
+def hostile_folders(tmp_path: Path, finished: Path) -> None:
+    """Folders to --import: hostile records beside good ones (issue 40.3/40.4), a named pipe."""
+    good = [json.loads(line) for line in finished.read_text().splitlines()]
+    hostile = [dict(good[0], history={"deep": [[["junk"]]]}), dict(good[0], cpu_peak_rss_bytes=10**400),
+               dict(good[0], machine=None, pool=[1]), dict(good[0], spec=dict(good[0]["spec"], seed="0")),
+               dict(good[0], energy_measured_j=float("inf")), dict(good[0], entries=[])]
+    (tmp_path / "hostile").mkdir()
+    (tmp_path / "hostile" / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [*good, *hostile]))
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "results.jsonl")
 
 
 BENCH_FLAGS = {"--preset": "name", "--dataset": "name", "--algorithms": "name", "--seeds": "count",
                "--protocol": "name", "--epochs": "count", "--device": "name", "--params": "params",
                "--idle-s": "seconds", "--out": "folder"}
+# the pooled benchmark's flags: tried on a study that exists, so that only the flag is wrong
+POOLED_FLAGS = {"--storage": "storage", "--study": "study", "--import": "import", "--export": "folder",
+                "--remove-unit": "unit", "--heartbeat": "seconds", "--grace": "seconds"}
 TUNE_FLAGS = {"--algorithm": "name", "--dataset": "name", "--preset": "name", "--trials": "count",
               "--epochs": "count", "--pruner": "name", "--only": "name", "--set": "set", "--storage": "storage",
               "--device": "name", "--heartbeat": "count", "--grace": "count", "--out": "file"}
 
 
-def test_the_fuzzer_finds_no_traceback_and_every_bad_argument_is_named(tmp_path, capsys, monkeypatch):
+def test_the_fuzzer_finds_no_traceback_and_every_bad_argument_is_named(tmp_path, capsys, monkeypatch, finished):
     """A seeded fuzzer over flags, values and files: 200 commands with one bad argument each, each
     refused with exit 2 and a message naming the bad part, none ending in a traceback, none
-    training, none printing a password."""
+    training, none printing a password. Then every bad value of the pooled benchmark's flags, on a
+    study that exists: storage URLs in every spelling of a password, hostile study names and
+    --import folders (hostile records, a named pipe)."""
     import random
     rng = random.Random(23)
     monkeypatch.chdir(tmp_path)
@@ -453,15 +603,26 @@ def test_the_fuzzer_finds_no_traceback_and_every_bad_argument_is_named(tmp_path,
     monkeypatch.setattr(tune.search, "fit_spec", never_trains)
     (tmp_path / "a-file").write_text("x")
     (tmp_path / "bad.json").write_text("{")
+    hostile_folders(tmp_path, finished)
     values = bad_values(tmp_path)
+    study = ["--storage", f"sqlite:///{tmp_path}/pooled.db", "--study", "lab"]
+    assert bench.main([*Q, *study, "--plan-only", "--out", str(tmp_path / "planner")]) == 0
+    capsys.readouterr()
+    drawn = []
     for i in range(200):
         tool, flags = (("bench", BENCH_FLAGS), ("tune", TUNE_FLAGS))[i % 2]
         flag = rng.choice(sorted(flags))
-        value = rng.choice(values[flags[flag]] + [None])          # None: the flag without its value
+        drawn.append((tool, flag, rng.choice(values[flags[flag]] + [None])))   # None: the flag without its value
+    every = [("pooled", flag, value) for flag, kind in POOLED_FLAGS.items() for value in values[kind] + [None]]
+    for i, (tool, flag, value) in enumerate(drawn + every):
         argv = [flag] + ([] if value is None else [value])
         if tool == "tune":
             argv = ["--trials", "1", "--epochs", "1", "--storage", f"sqlite:///{tmp_path}/s{i}.db",
                     "--algorithm", "mf", "--out", str(tmp_path / f"t{i}.json"), *argv]
+        elif tool == "pooled":      # --status where nothing else is asked: a bad storage is met, nothing trains
+            status = ["--status"] if flag in ("--storage", "--study", "--heartbeat", "--grace") else []
+            argv = [*Q, *study, *status, "--out", str(tmp_path / f"p{i}"), *argv]
+            tool = "bench"
         else:
             argv = ["--epochs", "1", "--seeds", "1", "--no-co2", "--out", str(tmp_path / f"o{i}"), *argv]
         command = {"bench": bench.main, "tune": tune.main}[tool]
@@ -471,7 +632,8 @@ def test_the_fuzzer_finds_no_traceback_and_every_bad_argument_is_named(tmp_path,
             code = exit_.code
         out, err = capsys.readouterr()
         what = (tool, flag, value, err[-600:])
-        assert code == 2 and "Traceback" not in err and "s3cret" not in out + err, what
+        assert code == 2 and "Traceback" not in err, what
+        assert not [secret for secret in ("s3cret", UNENCODED, "ss/w%rd") if secret in out + err], what
         # the flag, a word of the value, or the value as the message quotes it
         words = [flag.lstrip("-").split("-")[0].rstrip("s")] + [w for w in re.split(r"[=,/:@\[\]\s]+", value or "")
                                                                if len(w) >= 3]

@@ -8,7 +8,7 @@ import fwdlib
 
 PACKAGE = Path(fwdlib.__file__).parent
 # floor of each top-level part of fwdlib; a part imports only parts on lower floors, or itself
-FLOORS = {"utils": 0, "graphs": 0, "meters": 0, "data": 1, "algorithms": 2, "train": 3, "bench": 4,
+FLOORS = {"launch": 0, "utils": 0, "graphs": 0, "meters": 0, "data": 1, "algorithms": 2, "train": 3, "bench": 4,
           "tune": 5, "speed": 5, "course": 6, "gpu_check": 7}
 
 

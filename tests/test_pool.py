@@ -5,11 +5,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 from conftest import record
-from fwdlib.bench import pool as pool_module, pooled
+from fwdlib.bench import database, pool as pool_module, pooled
 from fwdlib.bench.cli import main
 from fwdlib.bench.plan import plan, preset_specs
 from fwdlib.bench.pool import Pool, plan_difference, plan_record, units_of
@@ -247,3 +248,48 @@ def test_a_worker_stopped_by_ctrl_c_any_number_of_times_never_fails_its_unit(tmp
         assert db.units()[0]["state"] == "planned" and db.units()[0]["attempts"] == 0
     unit, token, _ = db.claim("laptop-last")
     assert db.units()[0]["state"] == "running" and db.units()[0]["attempts"] == 1
+
+
+# ----------------------------------------------------------------------------- bounded calls (issue 40.1)
+
+def test_a_call_that_does_not_answer_is_given_up_after_its_bound():
+    started = time.monotonic()
+    with pytest.raises(database.DatabaseLost, match="did not answer in 0.2 s"):
+        database.bounded(lambda: time.sleep(3), 0.2, "sqlite:///x.db")
+    assert time.monotonic() - started < 1.5
+    assert database.bounded(lambda: 42, 0.2, "sqlite:///x.db") == 42
+
+
+@pytest.mark.parametrize("orig,kind", [
+    (type("PgError", (Exception,), {"sqlstate": "08006"})("connection lost"), database.DatabaseLost),
+    (type("PgError", (Exception,), {"sqlstate": "57014"})("canceling statement due to statement timeout"),
+     database.DatabaseLost),
+    (type("PgError", (Exception,), {"sqlstate": "28P01"})("password authentication failed"), database.DatabaseRefused),
+    (type("PgError", (Exception,), {"sqlstate": "22001"})("value too long"), database.DatabaseRefused),
+    (type("PgError", (Exception,), {"sqlstate": None})('FATAL:  database "x" does not exist'), database.DatabaseRefused),
+    (type("PgError", (Exception,), {"sqlstate": None})("connection refused"), database.DatabaseLost),
+    (type("Sqlite", (Exception,), {"sqlite_errorname": "SQLITE_BUSY"})("database is locked"), database.DatabaseLost),
+    (type("Sqlite", (Exception,), {"sqlite_errorname": "SQLITE_READONLY"})("readonly database"),
+     database.DatabaseRefused),
+])
+def test_a_refusal_is_told_apart_from_a_lost_database(orig, kind):
+    import sqlalchemy.exc
+    told = database.failure(sqlalchemy.exc.OperationalError("SELECT", {}, orig), "postgresql://u:s3cret@h/db")
+    assert type(told) is kind and "s3cret" not in str(told)
+    assert ("run the same command again" in str(told) or "check" in str(told) or "longer" in str(told)
+            or "read-only" in str(told)) if kind is database.DatabaseRefused else "failed" in str(told)
+
+
+def test_a_heartbeat_silent_past_the_grace_interrupts_the_training(tmp_path, monkeypatch):
+    db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=0.5, grace_s=1.5)
+
+    def frozen(*args):
+        raise database.DatabaseLost("the study's database did not answer in 1 s")
+    monkeypatch.setattr(db, "beat", frozen)
+    started = time.monotonic()
+    beat = db.heartbeat("unit", "token")
+    with pytest.raises(KeyboardInterrupt):
+        with beat:
+            while time.monotonic() - started < 10:      # training
+                time.sleep(0.01)
+    assert beat.abandoned and "did not answer" in beat.lost and time.monotonic() - started < 2 * db.grace_s

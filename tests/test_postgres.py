@@ -230,6 +230,29 @@ def test_a_wrong_password_gets_a_message_without_any_password(postgres_url, caps
 
 # --- the pooled benchmark ------------------------------------------------------------------------
 
+def test_a_refusing_database_is_told_apart_from_a_lost_one(server, tmp_path):
+    """A wrong password and a role without rights are refusals: the message says what to fix, and
+    not that the worker keeps its runs until the database is back."""
+    psql = [server.bin_dir / "psql", "-h", server.folder, "-p", server.port, "-U", "postgres", "-d", DATABASE,
+            "-v", "ON_ERROR_STOP=1", "-c"]
+    server.pg(*psql, "CREATE ROLE reader LOGIN PASSWORD 'r3ader-Pw'")
+    server.pg(*psql, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    reader = server.url.replace(f"{ROLE}:{PASSWORD}", "reader:r3ader-Pw")
+    wrong = server.url.replace(PASSWORD, "n0t-the-Pw")
+    plan = ["--algorithms", "mf", "--epochs", "1", "--seeds", "1", "--study", "refused", "--out", "w"]
+    said = {}
+    for name, url, extra in (("wrong password", wrong, ["--status"]), ("wrong password, a worker", wrong, []),
+                             ("no rights", reader, [])):
+        done = subprocess.run(bench_cli(*plan, "--storage", url, *extra), cwd=tmp_path, env=env(),
+                              capture_output=True, text=True, timeout=120)
+        said[name] = done.stderr
+        assert done.returncode == 2 and "refused" in done.stderr and "database is back" not in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and "n0t-the-Pw" not in done.stderr and "r3ader" not in done.stderr
+    print("\n".join(f"{k}: {v}" for k, v in said.items()))
+    assert "check the user and password in --storage" in said["wrong password"]
+    assert "make it the database's owner" in said["no rights"]
+
+
 def bench_cli(*args) -> list[str]:
     return [sys.executable, "-m", "fwdlib.bench", "--no-co2", *args]
 

@@ -12,7 +12,7 @@ verdicts each rival against its twin against a margin, one Holm family per repor
 claims   the paper's claims in its words and places, judged in their scope on its configuration
 summary, report, figures  what the results say: 40 lines first, then the tables and forests
 """
-from .. import lazy
+from ..launch import lazy
 
 # loaded on first use: `python -m fwdlib.bench` imports torch inside its error boundary (fwdlib.launch)
 __getattr__ = lazy(__name__, {"main": ".cli:main", "PRESETS": ".presets:PRESETS", "Pair": ".presets:Pair",

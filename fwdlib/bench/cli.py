@@ -60,8 +60,9 @@ def main(argv=None) -> int:
                         help="practical margins of the verdicts (default " + ",".join(
                             f"{k}={v:g}" for k, v in MARGINS.items()) + "; accuracy in pp, the others as fractions)")
     args = parser.parse_args(argv)
-    if not args.out.strip():
-        parser.error("--out is empty; name the results folder (default bench-results)")
+    for flag, value in (("--out", args.out), ("--export", args.export), ("--import", args.import_dir)):
+        if value is not None and not value.strip():
+            parser.error(f"{flag} is empty; name a folder (for --out the default is bench-results)")
     pooled_only = [flag for flag, on in (("--study", args.study), ("--status", args.status),
                                          ("--plan-only", args.plan_only), ("--export", args.export),
                                          ("--import", args.import_dir),

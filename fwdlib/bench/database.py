@@ -35,13 +35,15 @@ class DatabaseRefused(ValueError):
 
 # SQLSTATE classes of a lost server: connection exceptions (08), operator intervention such as a
 # shutdown or a server still starting (57), insufficient resources (53), a cancelled statement (57014
-# is in 57: our own statement_timeout). Every other code is a refusal.
-LOST_SQLSTATES = ("08", "53", "57")
+# is in 57: our own statement_timeout), a lock not granted in time (55P03) and a transaction to retry
+# (40). Every other code is a refusal.
+LOST_SQLSTATES = ("08", "40", "53", "57", "55P03")     # 40: a deadlock or serialization retry
 # SQLite result codes that pass: another process holds the write lock, the file is being replaced.
 LOST_SQLITE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR")
 ADVICE = {"28": "check the user and password in --storage",
           "3D": "check the database's name in --storage (it must exist: README, A class as one benchmark)",
-          "42501": "grant the study's role the rights the README's recipe gives (CREATE on the database)",
+          "42501": "the study's role may not create or write its tables: make it the database's owner "
+                   "(README: CREATE DATABASE ... OWNER)",
           "22001": "a value is longer than the database's column allows",
           "SQLITE_READONLY": "the study's file or its folder is read-only: make it writable or copy it",
           "SQLITE_CANTOPEN": "the study's file cannot be opened: check its path and the folder's permissions",
@@ -83,10 +85,17 @@ def sqlite_immediate(engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# A refusal while connecting comes without its SQLSTATE (libpq reports the server's FATAL as text).
+REFUSED_AT_CONNECT = {"authentication failed": "28P01", "no pg_hba.conf entry": "28000",
+                      "role \"": "28000", "database \"": "3D000", "permission denied": "42501"}
+
+
 def failure(err: SQLAlchemyError, url: str) -> DatabaseLost | DatabaseRefused:
     """The error as one of the two kinds, said without the URL's secrets."""
     orig = getattr(err, "orig", None)
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or getattr(orig, "sqlite_errorname", None)
+    if code is None and "FATAL:" in str(orig):
+        code = next((c for text, c in REFUSED_AT_CONNECT.items() if text in str(orig)), None)
     first = str(orig or err).strip().splitlines()
     said = f"{type(err).__name__}: {hide_secrets(first[0] if first else '', url)}"
     if code is None or code.startswith(LOST_SQLSTATES) or code in LOST_SQLITE:

@@ -156,7 +156,8 @@ def import_folder(preset: str, pool: Pool, folder: Path, *, dataset=None, algori
     path = Path(folder) / "results.jsonl"
     if not path.exists():
         raise ValueError(f"no results in {path} to import; name the folder that holds results.jsonl")
-    records = ResultsLog(path, write=False).latest()
+    log = ResultsLog(path, write=False)
+    records = log.latest()
     preset_obj, dataset_names, names = check_input(preset, dataset, algorithms, protocol, seeds, epochs)
     specs = specs_of(preset_obj, dataset_names, names, protocol=protocol, epochs=epochs, device="any",
                      cuda_graphs=cuda_graphs, params=params, verbose=verbose)
@@ -169,17 +170,21 @@ def import_folder(preset: str, pool: Pool, folder: Path, *, dataset=None, algori
         print(f"bench: imported {stored} unit(s) from {path} into study {pool.study}"
               + (f"; {foreign} record(s) are not in its plan (another preset or settings, or seeds beyond "
                  f"its {planned_seeds}: add them with --seeds)" if foreign else ""))
+    if log.skipped:
+        raise ValueError(f"--import skipped {log.skipped} line(s) of {path} that are not usable records (each named "
+                         "above with its line and field); every whole unit of the usable ones was imported. Fix or delete those lines, "
+                         "then import again")
     return stored
 
 
 def export(pool: Pool, folder: Path) -> int:
     """--export: append the study's records that FOLDER/results.jsonl lacks; the local report
     (--report-only --out FOLDER) then reads them. Returns how many were written."""
+    log = ResultsLog(Path(folder) / "results.jsonl", option="--export")    # a bad folder is said first
     pool.existing_plan()
     records = pool.records()
     if not records:
         raise ValueError(f"study {pool.study} holds no finished unit yet; nothing to export")
-    log = ResultsLog(Path(folder) / "results.jsonl", option="--export")
     with log.lock():
         have = {r["key"] for r in log.latest()}
         new = [r for r in records if r["key"] not in have]
@@ -206,7 +211,8 @@ def remove_unit(pool: Pool, position: int) -> str:
     pool.existing_plan()
     removed = pool.remove(position)
     if removed is None:
-        raise ValueError(f"study {pool.study} has no unit {position}; --status lists its units by number")
+        raise ValueError(f"--remove-unit {position}: study {pool.study} has no unit {position}; --status lists its "
+                         "units by number")
     return (f"bench: removed the records of unit {position} ({removed['label']}, {removed['state']}) from study "
             f"{pool.study}; it is planned again: the next worker runs it")
 

@@ -28,8 +28,8 @@ MAX_LINE_BYTES = 16 * 2**20  # one record as a JSON line
 REQUIRED = ("key", "spec", "entries", "status")
 REQUIRED_OK = ("test_acc", "epochs", "train_time_s", "energy_measured_j", "energy_estimated_j", "history")
 NOT_NULL = ("test_acc", "epochs", "train_time_s", "history")     # the energies are null where unmeasured
-# The fields the report and the paired analysis read, by kind; each may be absent (an older record)
-# or null, except where REQUIRED_OK says.
+# The fields the report and the paired analysis read, by kind; each may be absent (an older record).
+# Numbers and mappings may be null (not measured), texts and lists of texts may not.
 NUMBERS = ("test_acc", "best_val_acc", "epochs", "train_time_s", "prep_time_s", "epoch_time_s", "wall_s", "gpu_time_s",
            "energy_measured_j", "energy_gpu_j", "energy_idle_subtracted_j", "energy_estimated_j", "co2_kg",
            "train_memory_bytes", "gpu_peak_allocated_bytes", "gpu_peak_reserved_bytes", "nvml_used_bytes",
@@ -66,17 +66,32 @@ def _wild(value, path: str = "", finite: bool = True) -> str | None:
                  if (why := _wild(item, f"{path}.{key}" if path else str(key), finite and key != "history"))), None)
 
 
+# The spec as RunSpec.record() writes it: each field's kind (None: may be null).
+SPEC_FIELDS = {"dataset": str, "algorithm": str, "device": str, "protocol": str, "monitor": str, "config": dict,
+               "seed": int, "batch_size": int, "epochs": int, "patience": (int, None), "min_delta": (float, int),
+               "augment": (str, None), "cuda_graphs": bool}
+
+
+def _kind_problem(name: str, value, kind) -> str | None:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if value is None and None in kinds:
+        return None
+    if value is None or isinstance(value, bool) != (bool in kinds) or not isinstance(value, tuple(k for k in kinds if k)):
+        return f"{name} is not {' or '.join('null' if k is None else k.__name__ for k in kinds)}"
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        return f"{name} is negative"
+    return None
+
+
 def _spec_problem(record: dict) -> str | None:
     spec = record["spec"]
     if not isinstance(spec, dict):
         return "spec is not a mapping"
-    for name in ("dataset", "algorithm", "device"):
-        if not isinstance(spec.get(name), str):
-            return f"spec.{name} is not a name"
-    if not isinstance(spec.get("config"), dict):
-        return "spec.config is not a mapping"
-    if not isinstance(spec.get("seed"), int) or isinstance(spec["seed"], bool) or spec["seed"] < 0:
-        return "spec.seed is not a whole number from 0"
+    for name, kind in SPEC_FIELDS.items():
+        if name not in spec and name != "augment":       # records before augmentation lack it
+            return f"spec.{name} is missing"
+        if problem := _kind_problem(f"spec.{name}", spec.get(name), kind):
+            return problem
     if spec["algorithm"] not in registry.NAMES:
         return f"spec.algorithm {spec['algorithm']!r} is not one of {', '.join(registry.NAMES)}"
     try:
@@ -105,12 +120,14 @@ def _history_problem(history) -> str | None:
 
 
 def _field_problem(record: dict) -> str | None:
+    if not isinstance(record["key"], str) or not record["key"]:
+        return "key is not a run's key (text)"
     for name in TEXTS:
-        if record.get(name) is not None and not isinstance(record[name], str):
+        if name in record and not isinstance(record[name], str):
             return f"{name} is not text"
     for name in TEXT_LISTS:
-        value = record.get(name)
-        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        value = record.get(name, [])
+        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             return f"{name} is not a list of texts"
     if not record["entries"]:
         return "entries is empty"
@@ -124,6 +141,9 @@ def _field_problem(record: dict) -> str | None:
             kind is bool or not isinstance(v, bool)))), None)
         if wrong is not None:
             return f"{name}.{wrong} is not {'text' if kind is str else 'true or false' if kind is bool else 'a number'}"
+    parts = record.get("train_memory_parts")
+    if parts is not None and not _is_number(parts.get("saved_for_backward")):
+        return "train_memory_parts.saved_for_backward is not a number"      # the memory table reads it
     for name in NUMBERS + SIGNED:
         value = record.get(name)
         if value is not None and not _is_number(value):

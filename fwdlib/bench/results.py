@@ -61,6 +61,7 @@ class ResultsLog:
 
     def __init__(self, path: Path, write: bool = True, option: str = "--out"):
         self.path, self.option = Path(path), option
+        self.skipped = 0            # lines the last read skipped
         if self.path.is_dir():
             raise ValueError(f"{self.path} is a folder, not a results file; move it away or choose another {option}")
         if write:
@@ -141,6 +142,7 @@ class ResultsLog:
         """Every record, in file order. A line that is not one of this kit's records (invalid
         UTF-8 or JSON, another program's line, an older schema) is skipped with a warning that
         names it, and left in place."""
+        self.skipped = 0
         if not self.path.exists():
             return []
         out = []
@@ -150,6 +152,7 @@ class ResultsLog:
             record, problem = parse_record(raw)
             if problem:
                 print(f"bench: {self.path} line {number}: {problem}; skipped (left in place)")
+                self.skipped += 1
             else:
                 out.append(record)
         return out

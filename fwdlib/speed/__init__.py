@@ -21,7 +21,7 @@ ops       where a run's time goes operation by operation (torch.profiler), the m
 floor     the FLOP floor of a rival against its twin, per step and per epoch, and what keeps it above
 profiler  every case timed: python -m fwdlib.speed
 """
-from .. import lazy
+from ..launch import lazy
 
 NAMES = {**{n: f".floor:{n}" for n in ("FLOOR_TOLERANCE", "Floor", "fit_ops")},
          **{n: f".ops:{n}" for n in ("MATMULS", "OUTSIDE", "OpProfile", "profile_ops")},

@@ -5,7 +5,7 @@ storage  SQLite, a journal file or a database server; secrets never printed
 workers  several workers on one study: retries of dead workers' trials, Ctrl-C, --status
 search   the benchmark's RunSpec of an entry, trained by every trial; cli: the command
 """
-from .. import lazy
+from ..launch import lazy
 
 NAMES = {"hide_secrets": "fwdlib.utils:hide_secrets", "redact": "fwdlib.utils:redact",
          "worker_id": "fwdlib.utils:worker_id", "main": ".cli:main", "parse_overrides": ".cli:parse_overrides",

@@ -9,12 +9,17 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
+from ..bench.database import engine_options
 from ..utils import check_liveness, hide_secrets, redact
 
 # Database storage: a running trial writes a heartbeat every HEARTBEAT_S; once it has been silent
 # for GRACE_S, any live worker fails it and queues its parameters again (at most MAX_RETRIES times,
 # so a trial that kills every worker it meets is not retried forever).
 HEARTBEAT_S, GRACE_S, MAX_RETRIES = 10, 120, 2
+# A server that does not answer a connection, a statement or a lock within this, or a network that
+# drops, fails the call instead of holding the worker (bench/database.py). Optuna makes the calls, so
+# a server frozen outright (SIGSTOP) can still hold a tuning worker: the pooled benchmark bounds that too.
+CALL_BOUND_S = 30.0
 DRIVER_HINT = 'pip install "psycopg[binary]" and use a postgresql+psycopg://USER:PASSWORD@HOST/DB URL'
 
 
@@ -37,7 +42,8 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_
     try:
         with warnings.catch_warnings():        # heartbeats and retries are marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, **(_heartbeat_options(heartbeat_s, grace_s) if heartbeat else {}))
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_options(url, CALL_BOUND_S),
+                                              **(_heartbeat_options(heartbeat_s, grace_s) if heartbeat else {}))
     except Exception as err:  # every way a URL can fail gets the same advice
         reason = hide_secrets(str(err).splitlines()[0], url)
         raise ValueError(f"cannot open the storage {redact(url)!r} ({type(err).__name__}: {reason}); "

@@ -1,0 +1,144 @@
+"""Records from anywhere (a hand-edited results.jsonl, a class's database, --import) are checked
+field by field before the report computes with them (fwdlib/bench/record.py).
+
+The property: take a complete pair of records, put any hostile value (NaN, 10**400, a string, a
+list, nested junk, null) at any field; either the check names a problem, or the report, its CSV and
+its figures are built from it without an error. Then the cases the third fault round found, each
+named by the field the check must name, and a study in SQLite holding a bad record: --status and
+--report-only still answer, and --remove-unit takes the record out.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from conftest import record
+from fwdlib.bench import figures, pooled
+from fwdlib.bench.cli import main
+from fwdlib.bench.plan import plan, preset_specs
+from fwdlib.bench.pool import Pool, plan_record, units_of
+from fwdlib.bench.presets import PRESETS
+from fwdlib.bench.record import NUMBERS, TEXTS, parse_record, record_problem
+from fwdlib.bench.report import group_rows, markdown, write_csv
+
+
+def complete(entry: str, algorithm: str, seed: int = 0) -> dict:
+    """A record with every field a run writes, in the kit's types."""
+    history = [{"stage": "all", "epoch": e, "train_loss": 1.0 / e, "val_acc": 0.5 + 0.1 * e, "time_s": 0.2}
+               for e in (1, 2)]
+    done = record(f"{entry}{seed}", seed=seed, entries=[entry], history=history, best_val_acc=0.7,
+                  machine={"host": "lab1", "cpu": "cpu", "gpu": None, "torch": "2"}, train_memory_bytes=2**20,
+                  train_memory_parts={"saved_for_backward": 2**18, "parameters": 2**19, "gradients": 2**19}, stopped_early={"all": True},
+                  cpu_peak_rss_bytes=2**28, energy_sources=["CPU: estimated"], notes=[], versions={"torch": "2"},
+                  foreign_load=0.1, cpus=2, cpu_rss_growth_bytes=-4096, pool={"study": "s", "unit": "u", "worker": "w"})
+    done["spec"]["algorithm"] = algorithm
+    done.update({name: 1.0 for name in NUMBERS if name not in done})       # every field the report may read
+    done.update({name: "x" for name in TEXTS if name not in done})
+    return done
+
+
+def pair() -> list[dict]:
+    return [complete("mf", "mf"), complete("bp-mlp@mf", "bp-mlp")]
+
+
+def paths(value, prefix=()):
+    """Every place in a record: keys of mappings, indices of lists, at every depth."""
+    yield prefix
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        yield from paths(item, (*prefix, key))
+
+
+PLACES = [p for p in paths(pair()[0]) if p]
+JUNK = st.recursive(st.none() | st.booleans() | st.integers(-10**400, 10**400) | st.floats() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                    max_leaves=8)
+
+
+def put(target, place, value):
+    for key in place[:-1]:
+        target = target[key]
+    target[place[-1]] = value
+
+
+def report_of(records: list[dict]) -> None:
+    """The report's tables, CSV and a figure, built; no cell of them a NaN or an infinity."""
+    rows = group_rows(records)
+    cells = re.split(r"[\s|,]+", markdown(rows, "t", records) + write_csv(rows))
+    assert not {c.lower() for c in cells} & {"nan", "inf", "-inf", "infinity"}
+    figures.learning_curves(records)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(place=st.sampled_from(PLACES), value=JUNK, which=st.integers(0, 1))
+def test_any_hostile_value_is_named_by_the_check_or_harmless_to_the_report(place, value, which):
+    records = pair()
+    put(records[which], place, value)
+    line = json.dumps(records[which]).encode()              # NaN and Infinity as JSON writes them
+    parsed, problem = parse_record(line)
+    if problem is None:
+        report_of([parsed if i == which else r for i, r in enumerate(records)])
+    else:
+        assert isinstance(problem, str) and problem
+
+
+def test_the_complete_pair_passes_and_reports():
+    assert [record_problem(r) for r in pair()] == [None, None]
+    report_of(pair())
+
+
+@pytest.mark.parametrize("field,value,named", [
+    ("history", "epoch 1: 0.9", "history is not a list"),
+    ("history", [{"stage": "all", "val_acc": {"deep": [1]}}], "history[0].val_acc is not a number"),
+    ("train_memory_bytes", 10**400, "train_memory_bytes is too large"),
+    ("train_time_s", math.nan, "train_time_s is not finite"),
+    ("energy_measured_j", math.inf, "energy_measured_j is not finite"),
+    ("test_acc", 1.5, "test_acc 1.5 is not between 0 and 1"),
+    ("epochs", -1, "epochs is negative"),
+    ("machine", "x", "machine is not a mapping"),
+    ("machine", {"host": ["a", "b"]}, "machine.host is not text"),
+    ("pool", "x", "pool is not a mapping"),
+    ("entries", "mf", "entries is not a list of texts"),
+    ("spec", {"dataset": "d", "algorithm": "mf", "device": "cpu", "config": {}, "seed": 0}, "spec.protocol is missing"),
+])
+def test_each_case_of_the_fault_round_is_named_by_its_field(field, value, named):
+    bad = complete("mf", "mf")
+    bad[field] = value
+    assert named in parse_record(json.dumps(bad).encode())[1]
+
+
+def test_a_diverged_runs_nan_loss_in_its_history_is_kept():
+    diverged = complete("mf", "mf")
+    diverged["history"][1]["train_loss"] = math.nan
+    assert parse_record(json.dumps(diverged).encode()) == (json.loads(json.dumps(diverged)), None)
+
+
+def test_a_study_holding_a_bad_record_still_reports_and_remove_unit_takes_it_out(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/s.db"
+    quick = PRESETS["quick"]
+    specs = preset_specs(quick, quick.datasets, ["mf"], protocol="converge", device="cpu", cuda_graphs=True)
+    db = Pool(url, "lab", heartbeat_s=1, grace_s=60)
+    db.join(plan_record("quick", "converge", specs), units_of(plan(specs, 2)))
+    good, bad = pair(), copy.deepcopy(pair())
+    bad[0]["train_memory_bytes"] = 10**400
+    for records in (good, bad):
+        unit, _, _ = db.claim("w")
+        db.finish(unit, records, "w")
+    study = ["--storage", url, "--study", "lab"]
+    assert main([*study, "--status"]) == 0
+    assert main([*study, "--report-only", "--out", str(tmp_path / "r")]) == 0
+    said = capsys.readouterr().out
+    assert "study lab unit 1 record 1: train_memory_bytes is too large; skipped" in said
+    assert main([*study, "--remove-unit", "1"]) == 0
+    assert "removed the records of unit 1" in capsys.readouterr().out
+    units = Pool(url, "lab").units()
+    assert [u["state"] for u in units] == ["done", "planned"] and units[1]["records"] is None
+    assert len(Pool(url, "lab").records()) == 2 and capsys.readouterr().out == ""
+    assert main([*study, "--remove-unit", "7"]) == 2
+    assert "study lab has no unit 7; --status lists" in capsys.readouterr().err
+    assert pooled.status(Pool(url, "lab")).count("\n") == 3
