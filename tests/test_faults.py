@@ -30,16 +30,6 @@ SAMPLE = data.SAMPLE_NAME
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def record(key: str, status: str = "ok", seed: int = 0) -> dict:
-    """A minimal record with every field the report reads."""
-    spec = {"dataset": SAMPLE, "algorithm": "mf", "config": {"hidden": [8]}, "protocol": "converge",
-            "device": "cpu", "seed": seed, "epochs": 1, "patience": 2, "monitor": "val_acc",
-            "min_delta": 0.0, "batch_size": 128, "cuda_graphs": False}
-    return {"key": key, "spec": spec, "entries": ["mf"], "status": status, "test_acc": 0.5, "epochs": 1,
-            "train_time_s": 1.0, "energy_measured_j": 0.0, "energy_estimated_j": None, "history": [],
-            "reason": "" if status == "ok" else "ValueError: broken", "payload": "x" * 400}
-
-
 # ============================================================================ the results log
 
 def test_short_writes_are_continued_and_a_failed_write_leaves_no_half_record(tmp_path, monkeypatch):

@@ -8,7 +8,6 @@ again. `make notebooks` executes every notebook again and lets nbval compare eve
 included, after tests/nbval_sanitize.cfg replaced what truly varies; the test marked `course`
 proves that an edited stored number makes nbval fail.
 """
-import os
 import re
 import subprocess
 import sys
