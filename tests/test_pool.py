@@ -3,13 +3,14 @@ never give one unit to two workers, heartbeats, reclaims, refusals and the repor
 machines. tests/test_postgres.py runs the same commands on a real PostgreSQL server."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import record
+from conftest import record, require
 from fwdlib.bench import database, pool as pool_module, pooled
 from fwdlib.bench.cli import main
 from fwdlib.bench.plan import plan, preset_specs
@@ -215,6 +216,30 @@ def test_status_lists_every_unit_with_its_worker(tmp_path):
     text = pooled.status(db)
     assert "preset quick" in text and "2 planned, 1 running, 0 done, 0 failed" in text
     assert "running  fashion_mnist_sample" in text and "worker ann:12 for 0 s" in text
+
+
+@pytest.mark.slow
+def test_status_and_the_report_read_a_study_on_a_read_only_mount(tmp_path):
+    """The whole machine read-only (bubblewrap), as a study on a read-only share is: the reading
+    commands answer, and say so, without trying to write."""
+    require(shutil.which("bwrap") is not None, "bubblewrap is not installed (Debian: apt-get install bubblewrap)")
+    url = f"sqlite:///{tmp_path}/s.db"
+    db = Pool(url, "lab", heartbeat_s=1, grace_s=5)
+    db.join(plan_record("quick", "converge", specs()), units(seeds=1))
+    unit, _, _ = db.claim("ann:12")
+    db.finish(unit, [record("k")], "ann:12")
+    writable = tmp_path / "writable"          # the one place the commands may write: a report's folder
+    writable.mkdir()
+    read_only = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", str(writable),
+                 "--setenv", "MPLCONFIGDIR", str(writable), sys.executable, "-m", "fwdlib.bench", "--storage", url,
+                 "--study", "lab"]
+    status = subprocess.run([*read_only, "--status"], capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0 and "2 planned, 0 running, 1 done, 0 failed" in status.stdout, status.stderr
+    report = subprocess.run([*read_only, "--report-only", "--out", str(writable / "r")], capture_output=True,
+                            text=True, timeout=120)
+    assert report.returncode == 0 and f"full report: {writable}/r/report.md" in report.stdout, report.stderr
+    writer = subprocess.run([*read_only, "--plan-only"], capture_output=True, text=True, timeout=120)
+    assert writer.returncode == 2 and "Read-only file system" in writer.stderr         # a writer is told
 
 
 def test_import_stores_a_machines_own_benchmark_as_whole_units_and_nothing_retrains(tmp_path, capsys):
