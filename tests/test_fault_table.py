@@ -377,6 +377,10 @@ def lock_let_go(tmp_path):
     HELD.pop().close()
 
 
+def study_in_memory(tmp_path, monkeypatch, finished):
+    return ["bench", *Q, "--storage", "sqlite://", "--study", "s", "--out", str(tmp_path / "out")]
+
+
 def status_in_a_missing_folder(tmp_path, monkeypatch, finished):
     return ["bench", "--storage", f"sqlite:///{tmp_path}/nowhere/s.db", "--study", "s", "--status"]
 
@@ -427,6 +431,8 @@ ROWS = [
         status_while_a_writer_holds_the_lock, 0, "1 units of (pair, seed)", lock_let_go),
     Row("40.12 --status of a study in a missing folder makes no folder", status_in_a_missing_folder, 2,
         "no study 's'", no_folder_made),
+    Row("40.12 a study in this process's memory, which no other worker sees, is refused", study_in_memory, 2,
+        "which no other worker sees"),
     # --- second round (issue 23)
     Row("1 a complete last line without its newline survives --report-only", one_line_without_newline, 0,
         "# fwdlib benchmark: from results.jsonl", one_line_kept),

@@ -148,7 +148,7 @@ class Pool:
         self.url, self.study, self.heartbeat_s, self.grace_s = url, study, heartbeat_s, grace_s
         self.within = bound_of(grace_s)
         hint = f"use sqlite:///FILE.db on one machine or a database URL for several (for PostgreSQL, {DRIVER_HINT})"
-        if write and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        if write and url.startswith("sqlite:///") and url != "sqlite:///:memory:":     # refused below
             writable_folder(Path(url.removeprefix("sqlite:///")).parent, "the storage's folder", "--storage")
         try:
             self.engine = create_engine(url, **engine_options(url, self.within))
@@ -157,6 +157,9 @@ class Pool:
                              f"{self.hide(str(err).splitlines()[0])}); {hint}") from None
         if self.engine.dialect.name not in NOW_SQL:
             raise ValueError(f"the storage {redact(url)!r} is a {self.engine.dialect.name} database; {hint}")
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database in (None, "", ":memory:"):
+            raise ValueError(f"the storage {url!r} is a database in this process's memory, which no other worker "
+                             "sees; use sqlite:///FILE.db on one machine or a database server for several")
         if write and self.engine.dialect.name == "sqlite":
             sqlite_immediate(self.engine)
 
