@@ -1,7 +1,8 @@
 """fwdlib: deep learning without backpropagation (FF, CaFo, MF), measured against backprop.
 
 Its floors, each importing only those below it:
-    utils, graphs, meters            helpers; CUDA graphs; energy by backend with provenance, step memory
+    launch, utils, graphs, meters    how a command starts and stops on a signal (no torch); helpers; CUDA
+                                     graphs; energy by backend with provenance, step memory
     data, algorithms                 datasets on the device; the math of FF, CaFo, MF and their BP twins
     train                            one training loop (eager or CUDA graphs)
     bench                            run specifications, presets, the study's facts, the results log, verdicts, report

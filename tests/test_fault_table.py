@@ -1,6 +1,9 @@
 """Faults as a lab's operator meets them, one row each: what is done to the kit, the exit code it
 must give, a phrase of its message, and what must survive on disk. Rows 1-10 are the second
-round's (issue 23); the rest are the first round's cases, kept so that they stay passing.
+round's (issue 23), rows 40.N the third round's (issue 40, item N); the rest are the first round's
+cases, kept so that they stay passing. What needs a real server or mount lives beside its kind:
+a frozen PostgreSQL (40.1) and a refusing one (40.12) in tests/test_postgres.py, a read-only
+mount in tests/test_pool.py, any hostile value in any record field in tests/test_records.py.
 
 Every command runs in this process (`main(argv)`), except the signal rows, which need a process
 to signal. No row may end in a traceback.

@@ -5,8 +5,9 @@ entry    the names of the report's lines (mf, mf+per-batch, bp-mlp@mf)
 spec     RunSpec: one run, described once, from the command line to the record
 study    the study's published table and how it ran each algorithm
 presets  which pairs run on which data; plan: every run of a preset, interleaved
-params   tuned-parameter files; results: the append-only results log
+params   tuned-parameter files; results: the append-only results log; record: a record checked field by field
 runner   trains and meters each run; cli: the command
+pool, pooled, database  a class's machines in one study: its table, its commands, every call bounded
 stats    intervals whose confidence is what they say, Holm, seeds needed (for a handful of seeds)
 verdicts each rival against its twin against a margin, one Holm family per report
 claims   the paper's claims in its words and places, judged in their scope on its configuration
