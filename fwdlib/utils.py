@@ -310,8 +310,17 @@ def hide_secrets(text: str, url: str) -> str:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, whose own errors (a mistyped flag next to a database URL) never echo a password."""
+    """argparse, whose own errors (a mistyped flag next to a database URL) never echo a password:
+    each argument is read as a URL, so that a password no pattern finds (one with a space) is
+    hidden too."""
+
+    def parse_args(self, args=None, namespace=None):
+        self.arguments = list(sys.argv[1:] if args is None else args)
+        return super().parse_args(args, namespace)
 
     def error(self, message: str):
+        for argument in map(str, getattr(self, "arguments", ())):
+            if "@" in argument or "=" in argument:        # what could carry a password
+                message = hide_secrets(message, argument)
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {redact_text(message)}\n")

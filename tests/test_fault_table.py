@@ -358,8 +358,52 @@ def study_name_too_long(tmp_path, monkeypatch, finished):
 
 
 def export_to_a_file(tmp_path, monkeypatch, finished):
+    study = ["--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s"]
+    assert bench.main([*Q, *study, "--import", str(copy_results(tmp_path, finished))]) == 0
     (tmp_path / "a-file").write_text("x")
-    return ["bench", "--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s", "--export", str(tmp_path / "a-file")]
+    return ["bench", *study, "--export", str(tmp_path / "a-file")]
+
+
+def export_of_a_missing_study(tmp_path, monkeypatch, finished):
+    return ["bench", "--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s", "--export", str(tmp_path / "exp")]
+
+
+def no_export_folder(tmp_path):
+    assert not (tmp_path / "exp").exists() and not (tmp_path / "s.db").exists()
+
+
+def status_of_a_typo_in_another_spelling(tmp_path, monkeypatch, finished):
+    return ["bench", "--storage", f"sqlite+pysqlite:///{tmp_path}/typo.db", "--study", "s", "--status"]
+
+
+def no_typo_file(tmp_path):
+    assert not (tmp_path / "typo.db").exists()
+
+
+def damaged_plan(tmp_path, monkeypatch, finished):
+    from sqlalchemy import update
+
+    from fwdlib.bench import pool
+    study = ["--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s"]
+    assert bench.main([*Q, *study, "--plan-only", "--out", str(tmp_path / "o")]) == 0
+    pool.Pool(study[1], "s")._call(lambda c: c.execute(update(pool.STUDIES).values(plan='{"preset": "quick"}')))
+    monkeypatch.setattr(bench.runner, "run_one", never_trains)
+    return ["bench", *Q, *study, "--out", str(tmp_path / "out")]
+
+
+def seeds_beyond_the_bound_in_the_table(tmp_path, monkeypatch, finished):
+    from sqlalchemy import update
+
+    from fwdlib.bench import pool
+    study = ["--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s"]
+    assert bench.main([*Q, *study, "--plan-only", "--out", str(tmp_path / "o")]) == 0
+    pool.Pool(study[1], "s")._call(lambda c: c.execute(update(pool.UNITS).values(seed=2**31 - 1)))
+    monkeypatch.setattr(bench.runner, "run_one", never_trains)
+    return ["bench", *Q, *study, "--out", str(tmp_path / "out")]
+
+
+def argparse_error_with_a_spaced_password(tmp_path, monkeypatch, finished):
+    return ["bench", "--storge", "postgresql+psycopg://u:se cret@127.0.0.1:9/db", "--study", "s"]
 
 
 HELD = []      # a connection holding a study's write lock while a row's command runs
@@ -436,6 +480,16 @@ ROWS = [
         "no study 's'", no_folder_made),
     Row("40.12 a study in this process's memory, which no other worker sees, is refused", study_in_memory, 2,
         "which no other worker sees"),
+    Row("40.12 --export of a missing study makes no folder", export_of_a_missing_study, 2, "no study 's'",
+        no_export_folder),
+    Row("40.12 --status of a mistyped SQLite path in another spelling makes no file",
+        status_of_a_typo_in_another_spelling, 2, "no study 's'", no_typo_file),
+    Row("40.3 a damaged plan in the study's table is named to the worker that meets it", damaged_plan, 2,
+        "has a damaged plan (protocol is not text)"),
+    Row("40.7 a seed beyond the bound in an edited table is refused before planning",
+        seeds_beyond_the_bound_in_the_table, 2, "plans 2147483648 seeds, beyond the kit's"),
+    Row("40.2 argparse's error hides a password no pattern finds (a space in it)",
+        argparse_error_with_a_spaced_password, 2, "u:***@127.0.0.1:9/db"),
     # --- second round (issue 23)
     Row("1 a complete last line without its newline survives --report-only", one_line_without_newline, 0,
         "# fwdlib benchmark: from results.jsonl", one_line_kept),
@@ -489,7 +543,7 @@ def test_fault(row, tmp_path, monkeypatch, capsys, finished):
     assert code == row.code, (out[-2000:], err[-2000:])
     assert row.phrase in out + err, (out[-2000:], err[-2000:])
     assert "Traceback" not in err
-    for secret in ("s3cret", "se%2fcret", "se/cret", "se%2Fcret", UNENCODED, "ss/w%rd"):
+    for secret in ("s3cret", "se%2fcret", "se/cret", "se%2Fcret", UNENCODED, "ss/w%rd", "se cret"):
         assert secret not in out + err
     if row.survives:
         row.survives(tmp_path)

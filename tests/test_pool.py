@@ -4,6 +4,7 @@ machines. tests/test_postgres.py runs the same commands on a real PostgreSQL ser
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +15,8 @@ from conftest import record, require
 from fwdlib.bench import database, pool as pool_module, pooled
 from fwdlib.bench.cli import main
 from fwdlib.bench.plan import plan, preset_specs
-from fwdlib.bench.pool import Pool, plan_difference, plan_record, units_of
+from fwdlib.bench.pool import Pool
+from fwdlib.bench.units import plan_difference, plan_record, units_of
 from fwdlib.bench.presets import PRESETS
 from fwdlib.bench.report import group_rows, markdown
 
@@ -318,3 +320,48 @@ def test_a_heartbeat_silent_past_the_grace_interrupts_the_training(tmp_path, mon
             while time.monotonic() - started < 10:      # training
                 time.sleep(0.01)
     assert beat.abandoned and "did not answer" in beat.lost and time.monotonic() - started < 2 * db.grace_s
+
+
+def test_a_refused_heartbeat_stops_the_training_at_once_and_says_it_was_refused(tmp_path, monkeypatch):
+    db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=0.5, grace_s=60)
+
+    def revoked(*args):
+        raise database.DatabaseRefused("the study's database refused (permission denied for table units)")
+    monkeypatch.setattr(db, "beat", revoked)
+    beat, started = db.heartbeat("unit", "token"), time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with beat:
+            while time.monotonic() - started < 10:
+                time.sleep(0.01)
+    told = beat.failure("mf seed 0")
+    assert time.monotonic() - started < 2 and type(told) is database.DatabaseRefused
+    assert "permission denied" in str(told) and "heartbeat" not in str(told)
+
+
+def test_a_worker_started_with_sigint_ignored_is_still_stopped_through_sigterm(tmp_path, monkeypatch):
+    """A worker started with `&` from a script has SIGINT ignored: the heartbeat interrupts the
+    training through the SIGTERM handler the command installs instead."""
+    from fwdlib.launch import Stopped, stop_on_signals
+    db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=0.5, grace_s=1.5)
+    monkeypatch.setattr(db, "beat", lambda *a: (_ for _ in ()).throw(database.DatabaseLost("gone")))
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    started = time.monotonic()
+    try:
+        with pytest.raises(Stopped), stop_on_signals(), db.heartbeat("unit", "token") as beat:
+            while time.monotonic() - started < 10:
+                time.sleep(0.01)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert beat.abandoned and time.monotonic() - started < 2 * db.grace_s
+
+
+@pytest.mark.parametrize("heartbeat", [None, float("nan"), 1e300], ids=["null", "nan", "future"])
+def test_a_unit_whose_stored_heartbeat_is_no_time_is_reclaimed_and_listed(tmp_path, heartbeat):
+    from sqlalchemy import update
+    db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=3)
+    db.join(plan_record("quick", "converge", specs()), units(seeds=1)[:1])
+    unit, _, _ = db.claim("ann:1")
+    db._call(lambda c: c.execute(update(pool_module.UNITS).values(heartbeat=heartbeat, claimed=None)))
+    text = pooled.status(db)
+    assert "heartbeat an unknown time (no valid time stored) ago (silent past the grace period" in text
+    assert db.claim("ben:2")[0] == unit                            # reclaimed at once, not waited on forever

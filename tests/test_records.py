@@ -21,7 +21,8 @@ from conftest import record
 from fwdlib.bench import figures, pooled
 from fwdlib.bench.cli import main
 from fwdlib.bench.plan import plan, preset_specs
-from fwdlib.bench.pool import Pool, plan_record, units_of
+from fwdlib.bench.pool import Pool
+from fwdlib.bench.units import plan_record, units_of
 from fwdlib.bench.presets import PRESETS
 from fwdlib.bench.record import NUMBERS, TEXTS, parse_record, record_problem
 from fwdlib.bench.report import group_rows, markdown, write_csv
@@ -55,7 +56,9 @@ def paths(value, prefix=()):
 
 
 PLACES = [p for p in paths(pair()[0]) if p]
-JUNK = st.recursive(st.none() | st.booleans() | st.integers(-10**400, 10**400) | st.floats() | st.text(max_size=20),
+TINY = st.sampled_from([5e-324, 1e-300, -0.0, 1e-10])     # subnormal and sub-measurement costs
+JUNK = st.recursive(st.none() | st.booleans() | st.integers(-10**400, 10**400) | st.floats() | TINY
+                    | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
                     max_leaves=8)
 
@@ -105,6 +108,12 @@ def test_the_complete_pair_passes_and_reports():
     ("pool", "x", "pool is not a mapping"),
     ("entries", "mf", "entries is not a list of texts"),
     ("spec", {"dataset": "d", "algorithm": "mf", "device": "cpu", "config": {}, "seed": 0}, "spec.protocol is missing"),
+    ("train_time_s", 5e-324, "train_time_s 4.94066e-324 is below 1e-09: no measurement"),
+    ("extra", json.loads("[" * 900 + "]" * 900), "extra is nested deeper than 32 levels"),
+    ("pool", {"worker": "a\x00b"}, "pool.worker holds a NUL or a lone surrogate"),
+    ("pool", {"worker": "\ud800"}, "pool.worker holds a NUL or a lone surrogate"),
+    ("pool", {"worker": "alice\n  unit   7 done"}, "pool.worker is not one printable line of at most 300"),
+    ("pool", {"worker": "x" * 301}, "pool.worker is not one printable line of at most 300"),
 ])
 def test_each_case_of_the_fault_round_is_named_by_its_field(field, value, named):
     bad = complete("mf", "mf")
@@ -142,3 +151,20 @@ def test_a_study_holding_a_bad_record_still_reports_and_remove_unit_takes_it_out
     assert main([*study, "--remove-unit", "7"]) == 2
     assert "study lab has no unit 7; --status lists" in capsys.readouterr().err
     assert pooled.status(Pool(url, "lab")).count("\n") == 3
+
+
+def test_a_run_stored_in_two_units_counts_once_and_status_keeps_one_line_per_unit(tmp_path, capsys):
+    """Rows edited by hand: one unit's records copied into another, a label with a newline."""
+    from sqlalchemy import update
+
+    from fwdlib.bench import pool
+    quick = PRESETS["quick"]
+    specs = preset_specs(quick, quick.datasets, ["mf"], protocol="converge", device="cpu", cuda_graphs=True)
+    db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=60)
+    db.join(plan_record("quick", "converge", specs), units_of(plan(specs, 2)))
+    for _ in range(2):
+        unit, _, _ = db.claim("w")
+        db.finish(unit, pair(), "w")
+    db._call(lambda c: c.execute(update(pool.UNITS).values(label="x\n  unit   7 done forged")))
+    assert len(db.records()) == 2 and "repeats run mf0 of another unit; skipped" in capsys.readouterr().out
+    assert pooled.status(db).count("\n") == 3 and "x\\n  unit   7 done forged" in pooled.status(db)

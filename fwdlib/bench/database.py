@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import math
 import threading
+from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..utils import hide_secrets, redact
 
@@ -47,7 +49,20 @@ ADVICE = {"28": "check the user and password in --storage",
           "22001": "a value is longer than the database's column allows",
           "SQLITE_READONLY": "the study's file or its folder is read-only: make it writable or copy it",
           "SQLITE_CANTOPEN": "the study's file cannot be opened: check its path and the folder's permissions",
-          "SQLITE_PERM": "the study's file is not writable: check its permissions"}
+          "SQLITE_PERM": "the study's file is not writable: check its permissions",
+          "HOST": "check the host in --storage (a password holding @, / or : must be percent-encoded: %40, %2F, %3A)"}
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL in any spelling (sqlite:///, sqlite+pysqlite:///, ...), None for
+    another database; Path("") for one in memory."""
+    try:
+        parsed = make_url(url)
+    except Exception:             # not a URL: create_engine says why, with the advice
+        return None
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    return Path("" if parsed.database in (None, ":memory:") else parsed.database)
 
 
 def bound_of(grace_s: float) -> float:
@@ -85,20 +100,24 @@ def sqlite_immediate(engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-# A refusal while connecting comes without its SQLSTATE (libpq reports the server's FATAL as text).
+# A refusal while connecting comes without its SQLSTATE (libpq reports the server's FATAL as text);
+# so does a host name that resolves to nothing, which is a wrong URL, not a lost server.
 REFUSED_AT_CONNECT = {"authentication failed": "28P01", "no pg_hba.conf entry": "28000",
-                      "role \"": "28000", "database \"": "3D000", "permission denied": "42501"}
+                      "role \"": "28000", "database \"": "3D000", "permission denied": "42501",
+                      "failed to resolve host": "HOST", "could not translate host name": "HOST"}
+# Without a code, only these say the server is out of reach; any other error is the request's.
+UNREACHED = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 
 
 def failure(err: SQLAlchemyError, url: str) -> DatabaseLost | DatabaseRefused:
     """The error as one of the two kinds, said without the URL's secrets."""
     orig = getattr(err, "orig", None)
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or getattr(orig, "sqlite_errorname", None)
-    if code is None and "FATAL:" in str(orig):
+    if code is None:
         code = next((c for text, c in REFUSED_AT_CONNECT.items() if text in str(orig)), None)
     first = str(orig or err).strip().splitlines()
     said = f"{type(err).__name__}: {hide_secrets(first[0] if first else '', url)}"
-    if code is None or code.startswith(LOST_SQLSTATES) or code in LOST_SQLITE:
+    if (code is None and isinstance(err, UNREACHED)) or (code and (code.startswith(LOST_SQLSTATES) or code in LOST_SQLITE)):
         return DatabaseLost(f"the study's database {redact(url)} failed ({said})")
     advice = next((text for prefix, text in ADVICE.items() if code.startswith(prefix)), None)
     return DatabaseRefused(f"the study's database {redact(url)} refused ({said}); "

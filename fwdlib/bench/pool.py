@@ -20,25 +20,24 @@ unit's state, so this is one table of our own in the class's database, not a ser
 from __future__ import annotations
 
 import _thread
-import hashlib
 import json
+import math
+import signal
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, and_, create_engine, func, inspect,
                         or_, select, text, update)
 
-from ..meters.backends import package_version
 from ..utils import check_liveness, hide_secrets, redact, writable_folder
-from .database import DatabaseLost, DatabaseRefused, bound_of, bounded, engine_options, sqlite_immediate
+from .database import (DatabaseLost, DatabaseRefused, bound_of, bounded, engine_options, sqlite_file,
+                       sqlite_immediate)
 from .record import stored_records
 from ..meters.process import contamination
-from .plan import PlannedRun, pairs_at_seeds
-from .spec import RunSpec
+from .runner import MAX_SEEDS
+from .units import Unit, plan_difference, plan_problem
 
 HEARTBEAT_S, GRACE_S = 10, 120
 MAX_ATTEMPTS = 3            # a unit whose workers fall silent this often (it kills them?) is failed
@@ -61,61 +60,12 @@ UNITS = Table("fwdlib_bench_units", META,
 RERUN_NOTE = "run again: other work contaminated its time (--rerun-contaminated)"
 
 
-def neutral(spec: RunSpec) -> RunSpec:
-    """The spec as the plan holds it: any machine runs it, on the device it has."""
-    return spec.replace(device="any")
-
-
-@dataclass(frozen=True)
-class Unit:
-    """The runs of one (pair, seed), in the order they train."""
-    seed: int
-    runs: tuple[PlannedRun, ...]
-
-    @property
-    def key(self) -> str:
-        keys = sorted(neutral(r.spec).key for r in self.runs)
-        return hashlib.sha256(" ".join(keys).encode()).hexdigest()[:16]
-
-    @property
-    def label(self) -> str:
-        rivals = sorted({str(e.rival_entry) for r in self.runs for e in r.entries})
-        return f"{self.runs[0].spec.dataset} {'/'.join(rivals)} seed {self.seed}"
-
-
-def units_of(runs: list[PlannedRun]) -> list[Unit]:
-    """A plan's runs grouped into units: at each seed, the runs linked by a rival they serve
-    (`plan.pairs_at_seeds`), in the plan's counterbalanced order."""
-    return [Unit(seed, tuple(group)) for seed, group in pairs_at_seeds(runs)]
-
-
-def plan_record(preset: str, protocol: str, specs: list[RunSpec]) -> dict:
-    """What every worker of a study must agree on: the preset, the kit and torch that run it, and
-    every entry's settings (the seeds are not part of it: `--seeds` adds them)."""
-    return {"preset": preset, "protocol": protocol, "fwdlib": package_version("fwdlib"),
-            "torch": torch.__version__.split(".")[0],
-            "runs": {f"{s.dataset} {s.entry}": neutral(s).replace(seed=0).settings() for s in specs}}
-
-
-def plan_difference(study: dict, mine: dict) -> str | None:
-    """Why a worker with plan `mine` may not join a study planned as `study`, or None."""
-    for field, what in (("preset", "preset"), ("protocol", "protocol"), ("fwdlib", "fwdlib version"),
-                        ("torch", "torch major version")):
-        if study[field] != mine[field]:
-            return f"the study runs {what} {study[field]}, this worker {mine[field]}"
-    theirs, ours = set(study["runs"]), set(mine["runs"])
-    if theirs != ours:
-        return ("the study runs other entries: " + "; ".join(
-            part for part in (f"only the study has {', '.join(sorted(theirs - ours))}" if theirs - ours else "",
-                              f"only this worker has {', '.join(sorted(ours - theirs))}" if ours - theirs else "")
-            if part) + " (run with the study's --dataset and --algorithms)")
-    for name in sorted(ours):
-        if study["runs"][name] != mine["runs"][name]:
-            a, b = study["runs"][name], mine["runs"][name]
-            changed = [f"{k}: study {a.get(k)!r}, this worker {b.get(k)!r}" for k in sorted(set(a) | set(b))
-                       if a.get(k) != b.get(k)]
-            return f"the study's {name} run has other settings ({'; '.join(changed)})"
-    return None
+def ago(now: float, then) -> str:
+    """How long ago `then` was by the database's clock, said even when the row holds no time."""
+    seconds = now - then if isinstance(then, (int, float)) else float("nan")
+    # a time in the future (beyond the moment between two statements) is no time either
+    return (f"{seconds:.0f} s" if math.isfinite(seconds) and seconds > -60
+            else "an unknown time (no valid time stored)")
 
 
 NOW_SQL = {"postgresql": "SELECT extract(epoch from clock_timestamp())",
@@ -148,8 +98,9 @@ class Pool:
         self.url, self.study, self.heartbeat_s, self.grace_s = url, study, heartbeat_s, grace_s
         self.within = bound_of(grace_s)
         hint = f"use sqlite:///FILE.db on one machine or a database URL for several (for PostgreSQL, {DRIVER_HINT})"
-        if write and url.startswith("sqlite:///") and url != "sqlite:///:memory:":     # refused below
-            writable_folder(Path(url.removeprefix("sqlite:///")).parent, "the storage's folder", "--storage")
+        self.sqlite_file = sqlite_file(url)
+        if write and self.sqlite_file:
+            writable_folder(self.sqlite_file.parent, "the storage's folder", "--storage")
         try:
             self.engine = create_engine(url, **engine_options(url, self.within))
         except Exception as err:     # a malformed URL, an uninstalled driver: the same advice
@@ -157,7 +108,7 @@ class Pool:
                              f"{self.hide(str(err).splitlines()[0])}); {hint}") from None
         if self.engine.dialect.name not in NOW_SQL:
             raise ValueError(f"the storage {redact(url)!r} is a {self.engine.dialect.name} database; {hint}")
-        if self.engine.dialect.name == "sqlite" and self.engine.url.database in (None, "", ":memory:"):
+        if self.sqlite_file == Path(""):
             raise ValueError(f"the storage {url!r} is a database in this process's memory, which no other worker "
                              "sees; use sqlite:///FILE.db on one machine or a database server for several")
         if write and self.engine.dialect.name == "sqlite":
@@ -190,8 +141,7 @@ class Pool:
     # --- the plan -------------------------------------------------------------------------
     def plan(self) -> dict | None:
         """The study's plan, or None if there is no such study (nothing is created to find out)."""
-        sqlite_file = self.url.removeprefix("sqlite:///") if self.url.startswith("sqlite:///") else None
-        if sqlite_file and sqlite_file != ":memory:" and not Path(sqlite_file).exists():
+        if self.sqlite_file and not self.sqlite_file.exists():
             return None
 
         def read(c):
@@ -199,7 +149,16 @@ class Pool:
                 return None
             return c.execute(select(STUDIES.c.plan).where(STUDIES.c.name == self.study)).scalar()
         found = self._call(read)
-        return json.loads(found) if found else None
+        return None if found is None else self._checked(found)
+
+    def _checked(self, stored: str) -> dict:
+        """The stored plan, if it is one: an edited or damaged row stops every command with the
+        field it lacks, not a traceback."""
+        problem = plan_problem(stored)
+        if problem:
+            raise ValueError(f"study {self.study!r} in {redact(self.url)} has a damaged plan ({problem}); no "
+                             "command can join or read it as a study: start a new --study, or restore the row")
+        return json.loads(stored)
 
     def existing_plan(self) -> dict:
         """The plan of a study that must exist already (to read its status, report or records)."""
@@ -229,7 +188,7 @@ class Pool:
         found = c.execute(select(STUDIES.c.plan).where(STUDIES.c.name == self.study).with_for_update()).scalar()
         if found is None:
             c.execute(STUDIES.insert().values(name=self.study, plan=json.dumps(plan, sort_keys=True)))
-        elif (why := plan_difference(json.loads(found), plan)) is not None:
+        elif (why := plan_difference(self._checked(found), plan)) is not None:
             raise ValueError(f"this worker's plan differs from study {self.study!r}: {why}. Nothing was run; "
                              "run the study's command (python -m fwdlib.bench --status --storage URL --study "
                              "NAME shows its preset), or name another --study")
@@ -251,8 +210,11 @@ class Pool:
             if spoiled:
                 c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit.in_(spoiled))
                           .values(state="planned", token=None, attempts=0, note=RERUN_NOTE))
-        seeds = c.execute(select(func.max(UNITS.c.seed)).where(UNITS.c.study == self.study)).scalar()
-        return len(new), seeds + 1
+        seeds = c.execute(select(func.max(UNITS.c.seed)).where(UNITS.c.study == self.study)).scalar() + 1
+        if not 1 <= seeds <= MAX_SEEDS:      # only an edited table holds more: planning it would fill the memory
+            raise ValueError(f"study {self.study!r} plans {seeds} seeds, beyond the kit's {MAX_SEEDS}: its units "
+                             "table was edited; start a new --study")
+        return len(new), seeds
 
     # --- claiming, beating, finishing -----------------------------------------------------
     def claim(self, worker: str) -> tuple[str, str, str] | None:
@@ -263,13 +225,16 @@ class Pool:
     def _claim(self, c, worker: str) -> tuple[str, str, str] | None:
         while True:
             now = self._now(c)
-            silent = and_(UNITS.c.state == "running", UNITS.c.heartbeat < now - self.grace_s)
+            # a heartbeat null, NaN (PostgreSQL sorts it above every number) or in the future is no beat
+            beat = UNITS.c.heartbeat
+            silent = and_(UNITS.c.state == "running",
+                          or_(beat.is_(None), beat < now - self.grace_s, beat > now + self.grace_s))
             row = c.execute(select(UNITS).where(UNITS.c.study == self.study, or_(UNITS.c.state == "planned", silent))
                             .order_by(UNITS.c.position).limit(1)
                             .with_for_update(skip_locked=True)).mappings().first()
             if row is None:
                 return None
-            reclaimed = (f"reclaimed from {row['worker']} (heartbeat silent {now - row['heartbeat']:.0f} s)"
+            reclaimed = (f"reclaimed from {row['worker']} (heartbeat silent {ago(now, row['heartbeat'])})"
                          if row["state"] == "running" else None)
             # a unit planned again for contamination stays so until it is done, whoever claims it
             rerun = row["note"] if RERUN_NOTE in (row["note"] or "") else None
@@ -354,8 +319,16 @@ class Pool:
 
     def records(self) -> list[dict]:
         """Every stored record (done and failed units) that passes the record check, in plan
-        order; one that does not is skipped with a line naming its unit and field."""
-        return [r for u in self.units() for r in stored_records(u["records"], f"study {self.study} unit {u['position']}")]
+        order, each run once; one that does not is skipped with a line naming its unit and field."""
+        found: dict[str, dict] = {}
+        for u in self.units():
+            where = f"study {self.study} unit {u['position']}"
+            for r in stored_records(u["records"], where):
+                if r["key"] in found:       # only an edited table repeats a run: it is not a second seed
+                    print(f"bench: {where} repeats run {r['key']} of another unit; skipped")
+                else:
+                    found[r["key"]] = r
+        return list(found.values())
 
 
 class Heartbeat:
@@ -369,12 +342,16 @@ class Heartbeat:
     def __init__(self, pool: Pool, unit: str, token: str):
         self.pool, self.unit, self.token = pool, unit, token
         self.lost: str | None = None
-        self.abandoned = False
+        self.error: Exception | None = None      # the last failed beat's
+        self.abandoned, self.silent_s = False, 0.0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name="fwdlib-heartbeat")
 
     def _run(self) -> None:
         last = time.monotonic()
+        # given up one call's bound before the grace ends, so that a call the main thread makes
+        # meanwhile (storing the unit) still ends within twice the grace
+        patience = self.pool.grace_s - self.pool.within
         while not self.stop.wait(self.pool.heartbeat_s):
             try:
                 if not self.pool.beat(self.unit, self.token):
@@ -382,11 +359,29 @@ class Heartbeat:
                     return
                 self.lost, last = None, time.monotonic()
             except (DatabaseLost, DatabaseRefused) as err:
-                self.lost = str(err)          # keep trying: the database may come back
-                if time.monotonic() - last > self.pool.grace_s and not self.stop.is_set():
-                    self.abandoned = True
-                    _thread.interrupt_main()
+                self.lost, self.error = str(err), err      # a lost database may come back: keep trying
+                self.silent_s = time.monotonic() - last
+                if isinstance(err, DatabaseRefused) or self.silent_s > patience:
+                    self._abandon()
                     return
+
+    def failure(self, what: str) -> DatabaseLost | DatabaseRefused:
+        """Why this worker stopped training `what`, as the kind of failure its database had."""
+        if isinstance(self.error, DatabaseRefused):
+            return DatabaseRefused(f"{self.lost}. This worker stopped training {what}")
+        return DatabaseLost(f"{self.lost}; no heartbeat landed for {self.silent_s:.0f} s (the grace period is "
+                            f"{self.pool.grace_s:g} s), so this worker stopped training {what}")
+
+    def _abandon(self) -> None:
+        """Stop the training in the main thread, through whichever of SIGINT and SIGTERM Python
+        handles there (a worker started with `&` from a script has SIGINT ignored)."""
+        if self.stop.is_set():
+            return
+        self.abandoned = True
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if callable(signal.getsignal(signum)):
+                _thread.interrupt_main(signum)
+                return
 
     def __enter__(self) -> Heartbeat:
         self.thread.start()

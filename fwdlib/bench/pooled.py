@@ -15,7 +15,8 @@ from pathlib import Path
 from ..meters.process import contamination
 from ..utils import redact, worker_id
 from .plan import PlannedRun, plan
-from .pool import RERUN_NOTE, DatabaseLost, Heartbeat, Pool, Unit, neutral, plan_record, units_of
+from .pool import RERUN_NOTE, Heartbeat, Pool, ago
+from .units import Unit, neutral, plan_record, units_of
 from .report import title_of, write_report
 from .results import ResultsLog
 from .runner import check_input, outcome, prepare, run_name, specs_of, train_logged
@@ -66,15 +67,12 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
                 with beat:
                     records = run_unit(unit, ready, beat, root=root, co2=co2, say=say,
                                        rerun=rerun_contaminated or RERUN_NOTE in (note or ""))
-            except KeyboardInterrupt:
-                if beat.abandoned:    # the heartbeat's doing: the database has been silent past the grace
-                    raise DatabaseLost(f"{beat.lost}; silent past the grace period ({pool.grace_s:g} s), so "
-                                       f"this worker stopped training {unit.label}") from None
-                pool.release(key, token)
-                raise
-            except BaseException:     # a full disk, a lost database: the unit goes back to the plan at once
-                pool.release(key, token)
-                raise
+            except BaseException as stop:   # Ctrl-C, a full disk: the unit goes back to the plan at once
+                if not (beat.abandoned and isinstance(stop, KeyboardInterrupt)):
+                    pool.release(key, token)
+                    raise
+            if beat.abandoned:                # the heartbeat's doing: its database is lost, or refuses
+                raise beat.failure(unit.label) from None
             if records is None:
                 say(f"  {unit.label}: {Heartbeat.RECLAIMED}; stopped, its finished runs stay in {ready.log.path}")
                 continue
@@ -106,7 +104,7 @@ def run_unit(unit: Unit, ready, beat: Heartbeat, *, root, co2, say, rerun: bool 
     kept = {} if rerun else {r["key"]: r for r in ready.log.latest() if r["status"] == "ok"}
     records = []
     for i, run in enumerate(unit.runs):
-        if beat.lost == Heartbeat.RECLAIMED:
+        if beat.lost == Heartbeat.RECLAIMED or beat.abandoned:
             return None
         local = run.spec.replace(device=ready.device)
         record = kept.get(local.key)
@@ -180,11 +178,11 @@ def import_folder(preset: str, pool: Pool, folder: Path, *, dataset=None, algori
 def export(pool: Pool, folder: Path) -> int:
     """--export: append the study's records that FOLDER/results.jsonl lacks; the local report
     (--report-only --out FOLDER) then reads them. Returns how many were written."""
-    log = ResultsLog(Path(folder) / "results.jsonl", option="--export")    # a bad folder is said first
     pool.existing_plan()
     records = pool.records()
     if not records:
         raise ValueError(f"study {pool.study} holds no finished unit yet; nothing to export")
+    log = ResultsLog(Path(folder) / "results.jsonl", option="--export")
     with log.lock():
         have = {r["key"] for r in log.latest()}
         new = [r for r in records if r["key"] not in have]
@@ -230,13 +228,22 @@ def status(pool: Pool) -> str:
     for u in units:
         now = u["now"]
         if u["state"] == "running":
-            silent = now - u["heartbeat"]
-            detail = (f"worker {u['worker']} for {now - u['claimed']:.0f} s, heartbeat {silent:.0f} s ago"
-                      + (" (silent past the grace period: the next worker reclaims it)" if silent > pool.grace_s else ""))
+            silent = ago(now, u["heartbeat"])
+            late = not silent.endswith(" s") or float(silent[:-2]) > pool.grace_s
+            detail = (f"worker {u['worker']} for {ago(now, u['claimed'])}, heartbeat {silent} ago"
+                      + (" (silent past the grace period: the next worker reclaims it)" if late else ""))
         elif u["state"] in ("done", "failed") and u["finished"]:
-            detail = f"by {u['worker']}" + (f" in {u['finished'] - u['claimed']:.0f} s" if u["claimed"] else "")
+            took = ago(u["finished"], u["claimed"])
+            detail = f"by {u['worker']}" + (f" in {took}" if took.endswith(" s") else "")
         else:
             detail = ""
-        notes = [detail, f"attempt {u['attempts']}" if u["attempts"] > 1 else "", u["note"] or ""]
-        lines.append(f"  unit {u['position']:3d} {u['state']:8s} {u['label']}" + "".join(f"; {n}" for n in notes if n))
+        notes = [detail, f"attempt {u['attempts']}" if (u["attempts"] or 0) > 1 else "", u["note"] or ""]
+        # every value on one line: a newline in an edited row must not print lines of its own
+        lines.append(one_line(f"  unit {u['position']:3d} {u['state']:8s} {u['label']}"
+                              + "".join(f"; {n}" for n in notes if n)))
     return "\n".join(lines)
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that is not printable shown escaped (a newline as \\n)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

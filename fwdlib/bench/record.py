@@ -23,7 +23,12 @@ from .spec import RunSpec
 MAX_MAGNITUDE = 1e18         # bytes, joules, seconds: larger is no measurement (and 10**400 breaks floats)
 MAX_TEXT = 100_000           # characters of one string (a traceback is a few thousand)
 MAX_ITEMS = 100_000          # elements of one list (a history has one per epoch and stage)
+MAX_DEPTH = 32               # nesting (the kit writes at most 4 levels)
 MAX_LINE_BYTES = 16 * 2**20  # one record as a JSON line
+# The costs a rival and its twin are compared by as log-ratios: a run takes time, and a cost below a
+# nanosecond, nanojoule or byte is a float's rounding, whose logarithm would blow up an interval.
+RATIOED = ("train_time_s", "energy_measured_j", "energy_gpu_j", "energy_estimated_j", "train_memory_bytes")
+MIN_MEASURED = 1e-9
 
 REQUIRED = ("key", "spec", "entries", "status")
 REQUIRED_OK = ("test_acc", "epochs", "train_time_s", "energy_measured_j", "energy_estimated_j", "history")
@@ -38,6 +43,7 @@ SIGNED = ("cpu_rss_growth_bytes",)     # a difference of two readings
 TEXTS = ("key", "started", "finished", "augmentation", "co2_method", "cpu_rss_method", "execution_mode",
          "data_source", "reason", "traceback")
 TEXT_LISTS = ("entries", "notes", "energy_sources", "device_names")
+POOL_TEXT = 300             # the study's worker column
 MAPPINGS = {"machine": str, "versions": str, "pool": str, "train_memory_parts": numbers.Real,
             "stopped_early": bool}
 
@@ -46,24 +52,40 @@ def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _wild(value, path: str = "", finite: bool = True) -> str | None:
+def _wild(value, path: str = "", finite: bool = True, depth: int = 0) -> str | None:
     """The path of the first value anywhere in `value` that no record holds: a number that is not
-    finite (where `finite`) or too large, a string or list too long."""
+    finite (where `finite`) or too large, a string too long or that no database stores (a NUL, a
+    lone surrogate), a list too long or nested too deep."""
     if isinstance(value, bool) or value is None:
         return None
+    if depth > MAX_DEPTH:
+        return f"{path.split('.', 1)[0]} is nested deeper than {MAX_DEPTH} levels"
     if isinstance(value, numbers.Real):
         ok = (math.isfinite(value) and abs(value) <= MAX_MAGNITUDE) or (not finite and not math.isfinite(value)) \
             if isinstance(value, float) else abs(value) <= MAX_MAGNITUDE
         return None if ok else f"{path or 'the record'} is {'not finite' if isinstance(value, float) else 'too large'}"
     if isinstance(value, str):
-        return None if len(value) <= MAX_TEXT else f"{path} is longer than {MAX_TEXT} characters"
+        if len(value) > MAX_TEXT:
+            return f"{path} is longer than {MAX_TEXT} characters"
+        if "\x00" in value or not value.isprintable() and not _encodable(value):
+            return f"{path} holds a NUL or a lone surrogate, which no database stores"
+        return None
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else None
     if items is None:
         return f"{path} is a {type(value).__name__}"
     if len(value) > MAX_ITEMS:
         return f"{path} has more than {MAX_ITEMS} elements"
     return next((why for key, item in items
-                 if (why := _wild(item, f"{path}.{key}" if path else str(key), finite and key != "history"))), None)
+                 if (why := _wild(item, f"{path}.{key}" if path else str(key), finite and key != "history",
+                                  depth + 1))), None)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 # The spec as RunSpec.record() writes it: each field's kind (None: may be null).
@@ -150,6 +172,12 @@ def _field_problem(record: dict) -> str | None:
             return f"{name} is not a number"
         if value is not None and name in NUMBERS and value < 0:
             return f"{name} is negative"
+        if name in RATIOED and value is not None and (value or name == "train_time_s") and value < MIN_MEASURED:
+            return f"{name} {value:g} is below {MIN_MEASURED:g}: no measurement"
+    pool = record.get("pool") or {}
+    wrong = next((k for k, v in pool.items() if v is not None and (len(v) > POOL_TEXT or not v.isprintable())), None)
+    if wrong:      # the study stores them in columns, and --status prints them one per line
+        return f"pool.{wrong} is not one printable line of at most {POOL_TEXT} characters"
     return None
 
 

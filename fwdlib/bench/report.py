@@ -152,7 +152,8 @@ def group_rows(records: list[dict], margins: dict | None = None) -> list[dict]:
         row["twin_study"] = twin["study"] if twin else None
         for name in (m.name for m in METRICS):
             mine, theirs = row[name]["median"], twin[name]["median"] if twin else None
-            row[name]["ratio"] = mine / theirs if mine is not None and theirs else None
+            ratio = mine / theirs if mine is not None and theirs else None
+            row[name]["ratio"] = ratio if ratio is not None and math.isfinite(ratio) else None   # a twin near 0
         where = (row["dataset"], row["protocol"], row["device"])
         row["paired"] = (verdicts.paired(runs_of[(*where, row["entry"])], runs_of[(*where, twin["entry"])], read,
                                          margins) if twin else {})
