@@ -295,6 +295,7 @@ def test_a_call_that_does_not_answer_is_given_up_after_its_bound():
     (type("PgError", (Exception,), {"sqlstate": "22001"})("value too long"), database.DatabaseRefused),
     (type("PgError", (Exception,), {"sqlstate": None})('FATAL:  database "x" does not exist'), database.DatabaseRefused),
     (type("PgError", (Exception,), {"sqlstate": None})("connection refused"), database.DatabaseLost),
+    (type("PgError", (Exception,), {"sqlstate": None})("failed to resolve host 't'"), database.DatabaseRefused),
     (type("Sqlite", (Exception,), {"sqlite_errorname": "SQLITE_BUSY"})("database is locked"), database.DatabaseLost),
     (type("Sqlite", (Exception,), {"sqlite_errorname": "SQLITE_READONLY"})("readonly database"),
      database.DatabaseRefused),
@@ -305,6 +306,8 @@ def test_a_refusal_is_told_apart_from_a_lost_database(orig, kind):
     assert type(told) is kind and "s3cret" not in str(told)
     assert ("run the same command again" in str(told) or "check" in str(told) or "longer" in str(told)
             or "read-only" in str(told)) if kind is database.DatabaseRefused else "failed" in str(told)
+    if "resolve host" in str(orig):
+        assert "percent-encoded: %40" in str(told)
 
 
 def test_a_heartbeat_silent_past_the_grace_interrupts_the_training(tmp_path, monkeypatch):
