@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import re
@@ -179,22 +178,6 @@ def process_gone(pid: int, started: str | None) -> bool:
         return True
     now = process_start(pid)
     return started is not None and now is not None and now != started
-
-
-HEARTBEAT_RANGE_S = (0.5, 3600.0)      # faster loads the database for nothing; slower is no heartbeat
-
-
-def check_liveness(heartbeat_s: float, grace_s: float) -> None:
-    """Refuse a worker's heartbeat and grace period that cannot work together (the pooled benchmark's
-    and the tuner's): a finite heartbeat in HEARTBEAT_RANGE_S, and a finite grace of at least three
-    heartbeats, so that a worker one beat late does not lose its work to another."""
-    low, high = HEARTBEAT_RANGE_S
-    if not (math.isfinite(heartbeat_s) and low <= heartbeat_s <= high):
-        raise ValueError(f"--heartbeat {heartbeat_s:g} s: a heartbeat is from {low:g} s to {high:g} s")
-    if not (math.isfinite(grace_s) and grace_s >= 3 * heartbeat_s):
-        raise ValueError(f"--grace {grace_s:g} s: the grace period must be at least three heartbeats "
-                         f"({3 * heartbeat_s:g} s with --heartbeat {heartbeat_s:g}), or a worker one beat late "
-                         "would lose its work to another")
 
 
 def regular_file(path: Path, what: str, max_bytes: int | None = None) -> Path:

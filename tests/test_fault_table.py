@@ -650,7 +650,7 @@ POOLED_FLAGS = {"--storage": "storage", "--study": "study", "--import": "import"
                 "--remove-unit": "unit", "--heartbeat": "seconds", "--grace": "seconds"}
 TUNE_FLAGS = {"--algorithm": "name", "--dataset": "name", "--preset": "name", "--trials": "count",
               "--epochs": "count", "--pruner": "name", "--only": "name", "--set": "set", "--storage": "storage",
-              "--device": "name", "--heartbeat": "count", "--grace": "count", "--out": "file"}
+              "--device": "name", "--heartbeat": "seconds", "--grace": "seconds", "--out": "file"}
 
 
 def test_the_fuzzer_finds_no_traceback_and_every_bad_argument_is_named(tmp_path, capsys, monkeypatch, finished):

@@ -43,6 +43,37 @@ def test_every_import_points_down(path):
         assert FLOORS[other] < FLOORS[mine], f"{path.name} ({mine}, floor {FLOORS[mine]}) imports {other} (floor {FLOORS[other]})"
 
 
+# bench/ has floors of its own: describing a run, the study and its plans, what results say,
+# running them, the commands. A module imports its own floor or the ones below.
+BENCH_FLOORS = {
+    **dict.fromkeys(("entry", "spec", "stats", "database"), 0),
+    **dict.fromkeys(("study", "presets", "params", "plan", "units", "verdicts", "record", "results"), 1),
+    **dict.fromkeys(("claims", "figures", "summary", "report"), 2),
+    **dict.fromkeys(("runner", "pool"), 3),
+    **dict.fromkeys(("pooled", "cli", "__main__", "__init__"), 4),
+}
+
+
+def bench_imports(path: Path) -> set[str]:
+    """The modules of bench/ that `path` (a module of bench/) imports."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fwdlib.bench."):
+            found.add(node.module.split(".")[2])
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "bench").glob("*.py")), ids=lambda p: p.name)
+def test_every_import_inside_bench_points_down(path):
+    mine = path.stem
+    assert mine in BENCH_FLOORS, f"bench/{path.name} has no floor: add it to BENCH_FLOORS"
+    for other in bench_imports(path) - {mine}:
+        assert BENCH_FLOORS[other] <= BENCH_FLOORS[mine], \
+            f"bench/{path.name} (floor {BENCH_FLOORS[mine]}) imports {other} (floor {BENCH_FLOORS[other]})"
+
+
 def test_no_module_is_a_big_room():
     sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in modules()}
     assert max(sizes.values()) <= 400, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]

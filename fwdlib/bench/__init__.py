@@ -19,4 +19,4 @@ from ..launch import lazy
 __getattr__ = lazy(__name__, {"main": ".cli:main", "PRESETS": ".presets:PRESETS", "Pair": ".presets:Pair",
                               "Preset": ".presets:Preset", "ResultsLog": ".results:ResultsLog",
                               "ResultsNotSaved": ".results:ResultsNotSaved", "run_folder": ".results:run_folder",
-                              "PROTOCOLS": ".runner:PROTOCOLS", "run": ".runner:run"})
+                              "PROTOCOLS": ".spec:PROTOCOLS", "run": ".runner:run"})

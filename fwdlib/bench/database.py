@@ -1,4 +1,6 @@
-"""The pooled study's database, with every call bounded in time.
+"""Where workers coordinate through a database: the pooled benchmark's study and the tuner's
+storage share its defaults (heartbeat, grace), its liveness rule, its reading of storage URLs and
+its bounds on every call.
 
 A database can fail in two ways that call for different advice. It can be *lost*: unreachable,
 restarting, or frozen (a stopped server process still accepts TCP, so without a bound a call
@@ -25,6 +27,25 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError,
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..utils import hide_secrets, redact
+
+
+# A running unit or trial beats every HEARTBEAT_S; silent for GRACE_S, another worker takes it on.
+HEARTBEAT_S, GRACE_S = 10, 120
+DRIVER_HINT = 'pip install "psycopg[binary]" and use a postgresql+psycopg://USER:PASSWORD@HOST/DB URL'
+HEARTBEAT_RANGE_S = (0.5, 3600.0)      # faster loads the database for nothing; slower is no heartbeat
+
+
+def check_liveness(heartbeat_s: float, grace_s: float) -> None:
+    """Refuse a worker's heartbeat and grace period that cannot work together (the pooled benchmark's
+    and the tuner's): a finite heartbeat in HEARTBEAT_RANGE_S, and a finite grace of at least three
+    heartbeats, so that a worker one beat late does not lose its work to another."""
+    low, high = HEARTBEAT_RANGE_S
+    if not (math.isfinite(heartbeat_s) and low <= heartbeat_s <= high):
+        raise ValueError(f"--heartbeat {heartbeat_s:g} s: a heartbeat is from {low:g} s to {high:g} s")
+    if not (math.isfinite(grace_s) and grace_s >= 3 * heartbeat_s):
+        raise ValueError(f"--grace {grace_s:g} s: the grace period must be at least three heartbeats "
+                         f"({3 * heartbeat_s:g} s with --heartbeat {heartbeat_s:g}), or a worker one beat late "
+                         "would lose its work to another")
 
 
 class DatabaseLost(RuntimeError):

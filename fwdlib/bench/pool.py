@@ -31,18 +31,16 @@ from pathlib import Path
 from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, and_, create_engine, func, inspect,
                         or_, select, text, update)
 
-from ..utils import check_liveness, hide_secrets, redact, writable_folder
-from .database import (DatabaseLost, DatabaseRefused, bound_of, bounded, engine_options, sqlite_file,
-                       sqlite_immediate)
+from ..utils import hide_secrets, redact, writable_folder
+from .database import (DRIVER_HINT, GRACE_S, HEARTBEAT_S, DatabaseLost, DatabaseRefused, bound_of, bounded,
+                       check_liveness, engine_options, sqlite_file, sqlite_immediate)
 from .record import stored_records
 from ..meters.process import contamination
-from .runner import MAX_SEEDS
+from .spec import MAX_SEEDS
 from .units import Unit, plan_difference, plan_problem
 
-HEARTBEAT_S, GRACE_S = 10, 120
 MAX_ATTEMPTS = 3            # a unit whose workers fall silent this often (it kills them?) is failed
 RELEASE_S = 2.0            # how long a stopping worker tries to give its unit back
-DRIVER_HINT = 'pip install "psycopg[binary]" and use a postgresql+psycopg://USER:PASSWORD@HOST/DB URL'
 
 META = MetaData()
 STUDIES = Table("fwdlib_bench_studies", META,
@@ -389,4 +387,4 @@ class Heartbeat:
 
     def __exit__(self, *exc) -> None:
         self.stop.set()
-        self.thread.join(RELEASE_S)           # a beat under way is bounded; it need not be waited for
+        self.thread.join(0.5)                 # a beat under way is bounded; a stopping worker need not wait for it

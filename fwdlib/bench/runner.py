@@ -33,14 +33,11 @@ from .report import write_report
 from .plan import PlannedRun, entries_of, pairs_at_seeds, plan, preset_specs
 from .presets import PRESETS, augmentation
 from .results import ResultsLog, ResultsNotSaved
-from .spec import PROTOCOLS, RunSpec
+from .spec import MAX_EPOCHS, MAX_SEEDS, PROTOCOLS, RunSpec
 from .summary import printout
 
 
 DEFAULT_OUT = "bench-results"
-# Upper bounds on counts a command plans: far above any study (the revision's largest comparison
-# pooled 122 seeds), far below what would plan for minutes or fill the memory.
-MAX_SEEDS, MAX_EPOCHS = 10_000, 100_000
 
 
 _DATA_CACHE: dict = {}

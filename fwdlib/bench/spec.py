@@ -17,6 +17,9 @@ from typing import Mapping
 
 from .entry import Entry
 
+# Upper bounds on counts a command plans: far above any study (the revision's largest comparison
+# pooled 122 seeds), far below what would plan for minutes or fill the memory.
+MAX_SEEDS, MAX_EPOCHS = 10_000, 100_000
 PROTOCOLS = ("converge", "matched")
 
 

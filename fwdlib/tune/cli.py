@@ -50,9 +50,9 @@ def main(argv=None) -> int:
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     parser.add_argument("--data-root", help="folder holding the datasets")
     parser.add_argument("--no-figures", action="store_true", help="skip the history and importance plots")
-    parser.add_argument("--heartbeat", type=int, default=HEARTBEAT_S, metavar="S",
+    parser.add_argument("--heartbeat", type=float, default=HEARTBEAT_S, metavar="S",
                         help=f"database storage: seconds between a running trial's heartbeats (default {HEARTBEAT_S})")
-    parser.add_argument("--grace", type=int, default=GRACE_S, metavar="S",
+    parser.add_argument("--grace", type=float, default=GRACE_S, metavar="S",
                         help="database storage: seconds of silence after which a trial's worker counts as "
                              f"dead and the trial is failed and retried (default {GRACE_S})")
     parser.add_argument("--status", action="store_true",

@@ -59,7 +59,8 @@ from ..utils import (
     writable_folder,
 )
 from .space import sampler_seed, search_space
-from .storage import GRACE_S, HEARTBEAT_S, has_heartbeat, open_storage
+from ..bench.database import GRACE_S, HEARTBEAT_S
+from .storage import has_heartbeat, open_storage
 from .workers import (
     Interrupts,
     StudyFull,
@@ -219,7 +220,7 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
          storage: str = DEFAULT_STORAGE, study: str | None = None, seed: int = 0, worker: int = 0,
          out: str | Path | None = None, pruner: str = "median", only=None, overrides: dict | None = None,
          device: str | None = None, root=None, figures: bool = True, progress: bool | None = None,
-         verbose: bool = True, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S,
+         verbose: bool = True, heartbeat_s: float = HEARTBEAT_S, grace_s: float = GRACE_S,
          preset: str | None = None) -> dict:
     """Run (or resume) a search until the study holds `trials` finished trials; write the best
     parameters to `out` (default tune-results/STUDY.json) and return what was written.

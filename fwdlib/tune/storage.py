@@ -9,21 +9,21 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
-from ..bench.database import engine_options
-from ..utils import check_liveness, hide_secrets, redact
+from ..bench.database import DRIVER_HINT, GRACE_S, HEARTBEAT_S, check_liveness, engine_options, sqlite_file
+from ..utils import hide_secrets, redact
 
 # Database storage: a running trial writes a heartbeat every HEARTBEAT_S; once it has been silent
 # for GRACE_S, any live worker fails it and queues its parameters again (at most MAX_RETRIES times,
-# so a trial that kills every worker it meets is not retried forever).
-HEARTBEAT_S, GRACE_S, MAX_RETRIES = 10, 120, 2
+# so a trial that kills every worker it meets is not retried forever). Both defaults are the pooled
+# benchmark's too (bench/database.py).
+MAX_RETRIES = 2
 # A server that does not answer a connection, a statement or a lock within this, or a network that
 # drops, fails the call instead of holding the worker (bench/database.py). Optuna makes the calls, so
 # a server frozen outright (SIGSTOP) can still hold a tuning worker: the pooled benchmark bounds that too.
 CALL_BOUND_S = 30.0
-DRIVER_HINT = 'pip install "psycopg[binary]" and use a postgresql+psycopg://USER:PASSWORD@HOST/DB URL'
 
 
-def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S):
+def open_storage(url: str, heartbeat_s: float = HEARTBEAT_S, grace_s: float = GRACE_S):
     """sqlite:///FILE, journal:FILE or any database URL Optuna accepts; a clear error otherwise.
     A database server's storage gets heartbeats and retries (see the module's docstring)."""
     hint = ("use sqlite:///FILE.db (one process at a time), journal:FILE.log (several processes on one "
@@ -36,9 +36,10 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_
             raise ValueError(f"storage {url!r} names no journal file; {hint}")
         _make_folder(path.parent, url)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-    heartbeat = not url.startswith("sqlite:")   # a server: workers may be on machines whose processes we cannot see
-    if not heartbeat and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        _make_folder(Path(url.removeprefix("sqlite:///")).parent, url)
+    file = sqlite_file(url)
+    heartbeat = file is None     # a server: workers may be on machines whose processes we cannot see
+    if file and file != Path(""):
+        _make_folder(file.parent, url)
     try:
         with warnings.catch_warnings():        # heartbeats and retries are marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -58,7 +59,7 @@ def _make_folder(folder: Path, url: str) -> None:
                          f"({err.strerror or err}); choose a path in a folder you can write") from None
 
 
-def _heartbeat_options(heartbeat_s: int, grace_s: int) -> dict:
+def _heartbeat_options(heartbeat_s: float, grace_s: float) -> dict:
     """RDBStorage's heartbeat arguments; the retry callback and its argument were renamed in
     Optuna 4.9, and the kit accepts Optuna from 4.0 on."""
     storages = optuna.storages

@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 
 from ..launch import Stopped
 from ..utils import process_gone, process_start, redact, worker_id
+from ..bench.database import sqlite_file
 from .storage import has_heartbeat, open_storage, retry_of
 
 
@@ -177,8 +178,9 @@ class _quiet_about:
 def status(study_name: str, storage: str) -> str:
     """Every trial of a study, one line each, readable from any machine that reaches the storage:
     a running trial shows its worker and how long it has been running."""
-    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).exists():
-        raise ValueError(f"no storage file {storage.removeprefix('sqlite:///')}: check the --storage path "
+    file = sqlite_file(storage)
+    if file and file != Path("") and not file.exists():
+        raise ValueError(f"no storage file {file}: check the --storage path "
                          "(--status only reads; it creates nothing)")
     try:
         study = optuna.load_study(study_name=study_name, storage=open_storage(storage))

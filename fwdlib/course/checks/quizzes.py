@@ -1,7 +1,8 @@
 """Self-checks of written answers: multiple choice, each wrong option with why it is wrong."""
 from __future__ import annotations
 
-from ...bench.pool import GRACE_S, MAX_ATTEMPTS
+from ...bench.database import GRACE_S
+from ...bench.pool import MAX_ATTEMPTS
 from ...bench.study import STUDY
 from .engine import Result, verdict
 
