@@ -279,6 +279,12 @@ def _secrets(url: str) -> list[str]:
     return sorted(spellings, key=len, reverse=True)      # longest first: no secret is left half-hidden
 
 
+def one_line(text: str) -> str:
+    """`text` with every character that is not printable shown escaped (a newline as \\n): a value
+    read from a shared database cannot print lines of its own."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
 def redact(url: str) -> str:
     """The URL without its password (user:PASSWORD@ or ?password=...), for files and logs."""
     return hide_secrets(url, url)
@@ -304,6 +310,9 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         for argument in map(str, getattr(self, "arguments", ())):
             if "@" in argument or "=" in argument:        # what could carry a password
-                message = hide_secrets(message, argument)
+                for part in {argument, argument.partition("=")[2]} - {""}:
+                    message = hide_secrets(message, part)
+            if "@" in argument and argument in message:    # a password no reading finds (a space in it)
+                message = message.replace(argument, "***@" + argument.rpartition("@")[2])
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {redact_text(message)}\n")

@@ -358,7 +358,8 @@ def test_a_worker_started_with_sigint_ignored_is_still_stopped_through_sigterm(t
     assert beat.abandoned and time.monotonic() - started < 2 * db.grace_s
 
 
-@pytest.mark.parametrize("heartbeat", [None, float("nan"), 1e300], ids=["null", "nan", "future"])
+@pytest.mark.parametrize("heartbeat", [None, float("nan"), 1e300, time.time() + 100],
+                         ids=["null", "nan", "future", "100 s ahead"])
 def test_a_unit_whose_stored_heartbeat_is_no_time_is_reclaimed_and_listed(tmp_path, heartbeat):
     from sqlalchemy import update
     db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=3)
@@ -368,3 +369,13 @@ def test_a_unit_whose_stored_heartbeat_is_no_time_is_reclaimed_and_listed(tmp_pa
     text = pooled.status(db)
     assert "heartbeat an unknown time (no valid time stored) ago (silent past the grace period" in text
     assert db.claim("ben:2")[0] == unit                            # reclaimed at once, not waited on forever
+
+
+def test_an_sqlite_uri_spelling_names_the_same_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)                 # where a misread "file:" folder would appear
+    url = f"sqlite:///file:{tmp_path}/u.db?uri=true"
+    study = ["--storage", url, "--study", "lab"]
+    assert main(["--algorithms", "mf", "--seeds", "1", "--epochs", "1", *study, "--plan-only",
+                 "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "u.db").exists() and not any(p.name.startswith("file:") for p in tmp_path.rglob("*"))
+    assert main([*study, "--status"]) == 0 and "1 units of (pair, seed)" in capsys.readouterr().out

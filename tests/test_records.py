@@ -162,9 +162,13 @@ def test_a_run_stored_in_two_units_counts_once_and_status_keeps_one_line_per_uni
     specs = preset_specs(quick, quick.datasets, ["mf"], protocol="converge", device="cpu", cuda_graphs=True)
     db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=60)
     db.join(plan_record("quick", "converge", specs), units_of(plan(specs, 2)))
-    for _ in range(2):
+    copy = [dict(r, key=r["key"] + "-copy") for r in pair()]      # the same runs under keys edited by hand
+    for records in (pair(), copy):
         unit, _, _ = db.claim("w")
-        db.finish(unit, pair(), "w")
+        db.finish(unit, records, "w")
     db._call(lambda c: c.execute(update(pool.UNITS).values(label="x\n  unit   7 done forged")))
-    assert len(db.records()) == 2 and "repeats run mf0 of another unit; skipped" in capsys.readouterr().out
+    assert len(db.records()) == 2 and "of another unit; skipped" in capsys.readouterr().out
+    db._call(lambda c: c.execute(update(pool.UNITS).values(position=0)))        # an edit repeats a position
+    assert main(["--storage", f"sqlite:///{tmp_path}/s.db", "--study", "lab", "--remove-unit", "0"]) == 0
+    assert sorted(u["records"] is None for u in db.units()) == [False, True]    # that one unit alone
     assert pooled.status(db).count("\n") == 3 and "x\\n  unit   7 done forged" in pooled.status(db)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .. import data as datasets
 from ..launch import exit_code_of, stop_on_signals
-from ..utils import Parser, hide_secrets
+from ..utils import Parser, hide_secrets, one_line
 from . import database, pool, pooled, runner
 from .presets import PRESETS
 from .report import title_of, write_report
@@ -94,21 +94,21 @@ def main(argv=None) -> int:
         print(f"error: {err.strerror}", file=sys.stderr)
         return 2
     except pool.DatabaseLost as err:
-        print(f"error: {err}. " + (
+        print(f"error: {one_line(err)}. " + (
             "Nothing was changed; run the same command again when the database answers" if not worker else
             f"Every run this machine finished is kept in {out / 'results.jsonl'}; when the database is back, run "
             "the same command again: it uploads them before it runs anything (or run: python -m fwdlib.bench "
             f"--import {out} with the same --preset, --storage and --study)"), file=sys.stderr)
         return 2
     except pooled.UnitsFailed as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 1
     except OSError as err:        # the report or its figures: the results log itself is safe
         print(f"error: could not write the report in {out} ({err.strerror or err}); every finished run "
               f"is kept in {out / 'results.jsonl'}: free space, then run with --report-only", file=sys.stderr)
         return 2
     except (ValueError, datasets.DataError, RuntimeError) as err:
-        print(f"error: {hide_secrets(str(err), args.storage) if args.storage else err}", file=sys.stderr)
+        print(f"error: {one_line(hide_secrets(str(err), args.storage) if args.storage else err)}", file=sys.stderr)
         return 2
     return _failed(records)
 

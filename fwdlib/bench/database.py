@@ -32,6 +32,7 @@ from ..utils import hide_secrets, redact
 # A running unit or trial beats every HEARTBEAT_S; silent for GRACE_S, another worker takes it on.
 HEARTBEAT_S, GRACE_S = 10, 120
 DRIVER_HINT = 'pip install "psycopg[binary]" and use a postgresql+psycopg://USER:PASSWORD@HOST/DB URL'
+GRACE_MAX_S = 7 * 24 * 3600.0
 HEARTBEAT_RANGE_S = (0.5, 3600.0)      # faster loads the database for nothing; slower is no heartbeat
 
 
@@ -42,7 +43,10 @@ def check_liveness(heartbeat_s: float, grace_s: float) -> None:
     low, high = HEARTBEAT_RANGE_S
     if not (math.isfinite(heartbeat_s) and low <= heartbeat_s <= high):
         raise ValueError(f"--heartbeat {heartbeat_s:g} s: a heartbeat is from {low:g} s to {high:g} s")
-    if not (math.isfinite(grace_s) and grace_s >= 3 * heartbeat_s):
+    if not (math.isfinite(grace_s) and grace_s <= GRACE_MAX_S):
+        raise ValueError(f"--grace {grace_s:g} s: a grace period is at most {GRACE_MAX_S:g} s (a week); longer, "
+                         "a dead worker's unit or trial would never be taken on")
+    if not grace_s >= 3 * heartbeat_s:
         raise ValueError(f"--grace {grace_s:g} s: the grace period must be at least three heartbeats "
                          f"({3 * heartbeat_s:g} s with --heartbeat {heartbeat_s:g}), or a worker one beat late "
                          "would lose its work to another")
@@ -71,6 +75,7 @@ ADVICE = {"28": "check the user and password in --storage",
           "SQLITE_READONLY": "the study's file or its folder is read-only: make it writable or copy it",
           "SQLITE_CANTOPEN": "the study's file cannot be opened: check its path and the folder's permissions",
           "SQLITE_PERM": "the study's file is not writable: check its permissions",
+          "URL": "check --storage: the value it names is not one the database driver accepts",
           "HOST": "check the host in --storage (a password holding @, / or : must be percent-encoded: %40, %2F, %3A)"}
 
 
@@ -83,7 +88,10 @@ def sqlite_file(url: str) -> Path | None:
         return None
     if parsed.get_backend_name() != "sqlite":
         return None
-    return Path("" if parsed.database in (None, ":memory:") else parsed.database)
+    database = parsed.database or ""
+    if parsed.query.get("uri") == "true" and database.startswith("file:"):    # sqlite:///file:PATH?uri=true
+        database = database.removeprefix("file:").partition("?")[0]
+    return Path("" if database in ("", ":memory:") else database)
 
 
 def bound_of(grace_s: float) -> float:
@@ -125,7 +133,9 @@ def sqlite_immediate(engine) -> None:
 # so does a host name that resolves to nothing, which is a wrong URL, not a lost server.
 REFUSED_AT_CONNECT = {"authentication failed": "28P01", "no pg_hba.conf entry": "28000",
                       "role \"": "28000", "database \"": "3D000", "permission denied": "42501",
-                      "failed to resolve host": "HOST", "could not translate host name": "HOST"}
+                      "failed to resolve host": "HOST", "could not translate host name": "HOST",
+                      "invalid port": "URL", "invalid sslmode": "URL", "invalid connection option": "URL",
+                      "invalid integer value": "URL"}
 # Without a code, only these say the server is out of reach; any other error is the request's.
 UNREACHED = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 

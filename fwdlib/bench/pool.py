@@ -37,10 +37,11 @@ from .database import (DRIVER_HINT, GRACE_S, HEARTBEAT_S, DatabaseLost, Database
 from .record import stored_records
 from ..meters.process import contamination
 from .spec import MAX_SEEDS
-from .units import Unit, plan_difference, plan_problem
+from .units import Unit, plan_difference, plan_key, plan_problem
 
 MAX_ATTEMPTS = 3            # a unit whose workers fall silent this often (it kills them?) is failed
 RELEASE_S = 2.0            # how long a stopping worker tries to give its unit back
+CLOCK_SLACK_S = 60         # a stored time further ahead of the database's clock is no time
 
 META = MetaData()
 STUDIES = Table("fwdlib_bench_studies", META,
@@ -62,7 +63,7 @@ def ago(now: float, then) -> str:
     """How long ago `then` was by the database's clock, said even when the row holds no time."""
     seconds = now - then if isinstance(then, (int, float)) else float("nan")
     # a time in the future (beyond the moment between two statements) is no time either
-    return (f"{seconds:.0f} s" if math.isfinite(seconds) and seconds > -60
+    return (f"{seconds:.0f} s" if math.isfinite(seconds) and seconds > -CLOCK_SLACK_S
             else "an unknown time (no valid time stored)")
 
 
@@ -226,7 +227,7 @@ class Pool:
             # a heartbeat null, NaN (PostgreSQL sorts it above every number) or in the future is no beat
             beat = UNITS.c.heartbeat
             silent = and_(UNITS.c.state == "running",
-                          or_(beat.is_(None), beat < now - self.grace_s, beat > now + self.grace_s))
+                          or_(beat.is_(None), beat < now - self.grace_s, beat > now + CLOCK_SLACK_S))
             row = c.execute(select(UNITS).where(UNITS.c.study == self.study, or_(UNITS.c.state == "planned", silent))
                             .order_by(UNITS.c.position).limit(1)
                             .with_for_update(skip_locked=True)).mappings().first()
@@ -297,8 +298,8 @@ class Pool:
             if row is not None and row["state"] == "running":
                 raise ValueError(f"unit {position} is running now (worker {row['worker']}); wait until --status "
                                  "shows it done or failed, then remove it")
-            if row is not None:
-                c.execute(update(UNITS).where(*where).values(
+            if row is not None:              # that row alone, even where an edit repeated its position
+                c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit == row["unit"]).values(
                     state="planned", token=None, attempts=0, records=None, worker=None, claimed=None, heartbeat=None,
                     finished=None, note="its records were removed (--remove-unit); planned again"))
             return None if row is None else dict(row)
@@ -322,10 +323,11 @@ class Pool:
         for u in self.units():
             where = f"study {self.study} unit {u['position']}"
             for r in stored_records(u["records"], where):
-                if r["key"] in found:       # only an edited table repeats a run: it is not a second seed
-                    print(f"bench: {where} repeats run {r['key']} of another unit; skipped")
+                run = plan_key(r)
+                if run in found:            # only an edited table repeats a run: it is not a second seed
+                    print(f"bench: {where} repeats run {run} of another unit; skipped")
                 else:
-                    found[r["key"]] = r
+                    found[run] = r
         return list(found.values())
 
 

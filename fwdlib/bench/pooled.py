@@ -13,14 +13,13 @@ import time
 from pathlib import Path
 
 from ..meters.process import contamination
-from ..utils import redact, worker_id
+from ..utils import one_line, redact, worker_id
 from .plan import PlannedRun, plan
 from .pool import RERUN_NOTE, Heartbeat, Pool, ago
-from .units import Unit, neutral, plan_record, units_of
+from .units import Unit, neutral, plan_key, plan_record, units_of
 from .report import title_of, write_report
 from .results import ResultsLog
 from .runner import check_input, outcome, prepare, run_name, specs_of, train_logged
-from .spec import RunSpec
 from .summary import printout
 
 
@@ -54,14 +53,18 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
                 for u in running:
                     if u["unit"] not in waited:
                         waited.add(u["unit"])
-                        say(f"bench: waiting for {u['label']} of worker {u['worker']}; if that worker has stopped, "
-                            f"its unit is run here once its heartbeat has been silent {pool.grace_s:g} s (Ctrl-C "
-                            "stops this worker and loses nothing)", flush=True)
+                        say(one_line(f"bench: waiting for {u['label']} of worker {u['worker']}; if that worker has "
+                                     f"stopped, its unit is run here once its heartbeat has been silent "
+                                     f"{pool.grace_s:g} s (Ctrl-C stops this worker and loses nothing)"), flush=True)
                 time.sleep(min(pool.heartbeat_s, 5))
                 continue
             key, token, note = claim
-            unit = units[key]
-            say(f"  {unit.label}" + (f" ({note})" if note else ""), flush=True)
+            unit = units.get(key)
+            if unit is None:              # only an edited row holds a unit no plan makes
+                pool.release(key, token)
+                raise ValueError(f"study {pool.study} holds a unit ({key}) that is not in its plan (an edited row); "
+                                 "--status numbers it: remove it with --remove-unit N, then run again")
+            say(one_line(f"  {unit.label}" + (f" ({note})" if note else "")), flush=True)
             beat = pool.heartbeat(key, token)
             try:
                 with beat:
@@ -119,11 +122,6 @@ def run_unit(unit: Unit, ready, beat: Heartbeat, *, root, co2, say, rerun: bool 
 def stamped(records: list[dict], study: str, unit: str, worker: str) -> list[dict]:
     """The records as the study stores them: each names its study, unit and worker."""
     return [{**r, "pool": {"study": study, "unit": unit, "worker": worker}} for r in records]
-
-
-def plan_key(record: dict) -> str:
-    """A record's run as the plan names it, whatever device ran it."""
-    return neutral(RunSpec.from_record(record["spec"], record["entries"][0])).key
 
 
 def upload(pool: Pool, units, records: list[dict], worker: str) -> int:
@@ -211,8 +209,8 @@ def remove_unit(pool: Pool, position: int) -> str:
     if removed is None:
         raise ValueError(f"--remove-unit {position}: study {pool.study} has no unit {position}; --status lists its "
                          "units by number")
-    return (f"bench: removed the records of unit {position} ({removed['label']}, {removed['state']}) from study "
-            f"{pool.study}; it is planned again: the next worker runs it")
+    return one_line(f"bench: removed the records of unit {position} ({removed['label']}, {removed['state']}) "
+                    f"from study {pool.study}; it is planned again: the next worker runs it")
 
 
 def status(pool: Pool) -> str:
@@ -222,8 +220,9 @@ def status(pool: Pool) -> str:
     units = pool.units()
     counts = {s: sum(u["state"] == s for u in units) for s in ("planned", "running", "done", "failed")}
     machines = {(r.get("machine") or {}).get("host") for r in pool.records()}
-    lines = [f"study {pool.study} in {redact(pool.url)}: preset {plan['preset']}, protocol {plan['protocol']}, "
-             f"fwdlib {plan['fwdlib']}, torch {plan['torch']}.x; {len(units)} units of (pair, seed)",
+    lines = [one_line(f"study {pool.study} in {redact(pool.url)}: preset {plan['preset']}, protocol "
+                      f"{plan['protocol']}, fwdlib {plan['fwdlib']}, torch {plan['torch']}.x; {len(units)} units of "
+                      "(pair, seed)"),
              "  " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; {len(machines)} machine(s) contributed"]
     for u in units:
         now = u["now"]
@@ -242,8 +241,3 @@ def status(pool: Pool) -> str:
         lines.append(one_line(f"  unit {u['position']:3d} {u['state']:8s} {u['label']}"
                               + "".join(f"; {n}" for n in notes if n)))
     return "\n".join(lines)
-
-
-def one_line(text: str) -> str:
-    """`text` with every character that is not printable shown escaped (a newline as \\n)."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

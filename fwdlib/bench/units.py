@@ -89,3 +89,9 @@ def plan_difference(study: dict, mine: dict) -> str | None:
                        if a.get(k) != b.get(k)]
             return f"the study's {name} run has other settings ({'; '.join(changed)})"
     return None
+
+
+def plan_key(record: dict) -> str:
+    """A record's run as the plan names it, whatever device ran it: computed from its spec, so a
+    stored key edited by hand cannot make one run count twice."""
+    return neutral(RunSpec.from_record(record["spec"], record["entries"][0])).key
