@@ -160,11 +160,12 @@ def test_a_killed_workers_trial_is_failed_after_its_grace_period_and_retried(pos
     assert first.returncode == 0, first.stderr
     logs = [open(tmp_path / f"w{i}.log", "w+") for i in (1, 2, 3)]
 
-    workers = [subprocess.Popen(cli(*args, "--trials", str(trials), "--worker", str(i),
+    def start(i: int):
+        return subprocess.Popen(cli(*args, "--trials", str(trials), "--worker", str(i),
                                     "--out", str(tmp_path / f"w{i}.json")),
-                                cwd=tmp_path, env=env(), stdout=log, stderr=subprocess.STDOUT)
-               for i, log in zip((1, 2, 3), logs)]
-    victim = workers[0]
+                                cwd=tmp_path, env=env(), stdout=logs[i - 1], stderr=subprocess.STDOUT)
+    victim = start(1)
+    workers = [victim]
 
     searched = set(trials_of(postgres_url, "shared")[0].params)        # every parameter a trial samples
 
@@ -174,6 +175,12 @@ def test_a_killed_workers_trial_is_failed_after_its_grace_period_and_retried(pos
                 and t.user_attrs.get("worker", "").endswith(f":{victim.pid}") and set(t.params) == searched]
 
     try:
+        # the others start once the victim trains: on a busy machine they would otherwise run every
+        # trial while the victim still imports torch
+        deadline = time.monotonic() + 300
+        while not training() and victim.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers += [start(2), start(3)]
         deadline, killed = time.monotonic() + 120, None
         while killed is None and time.monotonic() < deadline:
             if training():

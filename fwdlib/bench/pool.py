@@ -334,8 +334,9 @@ class Pool:
 class Heartbeat:
     """Beats for one claim from a thread while the unit trains. `lost` says why it stopped: the
     database is gone (the records are kept locally) or another worker holds the unit now. A
-    database silent past the grace period ends the unit's training: `abandoned` is set and the
-    main thread interrupted, so that a frozen server stops the worker within twice the grace."""
+    database silent for the grace period less one call's bound, or one that refuses, ends the
+    unit's training: `abandoned` is set and the main thread interrupted, so that a frozen server
+    stops the worker within twice the grace."""
 
     RECLAIMED = "another worker holds the unit now (this one was silent past the grace period)"
 
