@@ -330,17 +330,22 @@ def study_still_reports(tmp_path):
     assert bench.main([*study, "--report-only", "--out", str(tmp_path / "r")]) == 0
 
 
-def every_unit_failed_silent(tmp_path, monkeypatch, finished):
+def worker_on_an_edited_study(tmp_path, monkeypatch, table: str, **values) -> list[str]:
+    """A worker's command on a study whose `table` (STUDIES or UNITS) was edited by hand to `values`
+    after --plan-only made it; nothing may train."""
     from sqlalchemy import update
 
     from fwdlib.bench import pool
-    argv = [*Q, "--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s", "--out", str(tmp_path / "out")]
-    assert bench.main([*argv, "--plan-only"]) == 0
-    study = pool.Pool(f"sqlite:///{tmp_path}/s.db", "s")
-    study._call(lambda c: c.execute(update(pool.UNITS).values(
-        state="failed", note="its worker fell silent 3 times; rerun with --retry-failed")))
+    study = ["--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s"]
+    assert bench.main([*Q, *study, "--plan-only", "--out", str(tmp_path / "o")]) == 0
+    pool.Pool(study[1], "s")._call(lambda c: c.execute(update(getattr(pool, table)).values(**values)))
     monkeypatch.setattr(bench.runner, "run_one", never_trains)
-    return ["bench", *argv]
+    return ["bench", *Q, *study, "--out", str(tmp_path / "out")]
+
+
+def every_unit_failed_silent(tmp_path, monkeypatch, finished):
+    return worker_on_an_edited_study(tmp_path, monkeypatch, "UNITS", state="failed",
+                                     note="its worker fell silent 3 times; rerun with --retry-failed")
 
 
 def nan_in_a_record(tmp_path, monkeypatch, finished):
@@ -381,48 +386,20 @@ def no_typo_file(tmp_path):
 
 
 def damaged_plan(tmp_path, monkeypatch, finished):
-    from sqlalchemy import update
-
-    from fwdlib.bench import pool
-    study = ["--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s"]
-    assert bench.main([*Q, *study, "--plan-only", "--out", str(tmp_path / "o")]) == 0
-    pool.Pool(study[1], "s")._call(lambda c: c.execute(update(pool.STUDIES).values(plan='{"preset": "quick"}')))
-    monkeypatch.setattr(bench.runner, "run_one", never_trains)
-    return ["bench", *Q, *study, "--out", str(tmp_path / "out")]
+    return worker_on_an_edited_study(tmp_path, monkeypatch, "STUDIES", plan='{"preset": "quick"}')
 
 
 def seeds_beyond_the_bound_in_the_table(tmp_path, monkeypatch, finished):
-    from sqlalchemy import update
-
-    from fwdlib.bench import pool
-    study = ["--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s"]
-    assert bench.main([*Q, *study, "--plan-only", "--out", str(tmp_path / "o")]) == 0
-    pool.Pool(study[1], "s")._call(lambda c: c.execute(update(pool.UNITS).values(seed=2**31 - 1)))
-    monkeypatch.setattr(bench.runner, "run_one", never_trains)
-    return ["bench", *Q, *study, "--out", str(tmp_path / "out")]
+    return worker_on_an_edited_study(tmp_path, monkeypatch, "UNITS", seed=2**31 - 1)
 
 
 def edited_unit_key(tmp_path, monkeypatch, finished):
-    from sqlalchemy import update
-
-    from fwdlib.bench import pool
-    study = ["--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s"]
-    assert bench.main([*Q, *study, "--plan-only", "--out", str(tmp_path / "o")]) == 0
-    pool.Pool(study[1], "s")._call(lambda c: c.execute(update(pool.UNITS).values(unit="zzzz")))
-    monkeypatch.setattr(bench.runner, "run_one", never_trains)
-    return ["bench", *Q, *study, "--out", str(tmp_path / "out")]
+    return worker_on_an_edited_study(tmp_path, monkeypatch, "UNITS", unit="zzzz")
 
 
 def forged_lines_in_a_failed_unit(tmp_path, monkeypatch, finished):
-    from sqlalchemy import update
-
-    from fwdlib.bench import pool
-    study = ["--storage", f"sqlite:///{tmp_path}/s.db", "--study", "s"]
-    assert bench.main([*Q, *study, "--plan-only", "--out", str(tmp_path / "o")]) == 0
-    pool.Pool(study[1], "s")._call(lambda c: c.execute(update(pool.UNITS).values(
-        state="failed", label="L\nerror: forged label", note="n\nerror: forged note")))
-    monkeypatch.setattr(bench.runner, "run_one", never_trains)
-    return ["bench", *Q, *study, "--out", str(tmp_path / "out")]
+    return worker_on_an_edited_study(tmp_path, monkeypatch, "UNITS", state="failed",
+                                     label="L\nerror: forged label", note="n\nerror: forged note")
 
 
 def grace_beyond_a_week(tmp_path, monkeypatch, finished):
