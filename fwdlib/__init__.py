@@ -5,8 +5,9 @@ Its floors, each importing only those below it:
                                      graphs; energy by backend with provenance, step memory
     data, algorithms                 datasets on the device; the math of FF, CaFo, MF and their BP twins
     train                            one training loop (eager or CUDA graphs)
-    bench                            run specifications, presets, the study's facts, the results log, verdicts, report
-    tune, speed                      the hyperparameter search and the speed profiler: they run bench's specs
+    runs                             one run: its entry, its spec, building and training it, its typed record
+    bench                            presets, the study's facts, the results log, a class's pool, verdicts, report
+    tune, speed                      the hyperparameter search and the speed profiler: they train runs' specs
     course                           exercise checks per lesson, teaching figures, flow diagrams
     gpu_check                        every GPU acceptance check in one command
 
@@ -23,6 +24,7 @@ __version__ = "0.2.0"
 # short name -> the module it names; loaded on first use, so `import fwdlib` stays light
 MODULES = {
     "algorithms": "fwdlib.algorithms", "data": "fwdlib.data", "train": "fwdlib.train", "graphs": "fwdlib.graphs",
+    "runs": "fwdlib.runs",
     "energy": "fwdlib.meters.energy", "memory": "fwdlib.meters.memory", "bench": "fwdlib.bench",
     "presets": "fwdlib.bench.presets", "study": "fwdlib.bench.study", "params": "fwdlib.bench.params",
     "report": "fwdlib.bench.report", "verdicts": "fwdlib.bench.verdicts", "stats": "fwdlib.bench.stats",
@@ -30,5 +32,7 @@ MODULES = {
     "plots": "fwdlib.course.plots", "checks": "fwdlib.course.checks", "utils": "fwdlib.utils",
 }
 HELPERS = ("banner", "pick_device", "quick_mode", "seed_all", "use_quick_mode", "use_training_threads")
-__getattr__ = lazy(__name__, {**MODULES, **{name: f"fwdlib.utils:{name}" for name in HELPERS}})
-__all__ = [*HELPERS, "__version__", *MODULES]
+# the run floor's two types, for a reader of results: `from fwdlib import RunSpec, Record`
+TYPES = {"RunSpec": "fwdlib.runs.spec:RunSpec", "Record": "fwdlib.runs.record:Record"}
+__getattr__ = lazy(__name__, {**MODULES, **TYPES, **{name: f"fwdlib.utils:{name}" for name in HELPERS}})
+__all__ = [*HELPERS, "__version__", *MODULES, *TYPES]

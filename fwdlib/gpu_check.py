@@ -38,7 +38,7 @@ from .bench.study import STUDY_FF_OPTIONS
 from .meters.energy import EnergyMeter
 from .bench.plan import spec_of
 from .bench.presets import PRESETS
-from .bench.runner import build_model, fit_spec
+from .runs.build import build_model, fit_spec
 from .speed import FLOOR_TOLERANCE, case_specs, matmul_peak, speed, synthetic
 from .train import DEFAULT_BATCH, evaluate, fit
 from .utils import as_json, atomic_write, pick_device, seed_all, synchronize

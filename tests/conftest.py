@@ -7,16 +7,20 @@ import torch
 
 from fwdlib import algorithms, data
 from fwdlib.algorithms.base import Algorithm
+from fwdlib.runs.entry import Entry
+from fwdlib.runs.record import Record
 
 
-def record(key: str, status: str = "ok", seed: int = 0, **fields) -> dict:
-    """A minimal benchmark record with every field the report reads (fwdlib.bench.record checks it)."""
-    spec = {"dataset": data.SAMPLE_NAME, "algorithm": "mf", "config": {"hidden": [8]}, "protocol": "converge",
+def record(key: str, status: str = "ok", seed: int = 0, **fields) -> Record:
+    """A minimal benchmark record with every field the report reads (fwdlib.runs.validate checks it)."""
+    algorithm = Entry.parse(fields.get("entries", ["mf"])[0]).algorithm
+    spec = {"dataset": data.SAMPLE_NAME, "algorithm": algorithm, "config": {"hidden": [8]}, "protocol": "converge",
             "device": "cpu", "seed": seed, "epochs": 1, "patience": 2, "monitor": "val_acc",
             "min_delta": 0.0, "batch_size": 128, "cuda_graphs": False}
-    return {"key": key, "spec": spec, "entries": ["mf"], "status": status, "test_acc": 0.5, "epochs": 1,
-            "train_time_s": 1.0, "energy_measured_j": 0.0, "energy_estimated_j": None, "history": [],
-            "reason": "" if status == "ok" else "ValueError: broken", "payload": "x" * 400, **fields}
+    return Record.from_mapping({
+        "key": key, "spec": {**spec, **fields.pop("spec", {})}, "entries": ["mf"], "status": status, "test_acc": 0.5, "epochs": 1,
+        "train_time_s": 1.0, "energy_measured_j": 0.0, "energy_estimated_j": None, "history": [],
+        "reason": "" if status == "ok" else "ValueError: broken", "payload": "x" * 400, **fields})
 
 
 def require(condition: bool, message: str) -> None:

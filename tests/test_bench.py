@@ -12,9 +12,9 @@ import torch
 from fwdlib import algorithms, bench, presets, report, speed, stats, study, verdicts
 from fwdlib.bench import claims, runner, summary
 from fwdlib.meters import process
-from fwdlib.bench.entry import Entry
+from fwdlib.runs.entry import Entry
 from fwdlib.bench.plan import entries_of, plan, preset_specs, spec_of
-from fwdlib.bench.spec import RunSpec, StoppingRule
+from fwdlib.runs.spec import RunSpec, StoppingRule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,9 +116,9 @@ def test_rerun_contaminated_runs_again_only_the_pair_other_work_spoiled_whole(mo
                             epochs=1, patience=1, seeds=1)
     monkeypatch.setitem(bench.PRESETS, "t", preset)
     first = bench.run("t", out=tmp_path, co2=False, verbose=False)
-    spoiled = dict(next(r for r in first if r["spec"]["algorithm"] == "mf"), foreign_load=1.5, foreign_cpu_s=3.0, cpus=2)
+    spoiled = next(r for r in first if r["spec"]["algorithm"] == "mf").replace(foreign_load=1.5, foreign_cpu_s=3.0, cpus=2)
     with (tmp_path / "results.jsonl").open("a") as f:     # as if other work had run beside it
-        f.write(json.dumps(spoiled) + "\n")
+        f.write(spoiled.to_json() + "\n")
     lines = len(_lines(tmp_path / "results.jsonl"))
     bench.run("t", out=tmp_path, co2=False, verbose=False)              # kept, only counted
     assert len(_lines(tmp_path / "results.jsonl")) == lines

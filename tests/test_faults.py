@@ -61,22 +61,23 @@ def test_short_writes_are_continued_and_a_failed_write_leaves_no_half_record(tmp
 NAMESPACE_SCRIPT = textwrap.dedent("""
     import json, sys
     from pathlib import Path
+    from fwdlib import Record
     from fwdlib.bench import ResultsLog, ResultsNotSaved
-    folder, template = Path(sys.argv[1]), json.loads(sys.argv[2])
+    folder, template = Path(sys.argv[1]), Record.from_json(sys.argv[2])
     filler = folder / "filler"
     log = ResultsLog(folder / "results.jsonl")
     filler.write_bytes(b"f" * 16384)
     saved = 0
     try:
         while True:
-            log.append(dict(template, key=str(saved), payload="x" * 1500))
+            log.append(template.replace(key=str(saved), extra={"payload": "x" * 1500}))
             saved += 1
     except ResultsNotSaved as err:
         message = str(err.strerror)
     lines = (folder / "results.jsonl").read_bytes()
     whole = lines.endswith(b"\\n") and all(json.loads(l) for l in lines.splitlines())
     filler.unlink()
-    log.append(dict(template, key="after"))
+    log.append(template.replace(key="after"))
     keys = [r["key"] for r in log.records()]
     print(json.dumps({"saved": saved, "message": message, "whole": whole, "keys": keys}))
 """)
@@ -92,7 +93,7 @@ def test_a_full_disk_loses_no_finished_run(tmp_path):
     script.write_text(NAMESPACE_SCRIPT)
     done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
                            f"mount -t tmpfs -o size=64k tmpfs {folder} && {sys.executable} {script} {folder} "
-                           f"'{json.dumps(record('t'))}'"],
+                           f"'{record('t').to_json()}'"],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     if done.returncode != 0 and "mount" in done.stderr:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
@@ -130,7 +131,7 @@ def test_out_a_file_results_a_folder_and_params_a_folder_get_messages(tmp_path, 
 
 def test_foreign_lines_are_skipped_with_their_line_number_and_left_in_place(tmp_path, capsys):
     path = tmp_path / "results.jsonl"
-    good = json.dumps(record("a")).encode()
+    good = record("a").to_json().encode()
     raw = b"\n".join([b"{not json", b"[1, 2]", b'{"old": "schema"}', b"\xff\xfe bytes", good]) + b"\n"
     path.write_bytes(raw)
     assert [r["key"] for r in ResultsLog(path).records()] == ["a"]

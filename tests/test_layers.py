@@ -1,5 +1,7 @@
 """The library's floors: every import points down (or stays inside its own floor), so no circle."""
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,8 +10,8 @@ import fwdlib
 
 PACKAGE = Path(fwdlib.__file__).parent
 # floor of each top-level part of fwdlib; a part imports only parts on lower floors, or itself
-FLOORS = {"launch": 0, "utils": 0, "graphs": 0, "meters": 0, "data": 1, "algorithms": 2, "train": 3, "bench": 4,
-          "tune": 5, "speed": 5, "course": 6, "gpu_check": 7}
+FLOORS = {"launch": 0, "utils": 0, "graphs": 0, "meters": 0, "data": 1, "algorithms": 2, "train": 3, "runs": 4,
+          "bench": 5, "tune": 6, "speed": 6, "course": 7, "gpu_check": 8}
 
 
 def part_of(path: Path) -> str:
@@ -46,8 +48,8 @@ def test_every_import_points_down(path):
 # bench/ has floors of its own: describing a run, the study and its plans, what results say,
 # running them, the commands. A module imports its own floor or the ones below.
 BENCH_FLOORS = {
-    **dict.fromkeys(("entry", "spec", "stats", "database"), 0),
-    **dict.fromkeys(("study", "presets", "params", "plan", "units", "verdicts", "record", "results"), 1),
+    **dict.fromkeys(("stats", "database"), 0),
+    **dict.fromkeys(("study", "presets", "params", "plan", "units", "verdicts", "results"), 1),
     **dict.fromkeys(("claims", "figures", "summary", "report"), 2),
     **dict.fromkeys(("runner", "pool"), 3),
     **dict.fromkeys(("pooled", "cli", "__main__", "__init__"), 4),
@@ -87,3 +89,11 @@ def test_the_short_names_the_notebooks_use_still_work():
     assert (energy.__name__, plots.__name__) == ("fwdlib.meters.energy", "fwdlib.course.plots")
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         fwdlib.nothing  # noqa: B018
+
+
+def test_the_run_floor_loads_no_database_plotting_or_search_library():
+    """A reader of results needs the run's types, not the apps that make them."""
+    code = ("import sys; from fwdlib import RunSpec, Record; from fwdlib.runs import build_model, fit_spec; "
+            "print(sorted(m for m in ('sqlalchemy', 'matplotlib', 'optuna') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

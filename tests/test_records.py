@@ -1,5 +1,5 @@
 """Records from anywhere (a hand-edited results.jsonl, a class's database, --import) are checked
-field by field before the report computes with them (fwdlib/bench/record.py).
+field by field before the report computes with them (fwdlib/runs/validate.py).
 
 The property: take a complete pair of records, put any hostile value (NaN, 10**400, a string, a
 list, nested junk, null) at any field; either the check names a problem, or the report, its CSV and
@@ -9,22 +9,28 @@ named by the field the check must name, and a study in SQLite holding a bad reco
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import record
-from fwdlib.bench import figures, pooled
+from sqlalchemy import update
+
+from fwdlib.bench import claims, figures, pool, pooled
 from fwdlib.bench.cli import main
 from fwdlib.bench.plan import plan, preset_specs
 from fwdlib.bench.pool import Pool
 from fwdlib.bench.units import plan_record, units_of
 from fwdlib.bench.presets import PRESETS
-from fwdlib.bench.record import NUMBERS, TEXTS, parse_record, record_problem
+from fwdlib.bench.results import ResultsLog
+from fwdlib.runs.record import Record, RecordError
+from fwdlib.runs.validate import NUMBERS, TEXTS, record_problem
 from fwdlib.bench.report import group_rows, markdown, write_csv
 
 
@@ -36,8 +42,9 @@ def complete(entry: str, algorithm: str, seed: int = 0) -> dict:
                   machine={"host": "lab1", "cpu": "cpu", "gpu": None, "torch": "2"}, train_memory_bytes=2**20,
                   train_memory_parts={"saved_for_backward": 2**18, "parameters": 2**19, "gradients": 2**19}, stopped_early={"all": True},
                   cpu_peak_rss_bytes=2**28, energy_sources=["CPU: estimated"], notes=[], versions={"torch": "2"},
-                  foreign_load=0.1, cpus=2, cpu_rss_growth_bytes=-4096, pool={"study": "s", "unit": "u", "worker": "w"})
-    done["spec"]["algorithm"] = algorithm
+                  foreign_load=0.1, cpus=2, cpu_rss_growth_bytes=-4096, pool={"study": "s", "unit": "u", "worker": "w"},
+                  ).as_dict()
+    assert done["spec"]["algorithm"] == algorithm
     done.update({name: 1.0 for name in NUMBERS if name not in done})       # every field the report may read
     done.update({name: "x" for name in TEXTS if name not in done})
     return done
@@ -75,6 +82,14 @@ def report_of(records: list[dict]) -> None:
     cells = re.split(r"[\s|,]+", markdown(rows, "t", records) + write_csv(rows))
     assert not {c.lower() for c in cells} & {"nan", "inf", "-inf", "infinity"}
     figures.learning_curves(records)
+
+
+def parse_record(line: bytes):
+    """(record, None), or (None, the field's problem)."""
+    try:
+        return Record.from_json(line), None
+    except RecordError as err:
+        return None, err.problem
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -124,7 +139,9 @@ def test_each_case_of_the_fault_round_is_named_by_its_field(field, value, named)
 def test_a_diverged_runs_nan_loss_in_its_history_is_kept():
     diverged = complete("mf", "mf")
     diverged["history"][1]["train_loss"] = math.nan
-    assert parse_record(json.dumps(diverged).encode()) == (json.loads(json.dumps(diverged)), None)
+    record, problem = parse_record(json.dumps(diverged).encode())
+    assert problem is None and math.isnan(record.history[1]["train_loss"])
+    assert json.dumps(record.as_dict(), sort_keys=True) == json.dumps(diverged, sort_keys=True)
 
 
 def test_a_study_holding_a_bad_record_still_reports_and_remove_unit_takes_it_out(tmp_path, capsys):
@@ -133,11 +150,12 @@ def test_a_study_holding_a_bad_record_still_reports_and_remove_unit_takes_it_out
     specs = preset_specs(quick, quick.datasets, ["mf"], protocol="converge", device="cpu", cuda_graphs=True)
     db = Pool(url, "lab", heartbeat_s=1, grace_s=60)
     db.join(plan_record("quick", "converge", specs), units_of(plan(specs, 2)))
-    good, bad = pair(), copy.deepcopy(pair())
+    bad = pair()
     bad[0]["train_memory_bytes"] = 10**400
-    for records in (good, bad):
+    for _ in range(2):
         unit, _, _ = db.claim("w")
-        db.finish(unit, records, "w")
+        db.finish(unit, [Record.from_mapping(r) for r in pair()], "w")
+    db._call(lambda c: c.execute(update(pool.UNITS).where(pool.UNITS.c.unit == unit).values(records=json.dumps(bad))))
     study = ["--storage", url, "--study", "lab"]
     assert main([*study, "--status"]) == 0
     assert main([*study, "--report-only", "--out", str(tmp_path / "r")]) == 0
@@ -155,9 +173,6 @@ def test_a_study_holding_a_bad_record_still_reports_and_remove_unit_takes_it_out
 
 def test_a_run_stored_in_two_units_counts_once_and_status_keeps_one_line_per_unit(tmp_path, capsys):
     """Rows edited by hand: one unit's records copied into another, a label with a newline."""
-    from sqlalchemy import update
-
-    from fwdlib.bench import pool
     quick = PRESETS["quick"]
     specs = preset_specs(quick, quick.datasets, ["mf"], protocol="converge", device="cpu", cuda_graphs=True)
     db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=60)
@@ -165,10 +180,73 @@ def test_a_run_stored_in_two_units_counts_once_and_status_keeps_one_line_per_uni
     copy = [dict(r, key=r["key"] + "-copy") for r in pair()]      # the same runs under keys edited by hand
     for records in (pair(), copy):
         unit, _, _ = db.claim("w")
-        db.finish(unit, records, "w")
+        db.finish(unit, [Record.from_mapping(r) for r in records], "w")
     db._call(lambda c: c.execute(update(pool.UNITS).values(label="x\n  unit   7 done forged")))
     assert len(db.records()) == 2 and "of another unit; skipped" in capsys.readouterr().out
     db._call(lambda c: c.execute(update(pool.UNITS).values(position=0)))        # an edit repeats a position
     assert main(["--storage", f"sqlite:///{tmp_path}/s.db", "--study", "lab", "--remove-unit", "0"]) == 0
     assert sorted(u["records"] is None for u in db.units()) == [False, True]    # that one unit alone
     assert pooled.status(db).count("\n") == 3 and "x\\n  unit   7 done forged" in pooled.status(db)
+
+
+@settings(max_examples=100, deadline=None)
+@given(dropped=st.sets(st.sampled_from(sorted(set(complete("mf", "mf")) - {"key", "spec", "entries", "status",
+                                                                          "test_acc", "epochs", "train_time_s",
+                                                                          "energy_measured_j", "energy_estimated_j",
+                                                                          "history"}))),
+       extra=st.dictionaries(st.from_regex(r"zz_[a-z]{1,8}", fullmatch=True),
+                             st.one_of(st.integers(-10, 10), st.text(max_size=5), st.lists(st.booleans(), max_size=3)),
+                             max_size=3))
+def test_a_record_reads_back_exactly_the_line_it_came_from(dropped, extra):
+    """Any valid line, with fields an older version did not write left out and fields of a newer
+    version added: the typed record holds the same fields, no more, and writes the same line back."""
+    line = {k: v for k, v in complete("mf", "mf").items() if k not in dropped} | extra
+    record = Record.from_json(json.dumps(line))
+    assert json.loads(record.to_json()) == line
+    assert set(record) == set(line) and all(name not in record for name in dropped)
+    assert set(record.extra) - {"payload"} == set(extra) and record.test_acc == line["test_acc"]
+
+
+def test_a_record_is_frozen_all_the_way_down():
+    record = Record.from_mapping(complete("mf", "mf"))
+    with pytest.raises(TypeError):
+        record["test_acc"] = 1.0
+    with pytest.raises(TypeError):
+        record.spec["config"]["hidden"] = [1]
+    with pytest.raises(TypeError):
+        record.history[0]["val_acc"] = 1.0
+    with pytest.raises(AttributeError):
+        record.history.append({})
+    assert record.run_spec().algorithm == "mf" and record.replace(test_acc=0.25).test_acc == 0.25
+
+
+def test_a_wrong_field_is_named_by_from_json():
+    line = complete("mf", "mf") | {"epochs": "three"}
+    with pytest.raises(ValueError, match="not a usable record: epochs is not a number"):
+        Record.from_json(json.dumps(line))
+    with pytest.raises(ValueError, match="not valid JSON"):
+        Record.from_json('{"key": ')
+
+
+LANDED = Path(__file__).parent / "fixtures" / "landed-0.2.0"
+
+
+def test_a_results_file_of_the_landed_version_reports_the_same_verdicts(monkeypatch):
+    """tests/fixtures/landed-0.2.0: `bench --preset quick --seeds 5 --epochs 2 --algorithms mf,bp-mlp,cafo-rand`
+    as commit 1a36c9e (schema 1) wrote it, and the verdicts and claims that commit's report gave it
+    (verdicts_of.py there, run with that commit on PYTHONPATH)."""
+    done = subprocess.run([sys.executable, str(LANDED / "verdicts_of.py"), str(LANDED / "results.jsonl")],
+                          capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == json.loads((LANDED / "verdicts.json").read_text())
+    assert "fashion_mnist_sample mf train_memory_mib" in json.loads(done.stdout)["verdicts"]
+
+
+def test_a_record_of_this_version_carries_its_configuration_so_no_report_plans_the_presets_again(monkeypatch):
+    from fwdlib.bench import plan as plans
+    records = ResultsLog(LANDED / "results.jsonl", write=False).latest()
+    assert {r.schema for r in records} == {1}
+    stamped = [r.replace(schema=2, configuration=plans.configuration(r)) for r in records]
+    monkeypatch.setattr(plans, "study_configuration", lambda *a: pytest.fail("a report planned the presets again"))
+    rows = group_rows(stamped)
+    assert all(row["configuration"]["study"] == "the study did not run on fashion_mnist_sample" for row in rows)
+    claims.judge(rows)

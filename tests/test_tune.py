@@ -12,9 +12,9 @@ import pytest
 from optuna.trial import TrialState
 
 from fwdlib import algorithms, bench, params, tune
-from fwdlib.bench.entry import Entry
+from fwdlib.runs.entry import Entry
 from fwdlib.bench.plan import entries_of, spec_of
-from fwdlib.bench.spec import RunSpec, StoppingRule
+from fwdlib.runs.spec import RunSpec, StoppingRule, thaw
 from fwdlib.tune import search, workers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -324,7 +324,7 @@ def test_the_benchmark_trains_with_the_tuned_parameters(tuned_mf, tmp_path, caps
     folder, _, result = tuned_mf
     records = bench.run("quick", algorithms="mf", seeds=1, epochs=1, out=tmp_path / "b", device="cpu",
                         co2=False, params=[folder / "mf.json"], verbose=False)
-    configs = {r["entries"][0]: r["spec"]["config"] for r in records}
+    configs = {r["entries"][0]: thaw(r["spec"]["config"]) for r in records}
     assert records and all(r["status"] == "ok" for r in records)
     assert configs["mf"] == {"hidden": [256, 256], **result["params"]}
     assert "lr" not in configs["bp-mlp@mf"]                          # the twin keeps its own

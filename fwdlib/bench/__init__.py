@@ -1,11 +1,10 @@
 """The head-to-head benchmark: every forward-only algorithm against its backprop twin
 (`python -m fwdlib.bench`; runner.py says how a benchmark is run, and why it is fair).
 
-entry    the names of the report's lines (mf, mf+per-batch, bp-mlp@mf)
-spec     RunSpec: one run, described once, from the command line to the record
+(a run's entry, spec, training and record live one floor down, in fwdlib.runs)
 study    the study's published table and how it ran each algorithm
 presets  which pairs run on which data; plan: every run of a preset, interleaved
-params   tuned-parameter files; results: the append-only results log; record: a record checked field by field
+params   tuned-parameter files; results: the append-only results log
 runner   trains and meters each run; cli: the command
 pool, pooled, database  a class's machines in one study: its table, its commands, every call bounded
 stats    intervals whose confidence is what they say, Holm, seeds needed (for a handful of seeds)
@@ -19,4 +18,4 @@ from ..launch import lazy
 __getattr__ = lazy(__name__, {"main": ".cli:main", "PRESETS": ".presets:PRESETS", "Pair": ".presets:Pair",
                               "Preset": ".presets:Preset", "ResultsLog": ".results:ResultsLog",
                               "ResultsNotSaved": ".results:ResultsNotSaved", "run_folder": ".results:run_folder",
-                              "PROTOCOLS": ".spec:PROTOCOLS", "run": ".runner:run"})
+                              "PROTOCOLS": "fwdlib.runs.spec:PROTOCOLS", "run": ".runner:run"})

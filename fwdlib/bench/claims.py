@@ -28,18 +28,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .entry import Entry
-from .plan import spec_of
-from .presets import PRESETS
-from .spec import RunSpec
+from ..runs.entry import Entry
+from .plan import REVISION_PRESETS, STUDY_PRESETS
+from ..runs.spec import RunSpec
 from .study import (CHANGE_FIELDS, PAPER_CHANGES, REVISION, REVISION_ABSTRACT, REVISION_SAYS, REVISION_SOURCE,
                     REVISION_STOPPING, family, readme_differences, revised_change)
 from .stats import MIN_DECISIVE_SEEDS
 from .verdicts import PAIRED, outcome_text, where, value_text as verdicts_value
 
 ARXIV = "arXiv 2511.01061 v1"
-STUDY_PRESETS = ("paper-fmnist", "paper")
-REVISION_PRESETS = ("revision-fmnist",)
 OVERHEAD = ("abstract: 'practical overhead can offset theoretical gains'; Section 5.2: 'the practical overhead "
             "of the algorithms' unique components (e.g., FF's dual data streams, MF's projection matrices) can "
             "counteract the theoretical savings from not storing activations'")
@@ -143,27 +140,6 @@ def claim_for(dataset: str, rival: str, metric: str, margin: float) -> Claim | N
                  change.place, sentence=False)
 
 
-def study_configuration(spec: RunSpec, presets: tuple[str, ...] = STUDY_PRESETS) -> str | None:
-    """None when `spec` is how one of `presets` (default: v1's) runs its entry (seed, device and
-    execution mode aside); otherwise why its outcome is about this run only."""
-    if spec.entry.variant:
-        return "the kit's variant, not the study's entry"
-    reasons = []
-    for name in presets:
-        if spec.dataset not in PRESETS[name].pairs:
-            continue
-        try:
-            theirs = spec_of(PRESETS[name], spec.dataset, spec.entry)
-        except ValueError:
-            continue
-        diffs = spec.replace(seed=0, device="cpu", cuda_graphs=True).differences(theirs)
-        if not diffs:
-            return None
-        names = [d.split(":")[0] for d in diffs]
-        reasons.append(f"{name} runs it with other {', '.join(names[:4])}" + (", ..." if len(names) > 4 else ""))
-    return reasons[0] if reasons else f"the study did not run on {spec.dataset}"
-
-
 def revision_text(metric: str, claim: Claim, revised: float | None, margin: float, n: int | None,
                   v1: float | None = None) -> str:
     """What the authors' 2026 revision says of the pair (its figure, read against the margin, and
@@ -256,8 +232,7 @@ def judge(rows: list[dict]) -> list[dict]:
         if not row.get("paired") or row["study"] is None or row.get("twin_study") is None:
             continue
         entry = row["spec"].entry
-        not_study = study_configuration(row["spec"])
-        revision_run = study_configuration(row["spec"], REVISION_PRESETS) is None
+        not_study, revision_run = row["configuration"]["study"], row["configuration"]["revision"] is None
         change = PAPER_CHANGES.get((family(row["dataset"]), entry.study))
         twin_study = Entry.parse(row["twin"]).study
         readme = readme_differences(row["dataset"], entry.study, twin_study)

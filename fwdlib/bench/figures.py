@@ -12,7 +12,7 @@ from matplotlib.ticker import FuncFormatter
 
 from ..utils import atomic_write
 from .claims import paper_figure
-from .entry import Entry
+from ..runs.entry import Entry
 from .study import CHANGE_FIELDS, PAPER_CHANGES, family
 from .verdicts import MARGINS, PAIRED, where
 

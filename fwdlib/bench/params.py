@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 from ..utils import as_tuple, format_settings, regular_file
-from .entry import Entry
-from .spec import RunSpec
+from ..runs.entry import Entry
+from ..runs.spec import RunSpec
 
 FORMAT = "fwdlib-params/2"
 PARAMS_MAX_BYTES = 2**20            # a best-parameters file is a few hundred bytes

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import data as datasets
-from .entry import Entry
-from .presets import Pair, Preset
-from .spec import RunSpec, StoppingRule
+from ..runs.entry import Entry
+from .presets import PRESETS, Pair, Preset
+from ..runs.spec import RunSpec, StoppingRule
 
 
 def rule_of(preset: Preset, protocol: str = "converge", epochs: int | None = None) -> StoppingRule:
@@ -106,3 +106,42 @@ def plan(specs: list[RunSpec], seeds: int) -> list[PlannedRun]:
             for run in (rivals_first if seed % 2 == 0 else rivals_first[::-1]):
                 runs.append(PlannedRun(run.spec.replace(seed=seed), run.entries))
     return runs
+
+
+# The presets that run the study's configurations: v1's (with its published tuning) and the revision's.
+STUDY_PRESETS = ("paper-fmnist", "paper")
+REVISION_PRESETS = ("revision-fmnist",)
+
+
+def study_configuration(spec: RunSpec, presets: tuple[str, ...] = STUDY_PRESETS) -> str | None:
+    """None when `spec` is how one of `presets` (default: v1's) runs its entry (seed, device and
+    execution mode aside); otherwise why its outcome is about this run only."""
+    if spec.entry.variant:
+        return "the kit's variant, not the study's entry"
+    reasons = []
+    for name in presets:
+        if spec.dataset not in PRESETS[name].pairs:
+            continue
+        try:
+            theirs = spec_of(PRESETS[name], spec.dataset, spec.entry)
+        except ValueError:
+            continue
+        diffs = spec.replace(seed=0, device="cpu", cuda_graphs=True).differences(theirs)
+        if not diffs:
+            return None
+        names = [d.split(":")[0] for d in diffs]
+        reasons.append(f"{name} runs it with other {', '.join(names[:4])}" + (", ..." if len(names) > 4 else ""))
+    return reasons[0] if reasons else f"the study did not run on {spec.dataset}"
+
+
+def configuration(record) -> dict:
+    """How the study's and the revision's presets ran this record's spec: {"study": ..., "revision": ...},
+    each None (this is their configuration) or why not. Decided when the run was planned and stored
+    in its record, so that a later change of the presets changes no stored verdict; records written
+    before the field (schema 1) are planned again here."""
+    stored = record.get("configuration")
+    return dict(stored) if stored is not None else configuration_of(RunSpec.from_record(record["spec"], record["entries"][0]))
+
+
+def configuration_of(spec: RunSpec) -> dict:
+    return {"study": study_configuration(spec), "revision": study_configuration(spec, REVISION_PRESETS)}

@@ -34,10 +34,10 @@ from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, a
 from ..utils import hide_secrets, redact, writable_folder
 from .database import (DRIVER_HINT, GRACE_S, HEARTBEAT_S, DatabaseLost, DatabaseRefused, bound_of, bounded,
                        check_liveness, engine_options, sqlite_file, sqlite_immediate)
-from .record import stored_records
+from ..runs.record import Record
 from ..meters.process import contamination
-from .spec import MAX_SEEDS
-from .units import Unit, plan_difference, plan_key, plan_problem
+from ..runs.spec import MAX_SEEDS
+from .units import stored_records, Unit, plan_difference, plan_key, plan_problem
 
 MAX_ATTEMPTS = 3            # a unit whose workers fall silent this often (it kills them?) is failed
 RELEASE_S = 2.0            # how long a stopping worker tries to give its unit back
@@ -260,7 +260,7 @@ class Pool:
                                                  UNITS.c.token == token).values(heartbeat=now)).rowcount == 1
         return self._call(beat)
 
-    def finish(self, unit: str, records: list[dict], worker: str) -> str | None:
+    def finish(self, unit: str, records: list[Record], worker: str) -> str | None:
         """Store a unit's records, unless it is done already: None when stored, else who did it."""
         failed = any(r["status"] != "ok" for r in records)
 
@@ -269,7 +269,7 @@ class Pool:
             stored = c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit == unit,
                                                    UNITS.c.state != "done").values(
                 state="failed" if failed else "done", token=None, worker=worker, finished=now,
-                records=json.dumps(records, default=str),
+                records=json.dumps([r.as_dict() for r in records], default=str),
                 **({"note": "a run failed: rerun with --retry-failed once fixed"} if failed else {}))).rowcount
             if stored:
                 return None
@@ -316,10 +316,10 @@ class Pool:
             return [{**row, "now": now} for row in rows]
         return self._call(read)
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[Record]:
         """Every stored record (done and failed units) that passes the record check, in plan
         order, each run once; one that does not is skipped with a line naming its unit and field."""
-        found: dict[str, dict] = {}
+        found: dict[str, Record] = {}
         for u in self.units():
             where = f"study {self.study} unit {u['position']}"
             for r in stored_records(u["records"], where):

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ..meters.process import contamination
+from ..runs.record import Record
 from ..utils import one_line, redact, worker_id
 from .plan import PlannedRun, plan
 from .pool import RERUN_NOTE, Heartbeat, Pool, ago
@@ -119,9 +120,9 @@ def run_unit(unit: Unit, ready, beat: Heartbeat, *, root, co2, say, rerun: bool 
     return records
 
 
-def stamped(records: list[dict], study: str, unit: str, worker: str) -> list[dict]:
+def stamped(records: list[Record], study: str, unit: str, worker: str) -> list[Record]:
     """The records as the study stores them: each names its study, unit and worker."""
-    return [{**r, "pool": {"study": study, "unit": unit, "worker": worker}} for r in records]
+    return [r.replace(pool={"study": study, "unit": unit, "worker": worker}) for r in records]
 
 
 def upload(pool: Pool, units, records: list[dict], worker: str) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .. import data as datasets
 from ..train import DEFAULT_BATCH
-from .entry import Entry
+from ..runs.entry import Entry
 from .study import STUDY_FF_BATCH, STUDY_FF_OPTIONS, STUDY_TUNED
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from . import claims, figures, stats, summary, verdicts
 from ..meters.process import FOREIGN_CPU_FLOOR_S, FOREIGN_LOAD_LIMIT, contamination
-from .spec import RunSpec
+from ..runs.spec import RunSpec
+from .plan import configuration
 from .study import Published, differences, study_row
 from ..utils import atomic_write, format_settings
 
@@ -126,7 +127,7 @@ def group_rows(records: list[dict], margins: dict | None = None) -> list[dict]:
                                                  if any(r.get("gpu_peak_allocated_bytes") for r in ok) else ""),
                "energy_sources": sorted({s for r in ok for s in r.get("energy_sources", [])}),
                "augmentation": runs[0].get("augmentation", "not recorded"),
-               "study": study_row(dataset, entry)}
+               "study": study_row(dataset, entry), "configuration": configuration(runs[0])}
         row["differences"] = differences(spec)
         row["saved_mib"] = summarise([r["train_memory_parts"]["saved_for_backward"] / 2**20 for r in ok
                                       if r.get("train_memory_parts")])

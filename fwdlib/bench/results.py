@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ..utils import process_alive, process_gone, process_start, regular_file, writable_folder
-from .record import parse_record
+from ..runs.record import Record, RecordError
 
 
 class ResultsNotSaved(OSError):
@@ -138,7 +138,7 @@ class ResultsLog:
             f.flush()
             os.fsync(f.fileno())
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[Record]:
         """Every record, in file order. A line that is not one of this kit's records (invalid
         UTF-8 or JSON, another program's line, an older schema) is skipped with a warning that
         names it, and left in place."""
@@ -149,22 +149,21 @@ class ResultsLog:
         for number, raw in enumerate(regular_file(self.path, "the results file").read_bytes().split(b"\n"), 1):
             if not raw.strip():
                 continue
-            record, problem = parse_record(raw)
-            if problem:
-                print(f"bench: {self.path} line {number}: {problem}; skipped (left in place)")
+            try:
+                out.append(Record.from_json(raw))
+            except RecordError as err:
+                print(f"bench: {self.path} line {number}: {err.problem}; skipped (left in place)")
                 self.skipped += 1
-            else:
-                out.append(record)
         return out
 
-    def latest(self) -> list[dict]:
+    def latest(self) -> list[Record]:
         """The last record of each run key: a retried run replaces its failure, a duplicate is
         not a second seed."""
         return list({r["key"]: r for r in self.records()}.values())
 
-    def append(self, record: dict) -> None:
+    def append(self, record: Record) -> None:
         """Write one record whole, then to disk; on failure cut the file back and raise."""
-        line = (json.dumps(record, default=str) + "\n").encode()
+        line = (record.to_json() + "\n").encode()
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as err:

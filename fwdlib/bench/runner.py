@@ -24,16 +24,18 @@ from pathlib import Path
 import torch
 
 from .. import algorithms as registry, data as datasets
+from ..runs.build import build_model, fit_spec, warm_up
+from ..runs.record import SCHEMA, Record
+from ..runs.spec import MAX_EPOCHS, MAX_SEEDS, PROTOCOLS, RunSpec
 from ..meters.energy import EnergyMeter
 from ..meters.process import CpuWindow, contamination, machine
-from ..train import evaluate, fit
+from ..train import evaluate
 from ..utils import as_tuple, pick_device, quick_mode, seed_all
 from .params import apply_params, load_params
 from .report import write_report
-from .plan import PlannedRun, entries_of, pairs_at_seeds, plan, preset_specs
+from .plan import PlannedRun, configuration_of, entries_of, pairs_at_seeds, plan, preset_specs
 from .presets import PRESETS, augmentation
 from .results import ResultsLog, ResultsNotSaved
-from .spec import MAX_EPOCHS, MAX_SEEDS, PROTOCOLS, RunSpec
 from .summary import printout
 
 
@@ -51,43 +53,13 @@ def _dataset(name: str, device: torch.device, root=None):
     return _DATA_CACHE[key]
 
 
-def dataset_for(spec: RunSpec, data: datasets.Dataset) -> datasets.Dataset:
-    """The data as the spec trains on it: without augmentation where the pair has none (a rival
-    that trains on cached features cannot augment, so neither does its twin)."""
-    return dataclasses.replace(data, augment=False) if spec.augment is False and data.augment else data
-
-
-def build_model(spec: RunSpec, data: datasets.Dataset):
-    return registry.build(spec.algorithm, input_shape=data.input_shape, num_classes=data.num_classes,
-                          **spec.config)
-
-
-def fit_spec(model, data: datasets.Dataset, spec: RunSpec, **options):
-    """Train `model` as `spec` says: its batch, stopping rule, seed, execution mode and
-    augmentation. The benchmark, the tuner's trials and the warm-up all train through here."""
-    return fit(model, dataset_for(spec, data), epochs=spec.rule.epochs, batch_size=spec.batch_size,
-               monitor=spec.rule.monitor, patience=spec.rule.patience, min_delta=spec.rule.min_delta,
-               seed=spec.seed, cuda_graphs=spec.cuda_graphs, progress=False, **options)
-
-
-WARMUP_STEPS = 5
-
-
-def warm_up(spec: RunSpec, data: datasets.Dataset) -> None:
-    """The same untimed warm-up for every run: a throwaway model trains on a few batches
-    (kernels load, autotuning settles, allocator pools grow), in the execution mode the timed
-    run will use, so that a CUDA graph's capture never lands in the first timed epoch."""
-    small = datasets.first(data, WARMUP_STEPS * spec.batch_size)
-    one_epoch = spec.replace(rule=dataclasses.replace(spec.rule, epochs=1))
-    fit_spec(build_model(spec, small), small, one_epoch, restore_best=False)
-
-
-def run_one(run: PlannedRun, *, root=None, co2: bool = True, idle_s: float = 0.0) -> dict:
+def run_one(run: PlannedRun, *, root=None, co2: bool = True, idle_s: float = 0.0) -> Record:
     """Train one configuration under the meter. What the algorithm does wrong (an exception in
     building, training or evaluating it) is recorded as a failed run; unreadable data raise,
     since retrying the algorithm would not help."""
     spec = run.spec
     record = {"key": run.key, "spec": spec.record(), "entries": [str(e) for e in run.entries], "status": "ok",
+              "schema": SCHEMA, "configuration": configuration_of(spec),
               "machine": machine(spec.device), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     data = _dataset(spec.dataset, torch.device(spec.device), root)   # outside the try: the data's
     record["augmentation"] = augmentation(data.augment, spec.augment)  # failures stop the benchmark
@@ -127,7 +99,7 @@ def run_one(run: PlannedRun, *, root=None, co2: bool = True, idle_s: float = 0.0
         record.update(status="failed", reason=f"{type(err).__name__}: {err}",
                       traceback=traceback.format_exc(limit=4))
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    return record
+    return Record.from_mapping(record)      # checked as every reader will check it, before it is written
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +149,7 @@ def specs_of(preset_obj, dataset_names, names, *, params=None, verbose: bool = T
 
 
 def train_logged(item: PlannedRun, log: ResultsLog, left: int, *, root=None, co2: bool = True,
-                 idle_s: float = 0.0) -> dict:
+                 idle_s: float = 0.0) -> Record:
     """Train one run and append its record to the log before anything else happens to it."""
     with log.reserved() as release:     # room for the record, held while the run trains
         record = run_one(item, root=root, co2=co2, idle_s=idle_s)

@@ -10,7 +10,7 @@ change they give differs from the paper's beyond their rounding, `readme_differe
 How it ran each algorithm comes from the paper's tuning tables and its authors' public code (the
 README's "The study and the papers").
 
-Entry names (`fwdlib.bench.entry`): the study's own ("ff", "mf", "cafo-rand", "bp-mlp@mf", ...)
+Entry names (`fwdlib.runs.entry`): the study's own ("ff", "mf", "cafo-rand", "bp-mlp@mf", ...)
 are compared with its rows; a kit variant appends "+variant" ("mf+per-batch",
 "bp-mlp@mf+per-batch") and is compared with the same row, with every setting that differs listed
 by `differences`.
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from ..algorithms import REGISTRY
 from ..data import SAMPLE_NAME
-from .entry import Entry
-from .spec import RunSpec
+from ..runs.entry import Entry
+from ..runs.spec import RunSpec
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ import torch
 
 from ..meters.backends import package_version
 from .plan import PlannedRun, pairs_at_seeds
-from .spec import RunSpec
+from ..runs.record import Record, RecordError
+from ..runs.spec import RunSpec
 
 
 def neutral(spec: RunSpec) -> RunSpec:
@@ -95,3 +96,24 @@ def plan_key(record: dict) -> str:
     """A record's run as the plan names it, whatever device ran it: computed from its spec, so a
     stored key edited by hand cannot make one run count twice."""
     return neutral(RunSpec.from_record(record["spec"], record["entries"][0])).key
+
+
+def stored_records(text: str | None, where: str) -> list[Record]:
+    """The records of one unit as its study stores them (a JSON list), each checked; one that
+    fails is skipped with a line naming `where`, its place in the list and its field."""
+    if not text:
+        return []
+    try:
+        found = json.loads(text)
+    except (ValueError, RecursionError):
+        found = None
+    if not isinstance(found, list):
+        print(f"bench: {where} holds no list of records; skipped (bench --remove-unit removes it)")
+        return []
+    kept = []
+    for i, values in enumerate(found):
+        try:
+            kept.append(Record.from_mapping(values))
+        except RecordError as err:
+            print(f"bench: {where} record {i + 1}: {err.problem}; skipped (bench --remove-unit removes it)")
+    return kept

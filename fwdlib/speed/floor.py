@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import data as datasets
-from ..bench.runner import build_model, fit_spec
-from ..bench.spec import RunSpec
+from ..runs.build import build_model, fit_spec
+from ..runs.spec import RunSpec
 from ..utils import seed_all
 from .ops import MATMULS, OpProfile, profile_ops
 

@@ -14,8 +14,8 @@ from .. import data as datasets
 from ..algorithms.base import implementation_of
 from ..bench.plan import entries_of, spec_of
 from ..bench.presets import PRESETS
-from ..bench.runner import build_model, fit_spec
-from ..bench.spec import RunSpec
+from ..runs.build import build_model, fit_spec
+from ..runs.spec import RunSpec
 from ..bench.study import study_row
 from ..utils import as_tuple, atomic_write, pick_device, seed_all, writable_folder
 from .floor import Floor, fit_ops

@@ -40,13 +40,13 @@ from optuna.trial import TrialState
 
 from .. import algorithms as registry
 from .. import data as datasets
-from ..bench.entry import Entry
+from ..runs.entry import Entry
 from ..bench.figures import save_png
 from ..bench.params import UNPINNED, params_record
 from ..bench.plan import entries_of, spec_of
 from ..bench.presets import PRESETS
-from ..bench.runner import build_model, fit_spec
-from ..bench.spec import RunSpec
+from ..runs.build import build_model, fit_spec
+from ..runs.spec import RunSpec
 from ..train import TrainingDiverged, evaluate, progress_bar, show_progress
 from ..launch import Stopped
 from ..utils import (

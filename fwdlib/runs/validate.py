@@ -12,7 +12,6 @@ fields the report reads must have their type.
 """
 from __future__ import annotations
 
-import json
 import math
 import numbers
 
@@ -200,39 +199,3 @@ def record_problem(record) -> str | None:
             return f"test_acc {record['test_acc']} is not between 0 and 1"
         problem = _history_problem(record["history"])
     return problem
-
-
-def parse_record(raw: bytes) -> tuple[dict | None, str | None]:
-    """One JSON line as (record, None), or (None, why it cannot be used)."""
-    if len(raw) > MAX_LINE_BYTES:
-        return None, f"longer than {MAX_LINE_BYTES // 2**20} MiB"
-    try:
-        record = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        return None, "not UTF-8 text"
-    except (ValueError, RecursionError):           # also a number of more than 4300 digits
-        return None, "not valid JSON"
-    problem = record_problem(record)
-    return (None, problem) if problem else (record, None)
-
-
-def stored_records(text: str | None, where: str) -> list[dict]:
-    """The records of one unit as its study stores them (a JSON list), each checked; one that
-    fails is skipped with a line naming `where`, its place in the list and its field."""
-    if not text:
-        return []
-    try:
-        found = json.loads(text)
-    except (ValueError, RecursionError):
-        found = None
-    if not isinstance(found, list):
-        print(f"bench: {where} holds no list of records; skipped (bench --remove-unit removes it)")
-        return []
-    kept = []
-    for i, record in enumerate(found):
-        problem = record_problem(record)
-        if problem:
-            print(f"bench: {where} record {i + 1}: {problem}; skipped (bench --remove-unit removes it)")
-        else:
-            kept.append(record)
-    return kept
