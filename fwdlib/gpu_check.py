@@ -45,14 +45,12 @@ from .utils import as_json, atomic_write, pick_device, seed_all, synchronize
 
 NO_GPU = ("gpu-check: no CUDA GPU here (torch.cuda.is_available() is False); run `make gpu-check` on a "
           "machine with an NVIDIA GPU, e.g. a Colab GPU runtime")
-# Small configurations of every algorithm, for the graph-against-eager check.
-GRAPH_CASES = {
-    "bp-mlp": {"hidden": (64, 64)}, "mf": {"hidden": (64, 64)},
-    "mf greedy": {"hidden": (64, 64), "schedule": "greedy", "epochs_per_layer": 2},
-    "ff": {"hidden": (64, 64)}, "ff as the study ran it": {"hidden": (64, 64), **STUDY_FF_OPTIONS},
-    "bp-cnn": {"channels": (4, 8, 8)}, "cafo-rand": {"channels": (4, 8, 8)},
-    "cafo-dfa": {"channels": (4, 8, 8), "dfa_epochs": 2},
-}
+def graph_cases() -> dict[str, dict]:
+    """Small configurations of every registered algorithm (its `examples`, one per code path), and FF
+    as the study ran it, for the graph-against-eager check: "name" or "name example" -> config."""
+    cases = {f"{name} {label}".strip(): config for name, cls in registry.REGISTRY.items()
+             for label, config in cls.examples.items()}
+    return {**cases, "ff as the study ran it": {**registry.REGISTRY["ff"].examples[""], **STUDY_FF_OPTIONS}}
 # (preset, dataset, entry) -> seconds per epoch at most (None: timed for its rival's floor only)
 SPEED_TARGETS = {("paper", "fashion_mnist", "bp-mlp@mf+per-batch"): 0.10, ("paper", "fashion_mnist", "mf+per-batch"): 0.10,
                  ("paper", "cifar10", "bp-mlp@mf+per-batch"): 0.20, ("paper", "cifar10", "mf+per-batch"): 0.20,
@@ -60,12 +58,12 @@ SPEED_TARGETS = {("paper", "fashion_mnist", "bp-mlp@mf+per-batch"): 0.10, ("pape
 MF_PEAK_FRACTION = 0.65          # MF 3x2000's step: at least this share of the GPU's float32 matmul peak
 
 
-def graphs_match_eager(device, cases=GRAPH_CASES, epochs: int = 6, tolerance: float = 1e-3) -> dict:
+def graphs_match_eager(device, cases=None, epochs: int = 6, tolerance: float = 1e-3) -> dict:
     """Train each case twice from the same weights on the same batches, eagerly and with CUDA
     graphs; the largest weight difference of each (relative to the weight's scale)."""
     small = datasets.first(synthetic("fashion_mnist", device, 512), 512, 256)
     out = {}
-    for label, config in cases.items():
+    for label, config in (cases or graph_cases()).items():
         name = label.split()[0]
         seed_all(0)
         eager = registry.build(name, input_shape=small.input_shape, num_classes=small.num_classes, **config)

@@ -7,13 +7,22 @@ from .cafo import CaFoDFA, CaFoRand
 from .ff import ForwardForward
 from .mf import MonoForward
 
-# The one registry: to add an algorithm, write its module (an Algorithm subclass with its name,
-# twin and search space) and list it here; build, tune and the twins read it from here.
+# The one registry: to add an algorithm, write its module (an Algorithm subclass with its name, twin,
+# search space, quick-preset layers, small examples and flow) and add it to this line. Building,
+# the quick preset, the tuner, the speed profiler's quick cases, the GPU check's graph cases and the
+# flow diagrams all read it from here.
 REGISTRY: dict[str, type[Algorithm]] = {cls.name: cls for cls in (
-    BPMLP, BPCNN, ForwardForward, CaFoRand, CaFoDFA, MonoForward)}
-# Each forward-only algorithm and the BP twin with the same layers.
-TWINS = {name: cls.twin for name, cls in REGISTRY.items() if cls.twin}
-NAMES: tuple[str, ...] = tuple(REGISTRY)
+    BPMLP, BPCNN, ForwardForward, MonoForward, CaFoRand, CaFoDFA)}
+
+
+def __getattr__(name: str):
+    """NAMES (every registered name) and TWINS (each forward-only algorithm's BP twin), read from
+    the registry when asked, so that an algorithm registered later is in them."""
+    if name == "NAMES":
+        return tuple(REGISTRY)
+    if name == "TWINS":
+        return {n: cls.twin for n, cls in REGISTRY.items() if cls.twin}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _is_number(value) -> bool:
@@ -45,7 +54,7 @@ def check_config(name: str, config: dict) -> None:
 def build(name: str, *, input_shape, num_classes: int, **config) -> Algorithm:
     """Construct a registered algorithm; `config` goes to its constructor."""
     if name not in REGISTRY:
-        raise ValueError(f"unknown algorithm {name!r}; registered: {', '.join(NAMES)}")
+        raise ValueError(f"unknown algorithm {name!r}; registered: {', '.join(REGISTRY)}")
     check_config(name, config)
     try:
         return REGISTRY[name](tuple(input_shape), num_classes, **config)

@@ -59,6 +59,12 @@ class Algorithm(nn.Module):
     twin: str | None = None                    # the BP algorithm with the same layers (None: a twin itself)
     search_space: tuple[Param, ...] = ()       # what `fwdlib.tune` searches (the study's space)
     extra_passes: tuple[str, ...] = ()    # methods that run passes besides learning (fwdlib.speed times them)
+    # What the kit derives from the registry, so that a new algorithm needs no edit outside its module:
+    quick: dict = {}                      # its layers in the quick preset (its twin gets the same layers)
+    architecture: tuple[str, ...] = ()    # a twin's: the constructor arguments that are its layers
+    examples: dict[str, dict] = {}        # small configurations, one per code path (the GPU check's graph cases)
+    flow: dict | None = None              # its diagram: layers, losses, detaches (fwdlib.course.flows)
+    augments = True                       # False: it trains on cached features, which cannot be augmented
 
     def stages(self) -> list[Stage]:
         return [Stage("all")]

@@ -18,6 +18,9 @@ class BackpropTwin(Algorithm):
     """Shared step: forward, one loss, full backward, one optimizer step."""
 
     search_space = (LR_BP, WD_BP)
+    flow = {"title": "Backprop (BP): one loss, gradients through every layer",
+            "layers": [("x", "input"), ("Linear+ReLU 1", "trained"), ("Linear+ReLU 2", "trained"), ("head", "trained")],
+            "losses": [("cross-entropy", (1, 2, 3))], "detach": False}
 
     def train_step(self, x, y, stage):
         logits = self.logits(x)
@@ -32,6 +35,8 @@ class BPMLP(BackpropTwin):
     """Linear+ReLU hidden layers (`hidden` widths) and a Linear head, AdamW."""
 
     name = "bp-mlp"
+    architecture = ("hidden",)
+    examples = {"": {"hidden": (64, 64)}}
 
     def __init__(self, input_shape, num_classes, *, hidden=(1000, 1000), lr=1e-3,
                  weight_decay=1e-4, optimizer="adamw"):
@@ -51,6 +56,8 @@ class BPCNN(BackpropTwin):
     """CaFo's three conv blocks (32/128/512 channels) and one Linear head, AdamW."""
 
     name = "bp-cnn"
+    architecture = ("channels",)
+    examples = {"": {"channels": (4, 8, 8)}}
 
     def __init__(self, input_shape, num_classes, *, channels=(32, 128, 512), lr=1e-3,
                  weight_decay=1e-4, optimizer="adamw"):

@@ -86,6 +86,8 @@ def with_bias(h: torch.Tensor) -> torch.Tensor:
 
 class CascadedForward(Algorithm):
     name = "cafo"
+    quick = {"channels": (8, 16, 32)}
+    augments = False                       # its predictors train on cached block features
 
     def __init__(self, input_shape, num_classes, *, blocks="rand", channels=(32, 128, 512),
                  loss="ce", lr=1e-3, weight_decay=0.0, optimizer="adamw", ridge=1.0,
@@ -320,6 +322,10 @@ class CaFoRand(CascadedForward):
     name = "cafo-rand"
     twin = "bp-cnn"
     search_space = (*PREDICTOR_SPACE, Param("epochs_per_block", 80, 500, epochs=True, applies=_trained_predictors))
+    examples = {"": {"channels": (4, 8, 8)}}
+    flow = {"title": "CaFo-Rand: random frozen blocks, one trained predictor per block",
+            "layers": [("image", "input"), ("block 1", "frozen"), ("block 2", "frozen"), ("block 3", "frozen")],
+            "predictors": True, "detach": True}
 
     def __init__(self, input_shape, num_classes, **config):
         super().__init__(input_shape, num_classes, blocks="rand", **config)
@@ -330,6 +336,10 @@ class CaFoDFA(CascadedForward):
     twin = "bp-cnn"
     search_space = (*PREDICTOR_SPACE, Param("epochs_per_block", 80, 180, epochs=True, applies=_trained_predictors),
                     Param("dfa_lr", 2e-5, 5e-4), Param("dfa_weight_decay", 1e-7, 1e-4))
+    examples = {"": {"channels": (4, 8, 8), "dfa_epochs": 2}}
+    flow = {"title": "CaFo-DFA: blocks first trained by fixed random feedback, then frozen",
+            "layers": [("image", "input"), ("block 1", "trained"), ("block 2", "trained"), ("block 3", "trained")],
+            "predictors": True, "detach": True, "feedback": True}
 
     def __init__(self, input_shape, num_classes, **config):
         super().__init__(input_shape, num_classes, blocks="dfa", **config)

@@ -108,6 +108,13 @@ class ForwardForward(Algorithm):
     search_space = (Param("lr", 2e-4, 5e-3), Param("weight_decay", 1e-4, 1e-3),      # the study's
                     Param("head_lr", 2e-3, 5e-2, applies=_head), Param("head_weight_decay", 1e-3, 1e-2, applies=_head))
     extra_passes = ("head_logits",)
+    quick = {"hidden": (256, 256, 256)}
+    examples = {"": {"hidden": (64, 64)}}
+    flow = {"title": "Forward-Forward (FF): a goodness loss per layer, inputs detached",
+            "layers": [("x with label\n(pos & neg)", "input"), ("layer 1", "trained"), ("layer 2", "trained"),
+                       ("layer 3", "trained")],
+            "losses": [("softplus(θ − g₊)\n+ softplus(g₋ − θ)", (i,)) for i in (1, 2, 3)], "detach": True,
+            "goodness": True, "detach_label": "✂ detach,\nRMS-normalise"}
 
     def __init__(self, input_shape, num_classes, *, hidden=(1000, 1000, 1000), lr=3e-4,
                  weight_decay=3e-4, optimizer="adamw", momentum=0.9, head_lr=1e-3,

@@ -36,6 +36,12 @@ class MonoForward(Algorithm):
     twin = "bp-mlp"
     # The study's space; weight decay added (it fixed 0) in the twin's range.
     search_space = (LR_BP, WD_BP, Param("epochs_per_layer", 5, 30, epochs=True, applies=_greedy))
+    quick = {"hidden": (256, 256)}
+    examples = {"": {"hidden": (64, 64)}, "greedy": {"hidden": (64, 64), "schedule": "greedy", "epochs_per_layer": 2}}
+    flow = {"title": "Mono-Forward (MF): each layer's own projection M_i and cross-entropy",
+            "layers": [("x", "input"), ("layer 1", "trained"), ("layer 2", "trained"), ("layer 3", "trained")],
+            "losses": [("CE(a₁M₁ᵀ, y)", (1,)), ("CE(a₂M₂ᵀ, y)", (2,)), ("CE(a₃M₃ᵀ, y)", (3,))],
+            "detach": True, "projections": True}
 
     def __init__(self, input_shape, num_classes, *, hidden=(1000, 1000), lr=1e-3,
                  weight_decay=0.0, optimizer="adamw", schedule="per-batch", prediction="last",

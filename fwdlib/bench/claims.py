@@ -29,8 +29,6 @@ import math
 from dataclasses import dataclass
 
 from ..runs.entry import Entry
-from .plan import REVISION_PRESETS, STUDY_PRESETS
-from ..runs.spec import RunSpec
 from .study import (CHANGE_FIELDS, PAPER_CHANGES, REVISION, REVISION_ABSTRACT, REVISION_SAYS, REVISION_SOURCE,
                     REVISION_STOPPING, family, readme_differences, revised_change)
 from .stats import MIN_DECISIVE_SEEDS

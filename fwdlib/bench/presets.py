@@ -7,9 +7,10 @@ Entries are named after the study's (`fwdlib.bench.study`): "mf" runs MF as the 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .. import data as datasets
+from .. import algorithms as registry, data as datasets
 from ..train import DEFAULT_BATCH
 from ..runs.entry import Entry
 from .study import STUDY_FF_BATCH, STUDY_FF_OPTIONS, STUDY_TUNED
@@ -94,16 +95,35 @@ def cnn_pairs(channels=(32, 128, 512), extra=None, twin_extra=None) -> list[Pair
             Pair("cafo-dfa", cfg, "bp-cnn", twin, augment=False)]
 
 
-QUICK_CNN = (8, 16, 32)
-QUICK_MLP = (256, 256)
+class RegistryPairs(Mapping):
+    """The quick preset's pairs: each registered forward-only algorithm in its `quick` layers against
+    its twin with the same layers, read from the registry when asked (a newly registered algorithm
+    is in the quick preset with no other edit)."""
+
+    def __init__(self, dataset: str):
+        self.dataset = dataset
+
+    def __getitem__(self, dataset: str) -> tuple[Pair, ...]:
+        if dataset != self.dataset:
+            raise KeyError(dataset)
+        pairs = []
+        for name, cls in registry.REGISTRY.items():
+            if cls.twin:
+                layers = {k: v for k, v in cls.quick.items() if k in registry.REGISTRY[cls.twin].architecture}
+                pairs.append(Pair(name, dict(cls.quick), cls.twin, layers, augment=None if cls.augments else False))
+        return tuple(pairs)
+
+    def __iter__(self):
+        return iter((self.dataset,))
+
+    def __len__(self) -> int:
+        return 1
+
+
 PRESETS = {
     "quick": Preset(
-        "quick", "embedded Fashion-MNIST sample, small networks, all six algorithms (CPU minutes)",
-        (datasets.SAMPLE_NAME,),
-        {datasets.SAMPLE_NAME: (Pair("ff", {"hidden": (256, 256, 256)}, "bp-mlp", {"hidden": (256, 256, 256)}),
-                                Pair("mf", {"hidden": QUICK_MLP}, "bp-mlp", {"hidden": QUICK_MLP}),
-                                *cnn_pairs(QUICK_CNN))},
-        epochs=6, patience=2, seeds=3),
+        "quick", "embedded Fashion-MNIST sample, small networks, every registered algorithm against its twin "
+        "(CPU minutes)", (datasets.SAMPLE_NAME,), RegistryPairs(datasets.SAMPLE_NAME), epochs=6, patience=2, seeds=3),
     "paper-fmnist": Preset(
         "paper-fmnist", "the study's Fashion-MNIST configurations as it ran them, with its published "
         "tuning, and the kit's variants (ff+kit, mf+per-batch) beside them",

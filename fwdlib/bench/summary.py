@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..meters.process import FOREIGN_CPU_FLOOR_S, FOREIGN_LOAD_LIMIT, contamination
 from . import stats, verdicts
-from .claims import OFFSET, REVISION_PRESETS, STUDY_PRESETS
+from .claims import OFFSET
+from .plan import REVISION_PRESETS, STUDY_PRESETS
 
 MAX_LINES = 40
 TABLES = "## The tables"          # where the summary ends in report.md

@@ -4,32 +4,19 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
+from .. import algorithms as registry
+from ..algorithms.bp import BackpropTwin
+
 
 # Colours of the flow diagrams: forward pass, a loss, where gradients flow, fixed random feedback.
 FORWARD, LOSS, GRADIENT, FEEDBACK = "#333333", "#c0392b", "#e67e22", "#8e44ad"
 
-# Per algorithm: the layers (label, kind: "input", "trained", "frozen"), the losses (label, which
-# layers' parameters it reaches), whether layer inputs are detached, and DFA's feedback.
-FLOWS = {
-    "bp": {"title": "Backprop (BP): one loss, gradients through every layer",
-           "layers": [("x", "input"), ("Linear+ReLU 1", "trained"), ("Linear+ReLU 2", "trained"), ("head", "trained")],
-           "losses": [("cross-entropy", (1, 2, 3))], "detach": False},
-    "ff": {"title": "Forward-Forward (FF): a goodness loss per layer, inputs detached",
-           "layers": [("x with label\n(pos & neg)", "input"), ("layer 1", "trained"), ("layer 2", "trained"),
-                      ("layer 3", "trained")],
-           "losses": [("softplus(θ − g₊)\n+ softplus(g₋ − θ)", (i,)) for i in (1, 2, 3)], "detach": True,
-           "goodness": True, "detach_label": "✂ detach,\nRMS-normalise"},
-    "cafo-rand": {"title": "CaFo-Rand: random frozen blocks, one trained predictor per block",
-                  "layers": [("image", "input"), ("block 1", "frozen"), ("block 2", "frozen"), ("block 3", "frozen")],
-                  "predictors": True, "detach": True},
-    "cafo-dfa": {"title": "CaFo-DFA: blocks first trained by fixed random feedback, then frozen",
-                 "layers": [("image", "input"), ("block 1", "trained"), ("block 2", "trained"), ("block 3", "trained")],
-                 "predictors": True, "detach": True, "feedback": True},
-    "mf": {"title": "Mono-Forward (MF): each layer's own projection M_i and cross-entropy",
-           "layers": [("x", "input"), ("layer 1", "trained"), ("layer 2", "trained"), ("layer 3", "trained")],
-           "losses": [("CE(a₁M₁ᵀ, y)", (1,)), ("CE(a₂M₂ᵀ, y)", (2,)), ("CE(a₃M₃ᵀ, y)", (3,))],
-           "detach": True, "projections": True},
-}
+def flows() -> dict[str, dict]:
+    """Each algorithm's diagram, as its class declares it (`flow`: the layers as (label, kind: "input",
+    "trained", "frozen"), the losses as (label, which layers' parameters it reaches), whether layer
+    inputs are detached, DFA's feedback); "bp" is every backprop twin's."""
+    found = {name: cls.flow for name, cls in registry.REGISTRY.items() if cls.twin and cls.flow}
+    return {"bp": BackpropTwin.flow, **found}
 
 
 def _box(ax, x, y, text, face, edge="#333333", hatch=None, w=1.5, h=0.7):
@@ -51,9 +38,10 @@ def flow_diagram(algorithm: str) -> Figure:
     forward pass (black), where each loss sits (red), where its gradient flows (orange, dashed)
     and where it stops (a detach, ✂), what is random or frozen (hatched), and DFA's fixed random
     feedback (purple)."""
-    if algorithm not in FLOWS:
-        raise ValueError(f"no diagram for {algorithm!r}; choose one of {', '.join(FLOWS)}")
-    spec = FLOWS[algorithm]
+    known = flows()
+    if algorithm not in known:
+        raise ValueError(f"no diagram for {algorithm!r}; choose one of {', '.join(known)}")
+    spec = known[algorithm]
     layers = spec["layers"]
     low = -2.7 if spec.get("predictors") else -0.8
     fig = Figure(figsize=(9, 1.1 * (2.4 - low)))

@@ -169,8 +169,21 @@ def describe(row: dict) -> str:
             f"{row['flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * row['fraction_of_peak']:.0f}% of the {row['peak_kind']} peak")
 
 
+def preset_cases(preset: str) -> tuple[tuple[str, str, str], ...]:
+    """The cases of a preset: the study's architectures (SPEED_CASES) for `paper`, else every entry
+    the preset runs on its first dataset (`quick`: every registered algorithm and its twin)."""
+    if preset == "paper":
+        return SPEED_CASES
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    dataset = PRESETS[preset].datasets[0]
+    return tuple((preset, dataset, str(entry)) for entry in entries_of(PRESETS[preset], dataset))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fwdlib.speed", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="paper",
+                        help="paper: the study's architectures (default); another preset: each of its entries")
     parser.add_argument("--only", help="comma-separated entries of the cases, e.g. mf+per-batch,bp-mlp@mf+per-batch")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per stage (the first is warm-up; default 3)")
     parser.add_argument("--out", default="speed-results", help="folder for speed.json")
@@ -180,9 +193,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         only = as_tuple(args.only)
-        cases = [c for c in SPEED_CASES if not only or c[2] in only]
+        known = preset_cases(args.preset)
+        cases = [c for c in known if not only or c[2] in only]
         if not cases:
-            raise ValueError(f"--only {args.only} names no case; the cases: {', '.join(c[2] for c in SPEED_CASES)}")
+            raise ValueError(f"--only {args.only} names no case; the cases: {', '.join(c[2] for c in known)}")
         if args.epochs < 1:
             raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
         speed(case_specs(cases, epochs=args.epochs, device=str(pick_device(args.device)),

@@ -5,17 +5,13 @@ from __future__ import annotations
 import hashlib
 
 from .. import algorithms as registry
-from ..algorithms.base import Param
-
-# Each algorithm declares the study's search space next to its math (weight decay added where the
-# study fixed it, in the twin's range).
-SPACES: dict[str, tuple[Param, ...]] = {name: cls.search_space for name, cls in registry.REGISTRY.items()}
-
 
 def search_space(algorithm: str, config: dict, epochs: int, only=None) -> tuple[dict, dict]:
     """(searched, fixed): searched maps name -> (low, high, kind) with kind "log" or "int";
     fixed holds epoch counts the epoch cap pins to one value."""
-    params = [p for p in SPACES[algorithm] if p.applies is None or p.applies(config)]
+    # each algorithm declares the study's space next to its math (weight decay added where the study
+    # fixed it, in the twin's range)
+    params = [p for p in registry.REGISTRY[algorithm].search_space if p.applies is None or p.applies(config)]
     if only:
         unknown = sorted(set(only) - {p.name for p in params})
         if unknown:
