@@ -26,7 +26,7 @@ $(STAMP): requirements.txt pyproject.toml
 install: $(STAMP)
 
 bench: $(STAMP)
-	$(PY) -m fwdlib.bench --preset quick
+	$(PY) -m fwdlib bench --preset quick
 
 test: unit slow notebooks browser
 
@@ -88,10 +88,10 @@ busy-check: $(STAMP)
 
 # Every GPU acceptance check (CUDA graphs, speed targets and floors, energy meter, FF run, every
 # lesson in full mode) in one go; writes gpu-check/report.md. The lessons take longest;
-# `$(PY) -m fwdlib.gpu_check --only graphs,speed,energy,ff` runs the rest. Says so and stops
+# `$(PY) -m fwdlib gpu-check --only graphs,speed,energy,ff` runs the rest. Says so and stops
 # on a machine without a CUDA GPU.
 gpu-check: $(STAMP)
-	$(PY) -m fwdlib.gpu_check --out gpu-check
+	$(PY) -m fwdlib gpu-check --out gpu-check
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

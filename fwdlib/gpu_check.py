@@ -1,4 +1,4 @@
-"""Every GPU acceptance check in one command: `make gpu-check` (python -m fwdlib.gpu_check).
+"""Every GPU acceptance check in one command: `make gpu-check` (fwdlib gpu-check).
 
 Run it once on any machine with an NVIDIA GPU (a Colab GPU runtime, a lab server, a cloud VM)
 after changing the training loop, CUDA graphs, the meters or an algorithm. It checks, and writes
@@ -17,7 +17,7 @@ to gpu-check/report.md and report.json (`--only` runs a subset; the lessons take
 5. every lesson top to bottom in full mode, each timed against what a Colab T4 session tolerates
    (`T4_BUDGET_S`, the time here scaled by the two GPUs' float32 matmul peaks).
 
-Without a CUDA GPU it says so in one line and exits with status 2. `python -m fwdlib.gpu_check
+Without a CUDA GPU it says so in one line and exits with status 2. `fwdlib gpu-check
 --overhead` measures the energy meter's own overhead on any device.
 """
 from __future__ import annotations
@@ -230,7 +230,7 @@ CHECKS = {"graphs": "CUDA graphs equal eager training", "speed": "speed targets"
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fwdlib.gpu_check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="fwdlib gpu-check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="gpu-check", help="folder for report.md and report.json")
     parser.add_argument("--data-root", help="folder holding the datasets")
     parser.add_argument("--overhead", action="store_true", help="only the energy meter's overhead (any device)")
@@ -270,5 +270,6 @@ def main(argv=None) -> int:
     return 0 if "FAIL" not in text else 1
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":          # the old form, python -m fwdlib.gpu_check
+    print("gpu-check: this command is now `fwdlib gpu-check`; the old form keeps working", file=sys.stderr)
     sys.exit(main())

@@ -1,7 +1,16 @@
-"""How a command starts and stops on a signal, and packages that load on first use; imports nothing heavy.
+"""The `fwdlib` command, how each of its commands starts and stops on a signal, and packages that load
+on first use; imports nothing heavy.
 
-`python -m fwdlib.bench` (and tune, speed) spends seconds importing torch before its own error
-boundary exists. `launch` makes that boundary first: a Ctrl-C or a SIGTERM at any moment, the
+    fwdlib bench [--preset quick ...]          the head-to-head benchmark
+    fwdlib bench status|report|export|import|plan|remove-unit ...   a pooled study's other actions
+    fwdlib tune [status] ...                   the hyperparameter search
+    fwdlib speed ...                           the speed profiler
+    fwdlib gpu-check ...                       every GPU acceptance check
+
+(`python -m fwdlib ...` is the same command.) The old forms, `python -m fwdlib.bench --status` and
+the like, keep working and say their new name in one line.
+
+A command spends seconds importing torch before its own error boundary exists. `launch` makes that boundary first: a Ctrl-C or a SIGTERM at any moment, the
 imports included, ends the command with one line and 128 + the signal's number (Ctrl-C 130,
 SIGTERM 143), never with a traceback, and every `finally` on the way runs.
 """
@@ -66,26 +75,74 @@ def stop_on_signals():
         signal.signal(signal.SIGTERM, previous)
 
 
-def launch(command: str, module: str) -> int:
-    """Import `module` and run its main(), a signal stopping either with one line."""
+# command -> its module; and the actions each command once took as flags
+COMMANDS = {"bench": "fwdlib.bench.cli", "tune": "fwdlib.tune.cli", "speed": "fwdlib.speed.profiler",
+            "gpu-check": "fwdlib.gpu_check"}
+ACTIONS = {"bench": {"status": "--status", "report": "--report-only", "export": "--export", "import": "--import",
+                     "plan": "--plan-only", "remove-unit": "--remove-unit"},
+           "tune": {"status": "--status"}}
+
+
+def new_form(command: str, argv: list[str]) -> str:
+    """The `fwdlib` command line that an old one (`python -m fwdlib.bench --status ...`) is now."""
+    flags = {flag: action for action, flag in ACTIONS.get(command, {}).items()}
+    action = next((flags[a.split("=")[0]] for a in argv if a.split("=")[0] in flags), None)
+    return f"fwdlib {command}" + (f" {action}" if action else "")
+
+
+def launch(command: str, module: str, argv: list[str] | None = None) -> int:
+    """Import `module` and run its main() on `argv` (default: the command line), a signal stopping
+    either with one line."""
     main = None
     try:
         with stop_on_signals():
             main = importlib.import_module(module).main
-            return main()
+            return main(argv)
     except KeyboardInterrupt as stop:        # a main() that has no boundary of its own, or the imports
         print(f"\n{command}: {str(stop) or 'interrupted'}" + ("" if main else " while starting; nothing was run"),
               file=sys.stderr)
         return exit_code_of(stop)
 
 
+USAGE = ("usage: fwdlib {bench,tune,speed,gpu-check} [ACTION] [OPTIONS]\n"
+         "  fwdlib bench [--preset quick ...]; fwdlib bench status|report|export|import|plan|remove-unit ...\n"
+         "  fwdlib tune [status] ...; fwdlib speed ...; fwdlib gpu-check ...\n"
+         "  fwdlib COMMAND --help: that command's options")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`fwdlib COMMAND [ACTION] ...`: the action becomes the flag the command reads."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE, file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"fwdlib: unknown command {command!r}; choose one of {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    if rest and rest[0] in ACTIONS.get(command, {}):
+        rest = [ACTIONS[command][rest[0]], *rest[1:]]
+    return launch(f"fwdlib {command}", COMMANDS[command], rest)
+
+
+def old_form(command: str) -> int:
+    """`python -m fwdlib.bench ...` and the fwdlib-bench scripts: as before, with the new name said once."""
+    argv = sys.argv[1:]
+    print(f"{command}: this command is now `{new_form(command, argv)}`; the old form keeps working", file=sys.stderr)
+    return launch(command, COMMANDS[command], argv)
+
+
+def fwdlib() -> None:
+    sys.exit(main())
+
+
 def bench() -> None:
-    sys.exit(launch("bench", "fwdlib.bench.cli"))
+    sys.exit(old_form("bench"))
 
 
 def tune() -> None:
-    sys.exit(launch("tune", "fwdlib.tune.cli"))
+    sys.exit(old_form("tune"))
 
 
 def speed() -> None:
-    sys.exit(launch("speed", "fwdlib.speed.profiler"))
+    sys.exit(old_form("speed"))

@@ -30,7 +30,7 @@ def busy_process() -> subprocess.Popen:
 def bench_seconds() -> float:
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "fwdlib.bench", "--preset", "quick", "--no-co2", "--out", out],
+        subprocess.run([sys.executable, "-m", "fwdlib", "bench", "--preset", "quick", "--no-co2", "--out", out],
                        check=True, capture_output=True, env={**os.environ, "FWDLIB_QUICK": "1", "CUDA_VISIBLE_DEVICES": ""})
         return time.perf_counter() - start
 

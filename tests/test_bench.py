@@ -79,7 +79,7 @@ def test_a_run_spec_is_frozen_and_its_key_is_the_hash_of_its_record():
 
 def test_bad_arguments_list_the_valid_choices(capsys):
     cases = [(["--preset", "huge"], "quick, paper-fmnist, paper"),
-             (["--preset", "speed"], "python -m fwdlib.speed"),
+             (["--preset", "speed"], "fwdlib speed"),
              (["--algorithms", "rnn"], "bp-mlp"),
              (["--dataset", "imagenet"], "fashion_mnist_sample"),
              (["--protocol", "forever"], "converge, matched"),
@@ -139,7 +139,7 @@ def _lines(path):
 @pytest.mark.slow
 def test_resume_after_the_process_is_killed(tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "fwdlib.bench", "--preset", "quick", "--algorithms", "mf",
+    cmd = [sys.executable, "-m", "fwdlib", "bench", "--preset", "quick", "--algorithms", "mf",
            "--seeds", "3", "--epochs", "2", "--no-co2", "--out", str(out)]
     env = {**os.environ, "CI": "true", "FWDLIB_QUICK": "0"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -478,7 +478,7 @@ ROWS = [
         "line 4: machine is not a mapping"),
     Row("40.4 --import of a spec without epochs is named", hostile_import, 2, "line 6: spec.epochs is missing"),
     Row("40.4 --import says what was skipped and what to do", hostile_import, 2,
-        "--import skipped 7 line(s)"),
+        "import skipped 7 line(s)"),
     Row("40.5 units failed without a record end the worker with exit 1 and the fix", every_unit_failed_silent, 1,
         "failed without a record"),
     Row("40.6 a NaN measurement is skipped, never a median", nan_in_a_record, 0, "line 1: train_time_s is not finite"),
@@ -577,7 +577,7 @@ def test_fault(row, tmp_path, monkeypatch, capsys, finished):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_6_a_signal_stops_the_benchmark_with_one_line_and_frees_the_lock(tmp_path, signum):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "fwdlib.bench", "--preset", "quick", "--algorithms", "mf", "--seeds", "3",
+    cmd = [sys.executable, "-m", "fwdlib", "bench", "--preset", "quick", "--algorithms", "mf", "--seeds", "3",
            "--epochs", "2", "--no-co2", "--device", "cpu", "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "FWDLIB_QUICK": "0"}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)

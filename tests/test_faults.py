@@ -110,7 +110,7 @@ def test_an_unwritable_out_is_refused_before_anything_trains(tmp_path, capsys):
     folder = tmp_path / "ro"
     folder.mkdir()
     done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                           f"mount -t tmpfs -o ro,size=64k tmpfs {folder} && {sys.executable} -m fwdlib.bench "
+                           f"mount -t tmpfs -o ro,size=64k tmpfs {folder} && {sys.executable} -m fwdlib bench "
                            f"--out {folder}/out --epochs 1 --seeds 1"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 2 and "cannot write to the results folder" in done.stderr, done.stderr
@@ -321,7 +321,7 @@ def test_a_storage_path_under_a_file_gets_a_message(tmp_path, capsys):
 def test_a_signal_stops_the_tuner_cleanly_and_keeps_the_best_so_far(tmp_path, signum):
     storage = f"sqlite:///{tmp_path}/s.db"
     best = tmp_path / "best.json"
-    proc = subprocess.Popen([sys.executable, "-m", "fwdlib.tune", "--algorithm", "mf", "--epochs", "1",
+    proc = subprocess.Popen([sys.executable, "-m", "fwdlib", "tune", "--algorithm", "mf", "--epochs", "1",
                              "--set", "hidden=[32]", "--storage", storage, "--study", "s", "--trials", "200",
                              "--out", str(best), "--no-figures", "--pruner", "none"],
                             cwd=tmp_path, env={**os.environ, "FWDLIB_QUICK": "1"},

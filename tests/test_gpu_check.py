@@ -18,7 +18,7 @@ def test_without_a_gpu_it_says_so_in_one_line_and_exits_2(monkeypatch, capsys):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU message; a GPU machine runs the checks")
 def test_make_gpu_check_runs_the_module_and_stops_cleanly():
-    done = subprocess.run([sys.executable, "-m", "fwdlib.gpu_check"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "fwdlib", "gpu-check"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr and "make gpu-check" in done.stderr
 
 

@@ -35,8 +35,10 @@ def test_one_version_a_license_and_console_scripts():
     assert metadata.version("fwdlib") == fwdlib.__version__
     assert PYPROJECT["license"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")
     # started by fwdlib.launch, so that a Ctrl-C while torch imports ends them with one line
-    assert PYPROJECT["scripts"] == {f"fwdlib-{name}": f"fwdlib.launch:{name}" for name in ("bench", "tune", "speed")}
-    for script, flag in (("fwdlib-bench", "--preset"), ("fwdlib-tune", "--algorithm"), ("fwdlib-speed", "--only")):
+    assert PYPROJECT["scripts"] == {"fwdlib": "fwdlib.launch:fwdlib",
+                                    **{f"fwdlib-{name}": f"fwdlib.launch:{name}" for name in ("bench", "tune", "speed")}}
+    for script, flag in (("fwdlib-bench", "--preset"), ("fwdlib-tune", "--algorithm"), ("fwdlib-speed", "--only"),
+                         ("fwdlib", "gpu-check")):
         path = shutil.which(script, path=str(Path(sys.executable).parent))
         if path is None:
             pytest.fail(f"{script} is not installed: reinstall with pip install -e '.[dev]'")

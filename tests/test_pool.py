@@ -139,14 +139,14 @@ def test_flags_of_the_pooled_benchmark_need_a_storage_and_a_study(tmp_path, caps
 
 
 def bench(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "fwdlib.bench", "--no-co2", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "fwdlib", "bench", "--no-co2", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=300, env={**os.environ, "FWDLIB_QUICK": "1"})
 
 
 def test_two_workers_fill_one_study_and_its_report_equals_its_export(tmp_path):
     url = f"sqlite:///{tmp_path}/s.db"
     args = ["--algorithms", "mf", "--epochs", "2", "--seeds", "4", "--storage", url, "--study", "lab"]
-    workers = [subprocess.Popen([sys.executable, "-m", "fwdlib.bench", "--no-co2", *args, "--out", f"w{i}"],
+    workers = [subprocess.Popen([sys.executable, "-m", "fwdlib", "bench", "--no-co2", *args, "--out", f"w{i}"],
                                 cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env={**os.environ, "FWDLIB_QUICK": "1"}) for i in (1, 2)]
     logs = [w.communicate(timeout=300)[0] for w in workers]
@@ -182,7 +182,7 @@ def test_a_lost_database_loses_nothing_and_the_same_command_uploads_it(tmp_path,
     monkeypatch.setattr(Pool, "finish", lost)
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "run the same command again: it uploads them" in err and f"--import {out}" in err
+    assert "run the same command again: it uploads them" in err and f"fwdlib bench import {out}" in err
     assert len((out / "results.jsonl").read_text().splitlines()) == 2          # the unit's two runs, kept
     assert [u["state"] for u in Pool(url, "lab").units()] == ["running", "planned"]
     monkeypatch.setattr(Pool, "finish", real_finish)
@@ -233,7 +233,7 @@ def test_status_and_the_report_read_a_study_on_a_read_only_mount(tmp_path):
     writable = tmp_path / "writable"          # the one place the commands may write: a report's folder
     writable.mkdir()
     read_only = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", str(writable),
-                 "--setenv", "MPLCONFIGDIR", str(writable), sys.executable, "-m", "fwdlib.bench", "--storage", url,
+                 "--setenv", "MPLCONFIGDIR", str(writable), sys.executable, "-m", "fwdlib", "bench", "--storage", url,
                  "--study", "lab"]
     status = subprocess.run([*read_only, "--status"], capture_output=True, text=True, timeout=120)
     assert status.returncode == 0 and "2 planned, 0 running, 1 done, 0 failed" in status.stdout, status.stderr

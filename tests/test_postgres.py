@@ -126,7 +126,7 @@ def postgres_url(server):
 
 
 def cli(*args) -> list[str]:
-    return [sys.executable, "-m", "fwdlib.tune", *args]
+    return [sys.executable, "-m", "fwdlib", "tune", *args]
 
 
 def env() -> dict:
@@ -262,7 +262,7 @@ def test_a_refusing_database_is_told_apart_from_a_lost_one(server, tmp_path):
 
 
 def bench_cli(*args) -> list[str]:
-    return [sys.executable, "-m", "fwdlib.bench", "--no-co2", *args]
+    return [sys.executable, "-m", "fwdlib", "bench", "--no-co2", *args]
 
 
 def units_of_study(url: str, study: str) -> list[dict]:

@@ -167,7 +167,7 @@ def test_a_study_holding_a_bad_record_still_reports_and_remove_unit_takes_it_out
     assert [u["state"] for u in units] == ["done", "planned"] and units[1]["records"] is None
     assert len(Pool(url, "lab").records()) == 2 and capsys.readouterr().out == ""
     assert main([*study, "--remove-unit", "7"]) == 2
-    assert "study lab has no unit 7; --status lists" in capsys.readouterr().err
+    assert "study lab has no unit 7; `fwdlib bench status` lists" in capsys.readouterr().err
     assert pooled.status(Pool(url, "lab")).count("\n") == 3
 
 

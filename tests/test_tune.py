@@ -22,7 +22,7 @@ SAMPLE = "fashion_mnist_sample"
 
 
 def _cli(*args):
-    return [sys.executable, "-m", "fwdlib.tune", *args]
+    return [sys.executable, "-m", "fwdlib", "tune", *args]
 
 
 def _env():

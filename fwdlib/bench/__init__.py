@@ -1,5 +1,5 @@
 """The head-to-head benchmark: every forward-only algorithm against its backprop twin
-(`python -m fwdlib.bench`; runner.py says how a benchmark is run, and why it is fair).
+(`fwdlib bench`; runner.py says how a benchmark is run, and why it is fair).
 
 (a run's entry, spec, training and record live one floor down, in fwdlib.runs)
 study    the study's published table and how it ran each algorithm
@@ -14,7 +14,7 @@ summary, report, figures  what the results say: 40 lines first, then the tables 
 """
 from ..launch import lazy
 
-# loaded on first use: `python -m fwdlib.bench` imports torch inside its error boundary (fwdlib.launch)
+# loaded on first use: `fwdlib bench` imports torch inside its error boundary (fwdlib.launch)
 __getattr__ = lazy(__name__, {"main": ".cli:main", "PRESETS": ".presets:PRESETS", "Pair": ".presets:Pair",
                               "Preset": ".presets:Preset", "ResultsLog": ".results:ResultsLog",
                               "ResultsNotSaved": ".results:ResultsNotSaved", "run_folder": ".results:run_folder",

@@ -1,4 +1,4 @@
-"""The benchmark's command line: python -m fwdlib.bench."""
+"""The benchmark's command line: fwdlib bench."""
 from __future__ import annotations
 
 import sys
@@ -20,7 +20,9 @@ def main(argv=None) -> int:
     """The command's one error boundary: exit 0 done, 1 a run failed (the algorithm's fault), 2 bad
     input or environment (nothing trains, or a finished run could not be saved), 128 + N stopped
     by signal N (Ctrl-C 130, SIGTERM 143): one line each, saying what is kept and what to do."""
-    parser = Parser(prog="python -m fwdlib.bench", description=runner.__doc__.split("\n\n")[0])
+    parser = Parser(prog="fwdlib bench", description=runner.__doc__.split("\n\n")[0],
+                    epilog="actions (each the flag of the same name): fwdlib bench status | report | plan | "
+                           "export DIR | import DIR | remove-unit N, with --storage and --study")
     parser.add_argument("--preset", default="quick", help=f"one of: {', '.join(PRESETS)}")
     parser.add_argument("--dataset", help="comma-separated subset of the preset's datasets")
     parser.add_argument("--algorithms", help="comma-separated subset (twins follow their rival)")
@@ -37,7 +39,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rerun-contaminated", action="store_true",
                         help="rerun runs whose time and energy other work on the machine spoiled (the report counts them)")
     parser.add_argument("--params", action="append", metavar="FILE",
-                        help="best parameters from python -m fwdlib.tune (repeat for several algorithms)")
+                        help="best parameters from fwdlib tune (repeat for several algorithms)")
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild the report from OUT/results.jsonl (with --storage: from the study)")
     pooled_flags = parser.add_argument_group("a class's machines pooling seeds into one study (README: A class as one benchmark)")
@@ -97,15 +99,15 @@ def main(argv=None) -> int:
         print(f"error: {one_line(err)}. " + (
             "Nothing was changed; run the same command again when the database answers" if not worker else
             f"Every run this machine finished is kept in {out / 'results.jsonl'}; when the database is back, run "
-            "the same command again: it uploads them before it runs anything (or run: python -m fwdlib.bench "
-            f"--import {out} with the same --preset, --storage and --study)"), file=sys.stderr)
+            "the same command again: it uploads them before it runs anything (or run: fwdlib bench "
+            f"import {out} with the same --preset, --storage and --study)"), file=sys.stderr)
         return 2
     except pooled.UnitsFailed as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 1
     except OSError as err:        # the report or its figures: the results log itself is safe
         print(f"error: could not write the report in {out} ({err.strerror or err}); every finished run "
-              f"is kept in {out / 'results.jsonl'}: free space, then run with --report-only", file=sys.stderr)
+              f"is kept in {out / 'results.jsonl'}: free space, then run `fwdlib bench report` with the same --out", file=sys.stderr)
         return 2
     except (ValueError, datasets.DataError, RuntimeError) as err:
         print(f"error: {one_line(hide_secrets(str(err), args.storage) if args.storage else err)}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Best-parameter files: what `python -m fwdlib.tune` writes and `python -m fwdlib.bench --params` reads.
+"""Best-parameter files: what `fwdlib tune` writes and `fwdlib bench --params` reads.
 
 A file (format FORMAT) holds the tuned parameters, the entries they were tuned for (e.g. "mf"
 and "bp-mlp@mf") and the spec they were tuned with (`RunSpec.settings()`, less the seed and the
@@ -30,7 +30,7 @@ def params_record(spec: RunSpec, params: dict, entries, **extra) -> dict:
 
 
 def load_params(paths) -> list[dict]:
-    """Best-parameters files written by `python -m fwdlib.tune`, checked."""
+    """Best-parameters files written by `fwdlib tune`, checked."""
     tuned = []
     for path in as_tuple(paths) or ():
         path = Path(path)
@@ -39,9 +39,9 @@ def load_params(paths) -> list[dict]:
                 regular_file(path, "--params", PARAMS_MAX_BYTES)
             record = json.loads(path.read_text())
         except FileNotFoundError:
-            raise ValueError(f"--params {path}: no such file (python -m fwdlib.tune writes one)") from None
+            raise ValueError(f"--params {path}: no such file (fwdlib tune writes one)") from None
         except IsADirectoryError:
-            raise ValueError(f"--params {path} is a folder; pass the .json file python -m fwdlib.tune wrote "
+            raise ValueError(f"--params {path} is a folder; pass the .json file fwdlib tune wrote "
                              f"in it, e.g. {path / 'mf-fashion_mnist_sample.json'}") from None
         except (OSError, UnicodeDecodeError) as err:
             raise ValueError(f"--params {path}: cannot read it ({err})") from None
@@ -49,13 +49,13 @@ def load_params(paths) -> list[dict]:
             raise ValueError(f"--params {path}: not valid JSON ({err})") from None
         if isinstance(record, dict) and record.get("format") == "fwdlib-params/1":
             raise ValueError(f"--params {path} was written by an older fwdlib, which did not record the run it "
-                             "was tuned for; tune again with this version (python -m fwdlib.tune)")
+                             "was tuned for; tune again with this version (fwdlib tune)")
         if not isinstance(record, dict) or record.get("format") != FORMAT:
-            raise ValueError(f"--params {path}: not a best-parameters file of python -m fwdlib.tune "
+            raise ValueError(f"--params {path}: not a best-parameters file of fwdlib tune "
                              f"(expected format {FORMAT!r})")
         missing = [k for k in ("dataset", "entries", "params", "spec") if k not in record]
         if missing:
-            raise ValueError(f"--params {path}: {', '.join(missing)} missing; write it again with python -m fwdlib.tune")
+            raise ValueError(f"--params {path}: {', '.join(missing)} missing; write it again with fwdlib tune")
         for other in tuned:
             both = set(other["entries"]) & set(record["entries"])
             if other["dataset"] == record["dataset"] and both:
@@ -87,7 +87,7 @@ def apply_params(specs: list[RunSpec], tuned: list[dict], verbose: bool = True) 
             if refused:
                 raise ValueError(f"--params {t['path']} was tuned for {spec.entry} on another run than this "
                                  f"benchmark's (setting: this benchmark's, the tuned run's): {'; '.join(refused)}. "
-                                 f"Tune again with the benchmark's settings: python -m fwdlib.tune --algorithm "
+                                 f"Tune again with the benchmark's settings: fwdlib tune --algorithm "
                                  f"{spec.entry} --dataset {spec.dataset} (and its --preset)")
             noted = [d for d in spec.differences(t["spec"], ignore=ignore) if d.startswith(NOTED)]
             if noted and verbose:

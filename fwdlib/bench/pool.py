@@ -164,7 +164,7 @@ class Pool:
         found = self.plan()
         if found is None:
             raise ValueError(f"no study {self.study!r} in {redact(self.url)}; check --storage and --study "
-                             "(the first worker, or --plan-only, creates it)")
+                             "(the first worker, or `fwdlib bench plan`, creates it)")
         return found
 
     def join(self, plan: dict, units: list[Unit], retry_failed: bool = False,
@@ -189,7 +189,7 @@ class Pool:
             c.execute(STUDIES.insert().values(name=self.study, plan=json.dumps(plan, sort_keys=True)))
         elif (why := plan_difference(self._checked(found), plan)) is not None:
             raise ValueError(f"this worker's plan differs from study {self.study!r}: {why}. Nothing was run; "
-                             "run the study's command (python -m fwdlib.bench --status --storage URL --study "
+                             "run the study's command (fwdlib bench status --storage URL --study "
                              "NAME shows its preset), or name another --study")
         have = dict(c.execute(select(UNITS.c.unit, UNITS.c.position).where(UNITS.c.study == self.study)).all())
         new = [u for u in units if u.key not in have]
@@ -296,8 +296,8 @@ class Pool:
             where = [UNITS.c.study == self.study, UNITS.c.position == position]
             row = c.execute(select(UNITS).where(*where).with_for_update()).mappings().first()
             if row is not None and row["state"] == "running":
-                raise ValueError(f"unit {position} is running now (worker {row['worker']}); wait until --status "
-                                 "shows it done or failed, then remove it")
+                raise ValueError(f"unit {position} is running now (worker {row['worker']}); wait until `fwdlib bench "
+                                 "status` shows it done or failed, then remove it")
             if row is not None:              # that row alone, even where an edit repeated its position
                 c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit == row["unit"]).values(
                     state="planned", token=None, attempts=0, records=None, worker=None, claimed=None, heartbeat=None,

@@ -1,7 +1,7 @@
 """The pooled benchmark's commands: a worker's loop, --status, --import, --export and the report.
 
-    python -m fwdlib.bench --preset paper-fmnist --storage URL --study lab     # on every machine
-    python -m fwdlib.bench --status --storage URL --study lab                  # anyone, any time
+    fwdlib bench --preset paper-fmnist --storage URL --study lab     # on every machine
+    fwdlib bench status --storage URL --study lab                  # anyone, any time
 
 A worker writes every finished run to its own OUT/results.jsonl first, then stores its unit in
 the study: a worker that loses the database loses nothing, and the same command uploads what it
@@ -64,7 +64,7 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
             if unit is None:              # only an edited row holds a unit no plan makes
                 pool.release(key, token)
                 raise ValueError(f"study {pool.study} holds a unit ({key}) that is not in its plan (an edited row); "
-                                 "--status numbers it: remove it with --remove-unit N, then run again")
+                                 "`fwdlib bench status` numbers it: remove it with `fwdlib bench remove-unit N`, then run again")
             say(one_line(f"  {unit.label}" + (f" ({note})" if note else "")), flush=True)
             beat = pool.heartbeat(key, token)
             try:
@@ -168,7 +168,7 @@ def import_folder(preset: str, pool: Pool, folder: Path, *, dataset=None, algori
               + (f"; {foreign} record(s) are not in its plan (another preset or settings, or seeds beyond "
                  f"its {planned_seeds}: add them with --seeds)" if foreign else ""))
     if log.skipped:
-        raise ValueError(f"--import skipped {log.skipped} line(s) of {path} that are not usable records (each named "
+        raise ValueError(f"import skipped {log.skipped} line(s) of {path} that are not usable records (each named "
                          "above with its line and field); every whole unit of the usable ones was imported. Fix or delete those lines, "
                          "then import again")
     return stored
@@ -188,7 +188,7 @@ def export(pool: Pool, folder: Path) -> int:
         for r in new:
             log.append(r)
     print(f"bench: exported {len(new)} record(s) of study {pool.study} to {log.path} ({len(records) - len(new)} "
-          f"already there); the report: python -m fwdlib.bench --report-only --out {folder}")
+          f"already there); the report: fwdlib bench report --out {folder}")
     return len(new)
 
 
@@ -208,8 +208,8 @@ def remove_unit(pool: Pool, position: int) -> str:
     pool.existing_plan()
     removed = pool.remove(position)
     if removed is None:
-        raise ValueError(f"--remove-unit {position}: study {pool.study} has no unit {position}; --status lists its "
-                         "units by number")
+        raise ValueError(f"remove-unit {position}: study {pool.study} has no unit {position}; `fwdlib bench status` "
+                         "lists its units by number")
     return one_line(f"bench: removed the records of unit {position} ({removed['label']}, {removed['state']}) "
                     f"from study {pool.study}; it is planned again: the next worker runs it")
 

@@ -1,7 +1,7 @@
 """The head-to-head benchmark: every forward-only algorithm against its backprop twin.
 
-    python -m fwdlib.bench --preset quick                # the default: embedded sample, CPU minutes
-    python -m fwdlib.bench --preset paper-fmnist --device cuda
+    fwdlib bench --preset quick                # the default: embedded sample, CPU minutes
+    fwdlib bench --preset paper-fmnist --device cuda
 
 Fairness: both members of a pair get the same data split, batch size, epoch cap, stopping rule
 (metric, patience, min_delta), warm-up and execution mode; the seeds run one after another, the
@@ -185,7 +185,7 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
 
     idle_s: seconds of idle-power baseline before each run, for idle-subtracted energy
     (default: 3 on CUDA, where energy is measured; 0 elsewhere).
-    params: best-parameters file(s) of `python -m fwdlib.tune`, merged into the runs they fit.
+    params: best-parameters file(s) of `fwdlib tune`, merged into the runs they fit.
     margins: the verdicts' practical margins (default `verdicts.MARGINS`).
     rerun_contaminated: run again each pair (at its seed) with a run whose time and energy other
     work on the machine spoiled (`contamination`), whole and back to back; the new records
@@ -222,7 +222,7 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
 def check_input(preset, dataset, algorithm_list, protocol, seeds, epochs, idle_s=None):
     """The preset, its datasets and the algorithms named, each checked: (preset, datasets, names)."""
     if preset == "speed":
-        raise ValueError("the speed profiler is a command of its own: python -m fwdlib.speed")
+        raise ValueError("the speed profiler is a command of its own: fwdlib speed")
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if protocol not in PROTOCOLS:

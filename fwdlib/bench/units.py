@@ -108,12 +108,12 @@ def stored_records(text: str | None, where: str) -> list[Record]:
     except (ValueError, RecursionError):
         found = None
     if not isinstance(found, list):
-        print(f"bench: {where} holds no list of records; skipped (bench --remove-unit removes it)")
+        print(f"bench: {where} holds no list of records; skipped (fwdlib bench remove-unit N removes it)")
         return []
     kept = []
     for i, values in enumerate(found):
         try:
             kept.append(Record.from_mapping(values))
         except RecordError as err:
-            print(f"bench: {where} record {i + 1}: {err.problem}; skipped (bench --remove-unit removes it)")
+            print(f"bench: {where} record {i + 1}: {err.problem}; skipped (fwdlib bench remove-unit N removes it)")
     return kept

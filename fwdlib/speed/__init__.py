@@ -1,6 +1,6 @@
 """How fast a training step is, where its time goes, and how far it is from the machine's limit.
 
-    python -m fwdlib.speed                      # every case; --only mf+per-batch,bp-mlp@mf+per-batch
+    fwdlib speed                      # every case; --only mf+per-batch,bp-mlp@mf+per-batch
 
 Each case is a run of the `paper` preset, its RunSpec as the benchmark would train it (the
 same batch, config and augmentation); the profiler only caps its epochs. For each: seconds per epoch (beside the study's A100 figure), and
@@ -19,7 +19,7 @@ limit" on any machine, CPU or GPU.
 steps     where a step's time goes (parts, FLOPs), interleaved rival-against-twin timing
 ops       where a run's time goes operation by operation (torch.profiler), the matmuls apart
 floor     the FLOP floor of a rival against its twin, per step and per epoch, and what keeps it above
-profiler  every case timed: python -m fwdlib.speed
+profiler  every case timed: fwdlib speed
 """
 from ..launch import lazy
 
@@ -30,5 +30,5 @@ NAMES = {**{n: f".floor:{n}" for n in ("FLOOR_TOLERANCE", "Floor", "fit_ops")},
          **{n: f".steps:{n}" for n in ("PARTS", "StepBreakdown", "conv_peak", "first_stage_batch",
                                        "first_stage_breakdown", "interleaved_step_ratio", "matmul_peak",
                                        "step_breakdown")}}
-__getattr__ = lazy(__name__, NAMES)     # `python -m fwdlib.speed` imports torch inside fwdlib.launch's boundary
+__getattr__ = lazy(__name__, NAMES)     # `fwdlib speed` imports torch inside fwdlib.launch's boundary
 __all__ = sorted(NAMES)

@@ -181,7 +181,7 @@ def preset_cases(preset: str) -> tuple[tuple[str, str, str], ...]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fwdlib.speed", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="fwdlib speed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="paper",
                         help="paper: the study's architectures (default); another preset: each of its entries")
     parser.add_argument("--only", help="comma-separated entries of the cases, e.g. mf+per-batch,bp-mlp@mf+per-batch")

@@ -1,4 +1,4 @@
-"""The fair hyperparameter search (`python -m fwdlib.tune`; search.py says what makes it fair).
+"""The fair hyperparameter search (`fwdlib tune`; search.py says what makes it fair).
 
 space    what is searched, and each study's sampler seed
 storage  SQLite, a journal file or a database server; secrets never printed
@@ -12,5 +12,5 @@ NAMES = {"hide_secrets": "fwdlib.utils:hide_secrets", "redact": "fwdlib.utils:re
          "tune": ".search:tune", "sampler_seed": ".space:sampler_seed", "search_space": ".space:search_space",
          "open_storage": ".storage:open_storage", "recover_abandoned": ".workers:recover_abandoned",
          "retry_of": ".workers:retry_of", "status": ".workers:status"}
-__getattr__ = lazy(__name__, NAMES)     # `python -m fwdlib.tune` imports torch inside fwdlib.launch's boundary
+__getattr__ = lazy(__name__, NAMES)     # `fwdlib tune` imports torch inside fwdlib.launch's boundary
 __all__ = sorted(NAMES)

@@ -1,4 +1,4 @@
-"""The tuner's command line: python -m fwdlib.tune."""
+"""The tuner's command line: fwdlib tune."""
 from __future__ import annotations
 
 import json
@@ -31,7 +31,7 @@ def parse_overrides(items) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = Parser(prog="python -m fwdlib.tune", description=search.__doc__.split("\n\n")[0])
+    parser = Parser(prog="fwdlib tune", description=search.__doc__.split("\n\n")[0])
     parser.add_argument("--algorithm",
                         help=f"one of {', '.join(registry.NAMES)}, or an entry such as bp-mlp@mf or mf+per-batch")
     parser.add_argument("--dataset", default=datasets.SAMPLE_NAME, help=", ".join(datasets.NAMES))

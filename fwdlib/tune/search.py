@@ -1,7 +1,7 @@
 """Hyperparameter search with Optuna: the same fair search for every algorithm.
 
-    python -m fwdlib.tune --algorithm mf --dataset fashion_mnist_sample --trials 20
-    python -m fwdlib.bench --params tune-results/mf-fashion_mnist_sample.json
+    fwdlib tune --algorithm mf --dataset fashion_mnist_sample --trials 20
+    fwdlib bench --params tune-results/mf-fashion_mnist_sample.json
 
 The study this kit reproduces tuned each algorithm with Optuna TPE, and its own audit found the
 tuning unfair: a median pruner for BP but none for the others, one sampler seed reused across
@@ -308,7 +308,7 @@ def summarise(study, spec: RunSpec, setup: dict, *, storage: str, out: Path, fig
     if not states[TrialState.COMPLETE]:
         diverged = sum("diverged" in t.user_attrs for t in study.get_trials(deepcopy=False))
         advice = (f"{diverged} trial(s) diverged: the searched learning rates are too large for this configuration "
-                  "(see python -m fwdlib.tune --status); narrow the search with --only, or change the configuration"
+                  "(see fwdlib tune status); narrow the search with --only, or change the configuration"
                   if diverged else "run more trials, or use --pruner none")
         raise NoCompletedTrial(f"study {study.study_name!r} has no completed trial ({counts or 'no trials'}); {advice}")
     best = study.best_trial
@@ -328,7 +328,7 @@ def summarise(study, spec: RunSpec, setup: dict, *, storage: str, out: Path, fig
         print(f"study {study.study_name}: {counts}")
         print(f"best: trial {best.number}, validation accuracy {best.value:.4f}: {format_settings(best.params)}")
         print("written: " + ", ".join(map(str, written)))
-        print(f"use it: python -m fwdlib.bench --params {out}")
+        print(f"use it: fwdlib bench --params {out}")
     return result
 
 
