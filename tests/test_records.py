@@ -250,3 +250,21 @@ def test_a_record_of_this_version_carries_its_configuration_so_no_report_plans_t
     rows = group_rows(stamped)
     assert all(row["configuration"]["study"] == "the study did not run on fashion_mnist_sample" for row in rows)
     claims.judge(rows)
+
+
+def test_every_landed_run_keeps_its_key_and_the_kernels_are_a_field_of_the_spec(sample):
+    """A run's key is the hash of its spec's record: a field added since (the optimizers' kernels)
+    is stored only where it is not the default, so every landed run resumes as the same run."""
+    from fwdlib.algorithms.base import implementation_of
+    from fwdlib.runs.build import build_model
+    records = ResultsLog(LANDED / "results.jsonl", write=False).latest()
+    assert all(r.run_spec().key == r.key for r in records) and len(records) == 25
+    fused = records[0].run_spec()
+    foreach = fused.replace(kernels="foreach")
+    assert foreach.key != fused.key and foreach.record()["kernels"] == "foreach" and "kernels" not in fused.record()
+    assert type(foreach).from_record(foreach.record(), foreach.entry) == foreach
+    assert {implementation_of(o) for o in build_model(foreach, sample).optimizers()} == {"foreach"}
+    assert {implementation_of(o) for o in build_model(fused, sample).optimizers()} == {"fused"}
+    bad = complete("mf", "mf")
+    bad["spec"]["kernels"] = "turbo"
+    assert parse_record(json.dumps(bad).encode())[1] == "spec.kernels 'turbo' is not one of fused, foreach"

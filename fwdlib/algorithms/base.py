@@ -6,7 +6,7 @@ algorithm module holds only its own math.
 """
 from __future__ import annotations
 
-import os
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -148,16 +148,34 @@ def require_images(x: torch.Tensor, who: str) -> None:
                          f"{tuple(x.shape)}; pass the dataset's images, not flattened vectors")
 
 
+KERNELS = ("fused", "foreach")
+_kernels = ["fused"]            # what make_optimizer builds by default: a run's spec says (optimizer_kernels)
+
+
+@contextlib.contextmanager
+def optimizer_kernels(kind: str):
+    """Build every optimizer inside with `kind` kernels ("fused" or "foreach"): how a run's spec
+    (`RunSpec.kernels`) reaches the algorithms, none of which needs an argument for it."""
+    if kind not in KERNELS:
+        raise ValueError(f"unknown optimizer kernels {kind!r}; choose one of {', '.join(KERNELS)}")
+    _kernels.append(kind)
+    try:
+        yield
+    finally:
+        _kernels.pop()
+
+
 def make_optimizer(params, kind: str, lr: float, weight_decay: float, momentum: float = 0.9,
                    implementation: str | None = None):
     """AdamW or SGD with momentum. `implementation`: "fused" (one kernel per step for all the
     parameters, on CPU and CUDA; measured 3-5x faster than foreach for a 4x2000 AdamW step on 2
-    CPU cores), "foreach" (one kernel per operation over all tensors) or None for FUSED_DEFAULT:
-    fused where this torch and device support it, else foreach. The math is the same."""
+    CPU cores), "foreach" (one kernel per operation over all tensors) or None for the kernels
+    `optimizer_kernels` chose (default fused): fused where this torch and device support it, else
+    foreach. The math is the same."""
     params = [p for p in params if p.requires_grad]
     if kind not in ("adamw", "sgd"):
         raise ValueError(f"unknown optimizer {kind!r}; choose 'adamw' or 'sgd'")
-    implementation = implementation or ("fused" if FUSED_DEFAULT else "foreach")
+    implementation = implementation or _kernels[-1]
     if implementation not in ("fused", "foreach"):
         raise ValueError(f"unknown optimizer implementation {implementation!r}; choose 'fused' or 'foreach'")
     options = {"lr": lr, "weight_decay": weight_decay, **({"momentum": momentum} if kind == "sgd" else {})}
@@ -168,10 +186,6 @@ def make_optimizer(params, kind: str, lr: float, weight_decay: float, momentum: 
         except (RuntimeError, ValueError, TypeError):  # an older torch, or a device without fused kernels
             pass
     return cls(params, foreach=True, **options)
-
-
-# Fused optimizers by default; FWDLIB_OPTIMIZER=foreach switches every algorithm back (A/B timing).
-FUSED_DEFAULT = os.environ.get("FWDLIB_OPTIMIZER", "fused") != "foreach"
 
 
 def implementation_of(optimizer: torch.optim.Optimizer) -> str:

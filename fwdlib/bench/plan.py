@@ -28,7 +28,7 @@ def entries_of(preset: Preset, dataset: str) -> dict[Entry, tuple[Pair, dict]]:
 
 def spec_of(preset: Preset, dataset: str, entry: Entry | str, *, protocol: str = "converge",
             epochs: int | None = None, device: str = "cpu", cuda_graphs: bool = True, seed: int = 0,
-            overrides: dict | None = None) -> RunSpec:
+            overrides: dict | None = None, kernels: str = "fused") -> RunSpec:
     """The run of `entry` on `dataset` as `preset` runs it."""
     entry = Entry.parse(str(entry))
     found = entries_of(preset, dataset)
@@ -40,7 +40,7 @@ def spec_of(preset: Preset, dataset: str, entry: Entry | str, *, protocol: str =
                    rule_of(preset, protocol, epochs),
                    # only where the data is augmented at all (CIFAR), so equal runs stay one run
                    pair.augment if datasets.augments(dataset) else None,
-                   device, cuda_graphs, seed)
+                   device, cuda_graphs, seed, kernels)
 
 
 def selected(entry: Entry, names) -> bool:

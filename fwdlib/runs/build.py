@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from .. import algorithms as registry, data as datasets
+from ..algorithms.base import optimizer_kernels
 from ..train import fit
 from .spec import RunSpec
 
@@ -17,8 +18,9 @@ def dataset_for(spec: RunSpec, data: datasets.Dataset) -> datasets.Dataset:
 
 
 def build_model(spec: RunSpec, data: datasets.Dataset) -> registry.Algorithm:
-    return registry.build(spec.algorithm, input_shape=data.input_shape, num_classes=data.num_classes,
-                          **spec.config)
+    with optimizer_kernels(spec.kernels):
+        return registry.build(spec.algorithm, input_shape=data.input_shape, num_classes=data.num_classes,
+                              **spec.config)
 
 
 def fit_spec(model, data: datasets.Dataset, spec: RunSpec, **options):

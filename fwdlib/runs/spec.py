@@ -69,6 +69,7 @@ class RunSpec:
     device: str                   # "cpu", "cuda", "cuda:1", "mps": chosen once, at the edge
     cuda_graphs: bool             # the execution mode asked for (fit falls back to eager where it must)
     seed: int = 0
+    kernels: str = "fused"        # the optimizers' kernels: "fused" or "foreach" (the same math; an A/B of time)
 
     def __post_init__(self):
         object.__setattr__(self, "config", freeze(dict(self.config)))
@@ -84,7 +85,9 @@ class RunSpec:
         several entries, e.g. one BP-CNN twin for both CaFo variants)."""
         return {"dataset": self.dataset, "algorithm": self.algorithm, "config": thaw(self.config),
                 "batch_size": self.batch_size, **dataclasses.asdict(self.rule), "augment": self.augment,
-                "device": self.device, "cuda_graphs": self.cuda_graphs, "seed": self.seed}
+                "device": self.device, "cuda_graphs": self.cuda_graphs, "seed": self.seed,
+                # stored only where it is not the default, so that every earlier run keeps its key
+                **({"kernels": self.kernels} if self.kernels != "fused" else {})}
 
     @property
     def key(self) -> str:
@@ -95,7 +98,8 @@ class RunSpec:
     def from_record(cls, record: Mapping, entry: Entry | str) -> RunSpec:
         rule = StoppingRule(**{f.name: record[f.name] for f in dataclasses.fields(StoppingRule)})
         return cls(record["dataset"], Entry.parse(str(entry)), record["config"], record["batch_size"], rule,
-                   record.get("augment"), record["device"], record["cuda_graphs"], record["seed"])
+                   record.get("augment"), record["device"], record["cuda_graphs"], record["seed"],
+                   record.get("kernels", "fused"))
 
     def replace(self, **changes) -> RunSpec:
         return dataclasses.replace(self, **changes)
@@ -109,7 +113,7 @@ class RunSpec:
         flat = {f"config.{k}": thaw(v) for k, v in self.config.items()}
         flat.update({f"rule.{k}": v for k, v in dataclasses.asdict(self.rule).items()})
         flat.update({k: getattr(self, k) for k in ("dataset", "algorithm", "batch_size", "augment",
-                                                    "device", "cuda_graphs", "seed")})
+                                                    "device", "cuda_graphs", "seed", "kernels")})
         return flat
 
     def differences(self, other: RunSpec | Mapping, ignore=()) -> list[str]:

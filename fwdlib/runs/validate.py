@@ -16,6 +16,7 @@ import math
 import numbers
 
 from .. import algorithms as registry
+from ..algorithms.base import KERNELS
 from .entry import Entry
 from .spec import RunSpec
 
@@ -90,7 +91,8 @@ def _encodable(text: str) -> bool:
 # The spec as RunSpec.record() writes it: each field's kind (None: may be null).
 SPEC_FIELDS = {"dataset": str, "algorithm": str, "device": str, "protocol": str, "monitor": str, "config": dict,
                "seed": int, "batch_size": int, "epochs": int, "patience": (int, None), "min_delta": (float, int),
-               "augment": (str, None), "cuda_graphs": bool}
+               "augment": (str, None), "cuda_graphs": bool, "kernels": (str, None)}
+OPTIONAL_SPEC = ("augment", "kernels")          # absent in records written before them
 
 
 def _kind_problem(name: str, value, kind) -> str | None:
@@ -109,10 +111,12 @@ def _spec_problem(record: dict) -> str | None:
     if not isinstance(spec, dict):
         return "spec is not a mapping"
     for name, kind in SPEC_FIELDS.items():
-        if name not in spec and name != "augment":       # records before augmentation lack it
+        if name not in spec and name not in OPTIONAL_SPEC:
             return f"spec.{name} is missing"
         if problem := _kind_problem(f"spec.{name}", spec.get(name), kind):
             return problem
+    if spec.get("kernels", "fused") not in KERNELS:
+        return f"spec.kernels {spec['kernels']!r} is not one of {', '.join(KERNELS)}"
     if spec["algorithm"] not in registry.NAMES:
         return f"spec.algorithm {spec['algorithm']!r} is not one of {', '.join(registry.NAMES)}"
     try:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .. import data as datasets
-from ..algorithms.base import implementation_of
+from ..algorithms.base import KERNELS, implementation_of
 from ..bench.plan import entries_of, spec_of
 from ..bench.presets import PRESETS
 from ..runs.build import build_model, fit_spec
@@ -33,13 +33,14 @@ SPEED_CASES = (
 
 
 def case_specs(cases=SPEED_CASES, *, epochs: int = 3, device: str = "cpu",
-               cuda_graphs: bool = True) -> list[tuple[RunSpec, str | None]]:
+               cuda_graphs: bool = True, kernels: str = "fused") -> list[tuple[RunSpec, str | None]]:
     """(spec, its twin's run key or None) of each case: the benchmark's spec under a matched budget
     of `epochs` (no early stop). The twin is found by key: one BP-CNN run is both CaFo's twin."""
     out = []
     for preset_name, dataset, entry in cases:
         preset = PRESETS[preset_name]
-        settings = {"protocol": "matched", "epochs": epochs, "device": device, "cuda_graphs": cuda_graphs}
+        settings = {"protocol": "matched", "epochs": epochs, "device": device, "cuda_graphs": cuda_graphs,
+                    "kernels": kernels}
         spec = spec_of(preset, dataset, entry, **settings)
         pair = entries_of(preset, dataset)[spec.entry][0]
         twin = None if spec.entry.is_twin else spec_of(preset, dataset, spec.entry.twin_of(pair.twin), **settings).key
@@ -190,6 +191,8 @@ def main(argv=None) -> int:
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     parser.add_argument("--data-root", help="folder holding the datasets (else synthetic tensors of their shape)")
     parser.add_argument("--no-cuda-graphs", action="store_true", help="run every step eagerly")
+    parser.add_argument("--optimizer-kernels", choices=KERNELS, default="fused",
+                        help="the optimizers' kernels (default fused; foreach for an A/B of the same math)")
     args = parser.parse_args(argv)
     try:
         only = as_tuple(args.only)
@@ -200,7 +203,8 @@ def main(argv=None) -> int:
         if args.epochs < 1:
             raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
         speed(case_specs(cases, epochs=args.epochs, device=str(pick_device(args.device)),
-                         cuda_graphs=not args.no_cuda_graphs), out=args.out, root=args.data_root)
+                         cuda_graphs=not args.no_cuda_graphs, kernels=args.optimizer_kernels),
+              out=args.out, root=args.data_root)
     except (ValueError, RuntimeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
