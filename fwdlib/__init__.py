@@ -1,7 +1,9 @@
 """fwdlib: deep learning without backpropagation (FF, CaFo, MF), measured against backprop.
 
 Its floors, each importing only those below it:
-    launch, utils, graphs, meters    how a command starts and stops on a signal (no torch); helpers; CUDA
+    launch, session, files,          the fwdlib command and its signals (no torch); a student's session (device,
+    processes, commandline,          seeds, quick mode, threads); files written whole; other processes; command
+    graphs, meters                   lines with secrets hidden; CUDA
                                      graphs; energy by backend with provenance, step memory
     data, algorithms                 datasets on the device; the math of FF, CaFo, MF and their BP twins
     train                            one training loop (eager or CUDA graphs)
@@ -29,10 +31,10 @@ MODULES = {
     "presets": "fwdlib.bench.presets", "study": "fwdlib.bench.study", "params": "fwdlib.bench.params",
     "report": "fwdlib.bench.report", "verdicts": "fwdlib.bench.verdicts", "stats": "fwdlib.bench.stats",
     "tune": "fwdlib.tune", "speed": "fwdlib.speed",
-    "plots": "fwdlib.course.plots", "checks": "fwdlib.course.checks", "utils": "fwdlib.utils",
+    "plots": "fwdlib.course.plots", "checks": "fwdlib.course.checks", "session": "fwdlib.session",
 }
 HELPERS = ("banner", "pick_device", "quick_mode", "seed_all", "use_quick_mode", "use_training_threads")
 # the run floor's two types, for a reader of results: `from fwdlib import RunSpec, Record`
 TYPES = {"RunSpec": "fwdlib.runs.spec:RunSpec", "Record": "fwdlib.runs.record:Record"}
-__getattr__ = lazy(__name__, {**MODULES, **TYPES, **{name: f"fwdlib.utils:{name}" for name in HELPERS}})
+__getattr__ = lazy(__name__, {**MODULES, **TYPES, **{name: f"fwdlib.session:{name}" for name in HELPERS}})
 __all__ = [*HELPERS, "__version__", *MODULES, *TYPES]

@@ -41,7 +41,8 @@ from .bench.presets import PRESETS
 from .runs.build import build_model, fit_spec
 from .speed import FLOOR_TOLERANCE, case_specs, matmul_peak, speed, synthetic
 from .train import DEFAULT_BATCH, evaluate, fit
-from .utils import as_json, atomic_write, pick_device, seed_all, synchronize
+from .files import as_json, atomic_write
+from .session import pick_device, seed_all, synchronize
 
 NO_GPU = ("gpu-check: no CUDA GPU here (torch.cuda.is_available() is False); run `make gpu-check` on a "
           "machine with an NVIDIA GPU, e.g. a Colab GPU runtime")

@@ -19,7 +19,7 @@ from .algorithms.base import Algorithm, Stage, StageData
 from .data import Dataset, Split, batches
 from .graphs import GraphedStep, execution_mode
 from .meters.memory import SavedTensors, StepMemory, stage_cache_bytes, step_memory
-from .utils import synchronize, use_training_threads
+from .session import synchronize, use_training_threads
 
 DEFAULT_BATCH = 128        # the study's batch for every algorithm but FF (bench/study.py)
 

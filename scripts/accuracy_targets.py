@@ -14,7 +14,7 @@ import time
 import torch
 
 from fwdlib import algorithms, data, train
-from fwdlib.utils import pick_device, seed_all
+from fwdlib.session import pick_device, seed_all
 
 # (label, algorithm, config, fit options)
 TARGETS = (

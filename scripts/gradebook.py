@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 import make_exercises  # noqa: E402
-from fwdlib.utils import atomic_write  # noqa: E402
+from fwdlib.files import atomic_write  # noqa: E402
 from grading import ASSIGNMENT, POINTS, Exercise, bubblewrap, grade_student, nbgrader, nbgrader_id, write_config  # noqa: E402
 
 RELEASE = ROOT / "release"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from fwdlib.utils import atomic_write  # noqa: E402
+from fwdlib.files import atomic_write  # noqa: E402
 
 PYPROJECT = ROOT / "pyproject.toml"
 SECTION = re.compile(r"^\[tool\.fwdlib\.course\]\n(?:.*\n)*?(?=\[|\Z)", re.MULTILINE)

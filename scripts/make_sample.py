@@ -17,7 +17,7 @@ import numpy as np
 
 from fwdlib.data.catalog import SAMPLE_FILE, SAMPLE_MANIFEST
 from fwdlib.data.sources import _find_idx, _read_idx_set, sha256
-from fwdlib.utils import atomic_write
+from fwdlib.files import atomic_write
 
 TRAIN_PER_CLASS, TEST_PER_CLASS, SEED = 600, 100, 0
 

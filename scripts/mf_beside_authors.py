@@ -28,7 +28,7 @@ from fwdlib.bench.presets import PRESETS
 from fwdlib.bench.runner import build_model, fit_spec
 from fwdlib.bench.study import STUDY_TUNED
 from fwdlib.train import evaluate
-from fwdlib.utils import seed_all
+from fwdlib.session import seed_all
 
 TUNED = STUDY_TUNED[("fashion_mnist", "mf")]
 AUTHORS_CONFIG = {"algorithm_params": {

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from fwdlib import data, utils
+from fwdlib import data, files
 from fwdlib.data import DataError, sources
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
@@ -187,9 +187,9 @@ def test_atomic_write_never_leaves_a_half_file(tmp_path, monkeypatch):
     def interrupted(fd):
         raise KeyboardInterrupt            # killed after writing, before the rename
 
-    monkeypatch.setattr(utils.os, "fsync", interrupted)
+    monkeypatch.setattr(files.os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        utils.atomic_write(target, b"x" * 1000)
+        files.atomic_write(target, b"x" * 1000)
     assert list(target.parent.iterdir()) == [target] and target.read_bytes() == b"old complete file"
 
 

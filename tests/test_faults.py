@@ -22,7 +22,7 @@ from fwdlib.algorithms.base import Algorithm
 from fwdlib.bench import ResultsLog, ResultsNotSaved, results
 from fwdlib.bench.params import params_record
 from fwdlib.bench.plan import spec_of
-from fwdlib.utils import process_start
+from fwdlib.processes import process_start
 
 from conftest import record
 

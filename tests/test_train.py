@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from fwdlib import algorithms, train, utils
+from fwdlib import algorithms, train, session
 from fwdlib.algorithms.base import Algorithm
 from fwdlib.data import Dataset, Split
 
@@ -147,14 +147,14 @@ def test_cpu_training_leaves_one_core_to_the_rest_of_the_machine(monkeypatch):
     """A thread per core waits at every op's barrier for the core a busy program holds."""
     before = torch.get_num_threads()
     try:
-        for cpus, threads in ((1, 1), (2, 1), (8, min(7, utils.DEFAULT_THREADS))):
-            monkeypatch.setattr(utils.os, "sched_getaffinity", lambda pid, n=cpus: set(range(n)))
+        for cpus, threads in ((1, 1), (2, 1), (8, min(7, session.DEFAULT_THREADS))):
+            monkeypatch.setattr(session.os, "sched_getaffinity", lambda pid, n=cpus: set(range(n)))
             train.fit(Scripted([1.0, 0.9]), tiny_dataset(), epochs=2, batch_size=16)
             assert torch.get_num_threads() == threads, (cpus, torch.get_num_threads())
         monkeypatch.setenv("FWDLIB_THREADS", "3")
-        assert utils.use_training_threads() == 3 == torch.get_num_threads()
+        assert session.use_training_threads() == 3 == torch.get_num_threads()
         monkeypatch.setenv("FWDLIB_THREADS", "two")
         with pytest.raises(ValueError, match="FWDLIB_THREADS must be a positive whole number"):
-            utils.use_training_threads()
+            session.use_training_threads()
     finally:
         torch.set_num_threads(before)

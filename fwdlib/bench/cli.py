@@ -6,7 +6,8 @@ from pathlib import Path
 
 from .. import data as datasets
 from ..launch import exit_code_of, stop_on_signals
-from ..utils import Parser, hide_secrets, one_line
+from ..commandline import Parser, hide_secrets, one_line
+from ..session import quick_mode
 from . import database, pool, pooled, runner
 from .presets import PRESETS
 from .report import title_of, write_report
@@ -79,6 +80,8 @@ def main(argv=None) -> int:
     try:
         with stop_on_signals():
             margins = parse_margins(args.margins)
+            if args.seeds is None and args.preset == "quick" and quick_mode():
+                args.seeds = 1          # the command's edge reads FWDLIB_QUICK (CI, make notebooks); the library does not
             if args.storage:
                 return pooled_main(args, out, margins)
             if args.report_only:

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..utils import hide_secrets, redact
+from ..commandline import hide_secrets, redact
 
 
 # A running unit or trial beats every HEARTBEAT_S; silent for GRACE_S, another worker takes it on.

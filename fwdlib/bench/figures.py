@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from ..utils import atomic_write
+from ..files import atomic_write
 from .claims import paper_figure
 from ..runs.entry import Entry
 from .study import CHANGE_FIELDS, PAPER_CHANGES, family

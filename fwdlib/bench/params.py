@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..utils import as_tuple, format_settings, regular_file
+from ..commandline import as_tuple, format_settings
+from ..files import regular_file
 from ..runs.entry import Entry
 from ..runs.spec import RunSpec
 

@@ -31,7 +31,8 @@ from pathlib import Path
 from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, and_, create_engine, func, inspect,
                         or_, select, text, update)
 
-from ..utils import hide_secrets, redact, writable_folder
+from ..commandline import hide_secrets, redact
+from ..files import writable_folder
 from .database import (DRIVER_HINT, GRACE_S, HEARTBEAT_S, DatabaseLost, DatabaseRefused, bound_of, bounded,
                        check_liveness, engine_options, sqlite_file, sqlite_immediate)
 from ..runs.record import Record

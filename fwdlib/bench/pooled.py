@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ..meters.process import contamination
 from ..runs.record import Record
-from ..utils import one_line, redact, worker_id
+from ..commandline import one_line, redact
+from ..processes import worker_id
 from .plan import PlannedRun, plan
 from .pool import RERUN_NOTE, Heartbeat, Pool, ago
 from .units import Unit, neutral, plan_key, plan_record, units_of

@@ -23,7 +23,8 @@ from ..meters.process import FOREIGN_CPU_FLOOR_S, FOREIGN_LOAD_LIMIT, contaminat
 from ..runs.spec import RunSpec
 from .plan import configuration
 from .study import Published, differences, study_row
-from ..utils import atomic_write, format_settings
+from ..commandline import format_settings
+from ..files import atomic_write
 
 
 def interval_kind(n: int, confidence: float) -> str:

@@ -8,7 +8,8 @@ import os
 import time
 from pathlib import Path
 
-from ..utils import process_alive, process_gone, process_start, regular_file, writable_folder
+from ..files import regular_file, writable_folder
+from ..processes import process_alive, process_gone, process_start
 from ..runs.record import Record, RecordError
 
 

@@ -30,7 +30,8 @@ from ..runs.spec import MAX_EPOCHS, MAX_SEEDS, PROTOCOLS, RunSpec
 from ..meters.energy import EnergyMeter
 from ..meters.process import CpuWindow, contamination, machine
 from ..train import evaluate
-from ..utils import as_tuple, pick_device, quick_mode, seed_all
+from ..commandline import as_tuple
+from ..session import pick_device, seed_all
 from .params import apply_params, load_params
 from .report import write_report
 from .plan import PlannedRun, configuration_of, entries_of, pairs_at_seeds, plan, preset_specs
@@ -135,7 +136,7 @@ def prepare(preset: str = "quick", *, dataset=None, algorithms=None, seeds: int 
             print(f"data: {data.source}")
     specs = specs_of(preset_obj, dataset_names, names, protocol=protocol, epochs=epochs, device=device_name,
                      cuda_graphs=cuda_graphs, params=params, verbose=verbose)
-    seeds = seeds if seeds is not None else (1 if quick_mode() and preset == "quick" else preset_obj.seeds)
+    seeds = seeds if seeds is not None else preset_obj.seeds
     return Prepared(device_name, idle_s, specs, seeds, log)
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..utils import atomic_write, pick_device
+from ..files import atomic_write
+from ..session import pick_device
 from .catalog import CIFAR10_CLASSES, CIFAR_DIRS, DataError, FASHION_CLASSES, IDX_FILES, NAMES, SAMPLE_FILE, SAMPLE_MANIFEST, SAMPLE_NAME, SPECS, Spec, augments
 from .tensors import Dataset, Split
 

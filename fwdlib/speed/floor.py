@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .. import data as datasets
 from ..runs.build import build_model, fit_spec
 from ..runs.spec import RunSpec
-from ..utils import seed_all
+from ..session import seed_all
 from .ops import MATMULS, OpProfile, profile_ops
 
 FLOOR_TOLERANCE = 0.05          # "at its floor": a measured ratio within 5% of it

@@ -19,7 +19,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..utils import synchronize
+from ..session import synchronize
 
 MATMULS = "matmuls"                          # every matmul and convolution op, as one
 OUTSIDE = "outside any op"                   # Python between ops on a CPU; the device idle on a GPU

@@ -17,7 +17,9 @@ from ..bench.presets import PRESETS
 from ..runs.build import build_model, fit_spec
 from ..runs.spec import RunSpec
 from ..bench.study import study_row
-from ..utils import as_tuple, atomic_write, pick_device, seed_all, writable_folder
+from ..commandline import as_tuple
+from ..files import atomic_write, writable_folder
+from ..session import pick_device, seed_all
 from .floor import Floor, fit_ops
 from .steps import PARTS, conv_peak, first_stage_breakdown, interleaved_step_ratio, matmul_peak
 

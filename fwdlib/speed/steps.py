@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from .. import data as datasets
-from ..utils import synchronize
+from ..session import synchronize
 from .ops import OpProfile, profile_interleaved, profile_ops
 
 PARTS = ("forward", "backward", "optimizer", "extra pass")

@@ -7,8 +7,8 @@ search   the benchmark's RunSpec of an entry, trained by every trial; cli: the c
 """
 from ..launch import lazy
 
-NAMES = {"hide_secrets": "fwdlib.utils:hide_secrets", "redact": "fwdlib.utils:redact",
-         "worker_id": "fwdlib.utils:worker_id", "main": ".cli:main", "parse_overrides": ".cli:parse_overrides",
+NAMES = {"hide_secrets": "fwdlib.commandline:hide_secrets", "redact": "fwdlib.commandline:redact",
+         "worker_id": "fwdlib.processes:worker_id", "main": ".cli:main", "parse_overrides": ".cli:parse_overrides",
          "tune": ".search:tune", "sampler_seed": ".space:sampler_seed", "search_space": ".space:search_space",
          "open_storage": ".storage:open_storage", "recover_abandoned": ".workers:recover_abandoned",
          "retry_of": ".workers:retry_of", "status": ".workers:status"}

@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import algorithms as registry
 from .. import data as datasets
 from ..launch import exit_code_of
-from ..utils import Parser, as_tuple, hide_secrets
+from ..commandline import Parser, as_tuple, hide_secrets
 from . import search
 from .search import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S, NoCompletedTrial, tune
 from .workers import status

@@ -49,15 +49,9 @@ from ..runs.build import build_model, fit_spec
 from ..runs.spec import RunSpec
 from ..train import TrainingDiverged, evaluate, progress_bar, show_progress
 from ..launch import Stopped
-from ..utils import (
-    as_json,
-    atomic_write,
-    format_settings,
-    pick_device,
-    redact,
-    seed_all,
-    writable_folder,
-)
+from ..commandline import format_settings, redact
+from ..files import as_json, atomic_write, writable_folder
+from ..session import pick_device, seed_all
 from .space import sampler_seed, search_space
 from ..bench.database import GRACE_S, HEARTBEAT_S
 from .storage import has_heartbeat, open_storage

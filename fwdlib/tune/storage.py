@@ -10,7 +10,7 @@ from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from ..bench.database import DRIVER_HINT, GRACE_S, HEARTBEAT_S, check_liveness, engine_options, sqlite_file
-from ..utils import hide_secrets, redact
+from ..commandline import hide_secrets, redact
 
 # Database storage: a running trial writes a heartbeat every HEARTBEAT_S; once it has been silent
 # for GRACE_S, any live worker fails it and queues its parameters again (at most MAX_RETRIES times,

@@ -17,7 +17,8 @@ import optuna
 from optuna.trial import TrialState
 
 from ..launch import Stopped
-from ..utils import process_gone, process_start, redact, worker_id
+from ..commandline import redact
+from ..processes import process_gone, process_start, worker_id
 from ..bench.database import sqlite_file
 from .storage import has_heartbeat, open_storage, retry_of
 

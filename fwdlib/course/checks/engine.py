@@ -9,7 +9,7 @@ import torch
 
 from ... import algorithms, train
 from ...data import Dataset, first, load
-from ...utils import seed_all
+from ...session import seed_all
 
 
 class Mismatch(Exception):

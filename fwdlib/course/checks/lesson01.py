@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from ...algorithms import ff
-from ...utils import seed_all
+from ...session import seed_all
 from . import sampling
 from .contract import Case, Contract, check, check_each
 from .engine import Result, accuracy_after, describe, experiment_data, generator, measured
