@@ -5,7 +5,8 @@ Its floors, each importing only those below it:
     processes, commandline,          seeds, quick mode, threads); files written whole; other processes; command
     graphs, meters                   lines with secrets hidden; CUDA
                                      graphs; energy by backend with provenance, step memory
-    data, algorithms                 datasets on the device; the math of FF, CaFo, MF and their BP twins
+    data, algorithms, coordination   datasets on the device; the math of FF, CaFo, MF and their BP twins;
+                                     workers coordinating through a database (the tuner's and the pool's)
     train                            one training loop (eager or CUDA graphs)
     runs                             one run: its entry, its spec, building and training it, its typed record
     bench                            presets, the study's facts, the results log, a class's pool, verdicts, report

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from conftest import record, require
-from fwdlib.bench import database, pool as pool_module, pooled
+from fwdlib import coordination
+from fwdlib.bench import pool as pool_module, pooled
 from fwdlib.bench.cli import main
 from fwdlib.bench.plan import plan, preset_specs
 from fwdlib.bench.pool import Pool
@@ -281,31 +282,31 @@ def test_a_worker_stopped_by_ctrl_c_any_number_of_times_never_fails_its_unit(tmp
 
 def test_a_call_that_does_not_answer_is_given_up_after_its_bound():
     started = time.monotonic()
-    with pytest.raises(database.DatabaseLost, match="did not answer in 0.2 s"):
-        database.bounded(lambda: time.sleep(3), 0.2, "sqlite:///x.db")
+    with pytest.raises(coordination.DatabaseLost, match="did not answer in 0.2 s"):
+        coordination.bounded(lambda: time.sleep(3), 0.2, "sqlite:///x.db")
     assert time.monotonic() - started < 1.5
-    assert database.bounded(lambda: 42, 0.2, "sqlite:///x.db") == 42
+    assert coordination.bounded(lambda: 42, 0.2, "sqlite:///x.db") == 42
 
 
 @pytest.mark.parametrize("orig,kind", [
-    (type("PgError", (Exception,), {"sqlstate": "08006"})("connection lost"), database.DatabaseLost),
+    (type("PgError", (Exception,), {"sqlstate": "08006"})("connection lost"), coordination.DatabaseLost),
     (type("PgError", (Exception,), {"sqlstate": "57014"})("canceling statement due to statement timeout"),
-     database.DatabaseLost),
-    (type("PgError", (Exception,), {"sqlstate": "28P01"})("password authentication failed"), database.DatabaseRefused),
-    (type("PgError", (Exception,), {"sqlstate": "22001"})("value too long"), database.DatabaseRefused),
-    (type("PgError", (Exception,), {"sqlstate": None})('FATAL:  database "x" does not exist'), database.DatabaseRefused),
-    (type("PgError", (Exception,), {"sqlstate": None})("connection refused"), database.DatabaseLost),
-    (type("PgError", (Exception,), {"sqlstate": None})("failed to resolve host 't'"), database.DatabaseRefused),
-    (type("Sqlite", (Exception,), {"sqlite_errorname": "SQLITE_BUSY"})("database is locked"), database.DatabaseLost),
+     coordination.DatabaseLost),
+    (type("PgError", (Exception,), {"sqlstate": "28P01"})("password authentication failed"), coordination.DatabaseRefused),
+    (type("PgError", (Exception,), {"sqlstate": "22001"})("value too long"), coordination.DatabaseRefused),
+    (type("PgError", (Exception,), {"sqlstate": None})('FATAL:  database "x" does not exist'), coordination.DatabaseRefused),
+    (type("PgError", (Exception,), {"sqlstate": None})("connection refused"), coordination.DatabaseLost),
+    (type("PgError", (Exception,), {"sqlstate": None})("failed to resolve host 't'"), coordination.DatabaseRefused),
+    (type("Sqlite", (Exception,), {"sqlite_errorname": "SQLITE_BUSY"})("database is locked"), coordination.DatabaseLost),
     (type("Sqlite", (Exception,), {"sqlite_errorname": "SQLITE_READONLY"})("readonly database"),
-     database.DatabaseRefused),
+     coordination.DatabaseRefused),
 ])
 def test_a_refusal_is_told_apart_from_a_lost_database(orig, kind):
     import sqlalchemy.exc
-    told = database.failure(sqlalchemy.exc.OperationalError("SELECT", {}, orig), "postgresql://u:s3cret@h/db")
+    told = coordination.failure(sqlalchemy.exc.OperationalError("SELECT", {}, orig), "postgresql://u:s3cret@h/db")
     assert type(told) is kind and "s3cret" not in str(told)
     assert ("run the same command again" in str(told) or "check" in str(told) or "longer" in str(told)
-            or "read-only" in str(told)) if kind is database.DatabaseRefused else "failed" in str(told)
+            or "read-only" in str(told)) if kind is coordination.DatabaseRefused else "failed" in str(told)
     if "resolve host" in str(orig):
         assert "percent-encoded: %40" in str(told)
 
@@ -314,7 +315,7 @@ def test_a_heartbeat_silent_past_the_grace_interrupts_the_training(tmp_path, mon
     db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=0.5, grace_s=1.5)
 
     def frozen(*args):
-        raise database.DatabaseLost("the study's database did not answer in 1 s")
+        raise coordination.DatabaseLost("the study's database did not answer in 1 s")
     monkeypatch.setattr(db, "beat", frozen)
     started = time.monotonic()
     beat = db.heartbeat("unit", "token")
@@ -329,7 +330,7 @@ def test_a_refused_heartbeat_stops_the_training_at_once_and_says_it_was_refused(
     db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=0.5, grace_s=60)
 
     def revoked(*args):
-        raise database.DatabaseRefused("the study's database refused (permission denied for table units)")
+        raise coordination.DatabaseRefused("the study's database refused (permission denied for table units)")
     monkeypatch.setattr(db, "beat", revoked)
     beat, started = db.heartbeat("unit", "token"), time.monotonic()
     with pytest.raises(KeyboardInterrupt):
@@ -337,7 +338,7 @@ def test_a_refused_heartbeat_stops_the_training_at_once_and_says_it_was_refused(
             while time.monotonic() - started < 10:
                 time.sleep(0.01)
     told = beat.failure("mf seed 0")
-    assert time.monotonic() - started < 2 and type(told) is database.DatabaseRefused
+    assert time.monotonic() - started < 2 and type(told) is coordination.DatabaseRefused
     assert "permission denied" in str(told) and "heartbeat" not in str(told)
 
 
@@ -346,7 +347,7 @@ def test_a_worker_started_with_sigint_ignored_is_still_stopped_through_sigterm(t
     training through the SIGTERM handler the command installs instead."""
     from fwdlib.launch import Stopped, stop_on_signals
     db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=0.5, grace_s=1.5)
-    monkeypatch.setattr(db, "beat", lambda *a: (_ for _ in ()).throw(database.DatabaseLost("gone")))
+    monkeypatch.setattr(db, "beat", lambda *a: (_ for _ in ()).throw(coordination.DatabaseLost("gone")))
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     started = time.monotonic()
     try:
@@ -379,3 +380,24 @@ def test_an_sqlite_uri_spelling_names_the_same_file(tmp_path, capsys, monkeypatc
                  "--out", str(tmp_path / "o")]) == 0
     assert (tmp_path / "u.db").exists() and not any(p.name.startswith("file:") for p in tmp_path.rglob("*"))
     assert main([*study, "--status"]) == 0 and "1 units of (pair, seed)" in capsys.readouterr().out
+
+
+def test_the_tuner_and_the_pooled_benchmark_wait_and_report_alike(tmp_path, monkeypatch):
+    """coordination.Waiter and status_line: whom a worker waits for is said once, on one line, and a
+    trial's worker name with a newline (an edited storage) prints no line of its own in tune status."""
+    import optuna
+
+    from fwdlib.tune.workers import status as tune_status
+    said = []
+    monkeypatch.setattr(coordination.time, "sleep", lambda s: said.append(f"slept {s}"))
+    waiter = coordination.Waiter("bench", 2, "it comes back", lambda text, **_: said.append(text))
+    waiter.wait([(1, "unit a", "w1"), (2, "unit b", "w2\nforged")])
+    waiter.wait([(1, "unit a", "w1")])
+    assert said == ["bench: waiting for unit a of worker w1; it comes back",
+                    "bench: waiting for unit b of worker w2\\nforged; it comes back", "slept 2", "slept 2"]
+    url = f"sqlite:///{tmp_path}/t.db"
+    study = optuna.create_study(study_name="s", storage=url)
+    trial = study.ask()
+    trial.set_user_attr("worker", "lab1\n  trial   9 COMPLETE worker forged")
+    text = tune_status("s", url)
+    assert text.count("\n") == 1 and "running for" in text and "\\n" in text

@@ -46,7 +46,8 @@ def bound() -> dict[str, tuple[str, tuple[str, ...]]]:
     import numpy as np
 
     from fwdlib import gpu_check
-    from fwdlib.bench import database, stats, verdicts
+    from fwdlib import coordination
+    from fwdlib.bench import stats, verdicts
     from fwdlib.course import timetable
     from fwdlib.meters import process
 
@@ -60,7 +61,7 @@ def bound() -> dict[str, tuple[str, tuple[str, ...]]]:
             f"{stats.order_statistic_confidence(3, 1):.0%}": ("stats.order_statistic_confidence(3, 1)", STATS),
             f"{stats.order_statistic_confidence(5, 1):.2%}": ("stats.order_statistic_confidence(5, 1)", STATS),
             f"{process.FOREIGN_LOAD_LIMIT:g}": ("process.FOREIGN_LOAD_LIMIT", STATS),
-            f"{database.GRACE_S} s": ("database.GRACE_S", ("solutions/07", "exercises/07", *GUIDE)),
+            f"{coordination.GRACE_S} s": ("coordination.GRACE_S", ("solutions/07", "exercises/07", *GUIDE)),
             f"{gpu_check.MF_PEAK_FRACTION:.0%}": ("gpu_check.MF_PEAK_FRACTION", ("README.md",)),
             f"{budgets[-1] // 60} minutes": ("gpu_check.T4_BUDGET_S", ("README.md",)),
             f"{timetable.SLACK_MINUTES} minutes": ("timetable.SLACK_MINUTES", GUIDE),

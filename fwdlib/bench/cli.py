@@ -8,7 +8,8 @@ from .. import data as datasets
 from ..launch import exit_code_of, stop_on_signals
 from ..commandline import Parser, hide_secrets, one_line
 from ..session import quick_mode
-from . import database, pool, pooled, runner
+from .. import coordination
+from . import pool, pooled, runner
 from .presets import PRESETS
 from .report import title_of, write_report
 from .results import ResultsLog, ResultsNotSaved
@@ -55,10 +56,10 @@ def main(argv=None) -> int:
                               help="store DIR/results.jsonl's finished (pair, seed) units in the study and exit")
     pooled_flags.add_argument("--remove-unit", type=int, metavar="N",
                               help="remove unit N's records (its number in --status) and plan it again, then exit")
-    pooled_flags.add_argument("--heartbeat", type=float, default=database.HEARTBEAT_S, metavar="S",
-                              help=f"seconds between a running unit's heartbeats (default {database.HEARTBEAT_S})")
-    pooled_flags.add_argument("--grace", type=float, default=database.GRACE_S, metavar="S",
-                              help=f"seconds of silence after which a unit is run by another worker (default {database.GRACE_S})")
+    pooled_flags.add_argument("--heartbeat", type=float, default=coordination.HEARTBEAT_S, metavar="S",
+                              help=f"seconds between a running unit's heartbeats (default {coordination.HEARTBEAT_S})")
+    pooled_flags.add_argument("--grace", type=float, default=coordination.GRACE_S, metavar="S",
+                              help=f"seconds of silence after which a unit is run by another worker (default {coordination.GRACE_S})")
     parser.add_argument("--margins", metavar="KIND=VALUE,...",
                         help="practical margins of the verdicts (default " + ",".join(
                             f"{k}={v:g}" for k, v in MARGINS.items()) + "; accuracy in pp, the others as fractions)")

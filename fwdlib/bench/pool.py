@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import _thread
 import json
-import math
 import signal
 import threading
 import time
@@ -33,8 +32,8 @@ from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, a
 
 from ..commandline import hide_secrets, redact
 from ..files import writable_folder
-from .database import (DRIVER_HINT, GRACE_S, HEARTBEAT_S, DatabaseLost, DatabaseRefused, bound_of, bounded,
-                       check_liveness, engine_options, sqlite_file, sqlite_immediate)
+from ..coordination import (CLOCK_SLACK_S, DRIVER_HINT, GRACE_S, HEARTBEAT_S, DatabaseLost, DatabaseRefused, ago,
+                            bound_of, bounded, check_liveness, engine_options, sqlite_file, sqlite_immediate)
 from ..runs.record import Record
 from ..meters.process import contamination
 from ..runs.spec import MAX_SEEDS
@@ -42,7 +41,6 @@ from .units import stored_records, Unit, plan_difference, plan_key, plan_problem
 
 MAX_ATTEMPTS = 3            # a unit whose workers fall silent this often (it kills them?) is failed
 RELEASE_S = 2.0            # how long a stopping worker tries to give its unit back
-CLOCK_SLACK_S = 60         # a stored time further ahead of the database's clock is no time
 
 META = MetaData()
 STUDIES = Table("fwdlib_bench_studies", META,
@@ -58,14 +56,6 @@ UNITS = Table("fwdlib_bench_units", META,
 
 
 RERUN_NOTE = "run again: other work contaminated its time (--rerun-contaminated)"
-
-
-def ago(now: float, then) -> str:
-    """How long ago `then` was by the database's clock, said even when the row holds no time."""
-    seconds = now - then if isinstance(then, (int, float)) else float("nan")
-    # a time in the future (beyond the moment between two statements) is no time either
-    return (f"{seconds:.0f} s" if math.isfinite(seconds) and seconds > -CLOCK_SLACK_S
-            else "an unknown time (no valid time stored)")
 
 
 NOW_SQL = {"postgresql": "SELECT extract(epoch from clock_timestamp())",

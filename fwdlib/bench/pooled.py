@@ -9,7 +9,6 @@ kept when the database is back (before it claims anything new).
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from ..meters.process import contamination
@@ -17,7 +16,8 @@ from ..runs.record import Record
 from ..commandline import one_line, redact
 from ..processes import worker_id
 from .plan import PlannedRun, plan
-from .pool import RERUN_NOTE, Heartbeat, Pool, ago
+from ..coordination import Waiter, ago, status_line
+from .pool import RERUN_NOTE, Heartbeat, Pool
 from .units import Unit, neutral, plan_key, plan_record, units_of
 from .report import title_of, write_report
 from .results import ResultsLog
@@ -45,20 +45,15 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
         uploaded = upload(pool, units.values(), ready.log.latest(), me)
         if uploaded:
             say(f"bench: uploaded {uploaded} unit(s) finished earlier and kept in {ready.log.path}")
-        waited = set()
+        waiter = Waiter("bench", min(pool.heartbeat_s, 5), f"if that worker has stopped, its unit is run here once its "
+                        f"heartbeat has been silent {pool.grace_s:g} s (Ctrl-C stops this worker and loses nothing)", say)
         while True:
             claim = pool.claim(me)
             if claim is None:
                 running = [u for u in pool.units() if u["state"] == "running"]
                 if not running:
                     break
-                for u in running:
-                    if u["unit"] not in waited:
-                        waited.add(u["unit"])
-                        say(one_line(f"bench: waiting for {u['label']} of worker {u['worker']}; if that worker has "
-                                     f"stopped, its unit is run here once its heartbeat has been silent "
-                                     f"{pool.grace_s:g} s (Ctrl-C stops this worker and loses nothing)"), flush=True)
-                time.sleep(min(pool.heartbeat_s, 5))
+                waiter.wait([(u["unit"], u["label"], u["worker"]) for u in running])
                 continue
             key, token, note = claim
             unit = units.get(key)
@@ -222,7 +217,7 @@ def status(pool: Pool) -> str:
     units = pool.units()
     counts = {s: sum(u["state"] == s for u in units) for s in ("planned", "running", "done", "failed")}
     machines = {(r.get("machine") or {}).get("host") for r in pool.records()}
-    lines = [one_line(f"study {pool.study} in {redact(pool.url)}: preset {plan['preset']}, protocol "
+    lines = [status_line(f"study {pool.study} in {redact(pool.url)}: preset {plan['preset']}, protocol "
                       f"{plan['protocol']}, fwdlib {plan['fwdlib']}, torch {plan['torch']}.x; {len(units)} units of "
                       "(pair, seed)"),
              "  " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; {len(machines)} machine(s) contributed"]
@@ -240,6 +235,6 @@ def status(pool: Pool) -> str:
             detail = ""
         notes = [detail, f"attempt {u['attempts']}" if (u["attempts"] or 0) > 1 else "", u["note"] or ""]
         # every value on one line: a newline in an edited row must not print lines of its own
-        lines.append(one_line(f"  unit {u['position']:3d} {u['state']:8s} {u['label']}"
+        lines.append(status_line(f"  unit {u['position']:3d} {u['state']:8s} {u['label']}"
                               + "".join(f"; {n}" for n in notes if n)))
     return "\n".join(lines)

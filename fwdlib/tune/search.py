@@ -53,7 +53,7 @@ from ..commandline import format_settings, redact
 from ..files import as_json, atomic_write, writable_folder
 from ..session import pick_device, seed_all
 from .space import sampler_seed, search_space
-from ..bench.database import GRACE_S, HEARTBEAT_S
+from ..coordination import GRACE_S, HEARTBEAT_S
 from .storage import has_heartbeat, open_storage
 from .workers import (
     Interrupts,

@@ -9,16 +9,16 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
-from ..bench.database import DRIVER_HINT, GRACE_S, HEARTBEAT_S, check_liveness, engine_options, sqlite_file
+from ..coordination import DRIVER_HINT, GRACE_S, HEARTBEAT_S, check_liveness, engine_options, sqlite_file
 from ..commandline import hide_secrets, redact
 
 # Database storage: a running trial writes a heartbeat every HEARTBEAT_S; once it has been silent
 # for GRACE_S, any live worker fails it and queues its parameters again (at most MAX_RETRIES times,
 # so a trial that kills every worker it meets is not retried forever). Both defaults are the pooled
-# benchmark's too (bench/database.py).
+# benchmark's too (coordination.py).
 MAX_RETRIES = 2
 # A server that does not answer a connection, a statement or a lock within this, or a network that
-# drops, fails the call instead of holding the worker (bench/database.py). Optuna makes the calls, so
+# drops, fails the call instead of holding the worker (coordination.py). Optuna makes the calls, so
 # a server frozen outright (SIGSTOP) can still hold a tuning worker: the pooled benchmark bounds that too.
 CALL_BOUND_S = 30.0
 

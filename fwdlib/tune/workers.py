@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from ..launch import Stopped
 from ..commandline import redact
 from ..processes import process_gone, process_start, worker_id
-from ..bench.database import sqlite_file
+from ..coordination import Waiter, ago, sqlite_file, status_line
 from .storage import has_heartbeat, open_storage, retry_of
 
 
@@ -124,7 +124,10 @@ def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float 
     for the grace period; with SQLite or a journal file, only a dead process of this machine can
     be told (by its process id), so a worker stops waiting when the rest run elsewhere.
     """
-    heartbeat, waited_for = has_heartbeat(storage), set()
+    heartbeat = has_heartbeat(storage)
+    waiter = Waiter("tune", poll_s, "if that worker has stopped, its trial is failed and retried here "
+                    + ("once its heartbeat has been silent for the grace period" if heartbeat
+                       else "as soon as its process is gone"), print if verbose else (lambda *a, **k: None))
     while True:
         if interrupts is not None:
             interrupts.check()
@@ -145,14 +148,7 @@ def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float 
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if not heartbeat and all(local_pid(t) is None for t in running):
             return
-        for trial in running:
-            if verbose and trial.number not in waited_for:
-                waited_for.add(trial.number)
-                print(f"tune: waiting for trial {trial.number} of worker {trial.user_attrs.get('worker', '?')}; "
-                      "if that worker has stopped, its trial is failed and retried here "
-                      + ("once its heartbeat has been silent for the grace period" if heartbeat
-                         else "as soon as its process is gone"), flush=True)
-        time.sleep(poll_s)
+        waiter.wait([(t.number, f"trial {t.number}", t.user_attrs.get("worker", "?")) for t in running])
 
 
 class _quiet_about:
@@ -191,10 +187,10 @@ def status(study_name: str, storage: str) -> str:
     for t in study.get_trials(deepcopy=False):
         repeats = retry_of(t)
         notes = [f"val_acc {t.value:.4f}" if t.value is not None else "",
-                 f"running for {time.time() - t.datetime_start.timestamp():.0f} s"
+                 f"running for {ago(time.time(), t.datetime_start.timestamp())}"
                  if t.state.name == "RUNNING" and t.datetime_start else "",
                  f"retry of trial {repeats}" if repeats is not None else "",
                  t.user_attrs.get("surplus", ""), t.user_attrs.get("abandoned", "")]
-        lines.append(f"  trial {t.number:3d} {t.state.name:8s} worker {t.user_attrs.get('worker', '-')}"
-                     + "".join(f"; {n}" for n in notes if n))
+        lines.append(status_line(f"  trial {t.number:3d} {t.state.name:8s} worker {t.user_attrs.get('worker', '-')}"
+                                 + "".join(f"; {n}" for n in notes if n)))
     return "\n".join(lines)

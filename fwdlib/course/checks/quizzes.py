@@ -1,7 +1,7 @@
 """Self-checks of written answers: multiple choice, each wrong option with why it is wrong."""
 from __future__ import annotations
 
-from ...bench.database import GRACE_S
+from ...coordination import GRACE_S
 from ...bench.pool import MAX_ATTEMPTS
 from ...bench.study import STUDY
 from .engine import Result, verdict

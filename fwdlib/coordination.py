@@ -1,6 +1,6 @@
 """Where workers coordinate through a database: the pooled benchmark's study and the tuner's
-storage share its defaults (heartbeat, grace), its liveness rule, its reading of storage URLs and
-its bounds on every call.
+storage share its defaults (heartbeat, grace), its liveness rule, its reading of storage URLs, its
+bounds on every call, how a worker waits for others and how a status line reads.
 
 A database can fail in two ways that call for different advice. It can be *lost*: unreachable,
 restarting, or frozen (a stopped server process still accepts TCP, so without a bound a call
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import event
@@ -26,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..commandline import hide_secrets, redact
+from .commandline import hide_secrets, one_line, redact
 
 
 # A running unit or trial beats every HEARTBEAT_S; silent for GRACE_S, another worker takes it on.
@@ -178,3 +179,38 @@ def bounded(call, within: float, url: str):
             raise failure(error, url) from None
         raise error
     return answer["value"]
+
+
+CLOCK_SLACK_S = 60         # a stored time further ahead of the database's clock is no time
+
+
+def ago(now: float, then) -> str:
+    """How long ago `then` was by the database's clock, said even when the row holds no time."""
+    seconds = now - then if isinstance(then, (int, float)) else float("nan")
+    # a time in the future (beyond the moment between two statements) is no time either
+    return (f"{seconds:.0f} s" if math.isfinite(seconds) and seconds > -CLOCK_SLACK_S
+            else "an unknown time (no valid time stored)")
+
+
+def status_line(text: str) -> str:
+    """One item of a status (a unit, a trial): every value on one line, so that a newline in an
+    edited row or a worker's name cannot print lines of its own."""
+    return one_line(text)
+
+
+class Waiter:
+    """What a worker does when nothing is left to take but others still run: one of them may be
+    dead, and its unit or trial comes back once its silence proves it. Says once per item whom it
+    waits for and why that is safe, then sleeps `poll_s`."""
+
+    def __init__(self, command: str, poll_s: float, why: str, say=print):
+        self.command, self.poll_s, self.why, self.say = command, poll_s, why, say
+        self.seen: set = set()
+
+    def wait(self, items) -> None:
+        """`items`: (key, what, worker) of each unit or trial others run now."""
+        for key, what, worker in items:
+            if key not in self.seen:
+                self.seen.add(key)
+                self.say(one_line(f"{self.command}: waiting for {what} of worker {worker}; {self.why}"), flush=True)
+        time.sleep(self.poll_s)
