@@ -218,12 +218,12 @@ def test_report_and_figures_from_a_fixture(tmp_path):
 
 
 def test_the_interval_is_an_order_statistic_interval_with_its_confidence_stated():
-    few = report.summarise([1.0, 2.0, 9.0])
+    few = stats.summarise([1.0, 2.0, 9.0])
     assert (few["lo"], few["hi"], few["confidence"]) == (1.0, 9.0, 0.75)
     assert few["interval"] == "median, order-statistic interval, 75.0% confidence"
-    many = report.summarise([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 30.0])
+    many = stats.summarise([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 30.0])
     assert many["confidence"] >= 0.95 and many["hi"] < 30.0        # X(2)..X(8) of 9: 96.1%
-    assert report.summarise([4.0])["interval"] == "1 seed: no interval"
+    assert stats.summarise([4.0])["interval"] == "1 seed: no interval"
 
 
 def test_speed_uses_labelled_synthetic_tensors_when_data_is_absent():

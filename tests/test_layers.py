@@ -10,7 +10,7 @@ import fwdlib
 
 PACKAGE = Path(fwdlib.__file__).parent
 # floor of each top-level part of fwdlib; a part imports only parts on lower floors, or itself
-FLOORS = {"launch": 0, "__main__": 8, "session": 0, "files": 0, "processes": 0, "commandline": 0, "coordination": 1, "graphs": 0, "meters": 0, "data": 1, "algorithms": 2, "train": 3, "runs": 4,
+FLOORS = {"launch": 0, "__main__": 8, "session": 0, "files": 0, "processes": 0, "commandline": 0, "typed": 0, "coordination": 1, "graphs": 0, "meters": 0, "data": 1, "algorithms": 2, "train": 3, "runs": 4,
           "bench": 5, "tune": 6, "speed": 6, "course": 7, "gpu_check": 8}
 
 

@@ -114,9 +114,9 @@ def test_power_at_ten_seeds_for_an_effect_of_twice_the_margin(capsys):
     for sd in (0.4, 1.0):
         hits = 0
         for _ in range(2000):
-            item = {"comparison": stats.compare(rng.normal(2 * margin, sd, 10), margin, log=False), "better": "higher"}
-            verdicts.decide([item])
-            hits += item["outcome"] == "rival better"
+            item, = verdicts.decide([verdicts.Verdict.of(stats.compare(rng.normal(2 * margin, sd, 10), margin, log=False),
+                                                         "higher")])
+            hits += item.outcome == "rival better"
         powers[sd] = hits / 2000
     with capsys.disabled():
         print("\npower at n = 10, true accuracy gain 2 x margin (1.0 pp): "
@@ -163,12 +163,10 @@ def test_outcomes_exploratory_below_five_seeds_deterministic_by_value_and_seeds_
     acc = six["test_acc"]
     if acc["outcome"] == "inconclusive" and acc["seeds_needed"] > 6:
         assert f"about {acc['seeds_needed']} paired seeds would decide it with 80% probability" in acc["text"]
-    wide = {"comparison": stats.compare([-4.0, 0.1, 4.0], 0.5, log=False), "better": "higher"}
-    verdicts.decide([wide])                      # straddles the margin: it leans nowhere
-    assert wide["text"].startswith("exploratory (3 of 5 seeds; the interval says inconclusive)")
-    equal = {"comparison": stats.compare([1.0, 1.0, 1.0, 1.0, 1.0], 0.02, log=True), "better": "lower"}
-    verdicts.decide([equal])
-    assert equal["outcome"] == "equivalent"
+    wide, = verdicts.decide([verdicts.Verdict.of(stats.compare([-4.0, 0.1, 4.0], 0.5, log=False), "higher")])
+    assert wide.text.startswith("exploratory (3 of 5 seeds; the interval says inconclusive)")
+    equal, = verdicts.decide([verdicts.Verdict.of(stats.compare([1.0] * 5, 0.02, log=True), "lower", "memory")])
+    assert equal.outcome == "equivalent"
 
 
 def _paper_spec(entry, seed):

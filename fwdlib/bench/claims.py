@@ -32,6 +32,7 @@ from ..runs.entry import Entry
 from .study import (CHANGE_FIELDS, PAPER_CHANGES, REVISION, REVISION_ABSTRACT, REVISION_SAYS, REVISION_SOURCE,
                     REVISION_STOPPING, family, readme_differences, revised_change)
 from .stats import MIN_DECISIVE_SEEDS
+from ..typed import ReadsAsMapping
 from .verdicts import PAIRED, outcome_text, where, value_text as verdicts_value
 
 ARXIV = "arXiv 2511.01061 v1"
@@ -220,7 +221,35 @@ def memory_claim(rival: dict, twin: dict, item: dict, margin: float) -> dict:
             "verdict": "contradicted: the gain is kept (the measured saving reaches the theoretical one)"}
 
 
-def judge(rows: list[dict]) -> list[dict]:
+@dataclass(frozen=True, eq=False)
+class Judgement(ReadsAsMapping):
+    """One claim of the paper judged on one rival of the report against its twin."""
+    dataset: str
+    where: str                    # the dataset, with protocol and device where the report holds several
+    rival: str
+    twin: str
+    metric: str
+    claim: str                    # what is claimed, in words
+    says: str                     # its side: better, worse, competitive, offset, ...
+    words: str                    # the paper's own sentence (or its Appendix A row)
+    sentence: bool                # a sentence of the paper, not a figure read against the margin
+    place: str                    # where in the paper
+    figure: float | None          # the paper's figure for the pair
+    change: object                # its Appendix A row (study.PAPER_CHANGES), if any
+    readme: tuple | None          # the authors' README's other figure, if it differs
+    not_study: str | None         # why this run is not the study's configuration (None: it is)
+    revision_run: bool            # this run is the revision's configuration
+    seeds: int
+    revision: str                 # what the 2026 revision says of the pair
+    margin: str
+    size: str                     # the paper's figure against the interval here
+    outcome: str
+    decisive: bool
+    here: str                     # the measured value here, in words
+    verdict: str                  # the outcome in the claim's words, with what would settle it
+
+
+def judge(rows: list) -> list[Judgement]:
     """Each claim of the paper about each rival of the report against its twin (the rows of
     `report.group_rows`): its words and place, the paper's figure and where it comes from, the
     paired comparison here, the outcome and the size."""
@@ -263,7 +292,7 @@ def judge(rows: list[dict]) -> list[dict]:
                              else item["outcome"], decisive=decided,
                              verdict=_verdict(claim.says, item))
             found["decisive"] = found["decisive"] and not not_study
-            out.append(found)
+            out.append(Judgement(**found))
     return out
 
 

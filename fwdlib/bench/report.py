@@ -13,35 +13,21 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from pathlib import Path
 
 
 from . import claims, figures, stats, summary, verdicts
+from .stats import Summary, summarise
 from ..meters.process import FOREIGN_CPU_FLOOR_S, FOREIGN_LOAD_LIMIT, contamination
 from ..runs.spec import RunSpec
+from ..typed import ReadsAsMapping
 from .plan import configuration
 from .study import Published, differences, study_row
 from ..commandline import format_settings
 from ..files import atomic_write
-
-
-def interval_kind(n: int, confidence: float) -> str:
-    """What the interval of n seeds is, in the words the report prints."""
-    if n < 2:
-        return "1 seed: no interval"
-    return f"median, order-statistic interval, {confidence:.1%} confidence"
-
-
-def summarise(values) -> dict:
-    """Median and order-statistic interval (see the module's docstring) of the values measured."""
-    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    if not values:
-        return {"median": None, "lo": None, "hi": None, "n": 0, "interval": None, "confidence": None}
-    median, lo, hi, confidence = stats.median_interval(values)
-    return {"median": median, "lo": lo, "hi": hi, "n": len(values), "confidence": confidence,
-            "interval": interval_kind(len(values), confidence)}
 
 
 @dataclass(frozen=True)
@@ -99,72 +85,125 @@ def title_of(records: list[dict]) -> str:
     return f"study {studies.pop()}, pooled" if len(studies) == 1 and None not in studies else "from results.jsonl"
 
 
-def group_rows(records: list[dict], margins: dict | None = None) -> list[dict]:
+@dataclass(frozen=True, eq=False)
+class Row(ReadsAsMapping):
+    """One line of the report: an entry (a rival, or a rival's twin) on one dataset, protocol and
+    device, over its seeds. `metrics` holds each METRICS summary, read by name too
+    (`row["test_acc"]`); a rival's row names its twin and holds its paired verdicts."""
+    dataset: str
+    protocol: str
+    device: str
+    entry: str
+    spec: RunSpec
+    algorithm: str
+    config: Mapping
+    seeds_ok: int
+    failed: tuple[str, ...]
+    mode: tuple[str, ...]
+    memory_method: str
+    energy_sources: tuple[str, ...]
+    augmentation: str
+    study: Published | None
+    configuration: Mapping                 # how the study's and the revision's presets ran it (plan.configuration)
+    differences: tuple[str, ...]
+    saved_mib: Summary
+    machines: tuple[str, ...]
+    hosts: tuple[str, ...]
+    metrics: Mapping                       # METRICS name -> Summary
+    by_machine: Mapping                    # machine kind -> METRICS name -> Summary (several kinds only)
+    twin: str | None = None
+    twin_study: Published | None = None
+    paired: Mapping = field(default_factory=dict)  # PAIRED metric -> Verdict (a rival with a twin)
+
+    def __post_init__(self):
+        for name in ("metrics", "paired"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+        object.__setattr__(self, "by_machine", MappingProxyType({k: MappingProxyType(dict(v))
+                                                                for k, v in self.by_machine.items()}))
+
+    def __getitem__(self, name: str):
+        return self.metrics[name] if name in self.metrics else super().__getitem__(name)
+
+    def __iter__(self):
+        return iter([*self.__dataclass_fields__, *self.metrics])
+
+    def __len__(self) -> int:
+        return len(self.__dataclass_fields__) + len(self.metrics)
+
+
+def _row(dataset, protocol, device, entry, runs) -> Row:
+    """An entry's row from its runs (every seed)."""
+    ok = [r for r in runs if r["status"] == "ok"]
+    clean = [r for r in ok if not contamination(r)]
+    spec = RunSpec.from_record(runs[0]["spec"], entry)
+    kinds = sorted({machine_kind(r) for r in ok})
+    metrics, by_machine = {}, {}
+    for m in METRICS:
+        usable = clean if m.per_machine else ok
+        metrics[m.name] = summarise([m.read(r) for r in usable])
+        if m.per_machine and len(kinds) > 1:
+            for kind in kinds:
+                by_machine.setdefault(kind, {})[m.name] = summarise([m.read(r) for r in usable if machine_kind(r) == kind])
+            metrics[m.name] = summarise([]).replace(by_machine=True)
+    return Row(
+        dataset, protocol, device, entry, spec, spec.algorithm, runs[0]["spec"]["config"], len(ok),
+        tuple(r.get("reason", "") for r in runs if r["status"] != "ok"),
+        tuple(sorted({r.get("execution_mode", "?") for r in ok})),
+        MEMORY_METHOD + ("; on CUDA the allocator's peak (max_memory_allocated) beside it, and NVML's device-wide "
+                         "figure in results.jsonl" if any(r.get("gpu_peak_allocated_bytes") for r in ok) else ""),
+        tuple(sorted({s for r in ok for s in r.get("energy_sources", [])})),
+        runs[0].get("augmentation", "not recorded"), study_row(dataset, entry), configuration(runs[0]),
+        tuple(differences(spec)),
+        summarise([r["train_memory_parts"]["saved_for_backward"] / 2**20 for r in ok if r.get("train_memory_parts")]),
+        tuple(kinds), tuple(sorted({str((r.get("machine") or {}).get("host")) for r in ok if r.get("machine")})),
+        metrics, by_machine)
+
+
+def _with_twin(row: Row, twin: Row | None, rival_runs, twin_runs, margins: dict) -> Row:
+    """A rival's row with its twin's name and study, each metric's ratio of medians to the twin's,
+    and its paired verdicts (not yet decided)."""
+    if twin is None:
+        return row.replace(twin=None, twin_study=None)
+    metrics = {}
+    for name, kept in row.metrics.items():
+        mine, theirs = kept.median, twin.metrics[name].median
+        ratio = mine / theirs if mine is not None and theirs else None
+        metrics[name] = kept.replace(ratio=ratio if ratio is not None and math.isfinite(ratio) else None)  # a twin near 0
+    read = {m.name: m.read for m in METRICS}
+    return row.replace(twin=twin.entry, twin_study=twin.study, metrics=metrics,
+                       paired=verdicts.paired(rival_runs, twin_runs, read, margins))
+
+
+def group_rows(records: list, margins: dict | None = None) -> list[Row]:
     """One row per (dataset, protocol, device, entry): an entry is `ff` or `bp-mlp@ff`. Each
     rival's row holds its paired comparisons with its twin, decided as one family (`verdicts`)
     against `margins` (default verdicts.MARGINS). Paired comparisons pool every machine (each
     unit ran its pair on one); absolute costs from several kinds of machine are summarised per
     kind (`by_machine`), since a median over a laptop and a server describes neither."""
     margins = margins or verdicts.MARGINS
-    read = {m.name: m.read for m in METRICS}
     groups: dict = {}
     for r in records:
         for entry in r["entries"]:
             s = r["spec"]
-            key = (s["dataset"], s["protocol"], s["device"], entry)
-            groups.setdefault(key, []).append(r)
-    rows, runs_of = [], {}
-    for (dataset, protocol, device, entry), runs in groups.items():
-        runs_of[(dataset, protocol, device, entry)] = runs
-        ok = [r for r in runs if r["status"] == "ok"]
-        clean = [r for r in ok if not contamination(r)]
-        spec = RunSpec.from_record(runs[0]["spec"], entry)
-        row = {"dataset": dataset, "protocol": protocol, "device": device, "entry": entry, "spec": spec,
-               "algorithm": spec.algorithm, "config": runs[0]["spec"]["config"],
-               "seeds_ok": len(ok), "failed": [r.get("reason", "") for r in runs if r["status"] != "ok"],
-               "mode": sorted({r.get("execution_mode", "?") for r in ok}),
-               "memory_method": MEMORY_METHOD + ("; on CUDA the allocator's peak (max_memory_allocated) "
-                                                 "beside it, and NVML's device-wide figure in results.jsonl"
-                                                 if any(r.get("gpu_peak_allocated_bytes") for r in ok) else ""),
-               "energy_sources": sorted({s for r in ok for s in r.get("energy_sources", [])}),
-               "augmentation": runs[0].get("augmentation", "not recorded"),
-               "study": study_row(dataset, entry), "configuration": configuration(runs[0])}
-        row["differences"] = differences(spec)
-        row["saved_mib"] = summarise([r["train_memory_parts"]["saved_for_backward"] / 2**20 for r in ok
-                                      if r.get("train_memory_parts")])
-        kinds = sorted({machine_kind(r) for r in ok})
-        row["machines"], row["by_machine"] = kinds, {}
-        row["hosts"] = sorted({str((r.get("machine") or {}).get("host")) for r in ok if r.get("machine")})
-        for m in METRICS:
-            usable = clean if m.per_machine else ok
-            row[m.name] = summarise([m.read(r) for r in usable])
-            if m.per_machine and len(kinds) > 1:
-                for kind in kinds:
-                    row["by_machine"].setdefault(kind, {})[m.name] = summarise(
-                        [m.read(r) for r in usable if machine_kind(r) == kind])
-                row[m.name] = {**summarise([]), "by_machine": True}
-        rows.append(row)
-    for row in rows:                            # ratios to the twin
-        if row["spec"].entry.is_twin:
+            groups.setdefault((s["dataset"], s["protocol"], s["device"], entry), []).append(r)
+    rows = {key: _row(*key, runs) for key, runs in groups.items()}
+    for key, row in rows.items():
+        if row.spec.entry.is_twin:
             continue
-        twin = next((t for t in rows if t["spec"].entry.is_twin and t["spec"].entry.rival_entry == row["spec"].entry and
-                     (t["dataset"], t["protocol"], t["device"]) == (row["dataset"], row["protocol"], row["device"])),
-                    None)
-        row["twin"] = twin["entry"] if twin else None
-        row["twin_study"] = twin["study"] if twin else None
-        for name in (m.name for m in METRICS):
-            mine, theirs = row[name]["median"], twin[name]["median"] if twin else None
-            ratio = mine / theirs if mine is not None and theirs else None
-            row[name]["ratio"] = ratio if ratio is not None and math.isfinite(ratio) else None   # a twin near 0
-        where = (row["dataset"], row["protocol"], row["device"])
-        row["paired"] = (verdicts.paired(runs_of[(*where, row["entry"])], runs_of[(*where, twin["entry"])], read,
-                                         margins) if twin else {})
-    verdicts.decide([p for row in rows for p in row.get("paired", {}).values()])
-    return sorted(rows, key=lambda r: (r["dataset"], r["protocol"], str(r["spec"].entry.rival_entry),
-                                       r["spec"].entry.is_twin))
+        twin = next((t for t in rows.values() if t.spec.entry.is_twin and t.spec.entry.rival_entry == row.spec.entry
+                     and (t.dataset, t.protocol, t.device) == key[:3]), None)
+        rows[key] = _with_twin(row, twin, groups[key], groups[(*key[:3], twin.entry)] if twin else [], margins)
+    # one family: every rival's verdicts are decided together (Holm), then given back to their rows
+    places = [(key, metric) for key, row in rows.items() for metric in row.paired]
+    decided = verdicts.decide([rows[key].paired[metric] for key, metric in places])
+    found: dict = {}
+    for (key, metric), verdict in zip(places, decided):
+        found.setdefault(key, {})[metric] = verdict
+    rows = [row.replace(paired=found[key]) if key in found else row for key, row in rows.items()]
+    return sorted(rows, key=lambda r: (r.dataset, r.protocol, str(r.spec.entry.rival_entry), r.spec.entry.is_twin))
 
 
-def _fmt(summary: dict, digits: int = 2) -> str:
+def _fmt(summary: Summary, digits: int = 2) -> str:
     if summary.get("by_machine"):
         return "by machine kind (below)"
     if summary["median"] is None:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..typed import ReadsAsMapping
+
 LEVEL = 0.95
 MIN_DECISIVE_SEEDS = 5      # below it every outcome is exploratory
 
@@ -226,3 +228,34 @@ def seeds_to_decide(mean: float, sd: float, margin: float, alpha: float = 1 - LE
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if decided_probability(mid, mean, sd, margin, alpha) >= power else (mid, hi)
     return hi
+
+
+def interval_kind(n: int, confidence: float) -> str:
+    """What the interval of n seeds is, in the words the report prints."""
+    if n < 2:
+        return "1 seed: no interval"
+    return f"median, order-statistic interval, {confidence:.1%} confidence"
+
+
+@dataclass(frozen=True, eq=False)
+class Summary(ReadsAsMapping):
+    """One metric of one entry over its seeds: the median and its order-statistic interval, with the
+    interval's achieved confidence; `ratio`: the median's ratio to the twin's (a rival's row);
+    `by_machine`: summarised per machine kind instead (`Row.by_machine`)."""
+    median: float | None
+    lo: float | None
+    hi: float | None
+    n: int
+    interval: str | None
+    confidence: float | None
+    ratio: float | None = None
+    by_machine: bool = False
+
+
+def summarise(values) -> Summary:
+    """Median and order-statistic interval (see the module's docstring) of the values measured."""
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not values:
+        return Summary(None, None, None, 0, None, None)
+    median, lo, hi, confidence = median_interval(values)
+    return Summary(median, lo, hi, len(values), interval_kind(len(values), confidence), confidence)

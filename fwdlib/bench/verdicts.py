@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 from ..meters.process import contamination
+from ..typed import ReadsAsMapping
 from . import stats
 
 # The practical margins: a difference inside them is "no practical difference".
@@ -84,8 +85,42 @@ def parse_margins(text: str | None) -> dict:
     return margins
 
 
-def paired(rival_runs: list[dict], twin_runs: list[dict], read: dict, margins: dict) -> dict:
-    """Per PAIRED metric: the per-seed values (rival against the twin's run of the same seed),
+@dataclass(frozen=True, eq=False)
+class Verdict(ReadsAsMapping):
+    """One rival against its twin on one metric: the paired values' comparison (`paired`) and,
+    once the report's family is decided (`decide`), its outcome."""
+    label: str
+    kind: str                     # which margin applies
+    better: str                   # "higher" or "lower": the side that favours the rival
+    n: int                        # paired seeds
+    tested: bool
+    margin: str                   # the margin in words ("0.5 pp", "5%")
+    margin_value: float
+    estimate: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    comparison: stats.Comparison | None = None
+    # decided over the report's family (decide): rival better, twin better, equivalent, inconclusive,
+    # exploratory, not tested or not measured; where the interval points; Holm's note; in words
+    outcome: str | None = None
+    side: str | None = None
+    decisive: bool = False
+    p: float | None = None
+    seeds_needed: int | None = None
+    holm: str | None = None
+    text: str | None = None
+
+    @classmethod
+    def of(cls, comparison: stats.Comparison, better: str, kind: str = "accuracy") -> Verdict:
+        """One comparison on its own, ready for `decide` (a simulation of many studies)."""
+        lo, hi = comparison.interval
+        return cls(kind, kind, better, comparison.n, True, margin_text(kind, {kind: comparison.margin}),
+                   comparison.margin, comparison.estimate, None if math.isnan(lo) else lo,
+                   None if math.isnan(hi) else hi, comparison)
+
+
+def paired(rival_runs: list, twin_runs: list, read: dict, margins: dict) -> dict[str, Verdict]:
+    """Per PAIRED metric: the per-seed values (rival against the twin's run of the same seed) and
     their comparison with the margin, ready for `decide`. Time and energy leave out the seeds
     where either run was contaminated by other work on its machine (`meters.process.contamination`)."""
     twins = {r["spec"]["seed"]: r for r in twin_runs if r["status"] == "ok"}
@@ -101,14 +136,13 @@ def paired(rival_runs: list[dict], twin_runs: list[dict], read: dict, margins: d
             mine, theirs = read[pm.metric](r), read[pm.metric](t)
             if mine is not None and theirs:
                 values.append(mine / theirs if pm.log else mine - theirs)
-        item = {"label": pm.label, "kind": pm.kind, "better": pm.better, "n": len(values), "tested": pm.tested,
-                "margin": margin_text(pm.kind, margins), "margin_value": margins[pm.kind], "estimate": None,
-                "lo": None, "hi": None}
+        item = Verdict(pm.label, pm.kind, pm.better, len(values), pm.tested, margin_text(pm.kind, margins),
+                       margins[pm.kind])
         if values:
             c = stats.compare(values, margins[pm.kind], log=pm.log)
             lo, hi = c.interval
-            item.update(comparison=c, estimate=c.estimate, lo=None if math.isnan(lo) else lo,
-                        hi=None if math.isnan(hi) else hi)
+            item = item.replace(comparison=c, estimate=c.estimate, lo=None if math.isnan(lo) else lo,
+                                hi=None if math.isnan(hi) else hi)
         out[pm.metric] = item
     return out
 
@@ -119,47 +153,49 @@ def _rival_side(side: str, better: str) -> str:
     return "rival better" if (side == "above") == (better == "higher") else "twin better"
 
 
-def decide(items: list[dict], alpha: float = 1 - stats.LEVEL) -> None:
-    """Give each paired item its outcome (in place): "outcome" (rival better, twin better,
-    equivalent, inconclusive, exploratory, not tested or not measured), "side" (where its interval
-    points), "decisive", "p", "seeds_needed" and "text". `items` are one family: Holm's correction
-    runs over those that can decide (tested, enough seeds, a spread to test)."""
-    tests = []
+def decide(items: list[Verdict], alpha: float = 1 - stats.LEVEL) -> list[Verdict]:
+    """Each paired item decided, in the same order: its outcome (rival better, twin better,
+    equivalent, inconclusive, exploratory, not tested or not measured), the side its interval
+    points to, whether it is decisive, its p, the seeds that would decide it and its text. `items`
+    are one family: Holm's correction runs over those that can decide (tested, enough seeds, a
+    spread to test)."""
+    sided, tests = [], []
     for item in items:
-        c = item.get("comparison")
-        item.update(decisive=False, seeds_needed=None, p=None, side=None, holm=None)
-        if c is None or not item.get("tested", True):
+        c = item.comparison
+        if c is None or not item.tested:
+            sided.append(item)
             tests.append(None)
             continue
         side, p = c.p_value()
         if p is not None and p > alpha:          # the interval lies neither beyond nor inside the margin
             side = "inconclusive"
-        item.update(side=_rival_side(side, item["better"]), p=p)
+        sided.append(item.replace(side=_rival_side(side, item.better), p=p))
         tests.append(p if c.n >= stats.MIN_DECISIVE_SEEDS else None)
     rejected, family = stats.holm(tests, alpha), sum(p is not None for p in tests)
-    for item, passed in zip(items, rejected):
-        c = item.get("comparison")
-        if c is not None and not c.deterministic and item.get("tested", True):
-            # at Holm's first, strictest step: the level a comparison of this family must pass
-            item["seeds_needed"] = stats.seeds_to_decide(c.mean, c.sd, c.margin, alpha / max(1, family))
+    decided = []
+    for item, passed in zip(sided, rejected):
+        c, holm, decisive = item.comparison, None, False
+        # at Holm's first, strictest step: the level a comparison of this family must pass
+        needed = (stats.seeds_to_decide(c.mean, c.sd, c.margin, alpha / max(1, family))
+                  if c is not None and not c.deterministic and item.tested else None)
         if c is None:
-            item["outcome"] = "not measured"
-        elif not item.get("tested", True):
-            item["outcome"] = "not tested"
+            outcome = "not measured"
+        elif not item.tested:
+            outcome = "not tested"
         elif c.n < stats.MIN_DECISIVE_SEEDS:
-            item["outcome"] = "exploratory"
-        elif c.deterministic:
-            item.update(outcome=item["side"], decisive=True)
-        elif passed and item["side"] != "inconclusive":
-            item.update(outcome=item["side"], decisive=True)
+            outcome = "exploratory"
+        elif c.deterministic or (passed and item.side != "inconclusive"):
+            outcome, decisive = item.side, True
         else:
-            item["outcome"] = "inconclusive"
-            if item["p"] is not None and item["p"] <= alpha:      # decisive on its own, not within the family
-                item["holm"] = f"Holm: p {item['p']:.3g} above its threshold in a family of {family}"
-        item["text"] = outcome_text(item)
+            outcome = "inconclusive"
+            if item.p is not None and item.p <= alpha:      # decisive on its own, not within the family
+                holm = f"Holm: p {item.p:.3g} above its threshold in a family of {family}"
+        item = item.replace(outcome=outcome, decisive=decisive, seeds_needed=needed, holm=holm)
+        decided.append(item.replace(text=outcome_text(item)))
+    return decided
 
 
-def outcome_text(item: dict, name=lambda side: side) -> str:
+def outcome_text(item: Verdict, name=lambda side: side) -> str:
     """The outcome in words; `name` renames a side (the claims table says supported/contradicted)."""
     c, outcome = item.get("comparison"), item["outcome"]
     if c is None:
@@ -187,7 +223,7 @@ def where(row: dict, rows: list[dict]) -> str:
                      + ([row["device"]] if len(devices) > 1 else []))
 
 
-def value_text(item: dict) -> str:
+def value_text(item: Verdict) -> str:
     """An estimate with its interval as the metric reads: +0.29 pp [+0.04, +0.53] or x1.18 [1.05, 1.32];
     a value identical across seeds has no interval."""
     if item["estimate"] is None:

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..typed import ReadsAsMapping
 from .entry import Entry
 from .spec import RunSpec, freeze, thaw
 from .validate import MAX_LINE_BYTES, record_problem
@@ -39,7 +40,7 @@ class RecordError(ValueError):
 
 
 @dataclass(frozen=True)
-class Record(Mapping):
+class Record(ReadsAsMapping):
     # what ran
     key: str
     spec: Mapping
