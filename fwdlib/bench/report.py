@@ -22,7 +22,7 @@ from pathlib import Path
 from . import claims, figures, stats, summary, verdicts
 from .stats import Summary, summarise
 from ..meters.process import FOREIGN_CPU_FLOOR_S, FOREIGN_LOAD_LIMIT, contamination
-from ..runs.spec import RunSpec
+from ..runs.spec import RunSpec, thaw
 from ..typed import ReadsAsMapping
 from .plan import configuration
 from .study import Published, differences, study_row
@@ -291,7 +291,7 @@ def markdown(rows: list[dict], title: str, records: list[dict] = ()) -> str:
         out.append(f"- {r['dataset']} / {r['entry']}: " + ("; ".join(r["differences"]) or "none known"))
     out += ["", "### Configurations (tuned values included)", ""]
     for r in rows:
-        out.append(f"- {r['dataset']} / {r['entry']}: {format_settings(r['config']) or 'defaults'}")
+        out.append(f"- {r['dataset']} / {r['entry']}: {format_settings(thaw(r['config'])) or 'defaults'}")
     out += ["", "### Where the numbers come from", ""]
     sources = sorted({s for r in rows for s in r["energy_sources"]})
     out += [f"- energy: {s}" for s in sources]
