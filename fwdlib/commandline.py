@@ -8,6 +8,23 @@ import sys
 from urllib.parse import quote, unquote
 
 
+class BadValue(ValueError):
+    """A value the library cannot use, named by its parameter ("seeds must be ..."); a command names
+    it by its flag ("--seeds must be ..."), so one check speaks to a notebook and to a shell alike."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(f"{name} {message}")
+        self.name, self.message = name, message
+
+    def as_flag(self) -> str:
+        return f"--{self.name.replace('_', '-')} {self.message}"
+
+
+def said_by_command(err: BaseException) -> str:
+    """An error as a command prints it: a BadValue by its flag, anything else as it is."""
+    return err.as_flag() if isinstance(err, BadValue) else str(err)
+
+
 def as_tuple(value) -> tuple[str, ...] | None:
     """A comma-separated string or a sequence as a tuple of names (None stays None)."""
     if value is None:

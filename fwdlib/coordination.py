@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from .commandline import hide_secrets, one_line, redact
+from .commandline import BadValue, hide_secrets, one_line, redact
 
 
 # A running unit or trial beats every HEARTBEAT_S; silent for GRACE_S, another worker takes it on.
@@ -43,12 +43,12 @@ def check_liveness(heartbeat_s: float, grace_s: float) -> None:
     heartbeats, so that a worker one beat late does not lose its work to another."""
     low, high = HEARTBEAT_RANGE_S
     if not (math.isfinite(heartbeat_s) and low <= heartbeat_s <= high):
-        raise ValueError(f"--heartbeat {heartbeat_s:g} s: a heartbeat is from {low:g} s to {high:g} s")
+        raise BadValue("heartbeat", f"{heartbeat_s:g} s: a heartbeat is from {low:g} s to {high:g} s")
     if not (math.isfinite(grace_s) and grace_s <= GRACE_MAX_S):
-        raise ValueError(f"--grace {grace_s:g} s: a grace period is at most {GRACE_MAX_S:g} s (a week); longer, "
+        raise BadValue("grace", f"{grace_s:g} s: a grace period is at most {GRACE_MAX_S:g} s (a week); longer, "
                          "a dead worker's unit or trial would never be taken on")
     if not grace_s >= 3 * heartbeat_s:
-        raise ValueError(f"--grace {grace_s:g} s: the grace period must be at least three heartbeats "
+        raise BadValue("grace", f"{grace_s:g} s: the grace period must be at least three heartbeats "
                          f"({3 * heartbeat_s:g} s with --heartbeat {heartbeat_s:g}), or a worker one beat late "
                          "would lose its work to another")
 

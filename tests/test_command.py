@@ -53,3 +53,18 @@ def test_no_command_or_an_unknown_one_says_what_there_is():
     ("speed", ["--only", "mf"], "fwdlib speed")])
 def test_an_old_form_is_named_by_its_new_one(command, argv, new):
     assert launch.new_form(command, argv) == new
+
+
+def test_the_library_names_a_value_and_the_command_names_its_flag(tmp_path, capsys):
+    """One check, two readers: a notebook calling the library reads the parameter's name, a shell
+    reads the flag."""
+    from fwdlib import bench
+    from fwdlib.commandline import BadValue
+    with pytest.raises(BadValue, match=r"^seeds must be from 1 to 10000, got 0$"):
+        bench.run("quick", seeds=0, out=tmp_path, verbose=False)
+    with pytest.raises(BadValue, match=r"^params .*missing.json: no such file"):
+        bench.run("quick", params=[tmp_path / "missing.json"], out=tmp_path, verbose=False)
+    assert bench_main(["--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == "error: --seeds must be from 1 to 10000, got 0"
+    assert bench_main(["--idle-s", "-1", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == "error: --idle-s must be a finite number of seconds, 0 or more, got -1.0"

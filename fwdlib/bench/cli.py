@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .. import data as datasets
 from ..launch import exit_code_of, stop_on_signals
-from ..commandline import Parser, hide_secrets, one_line
+from ..commandline import Parser, hide_secrets, one_line, said_by_command
 from ..session import quick_mode
 from .. import coordination
 from . import pool, pooled, runner
@@ -114,7 +114,8 @@ def main(argv=None) -> int:
               f"is kept in {out / 'results.jsonl'}: free space, then run `fwdlib bench report` with the same --out", file=sys.stderr)
         return 2
     except (ValueError, datasets.DataError, RuntimeError) as err:
-        print(f"error: {one_line(hide_secrets(str(err), args.storage) if args.storage else err)}", file=sys.stderr)
+        said = said_by_command(err)
+        print(f"error: {one_line(hide_secrets(said, args.storage) if args.storage else said)}", file=sys.stderr)
         return 2
     return _failed(records)
 

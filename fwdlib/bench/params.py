@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..commandline import as_tuple, format_settings
+from ..commandline import BadValue, as_tuple, format_settings
 from ..files import regular_file
 from ..runs.entry import Entry
 from ..runs.spec import RunSpec
@@ -40,27 +40,27 @@ def load_params(paths) -> list[dict]:
                 regular_file(path, "--params", PARAMS_MAX_BYTES)
             record = json.loads(path.read_text())
         except FileNotFoundError:
-            raise ValueError(f"--params {path}: no such file (fwdlib tune writes one)") from None
+            raise BadValue("params", f"{path}: no such file (fwdlib tune writes one)") from None
         except IsADirectoryError:
-            raise ValueError(f"--params {path} is a folder; pass the .json file fwdlib tune wrote "
+            raise BadValue("params", f"{path} is a folder; pass the .json file fwdlib tune wrote "
                              f"in it, e.g. {path / 'mf-fashion_mnist_sample.json'}") from None
         except (OSError, UnicodeDecodeError) as err:
-            raise ValueError(f"--params {path}: cannot read it ({err})") from None
+            raise BadValue("params", f"{path}: cannot read it ({err})") from None
         except json.JSONDecodeError as err:
-            raise ValueError(f"--params {path}: not valid JSON ({err})") from None
+            raise BadValue("params", f"{path}: not valid JSON ({err})") from None
         if isinstance(record, dict) and record.get("format") == "fwdlib-params/1":
-            raise ValueError(f"--params {path} was written by an older fwdlib, which did not record the run it "
+            raise BadValue("params", f"{path} was written by an older fwdlib, which did not record the run it "
                              "was tuned for; tune again with this version (fwdlib tune)")
         if not isinstance(record, dict) or record.get("format") != FORMAT:
-            raise ValueError(f"--params {path}: not a best-parameters file of fwdlib tune "
+            raise BadValue("params", f"{path}: not a best-parameters file of fwdlib tune "
                              f"(expected format {FORMAT!r})")
         missing = [k for k in ("dataset", "entries", "params", "spec") if k not in record]
         if missing:
-            raise ValueError(f"--params {path}: {', '.join(missing)} missing; write it again with fwdlib tune")
+            raise BadValue("params", f"{path}: {', '.join(missing)} missing; write it again with fwdlib tune")
         for other in tuned:
             both = set(other["entries"]) & set(record["entries"])
             if other["dataset"] == record["dataset"] and both:
-                raise ValueError(f"--params {other['path']} and {path} both tune {', '.join(sorted(both))} "
+                raise BadValue("params", f"{other['path']} and {path} both tune {', '.join(sorted(both))} "
                                  f"on {record['dataset']}; pass one of them")
         tuned.append({**record, "path": str(path)})
     return tuned
@@ -76,7 +76,7 @@ def apply_params(specs: list[RunSpec], tuned: list[dict], verbose: bool = True) 
     tuned_entries = set()
     for t in tuned:
         if t["dataset"] not in datasets:
-            raise ValueError(f"--params {t['path']} was tuned on {t['dataset']}; this benchmark runs "
+            raise BadValue("params", f"{t['path']} was tuned on {t['dataset']}; this benchmark runs "
                              f"{', '.join(datasets)}. Tune on the benchmark's dataset, or pick it with --dataset")
         entries = {Entry.parse(e) for e in t["entries"]}
         applied = []
@@ -86,7 +86,7 @@ def apply_params(specs: list[RunSpec], tuned: list[dict], verbose: bool = True) 
             ignore = (*UNPINNED, *(f"config.{k}" for k in t["params"]))
             refused = [d for d in spec.differences(t["spec"], ignore=ignore) if not d.startswith(NOTED)]
             if refused:
-                raise ValueError(f"--params {t['path']} was tuned for {spec.entry} on another run than this "
+                raise BadValue("params", f"{t['path']} was tuned for {spec.entry} on another run than this "
                                  f"benchmark's (setting: this benchmark's, the tuned run's): {'; '.join(refused)}. "
                                  f"Tune again with the benchmark's settings: fwdlib tune --algorithm "
                                  f"{spec.entry} --dataset {spec.dataset} (and its --preset)")
@@ -96,7 +96,7 @@ def apply_params(specs: list[RunSpec], tuned: list[dict], verbose: bool = True) 
             specs[i] = spec.with_config(**t["params"])
             applied.append(str(spec.entry))
         if not applied:
-            raise ValueError(f"--params {t['path']} is for {', '.join(t['entries'])}, which this benchmark "
+            raise BadValue("params", f"{t['path']} is for {', '.join(t['entries'])}, which this benchmark "
                              f"does not run on {t['dataset']}")
         tuned_entries.update((t["dataset"], e) for e in applied)
         if verbose:

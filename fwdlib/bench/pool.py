@@ -30,7 +30,7 @@ from pathlib import Path
 from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, and_, create_engine, func, inspect,
                         or_, select, text, update)
 
-from ..commandline import hide_secrets, redact
+from ..commandline import BadValue, hide_secrets, redact
 from ..files import writable_folder
 from ..coordination import (CLOCK_SLACK_S, DRIVER_HINT, GRACE_S, HEARTBEAT_S, DatabaseLost, DatabaseRefused, ago,
                             bound_of, bounded, check_liveness, engine_options, sqlite_file, sqlite_immediate)
@@ -68,12 +68,12 @@ def check_study_name(study: str) -> None:
     """A study's name is one printable line that fits the database's column: a newline would
     write false lines into --status, and PostgreSQL refuses what SQLite would store."""
     if not study or not study.strip():
-        raise ValueError("--study is empty; name the class's study (the same name on every machine)")
+        raise BadValue("study", "is empty; name the class's study (the same name on every machine)")
     if not study.isprintable():
-        raise ValueError(f"--study {study!r} holds a newline or another control character; use one line "
+        raise BadValue("study", f"{study!r} holds a newline or another control character; use one line "
                          "of letters, digits and punctuation")
     if len(study) > STUDY_NAME_MAX:
-        raise ValueError(f"--study is {len(study)} characters long; the database holds at most {STUDY_NAME_MAX}")
+        raise BadValue("study", f"is {len(study)} characters long; the database holds at most {STUDY_NAME_MAX}")
 
 
 class Pool:

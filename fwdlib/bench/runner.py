@@ -30,7 +30,7 @@ from ..runs.spec import MAX_EPOCHS, MAX_SEEDS, PROTOCOLS, RunSpec
 from ..meters.energy import EnergyMeter
 from ..meters.process import CpuWindow, contamination, machine
 from ..train import evaluate
-from ..commandline import as_tuple
+from ..commandline import BadValue, as_tuple
 from ..session import pick_device, seed_all
 from .params import apply_params, load_params
 from .report import write_report
@@ -229,14 +229,14 @@ def check_input(preset, dataset, algorithm_list, protocol, seeds, epochs, idle_s
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     if seeds is not None and not 1 <= seeds <= MAX_SEEDS:
-        raise ValueError(f"--seeds must be from 1 to {MAX_SEEDS}, got {seeds}")
+        raise BadValue("seeds", f"must be from 1 to {MAX_SEEDS}, got {seeds}")
     if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
-        raise ValueError(f"--epochs must be from 1 to {MAX_EPOCHS}, got {epochs}")
+        raise BadValue("epochs", f"must be from 1 to {MAX_EPOCHS}, got {epochs}")
     if idle_s is not None and not 0 <= idle_s < math.inf:
-        raise ValueError(f"--idle-s must be a finite number of seconds, 0 or more, got {idle_s}")
-    for flag, value in (("--dataset", dataset), ("--algorithms", algorithm_list)):
+        raise BadValue("idle_s", f"must be a finite number of seconds, 0 or more, got {idle_s}")
+    for name, value in (("dataset", dataset), ("algorithms", algorithm_list)):
         if value is not None and not as_tuple(value):
-            raise ValueError(f"{flag} is empty; name at least one, or leave the flag out to run them all")
+            raise BadValue(name, "is empty; name at least one, or leave it out to run them all")
     preset_obj = PRESETS[preset]
     names = as_tuple(dataset) or preset_obj.datasets
     for name in names:

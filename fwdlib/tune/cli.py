@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import algorithms as registry
 from .. import data as datasets
 from ..launch import exit_code_of
-from ..commandline import Parser, as_tuple, hide_secrets
+from ..commandline import Parser, as_tuple, hide_secrets, said_by_command
 from . import search
 from .search import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S, NoCompletedTrial, tune
 from .workers import status
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
         print(f"error: {hide_secrets(str(err), args.storage)}", file=sys.stderr)
         return 1
     except (ValueError, datasets.DataError, RuntimeError, TypeError) as err:
-        print(f"error: {hide_secrets(str(err), args.storage)}", file=sys.stderr)
+        print(f"error: {hide_secrets(said_by_command(err), args.storage)}", file=sys.stderr)
         return 2
     except (OSError, optuna.exceptions.OptunaError, SQLAlchemyError) as err:   # the disk, the database
         print(f"error: the storage or a file could not be written ({type(err).__name__}: "

@@ -49,7 +49,7 @@ from ..runs.build import build_model, fit_spec
 from ..runs.spec import RunSpec
 from ..train import TrainingDiverged, evaluate, progress_bar, show_progress
 from ..launch import Stopped
-from ..commandline import format_settings, redact
+from ..commandline import BadValue, format_settings, redact
 from ..files import as_json, atomic_write, writable_folder
 from ..session import pick_device, seed_all
 from .space import sampler_seed, search_space
@@ -222,15 +222,15 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
     heartbeat_s, grace_s: database storage only (see the module's docstring)."""
 
     if trials < 1:
-        raise ValueError(f"--trials must be at least 1, got {trials}")
+        raise BadValue("trials", f"must be at least 1, got {trials}")
     if pruner not in PRUNERS:
         raise ValueError(f"unknown pruner {pruner!r}; choose one of {', '.join(PRUNERS)}")
     if epochs is not None and epochs < 1:
-        raise ValueError(f"--epochs must be at least 1, got {epochs}")
+        raise BadValue("epochs", f"must be at least 1, got {epochs}")
     if out is not None and not str(out).strip():
-        raise ValueError("--out is empty; name the .json file for the best parameters, or leave it out")
+        raise BadValue("out", "is empty; name the .json file for the best parameters, or leave it out")
     if only is not None and not only:
-        raise ValueError("--only is empty; name the parameters to search, or leave it out to search them all")
+        raise BadValue("only", "is empty; name the parameters to search, or leave it out to search them all")
     spec, entries = base_spec(algorithm, dataset, preset, epochs=epochs, overrides=overrides,
                               device=str(pick_device(device)), seed=seed)
     searched, _ = search_space(spec.algorithm, spec.config, spec.rule.epochs, only)
@@ -246,7 +246,7 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
     # go, the device (chosen above) and the data.
     writable_folder(out.parent, what=f"the folder of --out {out}")
     if out.is_dir():
-        raise ValueError(f"--out {out} is a folder; name the .json file to write, e.g. {out / (study_name + '.json')}")
+        raise BadValue("out", f"{out} is a folder; name the .json file to write, e.g. {out / (study_name + '.json')}")
     data = datasets.load(dataset, device=torch.device(spec.device), root=root)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

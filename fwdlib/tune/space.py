@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from ..commandline import BadValue
 from .. import algorithms as registry
 
 def search_space(algorithm: str, config: dict, epochs: int, only=None) -> tuple[dict, dict]:
@@ -15,7 +16,7 @@ def search_space(algorithm: str, config: dict, epochs: int, only=None) -> tuple[
     if only:
         unknown = sorted(set(only) - {p.name for p in params})
         if unknown:
-            raise ValueError(f"--only names {', '.join(unknown)}, which {algorithm} with this configuration "
+            raise BadValue("only", f"names {', '.join(unknown)}, which {algorithm} with this configuration "
                              f"does not search; its space: {', '.join(p.name for p in params) or 'empty'}")
         params = [p for p in params if p.name in only]
     searched, fixed = {}, {}
