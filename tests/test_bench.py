@@ -232,10 +232,13 @@ def test_speed_uses_labelled_synthetic_tensors_when_data_is_absent():
 
 
 def test_every_entry_of_every_preset_shows_the_studys_numbers():
+    """Every entry of an algorithm the study ran (the quick preset runs any registered algorithm; the
+    report says of another that the study did not run it)."""
+    ran = {Entry.parse(entry).rival for _, entry in study.STUDY}
     for preset in bench.PRESETS.values():
         for dataset in preset.pairs:
             for entry in entries_of(preset, dataset):
-                assert study.study_row(dataset, entry) is not None, (preset.name, dataset, entry)
+                assert entry.rival not in ran or study.study_row(dataset, entry) is not None, (preset.name, dataset, entry)
     assert study.study_row("fashion_mnist", "bp-cnn@cafo-dfa") == study.STUDY[("fashion_mnist", "bp-cnn")]
 
 
@@ -542,3 +545,20 @@ def test_a_notebooks_run_folder_is_fresh_unless_it_resumes(tmp_path):
     assert run_folder(tmp_path / "bench-notebook") == tmp_path / "bench-notebook-3"
     assert run_folder(tmp_path / "bench-notebook", resume=True) == first                 # said, not silent
     assert (first / "results.jsonl").read_text() == "{}\n"
+
+
+def test_a_time_that_other_work_spoiled_is_said_left_out_not_unmeasured():
+    """Every run's time contaminated: the tables, the paired verdict and the summary say the runs
+    were measured and left out (and how to run them again), not that nothing was measured."""
+    from conftest import record
+    spoiled = {"foreign_load": 1.5, "foreign_cpu_s": 3.0, "cpus": 2}
+    records = [record(f"{entry}{seed}", seed=seed, entries=[entry], **spoiled)
+               for seed in range(3) for entry in ("mf", "bp-mlp@mf")]
+    rows = report.group_rows(records)
+    mf = next(r for r in rows if r["entry"] == "mf")
+    assert mf["train_time_s"].left_out == 3 and mf["test_acc"].left_out == 0
+    text = report.markdown(rows, "t", records)
+    assert "left out: other work spoiled all 3 runs (--rerun-contaminated)" in text
+    assert mf["paired"]["train_time_s"].text.startswith("left out: other work on the machine spoiled 3 paired seed(s)")
+    assert "Training time left out: other work on the machine spoiled 3 paired seed(s)" in summary.pair_line(mf, rows)
+    assert mf["paired"]["test_acc"].estimate == 0 and mf["paired"]["train_memory_mib"].text == "not measured"

@@ -61,8 +61,9 @@ SCRIPT = textwrap.dedent('''
     from fwdlib import bench
     records = bench.run("quick", algorithms="toy", seeds=1, epochs=1, out=out / "bench", device="cpu", co2=False,
                         verbose=False)
+    report = (out / "bench" / "report.md").read_text()
     print("benchmarked", sorted(e for r in records for e in r["entries"]), {r["status"] for r in records},
-          "| toy |" in (out / "bench" / "report.md").read_text())
+          "| toy |" in report, "toy: the study did not run toy" in report)
 
     from fwdlib.tune import main as tune
     print("tuned", tune(["--algorithm", "toy", "--trials", "1", "--epochs", "1", "--device", "cpu", "--no-figures",
@@ -70,7 +71,7 @@ SCRIPT = textwrap.dedent('''
           json.loads((out / "toy.json").read_text())["params"])
 
     from fwdlib.speed import main as speed
-    code = speed(["--preset", "quick", "--only", "toy,bp-mlp@toy", "--epochs", "1", "--device", "cpu",
+    code = speed(["--preset", "quick", "--only", "toy", "--epochs", "1", "--device", "cpu",      # its twin follows
                   "--out", str(out / "speed")])
     print("profiled", code, [row["case"] for row in json.loads((out / "speed" / "speed.json").read_text())])
 
@@ -88,7 +89,7 @@ def test_a_fifth_algorithm_needs_its_module_and_one_registry_line(tmp_path):
     said = done.stdout
     assert done.returncode == 0, done.stderr[-3000:]
     assert "built Toy" in said
-    assert "benchmarked ['bp-mlp@toy', 'toy'] {'ok'} True" in said
+    assert "benchmarked ['bp-mlp@toy', 'toy'] {'ok'} True True" in said
     assert "tuned 0 {'lr':" in said
     assert "profiled 0 ['toy 2x32', 'bp-mlp@toy 2x32']" in said
     assert "graphed {'hidden': (16,)} Figure" in said

@@ -292,7 +292,7 @@ class Pool:
             if row is not None:              # that row alone, even where an edit repeated its position
                 c.execute(update(UNITS).where(UNITS.c.study == self.study, UNITS.c.unit == row["unit"]).values(
                     state="planned", token=None, attempts=0, records=None, worker=None, claimed=None, heartbeat=None,
-                    finished=None, note="its records were removed (--remove-unit); planned again"))
+                    finished=None, note="its records were removed (fwdlib bench remove-unit); planned again"))
             return None if row is None else dict(row)
         return self._call(remove)
 

@@ -140,7 +140,7 @@ def _row(dataset, protocol, device, entry, runs) -> Row:
     metrics, by_machine = {}, {}
     for m in METRICS:
         usable = clean if m.per_machine else ok
-        metrics[m.name] = summarise([m.read(r) for r in usable])
+        metrics[m.name] = summarise([m.read(r) for r in usable]).replace(left_out=len(ok) - len(usable))
         if m.per_machine and len(kinds) > 1:
             for kind in kinds:
                 by_machine.setdefault(kind, {})[m.name] = summarise([m.read(r) for r in usable if machine_kind(r) == kind])
@@ -207,7 +207,8 @@ def _fmt(summary: Summary, digits: int = 2) -> str:
     if summary.get("by_machine"):
         return "by machine kind (below)"
     if summary["median"] is None:
-        return "not measured"
+        return (f"left out: other work spoiled all {summary.left_out} runs (--rerun-contaminated)" if summary.left_out
+                else "not measured")
     text = f"{summary['median']:.{digits}f} [{summary['lo']:.{digits}f}, {summary['hi']:.{digits}f}]"
     if summary.get("ratio") is not None:
         text += f" (x{summary['ratio']:.2f})"
@@ -262,7 +263,7 @@ def markdown(rows: list[dict], title: str, records: list[dict] = ()) -> str:
         cells = []
         for pm in verdicts.PAIRED:
             p = r["paired"][pm.metric]
-            cells.append("not measured" if p["estimate"] is None else
+            cells.append(p["text"] if p["estimate"] is None else
                          f"{p['estimate']:.3g} [{p['lo']:.3g}, {p['hi']:.3g}], n={p['n']}: {p['text']}"
                          if p["lo"] is not None else f"{p['estimate']:.3g}, n=1: {p['text']}")
         out.append(f"| {verdicts.where(r, rows)} | {r['entry']} vs {r['twin']} | " + " | ".join(cells) + " |")

@@ -250,6 +250,7 @@ class Summary(ReadsAsMapping):
     confidence: float | None
     ratio: float | None = None
     by_machine: bool = False
+    left_out: int = 0                  # runs measured but left out: other work spoiled their time and energy
 
 
 def summarise(values) -> Summary:

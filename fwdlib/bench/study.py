@@ -313,7 +313,11 @@ def constructor_defaults(algorithm: str) -> dict:
 
 
 def differences(spec: RunSpec) -> list[str]:
-    """Every known setting of the study's run that `spec` does not share: "name ours (study theirs)"."""
+    """Every known setting of the study's run that `spec` does not share: "name ours (study theirs)";
+    an entry of an algorithm the study never ran is said to be one."""
+    if spec.entry.rival not in {Entry.parse(entry).rival for _, entry in STUDY}:
+        return [f"the study did not run {spec.entry.rival}" + (f" (nor {spec.entry.twin} as its twin)"
+                                                                 if spec.entry.is_twin else "")]
     ours = {**constructor_defaults(spec.algorithm), **spec.config, "batch_size": spec.batch_size,
             "stopping": str(spec.rule)}
     out = []

@@ -23,6 +23,8 @@ def pair_line(row: dict, rows: list[dict]) -> str:
     sentences, n = [], max((p["n"] for p in row["paired"].values()), default=0)
     for pm in verdicts.PAIRED:
         item = row["paired"][pm.metric]
+        if pm.tested and item["estimate"] is None and item["left_out"]:
+            sentences.append(f"{pm.noun[0].upper()}{pm.noun[1:]} {item['text']}.")
         if not pm.tested or item["estimate"] is None:
             continue
         sentences.append(f"{pm.noun[0].upper()}{pm.noun[1:]} {verdicts.value_text(item)}: {item['text']}.")

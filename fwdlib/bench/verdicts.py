@@ -109,6 +109,7 @@ class Verdict(ReadsAsMapping):
     seeds_needed: int | None = None
     holm: str | None = None
     text: str | None = None
+    left_out: int = 0             # paired seeds whose time or energy other work spoiled (contamination)
 
     @classmethod
     def of(cls, comparison: stats.Comparison, better: str, kind: str = "accuracy") -> Verdict:
@@ -126,18 +127,19 @@ def paired(rival_runs: list, twin_runs: list, read: dict, margins: dict) -> dict
     twins = {r["spec"]["seed"]: r for r in twin_runs if r["status"] == "ok"}
     out = {}
     for pm in PAIRED:
-        values = []
+        values, spoiled = [], 0
         for r in rival_runs:
             t = twins.get(r["spec"]["seed"])
             if r["status"] != "ok" or t is None:
                 continue
             if pm.kind in ("time", "energy") and (contamination(r) or contamination(t)):
+                spoiled += 1
                 continue
             mine, theirs = read[pm.metric](r), read[pm.metric](t)
             if mine is not None and theirs:
                 values.append(mine / theirs if pm.log else mine - theirs)
         item = Verdict(pm.label, pm.kind, pm.better, len(values), pm.tested, margin_text(pm.kind, margins),
-                       margins[pm.kind])
+                       margins[pm.kind], left_out=spoiled)
         if values:
             c = stats.compare(values, margins[pm.kind], log=pm.log)
             lo, hi = c.interval
@@ -195,11 +197,18 @@ def decide(items: list[Verdict], alpha: float = 1 - stats.LEVEL) -> list[Verdict
     return decided
 
 
+def left_out_text(item: Verdict) -> str:
+    """Why a comparison has no values: none measured, or every paired seed spoiled by other work."""
+    spoiled = item.get("left_out", 0)
+    return (f"left out: other work on the machine spoiled {spoiled} paired seed(s) (--rerun-contaminated runs "
+            "them again)" if spoiled else "not measured")
+
+
 def outcome_text(item: Verdict, name=lambda side: side) -> str:
     """The outcome in words; `name` renames a side (the claims table says supported/contradicted)."""
     c, outcome = item.get("comparison"), item["outcome"]
     if c is None:
-        return "not measured"
+        return left_out_text(item)
     if outcome == "not tested":
         return UNTESTED
     needed = item["seeds_needed"]
@@ -227,7 +236,7 @@ def value_text(item: Verdict) -> str:
     """An estimate with its interval as the metric reads: +0.29 pp [+0.04, +0.53] or x1.18 [1.05, 1.32];
     a value identical across seeds has no interval."""
     if item["estimate"] is None:
-        return "not measured"
+        return left_out_text(item)
     accuracy = item["kind"] == "accuracy"
     fmt = (lambda v: f"{v:+.2f}") if accuracy else (lambda v: f"{v:.3g}")
     text = fmt(item["estimate"]) + " pp" if accuracy else "x" + fmt(item["estimate"])

@@ -12,11 +12,12 @@ import torch
 
 from .. import data as datasets
 from ..algorithms.base import KERNELS, implementation_of
-from ..bench.plan import entries_of, spec_of
+from ..bench.plan import entries_of, selected, spec_of
 from ..bench.presets import PRESETS
+from ..runs.entry import Entry
 from ..runs.build import build_model, fit_spec
 from ..runs.spec import RunSpec
-from ..bench.study import study_row
+from ..bench.study import differences, family, study_row
 from ..commandline import as_tuple
 from ..files import atomic_write, writable_folder
 from ..session import pick_device, seed_all
@@ -57,10 +58,14 @@ def label(spec: RunSpec) -> str:
 
 
 def study_s_per_epoch(spec: RunSpec) -> float | None:
-    """The study's seconds per epoch on its A100 (time / epochs of its table), if it gives both.
-    (The study's per-batch MF rows do not exist: it ran MF greedy, so its figure is the greedy one.)"""
+    """The study's seconds per epoch on its A100 (time / epochs of its table), if it gives both and
+    the case is its architecture on its full dataset (an epoch of the sample, or of narrower layers, is
+    another amount of work). (The study's per-batch MF rows do not exist: it ran MF greedy, so its
+    figure is the greedy one.)"""
     row = study_row(spec.dataset, spec.entry)
-    return row.s_per_epoch if row else None
+    other_work = spec.dataset != family(spec.dataset) or any(
+        d.split()[0] in ("hidden", "channels") for d in differences(spec))
+    return row.s_per_epoch if row and not other_work else None
 
 
 def synthetic(name: str, device: torch.device, n_train: int, seed: int = 0) -> datasets.Dataset:
@@ -187,7 +192,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fwdlib speed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="paper",
                         help="paper: the study's architectures (default); another preset: each of its entries")
-    parser.add_argument("--only", help="comma-separated entries of the cases, e.g. mf+per-batch,bp-mlp@mf+per-batch")
+    parser.add_argument("--only", help="comma-separated entries of the cases, e.g. mf+per-batch (its twin follows), "
+                                       "or algorithms, e.g. mf")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per stage (the first is warm-up; default 3)")
     parser.add_argument("--out", default="speed-results", help="folder for speed.json")
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
@@ -199,7 +205,8 @@ def main(argv=None) -> int:
     try:
         only = as_tuple(args.only)
         known = preset_cases(args.preset)
-        cases = [c for c in known if not only or c[2] in only]
+        # an entry by its name, or as the benchmark's --algorithms picks: a rival's twin follows it
+        cases = [c for c in known if not only or c[2] in only or selected(Entry.parse(c[2]), only)]
         if not cases:
             raise ValueError(f"--only {args.only} names no case; the cases: {', '.join(c[2] for c in known)}")
         if args.epochs < 1:

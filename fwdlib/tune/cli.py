@@ -59,7 +59,7 @@ def main(argv=None) -> int:
                         help="print every trial of the study (state, worker, value, running time, retries) and exit")
     args = parser.parse_args(argv)
     if not args.algorithm and not (args.status and args.study):
-        parser.error("--algorithm is required (with --status, --study NAME will do instead)")
+        parser.error("--algorithm is required (for `fwdlib tune status`, --study NAME will do instead)")
     # One error boundary: 0 done, 1 no trial completed (the algorithm's outcome), 2 bad input or
     # environment, 128 + N stopped by signal N; every message without the storage's secrets.
     try:
