@@ -108,13 +108,33 @@ def hide_secrets(text: str, url: str) -> str:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, whose own errors (a mistyped flag next to a database URL) never echo a password:
-    each argument is read as a URL, so that a password no pattern finds (one with a space) is
-    hidden too."""
+    """argparse, whose own errors (a mistyped flag next to a database URL) never echo a password
+    (each argument is read as a URL, so that a password no pattern finds, one with a space, is
+    hidden too) and are one line. `actions` ({"status": "--status", ...}): words that stand for a
+    flag, wherever they stand among the arguments (`fwdlib bench --study s status`)."""
+
+    def __init__(self, *args, actions: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.actions = actions or {}
 
     def parse_args(self, args=None, namespace=None):
         self.arguments = list(sys.argv[1:] if args is None else args)
-        return super().parse_args(args, namespace)
+        return super().parse_args(self._actions_as_flags(self.arguments), namespace)
+
+    def _actions_as_flags(self, args: list[str]) -> list[str]:
+        """The action word as its flag: a bare word that is not the value of the flag before it."""
+        found, i = [], 0
+        while i < len(args):
+            option = self._option_string_actions.get(args[i].split("=")[0]) if args[i].startswith("-") else None
+            if option is not None:
+                i += 2 if option.nargs != 0 and "=" not in args[i] else 1
+                continue
+            if args[i] in self.actions:
+                found.append(i)
+            i += 1
+        if len(found) > 1:
+            self.error(f"one action at a time, not {' and '.join(args[j] for j in found)}")
+        return [self.actions.get(a, a) if i in found else a for i, a in enumerate(args)]
 
     def error(self, message: str):
         for argument in map(str, getattr(self, "arguments", ())):
@@ -123,5 +143,4 @@ class Parser(argparse.ArgumentParser):
                     message = hide_secrets(message, part)
             if "@" in argument and argument in message:    # a password no reading finds (a space in it)
                 message = message.replace(argument, "***@" + argument.rpartition("@")[2])
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {redact_text(message)}\n")
+        self.exit(2, f"{self.prog}: error: {redact_text(message)} (see {self.prog} --help)\n")

@@ -90,13 +90,33 @@ def new_form(command: str, argv: list[str]) -> str:
     return f"fwdlib {command}" + (f" {action}" if action else "")
 
 
+@contextlib.contextmanager
+def signals_held():
+    """Hold SIGINT and SIGTERM while modules import, then act on the first that came: raised inside
+    torch's C++ import machinery, an exception aborts the process (SIGABRT, a page of C++ errors)
+    instead of unwinding. The imports take a few seconds; the signal is answered when they end."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: came.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if came:          # the signal wins over whatever the imports did after it
+            raise KeyboardInterrupt() if came[0] == signal.SIGINT else Stopped(came[0])
+
+
 def launch(command: str, module: str, argv: list[str] | None = None) -> int:
     """Import `module` and run its main() on `argv` (default: the command line), a signal stopping
     either with one line."""
     main = None
     try:
         with stop_on_signals():
-            main = importlib.import_module(module).main
+            with signals_held():
+                main = importlib.import_module(module).main
             return main(argv)
     except KeyboardInterrupt as stop:        # a main() that has no boundary of its own, or the imports
         print(f"\n{command}: {str(stop) or 'interrupted'}" + ("" if main else " while starting; nothing was run"),
@@ -111,7 +131,7 @@ USAGE = ("usage: fwdlib {bench,tune,speed,gpu-check} [ACTION] [OPTIONS]\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`fwdlib COMMAND [ACTION] ...`: the action becomes the flag the command reads."""
+    """`fwdlib COMMAND [ACTION] ...`: the command's parser reads the action as its flag."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE, file=sys.stdout if argv else sys.stderr)
@@ -120,9 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"fwdlib: unknown command {command!r}; choose one of {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    if rest and rest[0] in ACTIONS.get(command, {}):
-        rest = [ACTIONS[command][rest[0]], *rest[1:]]
-    return launch(f"fwdlib {command}", COMMANDS[command], rest)
+    return launch(f"fwdlib {command}", COMMANDS[command], rest)     # its parser reads the action word
 
 
 def old_form(command: str) -> int:

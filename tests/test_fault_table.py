@@ -599,12 +599,18 @@ def test_6_a_signal_stops_the_benchmark_with_one_line_and_frees_the_lock(tmp_pat
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_40_9_a_signal_while_the_command_imports_ends_it_with_one_line(tmp_path, monkeypatch, capsys, signum):
-    """fwdlib.launch: a signal that arrives while the command's modules load (torch takes seconds)."""
-    (tmp_path / "slow_to_import.py").write_text(f"import os, time\nos.kill(os.getpid(), {int(signum)})\ntime.sleep(5)\n")
+    """fwdlib.launch: a signal that arrives while the command's modules load (torch takes seconds) is
+    held until the imports end (raised inside torch's C++ import, it aborted the process), then ends
+    the command with one line."""
+    done = tmp_path / "imported"
+    name = f"slow_to_import_{int(signum)}"          # imported whole now, so one module per case
+    (tmp_path / f"{name}.py").write_text(f"import os, time\nos.kill(os.getpid(), {int(signum)})\n"
+                                         f"time.sleep(1)\nopen({str(done)!r}, 'w').close()\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     started = time.monotonic()
-    assert launch.launch("bench", "slow_to_import") == 128 + signum
+    assert launch.launch("bench", name) == 128 + signum
     err = capsys.readouterr().err
+    assert done.exists(), "the signal cut the import short"
     assert time.monotonic() - started < 5 and err.strip().count("\n") == 0 and "Traceback" not in err
     assert err.strip() == f"bench: {'interrupted' if signum == signal.SIGINT else 'stopped by SIGTERM'} while " \
                           "starting; nothing was run"

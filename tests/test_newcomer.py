@@ -93,3 +93,24 @@ def test_a_fifth_algorithm_needs_its_module_and_one_registry_line(tmp_path):
     assert "tuned 0 {'lr':" in said
     assert "profiled 0 ['toy 2x32', 'bp-mlp@toy 2x32']" in said
     assert "graphed {'hidden': (16,)} Figure" in said
+
+
+def test_a_newcomer_that_cannot_have_a_fair_twin_is_refused_with_the_reason(monkeypatch):
+    """Its twin missing, not a BP twin, or without the newcomer's layers: the quick preset says which,
+    in one line, rather than comparing it with a network of other layers."""
+    import re
+
+    import pytest
+
+    from fwdlib import algorithms
+    from fwdlib.bench.plan import entries_of
+    from fwdlib.bench.presets import PRESETS
+    quick = PRESETS["quick"]
+    for twin, layers, why in (("nope", {"hidden": (8,)}, "its twin 'nope' is not registered"),
+                              ("mf", {"hidden": (8,)}, "its twin 'mf' is not a backprop twin"),
+                              ("bp-cnn", {"hidden": (8,)}, "its `quick` layers {'hidden': (8,)} lack channels"),
+                              ("bp-mlp", {}, "its `quick` layers {} lack hidden")):
+        toy = type("Toy", (algorithms.Algorithm,), {"name": "toy", "twin": twin, "quick": layers})
+        monkeypatch.setitem(algorithms.REGISTRY, "toy", toy)
+        with pytest.raises(ValueError, match=re.escape(f"the registered algorithm toy cannot run in the quick preset: {why}")):
+            entries_of(quick, quick.datasets[0])

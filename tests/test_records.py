@@ -43,6 +43,7 @@ def complete(entry: str, algorithm: str, seed: int = 0) -> dict:
                   train_memory_parts={"saved_for_backward": 2**18, "parameters": 2**19, "gradients": 2**19}, stopped_early={"all": True},
                   cpu_peak_rss_bytes=2**28, energy_sources=["CPU: estimated"], notes=[], versions={"torch": "2"},
                   foreign_load=0.1, cpus=2, cpu_rss_growth_bytes=-4096, pool={"study": "s", "unit": "u", "worker": "w"},
+                  schema=2, configuration={"study": "the study did not run on fashion_mnist_sample", "revision": None},
                   ).as_dict()
     assert done["spec"]["algorithm"] == algorithm
     done.update({name: 1.0 for name in NUMBERS if name not in done})       # every field the report may read
@@ -129,6 +130,12 @@ def test_the_complete_pair_passes_and_reports():
     ("pool", {"worker": "\ud800"}, "pool.worker holds a NUL or a lone surrogate"),
     ("pool", {"worker": "alice\n  unit   7 done"}, "pool.worker is not one printable line of at most 300"),
     ("pool", {"worker": "x" * 301}, "pool.worker is not one printable line of at most 300"),
+    ("configuration", 5, "configuration is not {study: text or null, revision: text or null}"),
+    ("configuration", {}, "configuration is not {study: text or null"),
+    ("configuration", {"study": 1, "revision": None}, "configuration is not {study"),
+    ("schema", "two", "schema is not a version number"),
+    ("schema", 0, "schema is not a version number"),
+    ("extra", {"z\x00z": 1}, "has a key 'z\\x00z' with a NUL"),
 ])
 def test_each_case_of_the_fault_round_is_named_by_its_field(field, value, named):
     bad = complete("mf", "mf")
@@ -195,7 +202,10 @@ def test_a_run_stored_in_two_units_counts_once_and_status_keeps_one_line_per_uni
                                                                           "energy_measured_j", "energy_estimated_j",
                                                                           "history"}))),
        extra=st.dictionaries(st.from_regex(r"zz_[a-z]{1,8}", fullmatch=True),
-                             st.one_of(st.integers(-10, 10), st.text(max_size=5), st.lists(st.booleans(), max_size=3)),
+                             st.one_of(st.integers(-10, 10), st.lists(st.booleans(), max_size=3),
+                                       # text a database stores (the check refuses a NUL or a lone surrogate)
+                                       st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                                               max_size=5)),
                              max_size=3))
 def test_a_record_reads_back_exactly_the_line_it_came_from(dropped, extra):
     """Any valid line, with fields an older version did not write left out and fields of a newer
@@ -226,6 +236,9 @@ def test_a_wrong_field_is_named_by_from_json():
         Record.from_json(json.dumps(line))
     with pytest.raises(ValueError, match="not valid JSON"):
         Record.from_json('{"key": ')
+    with pytest.raises(ValueError, match="lone surrogate"):
+        Record.from_json('{"key": "\ud800"}')
+    assert Record.from_json(memoryview(json.dumps(complete("mf", "mf")).encode())).key == "mf0"
 
 
 LANDED = Path(__file__).parent / "fixtures" / "landed-0.2.0"

@@ -25,6 +25,21 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def twin_problem(cls: type[Algorithm]) -> str | None:
+    """What keeps a forward-only algorithm from its pair in the quick preset, or None: its twin must
+    be a registered BP twin, and its `quick` layers must give every layer argument the twin takes."""
+    twin = REGISTRY.get(cls.twin)
+    if twin is None:
+        return f"its twin {cls.twin!r} is not registered (registered: {', '.join(REGISTRY)})"
+    if twin.twin is not None or not twin.architecture:
+        return f"its twin {cls.twin!r} is not a backprop twin (one with no twin of its own, and its `architecture`)"
+    missing = [key for key in twin.architecture if key not in (cls.quick or {})]
+    if missing:
+        return (f"its `quick` layers {dict(cls.quick or {})} lack {', '.join(missing)}, which its twin "
+                f"{cls.twin} needs to have the same layers")
+    return None
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

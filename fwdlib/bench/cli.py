@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from .. import data as datasets
-from ..launch import exit_code_of, stop_on_signals
+from ..launch import ACTIONS, exit_code_of, stop_on_signals
 from ..commandline import Parser, hide_secrets, one_line, said_by_command
 from ..session import quick_mode
 from .. import coordination
@@ -22,7 +22,7 @@ def main(argv=None) -> int:
     """The command's one error boundary: exit 0 done, 1 a run failed (the algorithm's fault), 2 bad
     input or environment (nothing trains, or a finished run could not be saved), 128 + N stopped
     by signal N (Ctrl-C 130, SIGTERM 143): one line each, saying what is kept and what to do."""
-    parser = Parser(prog="fwdlib bench", description=runner.__doc__.split("\n\n")[0],
+    parser = Parser(prog="fwdlib bench", description=runner.__doc__.split("\n\n")[0], actions=ACTIONS["bench"],
                     epilog="actions (each the flag of the same name): fwdlib bench status | report | plan | "
                            "export DIR | import DIR | remove-unit N, with --storage and --study")
     parser.add_argument("--preset", default="quick", help=f"one of: {', '.join(PRESETS)}")
@@ -71,6 +71,11 @@ def main(argv=None) -> int:
                                          ("--plan-only", args.plan_only), ("--export", args.export),
                                          ("--import", args.import_dir),
                                          ("--remove-unit", args.remove_unit is not None)) if on]
+    chosen = [flag for flag, on in (("--status", args.status), ("--report-only", args.report_only),
+                                    ("--plan-only", args.plan_only), ("--export", args.export),
+                                    ("--import", args.import_dir), ("--remove-unit", args.remove_unit is not None)) if on]
+    if len(chosen) > 1:
+        parser.error(f"one action at a time, not {' and '.join(chosen)}")
     if pooled_only and not (args.storage and args.study):
         parser.error(f"{pooled_only[0]} needs --storage URL and --study NAME (the class's database and study)")
     if args.storage and not args.study:

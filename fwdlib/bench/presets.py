@@ -108,6 +108,8 @@ class RegistryPairs(Mapping):
             raise KeyError(dataset)
         pairs = []
         for name, cls in registry.REGISTRY.items():
+            if cls.twin and (problem := registry.twin_problem(cls)):
+                raise ValueError(f"the registered algorithm {name} cannot run in the quick preset: {problem}")
             if cls.twin:
                 layers = {k: v for k, v in cls.quick.items() if k in registry.REGISTRY[cls.twin].architecture}
                 pairs.append(Pair(name, dict(cls.quick), cls.twin, layers, augment=None if cls.augments else False))

@@ -26,9 +26,10 @@ def build_model(spec: RunSpec, data: datasets.Dataset) -> registry.Algorithm:
 def fit_spec(model, data: datasets.Dataset, spec: RunSpec, **options):
     """Train `model` as `spec` says: its batch, stopping rule, seed, execution mode and
     augmentation."""
-    return fit(model, dataset_for(spec, data), epochs=spec.rule.epochs, batch_size=spec.batch_size,
-               monitor=spec.rule.monitor, patience=spec.rule.patience, min_delta=spec.rule.min_delta,
-               seed=spec.seed, cuda_graphs=spec.cuda_graphs, progress=False, **options)
+    with optimizer_kernels(spec.kernels):          # stages build optimizers too (greedy MF, CaFo's predictors)
+        return fit(model, dataset_for(spec, data), epochs=spec.rule.epochs, batch_size=spec.batch_size,
+                   monitor=spec.rule.monitor, patience=spec.rule.patience, min_delta=spec.rule.min_delta,
+                   seed=spec.seed, cuda_graphs=spec.cuda_graphs, progress=False, **options)
 
 
 WARMUP_STEPS = 5

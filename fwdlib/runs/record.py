@@ -117,9 +117,12 @@ class Record(ReadsAsMapping):
                    present=frozenset(k for k in values if k in known))
 
     @classmethod
-    def from_json(cls, line: str | bytes) -> Record:
+    def from_json(cls, line: str | bytes | bytearray | memoryview) -> Record:
         """One line of results.jsonl; RecordError (a ValueError) naming what is wrong: the line, or a field."""
-        raw = line.encode() if isinstance(line, str) else line
+        try:
+            raw = line.encode("utf-8") if isinstance(line, str) else bytes(line)
+        except UnicodeEncodeError:
+            raise RecordError("holds a lone surrogate, which is no UTF-8 text") from None
         if len(raw) > MAX_LINE_BYTES:
             raise RecordError(f"longer than {MAX_LINE_BYTES // 2**20} MiB")
         try:

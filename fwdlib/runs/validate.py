@@ -75,6 +75,9 @@ def _wild(value, path: str = "", finite: bool = True, depth: int = 0) -> str | N
         return f"{path} is a {type(value).__name__}"
     if len(value) > MAX_ITEMS:
         return f"{path} has more than {MAX_ITEMS} elements"
+    bad_key = next((k for k in value if isinstance(value, dict) and ("\x00" in k or not _encodable(k))), None)
+    if bad_key is not None:
+        return f"{path or 'the record'} has a key {bad_key!r} with a NUL or a lone surrogate, which no database stores"
     return next((why for key, item in items
                  if (why := _wild(item, f"{path}.{key}" if path else str(key), finite and key != "history",
                                   depth + 1))), None)
@@ -166,6 +169,12 @@ def _field_problem(record: dict) -> str | None:
             kind is bool or not isinstance(v, bool)))), None)
         if wrong is not None:
             return f"{name}.{wrong} is not {'text' if kind is str else 'true or false' if kind is bool else 'a number'}"
+    if not isinstance(record.get("schema", 1), int) or isinstance(record.get("schema"), bool) or record.get("schema", 1) < 1:
+        return "schema is not a version number (1, 2, ...)"
+    configuration = record.get("configuration")
+    if configuration is not None and not (isinstance(configuration, dict) and set(configuration) == {"study", "revision"}
+                                          and all(v is None or isinstance(v, str) for v in configuration.values())):
+        return "configuration is not {study: text or null, revision: text or null}"
     parts = record.get("train_memory_parts")
     if parts is not None and not _is_number(parts.get("saved_for_backward")):
         return "train_memory_parts.saved_for_backward is not a number"      # the memory table reads it

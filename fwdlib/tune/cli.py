@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import algorithms as registry
 from .. import data as datasets
-from ..launch import exit_code_of
+from ..launch import ACTIONS, exit_code_of
 from ..commandline import Parser, as_tuple, hide_secrets, said_by_command
 from . import search
 from .search import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S, NoCompletedTrial, tune
@@ -31,7 +31,7 @@ def parse_overrides(items) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = Parser(prog="fwdlib tune", description=search.__doc__.split("\n\n")[0])
+    parser = Parser(prog="fwdlib tune", description=search.__doc__.split("\n\n")[0], actions=ACTIONS["tune"])
     parser.add_argument("--algorithm",
                         help=f"one of {', '.join(registry.NAMES)}, or an entry such as bp-mlp@mf or mf+per-batch")
     parser.add_argument("--dataset", default=datasets.SAMPLE_NAME, help=", ".join(datasets.NAMES))
