@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import torch
-from .results import DEFAULT_COUNTRY, DeviceEnergy, NVML_FI_DEV_POWER_INSTANT
+from .readings import DEFAULT_COUNTRY, DeviceEnergy, NVML_FI_DEV_POWER_INSTANT
 
 
 

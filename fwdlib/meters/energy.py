@@ -30,7 +30,7 @@ import torch
 from .backends import (CodeCarbon, Emissions, NvmlCounter, PowerSampler, check_country, cuda_devices, integrate,
                        power_reader, probe_gpus, probe_rapl)
 from .process import cpu_name, peak_rss_bytes, reset_peak_rss, run_versions, status_bytes
-from .results import (DEFAULT_COUNTRY, MEASURED, SHORT_WINDOW_S, SOURCES, DeviceEnergy, EnergyResult, GPUMemory,
+from .readings import (DEFAULT_COUNTRY, MEASURED, SHORT_WINDOW_S, SOURCES, DeviceEnergy, EnergyResult, GPUMemory,
                       Lap)
 
 # What a lesson reaches as energy.NAME: the meter, what it returns, and the trapezoid rule it uses.
