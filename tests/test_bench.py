@@ -56,8 +56,8 @@ def test_the_entry_grammar_has_one_parser_and_one_formatter():
         entry = Entry.parse(text)
         assert (entry.rival, entry.twin, entry.variant) == parts and str(entry) == text
     twin = Entry.parse("bp-mlp@ff+kit")
-    assert (twin.algorithm, twin.is_twin, str(twin.rival_entry), twin.study) == ("bp-mlp", True, "ff+kit", "bp-mlp@ff")
-    assert Entry.parse("bp-cnn@cafo-dfa").study == "bp-cnn" and Entry("mf").twin_of("bp-mlp") == Entry.parse("bp-mlp@mf")
+    assert (twin.algorithm, twin.is_twin, str(twin.rival_entry), study.study_entry(twin)) == ("bp-mlp", True, "ff+kit", "bp-mlp@ff")
+    assert study.study_entry("bp-cnn@cafo-dfa") == "bp-cnn" and Entry("mf").twin_of("bp-mlp") == Entry.parse("bp-mlp@mf")
     for bad in ("", "@mf", "mf+", "a@b@c", "MF", "mf+x+y"):
         with pytest.raises(ValueError, match="not an entry"):
             Entry.parse(bad)
@@ -344,8 +344,11 @@ def test_the_speed_profiler_times_the_benchmarks_specs_and_the_distance_to_the_l
     assert rows[0]["study_s_per_epoch_a100"] is None          # 2x64 is not the study's 2x1000: another amount of work
     paper_twin = speed.case_specs()[0][0]                       # the paper preset's bp-mlp@mf+per-batch, 2x1000
     assert speed.profiler.study_s_per_epoch(paper_twin) == pytest.approx(44.1 / 17.7)
-    assert 0 < rows[0]["fraction_of_peak"] and rows[0]["optimizer"] in (["fused"], ["foreach"])
+    assert 0 < rows[0]["fraction_of_peak"] and rows[0]["optimizer"] in (("fused",), ("foreach",))
     assert json.loads((tmp_path / "speed.json").read_text())[1]["case"] == "mf+per-batch 2x64"
+    assert json.loads((tmp_path / "speed.json").read_text()) == [r.as_json() for r in rows]   # typed rows, the file's form
+    with pytest.raises(TypeError):
+        rows[1]["floor"]["measured"] = 0.0                                                 # frozen all the way down
 
 
 def test_every_speed_case_is_a_run_of_the_paper_preset():

@@ -65,6 +65,7 @@ class Algorithm(nn.Module):
     examples: dict[str, dict] = {}        # small configurations, one per code path (the GPU check's graph cases)
     flow: dict | None = None              # its diagram: layers, losses, detaches (fwdlib.course.flows)
     augments = True                       # False: it trains on cached features, which cannot be augmented
+    initialisation = ""                   # how its layers start where that is not PyTorch's default (the report says)
 
     def stages(self) -> list[Stage]:
         return [Stage("all")]

@@ -109,6 +109,7 @@ class ForwardForward(Algorithm):
                     Param("head_lr", 2e-3, 5e-2, applies=_head), Param("head_weight_decay", 1e-3, 1e-2, applies=_head))
     extra_passes = ("head_logits",)
     quick = {"hidden": (256, 256, 256)}
+    initialisation = "FF's layers start from Loewe's (normal, std 1/sqrt(fan_out), zero bias)"
     examples = {"": {"hidden": (64, 64)}}
     flow = {"title": "Forward-Forward (FF): a goodness loss per layer, inputs detached",
             "layers": [("x with label\n(pos & neg)", "input"), ("layer 1", "trained"), ("layer 2", "trained"),

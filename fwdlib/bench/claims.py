@@ -28,8 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..runs.entry import Entry
-from .study import (CHANGE_FIELDS, PAPER_CHANGES, REVISION, REVISION_ABSTRACT, REVISION_SAYS, REVISION_SOURCE,
+from .study import (CHANGE_FIELDS, study_entry, PAPER_CHANGES, REVISION, REVISION_ABSTRACT, REVISION_SAYS, REVISION_SOURCE,
                     REVISION_STOPPING, family, readme_differences, revised_change)
 from .stats import MIN_DECISIVE_SEEDS
 from ..typed import ReadsAsMapping
@@ -260,15 +259,15 @@ def judge(rows: list) -> list[Judgement]:
             continue
         entry = row["spec"].entry
         not_study, revision_run = row["configuration"]["study"], row["configuration"]["revision"] is None
-        change = PAPER_CHANGES.get((family(row["dataset"]), entry.study))
-        twin_study = Entry.parse(row["twin"]).study
-        readme = readme_differences(row["dataset"], entry.study, twin_study)
+        change = PAPER_CHANGES.get((family(row["dataset"]), study_entry(entry)))
+        twin_study = study_entry(row["twin"])
+        readme = readme_differences(row["dataset"], study_entry(entry), twin_study)
         twin = by_entry[(row["dataset"], row["protocol"], row["device"], row["twin"])]
-        revised_n = getattr(REVISION.get((family(row["dataset"]), entry.study)), "seeds", None)
+        revised_n = getattr(REVISION.get((family(row["dataset"]), study_entry(entry))), "seeds", None)
         for metric in CLAIMED:
             item = row["paired"][metric]
             margin = item["margin_value"]               # the margin the comparison was decided against
-            claim = claim_for(row["dataset"], entry.study, metric, margin)
+            claim = claim_for(row["dataset"], study_entry(entry), metric, margin)
             if claim is None:
                 continue
             figure = paper_figure(metric, change) if change else None
@@ -277,7 +276,7 @@ def judge(rows: list) -> list[Judgement]:
                      "sentence": claim.sentence, "place": claim.place, "figure": figure, "change": change,
                      "readme": readme.get(metric), "not_study": not_study, "revision_run": revision_run,
                      "seeds": item["n"],
-                     "revision": revision_text(metric, claim, revised_change(row["dataset"], entry.study, twin_study,
+                     "revision": revision_text(metric, claim, revised_change(row["dataset"], study_entry(entry), twin_study,
                                                                             metric), margin, revised_n, figure),
                      "margin": item["margin"], "size": size_text(metric, figure, item)}
             if claim.says == OFFSET:

@@ -13,7 +13,7 @@ from matplotlib.ticker import FuncFormatter
 from ..files import atomic_write
 from .claims import paper_figure
 from ..runs.entry import Entry
-from .study import CHANGE_FIELDS, PAPER_CHANGES, family
+from .study import CHANGE_FIELDS, PAPER_CHANGES, family, study_entry
 from .verdicts import MARGINS, PAIRED, where
 
 
@@ -134,7 +134,7 @@ def paired_forest(rows: list[dict], pm, margin: float) -> Figure:
         ax.errorbar([item["estimate"]], [i], xerr=[[item["estimate"] - lo], [hi - item["estimate"]]], fmt="o",
                     color="tab:blue", capsize=3, label="here: estimate, 95% interval" if i == y[0] else None)
         ax.annotate(item["outcome"], (1.02, i), xycoords=("axes fraction", "data"), fontsize=8, va="center")
-        change = PAPER_CHANGES.get((family(r["dataset"]), r["spec"].entry.study))
+        change = PAPER_CHANGES.get((family(r["dataset"]), study_entry(r["spec"].entry)))
         if change is not None and pm.metric in CHANGE_FIELDS and pm.kind != "memory":   # NVML's: no direction
             ax.plot([paper_figure(pm.metric, change)], [i], "x", color="tab:red", ms=8,
                     label="the paper's figure (Appendix A)" if i == y[0] else None)

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from pathlib import Path
 
 
+from .. import algorithms as registry
 from . import claims, figures, stats, summary, verdicts
 from .stats import Summary, summarise
 from ..meters.process import FOREIGN_CPU_FLOOR_S, FOREIGN_LOAD_LIMIT, contamination
@@ -280,9 +281,8 @@ def markdown(rows: list[dict], title: str, records: list[dict] = ()) -> str:
                 f"{rule.patience if rule.patience is not None else 'none (matched budget)'} and min_delta "
                 f"{rule.min_delta}; augmentation: {r['augmentation']}; execution {', '.join(r['mode'])}; "
                 f"device {r['device']}")
-        if r["algorithm"] == "ff":
-            line += ("; initialisation differs: FF's layers start from Loewe's (normal, std 1/sqrt(fan_out), "
-                     "zero bias), its BP twin from PyTorch's default (Kaiming-uniform)")
+        if initialisation := getattr(registry.REGISTRY.get(r["algorithm"]), "initialisation", ""):
+            line += f"; initialisation differs: {initialisation}, its BP twin from PyTorch's default (Kaiming-uniform)"
         out.append(line)
     out += ["", "### How each entry differs from the study's run", "",
             "Every setting the study is known to have run the entry with (its paper and its authors' code) "

@@ -190,7 +190,7 @@ def revised_change(dataset: str, rival: str, twin: str, metric: str) -> float | 
 
 def published_source(dataset: str, entry: str) -> str:
     """Where a STUDY row's absolute figures come from."""
-    table = PAPER_TABLES.get((family(dataset), Entry.parse(entry).study))
+    table = PAPER_TABLES.get((family(dataset), study_entry(entry)))
     if table:
         return f"the paper's {table} ({V1_SOURCE[1]} @{V1_SOURCE[2]})"
     return f"{README_SOURCE[0]} ({README_SOURCE[1]} @{README_SOURCE[2]}; the paper prints only its change, Appendix A)"
@@ -286,20 +286,27 @@ def family(dataset: str) -> str:
     return "fashion_mnist" if dataset == SAMPLE_NAME else dataset
 
 
+def study_entry(entry: Entry | str) -> str:
+    """The study's entry ours is compared with: the variant dropped; the study ran one BP-CNN for
+    both CaFo variants, so every CNN twin is its "bp-cnn"."""
+    entry = Entry.parse(str(entry))
+    return "bp-cnn" if entry.twin == "bp-cnn" else str(Entry(entry.rival, entry.twin))
+
+
 def study_row(dataset: str, entry: Entry | str) -> Published | None:
     """The study's published row for our entry on our dataset, or None if it has none."""
-    return STUDY.get((family(dataset), Entry.parse(str(entry)).study))
+    return STUDY.get((family(dataset), study_entry(entry)))
 
 
 def study_settings(dataset: str, entry: Entry | str) -> dict:
     """Every setting the study is known to have run `entry` with on `dataset`."""
     entry = Entry.parse(str(entry))
-    run = dict(STUDY_RUN.get(entry.study) or STUDY_RUN.get(entry.algorithm, {}))
-    patience = STUDY_PATIENCE.get((family(dataset), entry.study))
+    run = dict(STUDY_RUN.get(study_entry(entry)) or STUDY_RUN.get(entry.algorithm, {}))
+    patience = STUDY_PATIENCE.get((family(dataset), study_entry(entry)))
     if "stopping" in run:
         run["stopping"] = run["stopping"].format(patience=patience if patience is not None else "unknown")
     row = study_row(dataset, entry)
-    return {**(row.layers if row else {}), **run, **STUDY_TUNED.get((family(dataset), entry.study), {})}
+    return {**(row.layers if row else {}), **run, **STUDY_TUNED.get((family(dataset), study_entry(entry)), {})}
 
 
 def constructor_defaults(algorithm: str) -> dict:

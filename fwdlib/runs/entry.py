@@ -50,11 +50,3 @@ class Entry:
     def twin_of(self, twin: str) -> Entry:
         """This rival's twin entry: Entry("mf").twin_of("bp-mlp") is bp-mlp@mf."""
         return Entry(self.rival, twin, self.variant)
-
-    @property
-    def study(self) -> str:
-        """The study's entry this one is compared with: the variant dropped; the study ran one
-        BP-CNN for both CaFo variants, so every CNN twin is its "bp-cnn"."""
-        if self.twin == "bp-cnn":
-            return "bp-cnn"
-        return str(Entry(self.rival, self.twin))

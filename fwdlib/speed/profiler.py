@@ -5,7 +5,8 @@ import argparse
 import json
 import platform
 import sys
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -16,7 +17,8 @@ from ..bench.plan import entries_of, selected, spec_of
 from ..bench.presets import PRESETS
 from ..runs.entry import Entry
 from ..runs.build import build_model, fit_spec
-from ..runs.spec import RunSpec
+from ..runs.spec import RunSpec, freeze, thaw
+from ..typed import ReadsAsMapping
 from ..bench.study import differences, family, study_row
 from ..commandline import as_tuple
 from ..files import atomic_write, writable_folder
@@ -93,7 +95,55 @@ def timing_data(dataset: str, device: torch.device, root=None) -> tuple[datasets
         return synthetic(dataset, device, n), f"{dataset}-shaped synthetic (timing only)"
 
 
-def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=True) -> list[dict]:
+@dataclass(frozen=True, eq=False)
+class SpeedRow(ReadsAsMapping):
+    """One case as speed.json stores it: its seconds per epoch beside the study's, where a step's time
+    goes (`step`), its FLOP/s against the device's peak, and for a rival, its step and its whole
+    training against its twin's with the FLOP floors (`floor`, `epoch_floor`)."""
+    case: str
+    entry: str
+    dataset: str
+    key: str
+    spec: Mapping
+    algorithm: str
+    batch_size: int
+    data: str
+    device: str
+    device_name: str
+    mode: str
+    s_per_epoch: float
+    epochs_timed: int
+    prep_s: float                          # stage preparation (CaFo's features, greedy MF's cache)
+    s_per_epoch_whole: float               # the study's way: the whole training time over the epochs
+    study_s_per_epoch_a100: float | None
+    step: Mapping
+    step_stage: str
+    flops_per_s: float
+    peak_kind: str
+    peak_flops_per_s: float
+    fraction_of_peak: float
+    flops_per_epoch: float
+    fit_ops: Mapping
+    twin_key: str | None
+    notes: tuple
+    torch: str
+    optimizer: tuple
+    interleaved: Mapping | None = None     # a rival's steps and its twin's, timed in alternating blocks
+    twin: str | None = None
+    step_ratio_to_twin: float | None = None
+    epoch_ratio_to_twin: float | None = None
+    floor: Mapping | None = None
+    epoch_floor: Mapping | None = None
+
+    def __post_init__(self):
+        for name in self.__dataclass_fields__:
+            object.__setattr__(self, name, freeze(getattr(self, name)))
+
+    def as_json(self) -> dict:
+        return {name: thaw(getattr(self, name)) for name in self.__dataclass_fields__}
+
+
+def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=True) -> list[SpeedRow]:
     """Seconds per epoch of each case (`case_specs`) beside the study's, where each step's time goes, and the
     fraction of the device's peak it reaches (a matmul's, or a convolution's for a CNN step).
     Writes OUT/speed.json."""
@@ -160,11 +210,12 @@ def speed(cases: list[tuple[RunSpec, str | None]], *, out, root=None, verbose=Tr
         if verbose:
             print(f"  {row['case']} / {twin['case']}:\n    step (median of interleaved blocks) {step_floor.text()}\n"
                   f"    whole training time per epoch (the two runs timed one after the other) {epoch_floor.text()}")
-    atomic_write(out / "speed.json", json.dumps(rows, indent=2))
+    rows = [SpeedRow(**row) for row in rows]
+    atomic_write(out / "speed.json", json.dumps([r.as_json() for r in rows], indent=2))
     return rows
 
 
-def describe(row: dict) -> str:
+def describe(row: Mapping) -> str:
     """One case in two lines: seconds per epoch, then where a step goes and the FLOP/s."""
     step = row["step"]
     study = row["study_s_per_epoch_a100"]
