@@ -114,24 +114,37 @@ class Parser(argparse.ArgumentParser):
     flag, wherever they stand among the arguments (`fwdlib bench --study s status`)."""
 
     def __init__(self, *args, actions: dict | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
+        # no abbreviations: `--stud x` read as --study would hide a word that is an option's value
+        super().__init__(*args, allow_abbrev=False, **kwargs)
         self.actions = actions or {}
 
     def parse_args(self, args=None, namespace=None):
         self.arguments = list(sys.argv[1:] if args is None else args)
         return super().parse_args(self._actions_as_flags(self.arguments), namespace)
 
+    def _values_after(self, args: list[str], i: int) -> int:
+        """How many of the arguments after args[i] (an option, or an action word) are its values."""
+        word = self.actions.get(args[i], args[i])
+        option = self._option_string_actions.get(word.split("=")[0])
+        if option is None or option.nargs == 0 or "=" in word:
+            return 0
+        rest = args[i + 1:]
+        if option.nargs is None or isinstance(option.nargs, int):
+            return min(option.nargs or 1, len(rest))
+        values = next((k for k, a in enumerate(rest) if a.startswith("-")), len(rest))     # ?, * or +
+        return min(values, 1) if option.nargs == "?" else values
+
     def _actions_as_flags(self, args: list[str]) -> list[str]:
-        """The action word as its flag: a bare word that is not the value of the flag before it."""
+        """The action word as its flag: a bare word that is not the value of an option or action
+        before it (and none after `--`)."""
         found, i = [], 0
-        while i < len(args):
-            option = self._option_string_actions.get(args[i].split("=")[0]) if args[i].startswith("-") else None
-            if option is not None:
-                i += 2 if option.nargs != 0 and "=" not in args[i] else 1
-                continue
-            if args[i] in self.actions:
+        while i < len(args) and args[i] != "--":
+            if args[i] in self.actions and not args[i].startswith("-"):
                 found.append(i)
-            i += 1
+            elif not args[i].startswith("-"):
+                i += 1
+                continue
+            i += 1 + self._values_after(args, i)
         if len(found) > 1:
             self.error(f"one action at a time, not {' and '.join(args[j] for j in found)}")
         return [self.actions.get(a, a) if i in found else a for i, a in enumerate(args)]

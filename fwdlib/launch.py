@@ -94,32 +94,49 @@ def new_form(command: str, argv: list[str]) -> str:
 def signals_held():
     """Hold SIGINT and SIGTERM while modules import, then act on the first that came: raised inside
     torch's C++ import machinery, an exception aborts the process (SIGABRT, a page of C++ errors)
-    instead of unwinding. The imports take a few seconds; the signal is answered when they end."""
+    instead of unwinding. The imports take a few seconds; the signal is answered when they end, as
+    the handler before would have answered it (an ignored SIGINT stays ignored). A second signal
+    while an import hangs (a network disk) ends the process at once: nothing has run yet."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     came: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, frame: came.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {}
+
+    def hold(signum, frame):
+        if previous[signum] == signal.SIG_IGN:
+            return
+        if came:                                   # asked twice: stop now, the default way
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+        came.append(signum)
+
+    previous.update({s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)})
     try:
         yield
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
         if came:          # the signal wins over whatever the imports did after it
-            raise KeyboardInterrupt() if came[0] == signal.SIGINT else Stopped(came[0])
+            answer = previous[came[0]]
+            if callable(answer):
+                answer(came[0], None)
+            else:
+                signal.raise_signal(came[0])
 
 
 def launch(command: str, module: str, argv: list[str] | None = None) -> int:
     """Import `module` and run its main() on `argv` (default: the command line), a signal stopping
     either with one line."""
-    main = None
+    started = False
     try:
         with stop_on_signals():
             with signals_held():
                 main = importlib.import_module(module).main
+            started = True
             return main(argv)
     except KeyboardInterrupt as stop:        # a main() that has no boundary of its own, or the imports
-        print(f"\n{command}: {str(stop) or 'interrupted'}" + ("" if main else " while starting; nothing was run"),
+        print(f"\n{command}: {str(stop) or 'interrupted'}" + ("" if started else " while starting; nothing was run"),
               file=sys.stderr)
         return exit_code_of(stop)
 

@@ -84,3 +84,15 @@ def test_the_library_names_a_value_and_the_command_names_its_flag(tmp_path, caps
     assert capsys.readouterr().err.strip() == "error: --seeds must be from 1 to 10000, got 0"
     assert bench_main(["--idle-s", "-1", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == "error: --idle-s must be a finite number of seconds, 0 or more, got -1.0"
+
+
+def test_an_actions_value_and_what_follows_a_double_dash_are_no_actions(tmp_path, capsys):
+    """`export report`: a folder named report, not a second action; after `--` nothing is an action;
+    an abbreviated option is not read (its value would pass for an action)."""
+    assert bench_code(["--out", str(tmp_path), "export", "report"]) == 2
+    assert "--export needs --storage URL" in capsys.readouterr().err
+    assert bench_code(["--out", str(tmp_path), "--", "status"]) == 2
+    assert "--status" not in capsys.readouterr().err
+    assert bench_code(["--stud", "report", "--out", str(tmp_path)]) == 2
+    assert "unrecognized arguments: --stud" in capsys.readouterr().err
+

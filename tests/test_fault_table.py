@@ -605,7 +605,8 @@ def test_40_9_a_signal_while_the_command_imports_ends_it_with_one_line(tmp_path,
     done = tmp_path / "imported"
     name = f"slow_to_import_{int(signum)}"          # imported whole now, so one module per case
     (tmp_path / f"{name}.py").write_text(f"import os, time\nos.kill(os.getpid(), {int(signum)})\n"
-                                         f"time.sleep(1)\nopen({str(done)!r}, 'w').close()\n")
+                                         f"time.sleep(1)\nopen({str(done)!r}, 'w').close()\n"
+                                         "def main(argv):\n    raise SystemExit('main ran')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     started = time.monotonic()
     assert launch.launch("bench", name) == 128 + signum
@@ -615,6 +616,19 @@ def test_40_9_a_signal_while_the_command_imports_ends_it_with_one_line(tmp_path,
     assert err.strip() == f"bench: {'interrupted' if signum == signal.SIGINT else 'stopped by SIGTERM'} while " \
                           "starting; nothing was run"
     assert signal.getsignal(signal.SIGTERM) is not launch._stop          # the handler is given back
+
+
+def test_40_9_an_ignored_sigint_stays_ignored_while_the_command_imports(tmp_path, monkeypatch):
+    """A worker started with `&` from a script ignores SIGINT: holding signals during the imports
+    must not turn that SIGINT into a stop."""
+    (tmp_path / "quietly_imported.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n"
+                                                  "def main(argv):\n    return 0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert launch.launch("bench", "quietly_imported") == 0
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_40_9_the_commands_start_through_the_launcher():

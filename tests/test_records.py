@@ -135,7 +135,7 @@ def test_the_complete_pair_passes_and_reports():
     ("configuration", {"study": 1, "revision": None}, "configuration is not {study"),
     ("schema", "two", "schema is not a version number"),
     ("schema", 0, "schema is not a version number"),
-    ("extra", {"z\x00z": 1}, "has a key 'z\\x00z' with a NUL"),
+    ("extra", {"z\x00z": 1}, "has a key 'z\\x00z' that is not text, or holds a NUL"),
 ])
 def test_each_case_of_the_fault_round_is_named_by_its_field(field, value, named):
     bad = complete("mf", "mf")

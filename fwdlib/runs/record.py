@@ -119,6 +119,8 @@ class Record(ReadsAsMapping):
     @classmethod
     def from_json(cls, line: str | bytes | bytearray | memoryview) -> Record:
         """One line of results.jsonl; RecordError (a ValueError) naming what is wrong: the line, or a field."""
+        if not isinstance(line, (str, bytes, bytearray, memoryview)):
+            raise RecordError(f"a {type(line).__name__} is not a line of text")
         try:
             raw = line.encode("utf-8") if isinstance(line, str) else bytes(line)
         except UnicodeEncodeError:

@@ -75,9 +75,11 @@ def _wild(value, path: str = "", finite: bool = True, depth: int = 0) -> str | N
         return f"{path} is a {type(value).__name__}"
     if len(value) > MAX_ITEMS:
         return f"{path} has more than {MAX_ITEMS} elements"
-    bad_key = next((k for k in value if isinstance(value, dict) and ("\x00" in k or not _encodable(k))), None)
+    bad_key = next((k for k in value if isinstance(value, dict) and not (isinstance(k, str) and "\x00" not in k
+                                                                        and _encodable(k))), None)
     if bad_key is not None:
-        return f"{path or 'the record'} has a key {bad_key!r} with a NUL or a lone surrogate, which no database stores"
+        return (f"{path or 'the record'} has a key {bad_key!r} that is not text, or holds a NUL or a lone surrogate, "
+                "which no database stores")
     return next((why for key, item in items
                  if (why := _wild(item, f"{path}.{key}" if path else str(key), finite and key != "history",
                                   depth + 1))), None)
