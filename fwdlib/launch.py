@@ -104,7 +104,7 @@ def signals_held():
     previous = {}
 
     def hold(signum, frame):
-        if previous[signum] == signal.SIG_IGN:
+        if previous.get(signum) == signal.SIG_IGN:        # .get: a signal may come before both are held
             return
         if came:                                   # asked twice: stop now, the default way
             signal.signal(signum, signal.SIG_DFL)
