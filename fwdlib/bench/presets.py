@@ -108,11 +108,12 @@ class RegistryPairs(Mapping):
             raise KeyError(dataset)
         pairs = []
         for name, cls in registry.REGISTRY.items():
-            if cls.twin and (problem := registry.twin_problem(cls)):
+            if not cls.twin:                       # a twin itself
+                continue
+            if problem := registry.twin_problem(cls):
                 raise ValueError(f"the registered algorithm {name} cannot run in the quick preset: {problem}")
-            if cls.twin:
-                layers = {k: v for k, v in cls.quick.items() if k in registry.REGISTRY[cls.twin].architecture}
-                pairs.append(Pair(name, dict(cls.quick), cls.twin, layers, augment=None if cls.augments else False))
+            layers = {k: v for k, v in cls.quick.items() if k in registry.REGISTRY[cls.twin].architecture}
+            pairs.append(Pair(name, dict(cls.quick), cls.twin, layers, augment=None if cls.augments else False))
         return tuple(pairs)
 
     def __iter__(self):

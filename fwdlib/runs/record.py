@@ -2,7 +2,7 @@
 reads.
 
     record = Record.from_json(line)        # ValueError naming the field if a value is wrong
-    record.test_acc, record.spec.seed      # typed fields
+    record.test_acc, record.run_spec()     # typed fields; the RunSpec it trained
     record["test_acc"]                     # and a read-only mapping, as the JSON line reads
     record.to_json()                       # the same line back
 
