@@ -10,7 +10,7 @@ Its floors, each importing only those below it:
     train                            one training loop (eager or CUDA graphs)
     runs                             one run: its entry, its spec, building and training it, its typed record
     bench                            presets, the study's facts, the results log, a class's pool, verdicts, report
-    tune, speed                      the hyperparameter search and the speed profiler: they train runs' specs
+    tune, speed                      the hyperparameter search and the speed command: they train runs' specs
     course                           exercise checks per lesson, teaching figures, flow diagrams
     gpu_check                        every GPU acceptance check in one command
 

@@ -1,6 +1,12 @@
 """Where workers coordinate through a database: the pooled benchmark's study and the tuner's
-storage share its defaults (heartbeat, grace), its liveness rule, its reading of storage URLs, its
-bounds on every call, how a worker waits for others and how a status line reads.
+storage share its defaults (heartbeat, grace, attempts), its rule for taking over a silent or dead
+worker's work (`silent`, `local_worker_gone`), its reading of storage URLs, its bounds on every
+call, how a worker waits for others and how a status line reads.
+
+Work is taken over in one way for both: a unit or trial is another worker's to run again when
+its worker's heartbeat has been silent for the grace period (by the database's clock), or at once
+when its worker is a process of this machine that is gone; after MAX_ATTEMPTS such takeovers it
+is failed instead (work that kills every worker it meets is not run forever).
 
 A database can fail in two ways that call for different advice. It can be *lost*: unreachable,
 restarting, or frozen (a stopped server process still accepts TCP, so without a bound a call
@@ -18,20 +24,25 @@ Three bounds, so that no call outlives `within` seconds:
 from __future__ import annotations
 
 import math
+import os
+import socket
 import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, or_
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from .commandline import BadValue, hide_secrets, one_line, redact
+from .processes import process_gone
 
 
-# A running unit or trial beats every HEARTBEAT_S; silent for GRACE_S, another worker takes it on.
+# A running unit or trial beats every HEARTBEAT_S; silent for GRACE_S, another worker takes it on,
+# MAX_ATTEMPTS times in all.
 HEARTBEAT_S, GRACE_S = 10, 120
+MAX_ATTEMPTS = 3
 DRIVER_HINT = 'pip install "psycopg[binary]" and use a postgresql+psycopg://USER:PASSWORD@HOST/DB URL'
 GRACE_MAX_S = 7 * 24 * 3600.0
 HEARTBEAT_RANGE_S = (0.5, 3600.0)      # faster loads the database for nothing; slower is no heartbeat
@@ -182,6 +193,36 @@ def bounded(call, within: float, url: str):
 
 
 CLOCK_SLACK_S = 60         # a stored time further ahead of the database's clock is no time
+
+
+def silent(heartbeat, now: float, grace_s: float) -> bool:
+    """Whether a running unit's or trial's last heartbeat (seconds, by the database's clock) lets
+    another worker take it: none stored, not a number, further ahead than CLOCK_SLACK_S, or older
+    than the grace period. `silent_clause` is the same rule inside a query."""
+    return not (isinstance(heartbeat, (int, float)) and math.isfinite(heartbeat)
+                and now - grace_s <= heartbeat <= now + CLOCK_SLACK_S)
+
+
+def silent_clause(heartbeat, now: float, grace_s: float):
+    """`silent` as SQL on a heartbeat column (PostgreSQL sorts NaN above every number, so a NaN is
+    caught by the upper bound)."""
+    return or_(heartbeat.is_(None), heartbeat < now - grace_s, heartbeat > now + CLOCK_SLACK_S)
+
+
+def local_worker_gone(worker: str, started: str | None = None) -> bool:
+    """Whether `worker` (host:pid, `processes.worker_id`) is a process of this machine that is gone:
+    it exited, its id now names a later process (with `started`, `processes.process_start`), or it
+    is this very process, which runs nothing while it looks (an earlier process with its id left
+    the work, as after a container restart). Workers of other machines are never judged here:
+    only their heartbeat tells."""
+    pid = local_pid(worker)
+    return pid is not None and (pid == os.getpid() or process_gone(pid, started))
+
+
+def local_pid(worker: str) -> int | None:
+    """The process id of `worker` (host:pid) if it runs on this machine, else None."""
+    host, _, pid = str(worker).rpartition(":")
+    return int(pid) if host == socket.gethostname() and pid.isdigit() else None
 
 
 def ago(now: float, then) -> str:

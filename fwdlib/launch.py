@@ -4,7 +4,7 @@ on first use; imports nothing heavy.
     fwdlib bench [--preset quick ...]          the head-to-head benchmark
     fwdlib bench status|report|export|import|plan|remove-unit ...   a pooled study's other actions
     fwdlib tune [status] ...                   the hyperparameter search
-    fwdlib speed ...                           the speed profiler
+    fwdlib speed ...                           the speed command: every case timed
     fwdlib gpu-check ...                       every GPU acceptance check
 
 (`python -m fwdlib ...` is the same command.) The old forms, `python -m fwdlib.bench --status` and
@@ -76,7 +76,7 @@ def stop_on_signals():
 
 
 # command -> its module; and the actions each command once took as flags
-COMMANDS = {"bench": "fwdlib.bench.cli", "tune": "fwdlib.tune.cli", "speed": "fwdlib.speed.profiler",
+COMMANDS = {"bench": "fwdlib.bench.cli", "tune": "fwdlib.tune.cli", "speed": "fwdlib.speed.cases",
             "gpu-check": "fwdlib.gpu_check"}
 ACTIONS = {"bench": {"status": "--status", "report": "--report-only", "export": "--export", "import": "--import",
                      "plan": "--plan-only", "remove-unit": "--remove-unit"},

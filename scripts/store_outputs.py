@@ -184,10 +184,10 @@ def generated(name: str, computes: dict) -> str:
         return (f"The lessons' compute adds up to about {math.ceil(compute_total / 60)} minutes in quick "
                 f"mode on {cpus} CPU cores (each lesson's time is measured when `make outputs` stores its "
                 f"outputs).")
-    for index, session in enumerate(timetable.PLANS, 1):
-        if name == f"plan-{index}":
+    for index, session in enumerate(timetable.SESSIONS, 1):
+        if name == f"session-{index}":
             return "\n".join([f"Before: {timetable.homework(session.before)}.", "",
-                              timetable.plan_table(session), "",
+                              timetable.session_table(session), "",
                               f"After: {timetable.homework(session.after)}."])
     raise ValueError(f"no generated text named {name!r}: use totals, compute or plan-N")
 
@@ -224,7 +224,7 @@ def main(argv=None) -> int:
     parser.add_argument("--text-only", action="store_true", help="rewrite the stated times; execute nothing")
     args = parser.parse_args(argv)
     if problems := timetable.problems():
-        print("the timetable's plans do not work:\n  " + "\n  ".join(problems))
+        print("the timetable's sessions do not work:\n  " + "\n  ".join(problems))
         return 1
     for path in [] if args.text_only else [p.resolve() for p in args.notebooks] or LESSONS + SOLUTIONS:
         try:

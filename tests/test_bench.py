@@ -94,16 +94,16 @@ def test_a_diverging_run_is_recorded_as_failed_and_the_rest_finish(monkeypatch, 
     preset = presets.Preset("t", "test", ("fashion_mnist_sample",), {"fashion_mnist_sample": pairs},
                           epochs=1, patience=1, seeds=1)
     monkeypatch.setitem(bench.PRESETS, "t", preset)
-    records = bench.run("t", out=tmp_path, co2=False, verbose=False)
+    records = bench.run(bench.Benchmark.of("t", out=tmp_path, verbose=False), co2=False, verbose=False)
     status = {r["spec"]["algorithm"]: r for r in records}
     assert status["diverging"]["status"] == "failed"
     assert "TrainingDiverged" in status["diverging"]["reason"] and "learning rate" in status["diverging"]["reason"]
     assert status["bp-mlp"]["status"] == "ok" and status["bp-mlp"]["test_acc"] > 0.5
     assert "Failed runs" in (tmp_path / "report.md").read_text()
     lines = (tmp_path / "results.jsonl").read_text().count("\n")
-    bench.run("t", out=tmp_path, co2=False, verbose=False)              # resumes: a failure stays recorded
+    bench.run(bench.Benchmark.of("t", out=tmp_path, verbose=False), co2=False, verbose=False)              # resumes: a failure stays recorded
     assert (tmp_path / "results.jsonl").read_text().count("\n") == lines
-    again = bench.run("t", out=tmp_path, co2=False, verbose=False, retry_failed=True)
+    again = bench.run(bench.Benchmark.of("t", out=tmp_path, verbose=False), co2=False, verbose=False, retry_failed=True)
     appended = _lines(tmp_path / "results.jsonl")[lines:]
     assert [r["spec"]["algorithm"] for r in appended] == ["diverging"]      # only the failed run reran
     assert {r["key"]: r["finished"] for r in again}[appended[0]["key"]] == appended[0]["finished"]
@@ -115,15 +115,15 @@ def test_rerun_contaminated_runs_again_only_the_pair_other_work_spoiled_whole(mo
     preset = presets.Preset("t", "test", ("fashion_mnist_sample",), {"fashion_mnist_sample": pairs},
                             epochs=1, patience=1, seeds=1)
     monkeypatch.setitem(bench.PRESETS, "t", preset)
-    first = bench.run("t", out=tmp_path, co2=False, verbose=False)
+    first = bench.run(bench.Benchmark.of("t", out=tmp_path, verbose=False), co2=False, verbose=False)
     spoiled = next(r for r in first if r["spec"]["algorithm"] == "mf").replace(foreign_load=1.5, foreign_cpu_s=3.0, cpus=2)
     with (tmp_path / "results.jsonl").open("a") as f:     # as if other work had run beside it
         f.write(spoiled.to_json() + "\n")
     lines = len(_lines(tmp_path / "results.jsonl"))
-    bench.run("t", out=tmp_path, co2=False, verbose=False)              # kept, only counted
+    bench.run(bench.Benchmark.of("t", out=tmp_path, verbose=False), co2=False, verbose=False)              # kept, only counted
     assert len(_lines(tmp_path / "results.jsonl")) == lines
     assert "1 contaminated by other work" in (tmp_path / "report.md").read_text()
-    bench.run("t", out=tmp_path, co2=False, verbose=False, rerun_contaminated=True)
+    bench.run(bench.Benchmark.of("t", out=tmp_path, verbose=False), co2=False, verbose=False, rerun_contaminated=True)
     appended = _lines(tmp_path / "results.jsonl")[lines:]
     # the spoiled run's pair, back to back and in the plan's order (seed 0: the rival first); not ff's
     assert [(r["spec"]["algorithm"], r["spec"]["config"]["hidden"]) for r in appended] == [("mf", [32]),
@@ -308,14 +308,14 @@ def test_speed_breakdown_parts_add_up_and_name_the_extra_pass():
     assert speed.conv_peak(torch.device("cpu"), batch=2, repeats=2) > 1e6
 
 
-def test_the_speed_profiler_times_the_benchmarks_specs_and_the_distance_to_the_limit(tmp_path, capsys, monkeypatch):
+def test_the_speed_command_times_the_benchmarks_specs_and_the_distance_to_the_limit(tmp_path, capsys, monkeypatch):
     small = presets.Preset("small", "test", ("fashion_mnist",), {"fashion_mnist": (
         presets.Pair("mf", {"hidden": (64, 64)}, "bp-mlp", {"hidden": (64, 64)}, variant="per-batch"),
         presets.Pair("mf", {"hidden": (64, 64), "schedule": "greedy"}, "bp-mlp", {"hidden": (64, 64)}, batch_size=100))},
         epochs=5, patience=2)
     monkeypatch.setitem(bench.PRESETS, "small", small)
     full_size = speed.synthetic
-    monkeypatch.setattr(speed.profiler, "synthetic", lambda name, device, n, seed=0: full_size(name, device, 512))
+    monkeypatch.setattr(speed.cases, "synthetic", lambda name, device, n, seed=0: full_size(name, device, 512))
     cases = speed.case_specs((("small", "fashion_mnist", "bp-mlp@mf+per-batch"), ("small", "fashion_mnist", "mf+per-batch"),
                               ("small", "fashion_mnist", "mf")), epochs=2)
     assert cases[1][1] == cases[0][0].key and cases[0][1] is None     # the rival knows its twin's run
@@ -343,7 +343,7 @@ def test_the_speed_profiler_times_the_benchmarks_specs_and_the_distance_to_the_l
     assert rows[2]["prep_s"] > 0 and "stage preparation in all" in greedy_line
     assert rows[0]["study_s_per_epoch_a100"] is None          # 2x64 is not the study's 2x1000: another amount of work
     paper_twin = speed.case_specs()[0][0]                       # the paper preset's bp-mlp@mf+per-batch, 2x1000
-    assert speed.profiler.study_s_per_epoch(paper_twin) == pytest.approx(44.1 / 17.7)
+    assert speed.cases.study_s_per_epoch(paper_twin) == pytest.approx(44.1 / 17.7)
     assert 0 < rows[0]["fraction_of_peak"] and rows[0]["optimizer"] in (("fused",), ("foreach",))
     assert json.loads((tmp_path / "speed.json").read_text())[1]["case"] == "mf+per-batch 2x64"
     assert json.loads((tmp_path / "speed.json").read_text()) == [r.as_json() for r in rows]   # typed rows, the file's form

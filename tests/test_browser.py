@@ -249,7 +249,7 @@ def test_the_instructor_guide_renders_in_the_browser(browser_page, tmp_path):
     assert page.locator("pre h2, pre h3").count() == 0
     assert not any(re.search(r"^#{2,3} ", page.locator("pre").nth(i).inner_text(), re.M)
                    for i in range(page.locator("pre").count()))
-    assert page.locator("table").count() >= 4, "the plans and grading tables render as tables"
+    assert page.locator("table").count() >= 4, "the sessions and grading tables render as tables"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1200, "height": 900})
     page.screenshot(path=str(SCREENSHOTS / "INSTRUCTOR_GUIDE.png"), full_page=True)

@@ -77,9 +77,9 @@ def test_the_library_names_a_value_and_the_command_names_its_flag(tmp_path, caps
     from fwdlib import bench
     from fwdlib.commandline import BadValue
     with pytest.raises(BadValue, match=r"^seeds must be from 1 to 10000, got 0$"):
-        bench.run("quick", seeds=0, out=tmp_path, verbose=False)
+        bench.Benchmark.of("quick", seeds=0, out=tmp_path, verbose=False)
     with pytest.raises(BadValue, match=r"^params .*missing.json: no such file"):
-        bench.run("quick", params=[tmp_path / "missing.json"], out=tmp_path, verbose=False)
+        bench.Benchmark.of("quick", params=[tmp_path / "missing.json"], out=tmp_path, verbose=False)
     assert bench_main(["--seeds", "0", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == "error: --seeds must be from 1 to 10000, got 0"
     assert bench_main(["--idle-s", "-1", "--out", str(tmp_path)]) == 2

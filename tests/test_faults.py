@@ -294,18 +294,18 @@ def test_an_unknown_codecarbon_country_warns():
 
 def test_a_resumed_or_extended_search_draws_new_parameters(tmp_path):
     storage = f"sqlite:///{tmp_path}/s.db"
-    common = dict(epochs=1, storage=storage, study="s", out=tmp_path / "best.json", figures=False,
-                  verbose=False, pruner="none", overrides={"hidden": [32]})
-    tune.tune("mf", SAMPLE, trials=3, **common)
-    tune.tune("mf", SAMPLE, trials=6, **common)                    # the same command, more trials
+    common = dict(epochs=1, storage=storage, study="s", out=tmp_path / "best.json", pruner="none",
+                  overrides={"hidden": [32]})
+    tune.tune(tune.SearchSpec.of("mf", SAMPLE, trials=3, **common), figures=False, verbose=False)
+    tune.tune(tune.SearchSpec.of("mf", SAMPLE, trials=6, **common), figures=False, verbose=False)  # the same, more trials
     trials = optuna.load_study(study_name="s", storage=tune.open_storage(storage)).get_trials()
     assert len(trials) == 6
     assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == 6, "a resume replayed the search"
 
 
 def test_a_set_on_a_searched_key_warns(tmp_path, capsys):
-    tune.tune("mf", SAMPLE, trials=1, epochs=1, storage=f"sqlite:///{tmp_path}/s.db", out=tmp_path / "b.json",
-              figures=False, verbose=False, overrides={"lr": 0.1, "hidden": [32]})
+    tune.SearchSpec.of("mf", SAMPLE, trials=1, epochs=1, storage=f"sqlite:///{tmp_path}/s.db", out=tmp_path / "b.json",
+                       overrides={"lr": 0.1, "hidden": [32]})         # warned when the search is built
     assert "--set lr=0.1 is ignored, because lr is searched" in capsys.readouterr().err
 
 

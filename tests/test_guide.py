@@ -1,5 +1,5 @@
 """The instructor guide renders as written, repeats the README where it quotes it, and quotes what
-each check prints. (Its minutes and plans are fwdlib/course/timetable.py's: tests/test_timetable.py.)
+each check prints. (Its minutes and sessions are fwdlib/course/timetable.py's: tests/test_timetable.py.)
 """
 import re
 from pathlib import Path

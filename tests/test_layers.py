@@ -1,5 +1,6 @@
 """The library's floors: every import points down (or stays inside its own floor), so no circle."""
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,10 +50,10 @@ def test_every_import_points_down(path):
 # running them, the commands. A module imports its own floor or the ones below.
 BENCH_FLOORS = {
     **dict.fromkeys(("stats",), 0),
-    **dict.fromkeys(("study", "presets", "params", "plan", "units", "verdicts", "results"), 1),
+    **dict.fromkeys(("study", "presets", "params", "plan", "units", "verdicts", "results", "benchmark"), 1),
     **dict.fromkeys(("claims", "figures", "summary", "report"), 2),
     **dict.fromkeys(("runner", "pool"), 3),
-    **dict.fromkeys(("pooled", "cli", "__main__", "__init__"), 4),
+    **dict.fromkeys(("workers", "cli", "__main__", "__init__"), 4),
 }
 
 
@@ -97,3 +98,21 @@ def test_the_run_floor_loads_no_database_plotting_or_search_library():
             "print(sorted(m for m in ('sqlalchemy', 'matplotlib', 'optuna') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# The roles every command has, named alike in each (README: Names); any other module name is one
+# module's alone, so that a name means one thing.
+SHARED_ROLES = {"__init__", "__main__", "cli", "workers"}
+
+
+def test_each_module_name_has_one_meaning():
+    stems: dict[str, list[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        stems.setdefault(path.stem, []).append(str(path.relative_to(PACKAGE)))
+    twice = {stem: paths for stem, paths in stems.items() if len(paths) > 1 and stem not in SHARED_ROLES}
+    assert not twice, f"one name, several modules: {twice}; name each for what it holds (README: Names)"
+    readme = (PACKAGE.parent / "README.md").read_text()
+    guide = readme[readme.index("### Names"):readme.index("## Licence")]
+    named = set(re.findall(r"`((?:[a-z_]+/)?[a-z_]+\.py)`", guide)) - {"tests/test_layers.py"}
+    assert named and all(list(PACKAGE.glob(p)) for p in named), \
+        f"the naming guide names modules that are not there: {sorted(p for p in named if not list(PACKAGE.glob(p)))}"

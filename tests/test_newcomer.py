@@ -59,8 +59,8 @@ SCRIPT = textwrap.dedent('''
     print("built", type(model).__name__)
 
     from fwdlib import bench
-    records = bench.run("quick", algorithms="toy", seeds=1, epochs=1, out=out / "bench", device="cpu", co2=False,
-                        verbose=False)
+    records = bench.run(bench.Benchmark.of("quick", algorithms="toy", seeds=1, epochs=1, out=out / "bench", device="cpu",
+                                            verbose=False), co2=False, verbose=False)
     report = (out / "bench" / "report.md").read_text()
     print("benchmarked", sorted(e for r in records for e in r["entries"]), {r["status"] for r in records},
           "| toy |" in report, "toy: the study did not run toy" in report)

@@ -5,15 +5,17 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import record, require
 from fwdlib import coordination
-from fwdlib.bench import pool as pool_module, pooled
+from fwdlib.bench import pool as pool_module, workers
 from fwdlib.bench.cli import main
 from fwdlib.bench.plan import plan, preset_specs
 from fwdlib.bench.pool import Pool
@@ -90,6 +92,40 @@ def test_rerun_contaminated_plans_again_the_done_units_with_a_spoiled_run(tmp_pa
     assert states[b]["state"] == "done"
 
 
+def test_a_unit_whose_worker_process_here_is_gone_is_taken_at_once_by_the_tuners_rule(tmp_path):
+    """One rule for both worker systems (coordination.py): a worker of this machine whose process
+    is gone leaves its work to the next claim at once, as a tuning trial's does."""
+    db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=600)
+    db.join(plan_record("quick", "converge", specs()), units(seeds=1)[:2])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    ghost = f"{socket.gethostname()}:{gone.pid}"
+    assert coordination.local_worker_gone(ghost)
+    unit, _, _ = db.claim(ghost)
+    again, _, note = db.claim("other-laptop:5")              # long before the grace period ends
+    assert again == unit and note == f"reclaimed from {ghost} (its process on this machine is gone)"
+    live, _, _ = db.claim(f"{socket.gethostname()}:1")          # a live process here (init)
+    assert live != unit and db.claim("third:7") is None        # both held: a live worker's unit is kept
+    assert {u["unit"]: u["worker"] for u in db.units()} == {unit: "other-laptop:5", live: f"{socket.gethostname()}:1"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(beat=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
+                      st.floats(min_value=-200, max_value=200).map(lambda d: 1000.0 + d)),
+       grace=st.sampled_from([3.0, 120.0]))
+def test_the_silence_rule_reads_the_same_in_python_and_in_sql(beat, grace):
+    """`silent` (the statuses) and `silent_clause` (a claim's query) are one rule, for any stored heartbeat."""
+    from sqlalchemy import Column, Float, MetaData, Table, create_engine, insert, select
+    table = Table("beats", MetaData(), Column("heartbeat", Float))
+    engine = create_engine("sqlite://")
+    table.metadata.create_all(engine)
+    with engine.begin() as c:
+        c.execute(insert(table).values(heartbeat=beat))
+        stored = c.execute(select(table.c.heartbeat)).scalar()      # SQLite stores NaN as NULL
+        in_sql = c.execute(select(coordination.silent_clause(table.c.heartbeat, 1000.0, grace))).scalar()
+    assert bool(in_sql) == coordination.silent(stored, 1000.0, grace) == coordination.silent(beat, 1000.0, grace)
+
+
 def test_a_silent_unit_is_reclaimed_after_the_grace_period_and_failed_after_max_attempts(tmp_path):
     db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=5)
     db.join(plan_record("quick", "converge", specs()), units(seeds=1)[:1])
@@ -101,7 +137,7 @@ def test_a_silent_unit_is_reclaimed_after_the_grace_period_and_failed_after_max_
     again, new_token, note = db.claim("live")
     assert again == unit and new_token != token and "reclaimed from dead" in note
     assert not db.beat(unit, token) and db.beat(unit, new_token)             # the dead claim is void
-    for attempt in range(pool_module.MAX_ATTEMPTS - 2):
+    for attempt in range(coordination.MAX_ATTEMPTS - 2):
         with db.engine.begin() as c:
             c.execute(pool_module.UNITS.update().values(heartbeat=silence))
         assert db.claim(f"w{attempt}")[0] == unit
@@ -219,7 +255,7 @@ def test_status_lists_every_unit_with_its_worker(tmp_path):
     db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=5)
     db.join(plan_record("quick", "converge", specs()), units(seeds=1))
     db.claim("ann:12")
-    text = pooled.status(db)
+    text = workers.status(db)
     assert "preset quick" in text and "2 planned, 1 running, 0 done, 0 failed" in text
     assert "running  fashion_mnist_sample" in text and "worker ann:12 for 0 s" in text
 
@@ -273,7 +309,7 @@ def test_a_worker_stopped_by_ctrl_c_any_number_of_times_never_fails_its_unit(tmp
     """Giving a unit back is not falling silent: only silences count towards MAX_ATTEMPTS."""
     db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=5)
     db.join(plan_record("quick", "converge", specs()), units(seeds=1)[:1])
-    for stop in range(pool_module.MAX_ATTEMPTS + 2):
+    for stop in range(coordination.MAX_ATTEMPTS + 2):
         unit, token, _ = db.claim(f"laptop-{stop}")
         db.release(unit, token)
         assert db.units()[0]["state"] == "planned" and db.units()[0]["attempts"] == 0
@@ -370,7 +406,7 @@ def test_a_unit_whose_stored_heartbeat_is_no_time_is_reclaimed_and_listed(tmp_pa
     unit, _, _ = db.claim("ann:1")
     heartbeat = time.time() + 100 if heartbeat == "ahead" else heartbeat     # ahead of now, not of collection
     db._call(lambda c: c.execute(update(pool_module.UNITS).values(heartbeat=heartbeat, claimed=None)))
-    text = pooled.status(db)
+    text = workers.status(db)
     assert "heartbeat an unknown time (no valid time stored) ago (silent past the grace period" in text
     assert db.claim("ben:2")[0] == unit                            # reclaimed at once, not waited on forever
 

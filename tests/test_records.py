@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import record
 from sqlalchemy import update
 
-from fwdlib.bench import claims, figures, pool, pooled
+from fwdlib.bench import claims, figures, pool, workers
 from fwdlib.bench.cli import main
 from fwdlib.bench.plan import plan, preset_specs
 from fwdlib.bench.pool import Pool
@@ -175,7 +175,7 @@ def test_a_study_holding_a_bad_record_still_reports_and_remove_unit_takes_it_out
     assert len(Pool(url, "lab").records()) == 2 and capsys.readouterr().out == ""
     assert main([*study, "--remove-unit", "7"]) == 2
     assert "study lab has no unit 7; `fwdlib bench status` lists" in capsys.readouterr().err
-    assert pooled.status(Pool(url, "lab")).count("\n") == 3
+    assert workers.status(Pool(url, "lab")).count("\n") == 3
 
 
 def test_a_run_stored_in_two_units_counts_once_and_status_keeps_one_line_per_unit(tmp_path, capsys):
@@ -193,7 +193,7 @@ def test_a_run_stored_in_two_units_counts_once_and_status_keeps_one_line_per_uni
     db._call(lambda c: c.execute(update(pool.UNITS).values(position=0)))        # an edit repeats a position
     assert main(["--storage", f"sqlite:///{tmp_path}/s.db", "--study", "lab", "--remove-unit", "0"]) == 0
     assert sorted(u["records"] is None for u in db.units()) == [False, True]    # that one unit alone
-    assert pooled.status(db).count("\n") == 3 and "x\\n  unit   7 done forged" in pooled.status(db)
+    assert workers.status(db).count("\n") == 3 and "x\\n  unit   7 done forged" in workers.status(db)
 
 
 @settings(max_examples=100, deadline=None)

@@ -1,8 +1,8 @@
 """Every minute and second the course states comes from one place and adds up.
 
-fwdlib/course/timetable.py holds the reading minutes, the exercise minutes and the lab plans;
+fwdlib/course/timetable.py holds the reading minutes, the exercise minutes and the lab sessions;
 each lesson's compute time is measured when `make outputs` stores it. The lesson headers, the
-exercise headings, the README's course map and the guide's plans are written from them; these
+exercise headings, the README's course map and the guide's sessions are written from them; these
 tests fail when any of them was edited by hand, when a plan leaves under 10 minutes of slack, or
 when it teaches a lesson before the one it builds on.
 """
@@ -20,11 +20,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import store_outputs  # noqa: E402
 
 
-def test_every_plan_keeps_its_slack_and_the_lessons_order():
+def test_every_session_keeps_its_slack_and_the_lessons_order():
     assert timetable.problems() == []
 
 
-def test_the_plan_check_sees_a_full_session_and_a_lesson_before_its_prerequisite():
+def test_the_session_check_sees_a_full_session_and_a_lesson_before_its_prerequisite():
     full = Session("full", before=(lesson("00"), lesson("01"), lesson("02"), lesson("03"), lesson("04")),
                    slots=(lesson("05"), lesson("06"), Slot("discussion", 15)), after=())
     assert any("slack" in p for p in timetable.problems((full,)))

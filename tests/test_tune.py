@@ -15,7 +15,7 @@ from fwdlib import algorithms, bench, params, tune
 from fwdlib.runs.entry import Entry
 from fwdlib.bench.plan import entries_of, spec_of
 from fwdlib.runs.spec import RunSpec, StoppingRule, thaw
-from fwdlib.tune import search, workers
+from fwdlib.tune import search, search_spec, workers
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = "fashion_mnist_sample"
@@ -38,7 +38,7 @@ def tuned_mf(tmp_path_factory):
     """A tiny search on the embedded sample: three trials of one epoch."""
     folder = tmp_path_factory.mktemp("tune")
     storage = f"sqlite:///{folder}/studies.db"
-    result = tune.tune("mf", SAMPLE, trials=3, epochs=1, storage=storage, out=folder / "mf.json",
+    result = tune.tune(tune.SearchSpec.of("mf", SAMPLE, trials=3, epochs=1, storage=storage, out=folder / "mf.json"),
                        progress=True, verbose=False)
     return folder, storage, result
 
@@ -65,7 +65,7 @@ def test_a_tiny_search_writes_the_best_parameters_and_figures(tuned_mf):
 def test_rerunning_a_finished_search_trains_nothing_more(tuned_mf, capsys):
     folder, storage, _ = tuned_mf
     before = _trials(storage, "mf-fashion_mnist_sample")
-    tune.tune("mf", SAMPLE, trials=3, epochs=1, storage=storage, out=folder / "again.json",
+    tune.tune(tune.SearchSpec.of("mf", SAMPLE, trials=3, epochs=1, storage=storage, out=folder / "again.json"),
               figures=False, progress=False)
     assert "3 of 3 trials already finished" in capsys.readouterr().out
     assert [t.number for t in _trials(storage, "mf-fashion_mnist_sample")] == [t.number for t in before]
@@ -112,14 +112,14 @@ def test_unknown_or_ambiguous_algorithms_are_refused(capsys):
     err = capsys.readouterr().err
     assert "unknown algorithm 'rnn'" in err and "bp-mlp@mf" in err
     with pytest.raises(ValueError, match="bp-mlp@ff, bp-mlp@mf"):
-        search.base_spec("bp-mlp", SAMPLE)                 # two twins with different layers
-    _, entries = search.base_spec("bp-cnn", SAMPLE)
+        search_spec.base_spec("bp-mlp", SAMPLE)                 # two twins with different layers
+    _, entries = search_spec.base_spec("bp-cnn", SAMPLE)
     assert entries == (Entry.parse("bp-cnn@cafo-rand"), Entry.parse("bp-cnn@cafo-dfa"))   # one run, both twins
-    assert search.base_spec("bp-mlp@mf", "fashion_mnist")[0].config["hidden"] == (1000, 1000)
+    assert search_spec.base_spec("bp-mlp@mf", "fashion_mnist")[0].config["hidden"] == (1000, 1000)
     with pytest.raises(ValueError, match="unknown dataset"):
-        search.base_spec("mf", "imagenet")
+        search_spec.base_spec("mf", "imagenet")
     with pytest.raises(ValueError, match="preset paper runs no ff on cifar10"):
-        search.base_spec("ff", "cifar10", "paper")         # nothing the benchmark could use
+        search_spec.base_spec("ff", "cifar10", "paper")         # nothing the benchmark could use
 
 
 def test_every_trial_trains_the_benchmarks_spec_of_its_entry_in_every_preset():
@@ -131,10 +131,10 @@ def test_every_trial_trains_the_benchmarks_spec_of_its_entry_in_every_preset():
         for dataset in preset.pairs:
             for entry in entries_of(preset, dataset):
                 benchmarked = spec_of(preset, dataset, entry, device="cpu")     # as bench.run plans it
-                tuned, entries = search.base_spec(str(entry), dataset, name, device="cpu")
+                tuned, entries = search_spec.base_spec(str(entry), dataset, name, device="cpu")
                 assert entry in entries and tuned.differences(benchmarked) == [], (name, dataset, entry)
                 searched, _ = tune.search_space(tuned.algorithm, tuned.config, tuned.rule.epochs)
-                trial = search.searched_spec(tuned, searched).with_config(
+                trial = search_spec.searched_spec(tuned, searched).with_config(
                     **{k: low for k, (low, _, _) in searched.items()})
                 assert trial.differences(benchmarked, ignore=[f"config.{k}" for k in searched]) == [], (name, entry)
                 checked += 1
@@ -150,8 +150,8 @@ def test_a_trial_trains_exactly_its_spec(tmp_path, monkeypatch):
         return real(model, data, spec, **options)
 
     monkeypatch.setattr(search, "fit_spec", recording)
-    result = tune.tune("bp-mlp@mf", SAMPLE, trials=1, epochs=1, storage=f"sqlite:///{tmp_path}/s.db",
-                       out=tmp_path / "b.json", figures=False, verbose=False, pruner="none")
+    result = tune.tune(tune.SearchSpec.of("bp-mlp@mf", SAMPLE, trials=1, epochs=1, storage=f"sqlite:///{tmp_path}/s.db",
+                                          out=tmp_path / "b.json", pruner="none"), figures=False, verbose=False)
     expected = spec_of(bench.PRESETS["quick"], SAMPLE, "bp-mlp@mf", epochs=1, device="cpu")
     assert [spec for spec, _ in trained] == [expected.with_config(**result["params"])]
 
@@ -197,7 +197,8 @@ def test_every_form_of_password_is_redacted(url, secret):
 def test_a_study_is_not_resumed_with_other_settings(tuned_mf):
     folder, storage, _ = tuned_mf
     with pytest.raises(ValueError, match="spec.rule.epochs: study has 1, asked 2"):
-        tune.tune("mf", SAMPLE, trials=4, epochs=2, storage=storage, out=folder / "x.json", verbose=False)
+        tune.tune(tune.SearchSpec.of("mf", SAMPLE, trials=4, epochs=2, storage=storage, out=folder / "x.json"),
+                  verbose=False)
     assert len(_trials(storage, "mf-fashion_mnist_sample")) == 3        # untouched
 
 
@@ -322,8 +323,8 @@ def test_two_workers_share_one_journal_study_without_losing_or_duplicating_trial
 
 def test_the_benchmark_trains_with_the_tuned_parameters(tuned_mf, tmp_path, capsys):
     folder, _, result = tuned_mf
-    records = bench.run("quick", algorithms="mf", seeds=1, epochs=1, out=tmp_path / "b", device="cpu",
-                        co2=False, params=[folder / "mf.json"], verbose=False)
+    records = bench.run(bench.Benchmark.of("quick", algorithms="mf", seeds=1, epochs=1, out=tmp_path / "b", device="cpu",
+                                            params=[folder / "mf.json"], verbose=False), co2=False, verbose=False)
     configs = {r["entries"][0]: thaw(r["spec"]["config"]) for r in records}
     assert records and all(r["status"] == "ok" for r in records)
     assert configs["mf"] == {"hidden": [256, 256], **result["params"]}

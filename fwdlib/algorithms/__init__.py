@@ -9,7 +9,7 @@ from .mf import MonoForward
 
 # The one registry: to add an algorithm, write its module (an Algorithm subclass with its name, twin,
 # search space, quick-preset layers, small examples and flow) and add it to this line. Building,
-# the quick preset, the tuner, the speed profiler's quick cases, the GPU check's graph cases and the
+# the quick preset, the tuner, the speed command's quick cases, the GPU check's graph cases and the
 # flow diagrams all read it from here.
 REGISTRY: dict[str, type[Algorithm]] = {cls.name: cls for cls in (
     BPMLP, BPCNN, ForwardForward, MonoForward, CaFoRand, CaFoDFA)}

@@ -5,8 +5,10 @@
 study    the study's published table and how it ran each algorithm
 presets  which pairs run on which data; plan: every run of a preset, interleaved
 params   tuned-parameter files; results: the append-only results log
+benchmark  what a benchmark runs, built and checked at the edge (`Benchmark.of`)
 runner   trains and meters each run; cli: the command
-pool, pooled, database  a class's machines in one study: its table, its commands, every call bounded
+units, pool, workers  a class's machines in one study: its (pair, seed) units, their table, the
+         workers' loop and the study's actions
 stats    intervals whose confidence is what they say, Holm, seeds needed (for a handful of seeds)
 verdicts each rival against its twin against a margin, one Holm family per report
 claims   the paper's claims in its words and places, judged in their scope on its configuration
@@ -18,4 +20,5 @@ from ..launch import lazy
 __getattr__ = lazy(__name__, {"main": ".cli:main", "PRESETS": ".presets:PRESETS", "Pair": ".presets:Pair",
                               "Preset": ".presets:Preset", "ResultsLog": ".results:ResultsLog",
                               "ResultsNotSaved": ".results:ResultsNotSaved", "run_folder": ".results:run_folder",
-                              "PROTOCOLS": "fwdlib.runs.spec:PROTOCOLS", "run": ".runner:run"})
+                              "PROTOCOLS": "fwdlib.runs.spec:PROTOCOLS", "run": ".runner:run",
+                              "Benchmark": ".benchmark:Benchmark"})

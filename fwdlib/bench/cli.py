@@ -9,11 +9,12 @@ from ..launch import ACTIONS, exit_code_of, stop_on_signals
 from ..commandline import Parser, hide_secrets, one_line, said_by_command
 from ..session import quick_mode
 from .. import coordination
-from . import pool, pooled, runner
+from . import pool, runner, workers
 from .presets import PRESETS
 from .report import title_of, write_report
 from .results import ResultsLog, ResultsNotSaved
-from .runner import DEFAULT_OUT, run
+from .benchmark import ANY_DEVICE, DEFAULT_OUT, Benchmark
+from .runner import run
 from .summary import printout
 from .verdicts import MARGINS, parse_margins
 
@@ -92,11 +93,8 @@ def main(argv=None) -> int:
                 return pooled_main(args, out, margins)
             if args.report_only:
                 return report_only(out, margins)
-            records = run(args.preset, dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds,
-                          protocol=args.protocol, out=out, device=args.device,
-                          cuda_graphs=not args.no_cuda_graphs, epochs=args.epochs, root=args.data_root,
-                          co2=not args.no_co2, idle_s=args.idle_s, retry_failed=args.retry_failed,
-                          rerun_contaminated=args.rerun_contaminated, params=args.params, margins=margins)
+            records = run(benchmark_of(args), co2=not args.no_co2, retry_failed=args.retry_failed,
+                          rerun_contaminated=args.rerun_contaminated, margins=margins)
     except KeyboardInterrupt as stop:
         print(f"\nbench: {str(stop) or 'interrupted'}; every finished run is kept in {out / 'results.jsonl'} "
               "(the run in progress is not). To resume, run the same command again.", file=sys.stderr)
@@ -111,7 +109,7 @@ def main(argv=None) -> int:
             "the same command again: it uploads them before it runs anything (or run: fwdlib bench "
             f"import {out} with the same --preset, --storage and --study)"), file=sys.stderr)
         return 2
-    except pooled.UnitsFailed as err:
+    except workers.UnitsFailed as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 1
     except OSError as err:        # the report or its figures: the results log itself is safe
@@ -135,27 +133,31 @@ def _failed(records: list[dict]) -> int:
     return 0
 
 
+def benchmark_of(args, device: str | None = None) -> Benchmark:
+    """The benchmark the flags describe, built here, at the edge (`device` instead of --device)."""
+    return Benchmark.of(args.preset, dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds,
+                        protocol=args.protocol, epochs=args.epochs, device=device or args.device,
+                        cuda_graphs=not args.no_cuda_graphs, params=args.params, out=args.out,
+                        root=args.data_root, idle_s=args.idle_s)
+
+
 def pooled_main(args, out: Path, margins: dict) -> int:
     """The pooled benchmark's commands (`pooled`): each opens the study and does one thing."""
     reading = args.status or args.report_only or args.export
     study = pool.Pool(args.storage, args.study, args.heartbeat, args.grace, write=not reading)
-    plan = dict(dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds, protocol=args.protocol,
-                epochs=args.epochs, cuda_graphs=not args.no_cuda_graphs, params=args.params)
     if args.status:
-        print(pooled.status(study))
+        print(workers.status(study))
     elif args.report_only:
-        pooled.report(study, out, margins)
+        workers.report(study, out, margins)
     elif args.export:
-        pooled.export(study, Path(args.export))
+        workers.export(study, Path(args.export))
     elif args.remove_unit is not None:
-        print(pooled.remove_unit(study, args.remove_unit))
+        print(workers.remove_unit(study, args.remove_unit))
     elif args.import_dir:
-        pooled.import_folder(args.preset, study, Path(args.import_dir), **plan)
+        workers.import_folder(benchmark_of(args, device=ANY_DEVICE), study, Path(args.import_dir))
     else:
-        records = pooled.work(args.preset, study, plan_only=args.plan_only, retry_failed=args.retry_failed,
-                              rerun_contaminated=args.rerun_contaminated,
-                              root=args.data_root, co2=not args.no_co2, margins=margins, out=out, device=args.device,
-                              idle_s=args.idle_s, **plan)
+        records = workers.work(benchmark_of(args), study, plan_only=args.plan_only, retry_failed=args.retry_failed,
+                              rerun_contaminated=args.rerun_contaminated, co2=not args.no_co2, margins=margins)
         return _failed(records)
     return 0
 

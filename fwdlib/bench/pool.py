@@ -5,7 +5,8 @@ machine, so every paired ratio of time, energy and memory is measured within one
 when the class's laptops differ. The plan is one table row per unit:
 
     planned --claim--> running --finish--> done (or failed: a run of it raised)
-                          |  silent heartbeat for the grace period: claimable again
+                          |  silent heartbeat for the grace period, or its process on this
+                          |  machine gone (coordination.py's rule, the tuner's too): claimable again
                           '---------------------------------------------------------> running
 
 Coordination is the database's own: SQLAlchemy over PostgreSQL (or SQLite on one machine). A
@@ -32,14 +33,14 @@ from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, a
 
 from ..commandline import BadValue, hide_secrets, redact
 from ..files import writable_folder
-from ..coordination import (CLOCK_SLACK_S, DRIVER_HINT, GRACE_S, HEARTBEAT_S, DatabaseLost, DatabaseRefused, ago,
-                            bound_of, bounded, check_liveness, engine_options, sqlite_file, sqlite_immediate)
+from ..coordination import (DRIVER_HINT, GRACE_S, HEARTBEAT_S, MAX_ATTEMPTS, DatabaseLost, DatabaseRefused, ago,
+                            bound_of, bounded, check_liveness, engine_options, local_worker_gone, silent,
+                            silent_clause, sqlite_file, sqlite_immediate)
 from ..runs.record import Record
 from ..meters.process import contamination
 from ..runs.spec import MAX_SEEDS
 from .units import stored_records, Unit, plan_difference, plan_key, plan_problem
 
-MAX_ATTEMPTS = 3            # a unit whose workers fall silent this often (it kills them?) is failed
 RELEASE_S = 2.0            # how long a stopping worker tries to give its unit back
 
 META = MetaData()
@@ -215,17 +216,22 @@ class Pool:
     def _claim(self, c, worker: str) -> tuple[str, str, str] | None:
         while True:
             now = self._now(c)
-            # a heartbeat null, NaN (PostgreSQL sorts it above every number) or in the future is no beat
-            beat = UNITS.c.heartbeat
-            silent = and_(UNITS.c.state == "running",
-                          or_(beat.is_(None), beat < now - self.grace_s, beat > now + CLOCK_SLACK_S))
-            row = c.execute(select(UNITS).where(UNITS.c.study == self.study, or_(UNITS.c.state == "planned", silent))
+            lapsed = and_(UNITS.c.state == "running", silent_clause(UNITS.c.heartbeat, now, self.grace_s))
+            # a unit whose worker is a gone process of this machine is taken at once (coordination.py)
+            dead = [w for w in c.execute(select(UNITS.c.worker).distinct().where(
+                UNITS.c.study == self.study, UNITS.c.state == "running")).scalars() if local_worker_gone(w)]
+            gone = and_(UNITS.c.state == "running", UNITS.c.worker.in_(dead))
+            row = c.execute(select(UNITS).where(UNITS.c.study == self.study,
+                                                or_(UNITS.c.state == "planned", lapsed, gone))
                             .order_by(UNITS.c.position).limit(1)
                             .with_for_update(skip_locked=True)).mappings().first()
             if row is None:
                 return None
-            reclaimed = (f"reclaimed from {row['worker']} (heartbeat silent {ago(now, row['heartbeat'])})"
-                         if row["state"] == "running" else None)
+            reclaimed = None
+            if row["state"] == "running":
+                reclaimed = (f"reclaimed from {row['worker']} ("
+                             + (f"heartbeat silent {ago(now, row['heartbeat'])})" if silent(row["heartbeat"], now, self.grace_s)
+                                else "its process on this machine is gone)"))
             # a unit planned again for contamination stays so until it is done, whoever claims it
             rerun = row["note"] if RERUN_NOTE in (row["note"] or "") else None
             note = "; ".join(filter(None, (rerun, reclaimed))) or None

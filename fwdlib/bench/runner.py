@@ -16,42 +16,21 @@ skips finished runs; a failed run is recorded with its reason and the others go 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 import traceback
-from pathlib import Path
 
-import torch
-
-from .. import algorithms as registry, data as datasets
 from ..runs.build import build_model, fit_spec, warm_up
 from ..runs.record import SCHEMA, Record
-from ..runs.spec import MAX_EPOCHS, MAX_SEEDS, PROTOCOLS, RunSpec
 from ..meters.energy import EnergyMeter
 from ..meters.process import CpuWindow, contamination, machine
 from ..train import evaluate
-from ..commandline import BadValue, as_tuple
-from ..session import pick_device, seed_all
-from .params import apply_params, load_params
+from ..session import seed_all
+from .benchmark import Benchmark, resident
 from .report import write_report
-from .plan import PlannedRun, configuration_of, entries_of, pairs_at_seeds, plan, preset_specs
-from .presets import PRESETS, augmentation
-from .results import ResultsLog, ResultsNotSaved
+from .plan import PlannedRun, configuration_of, pairs_at_seeds
+from .presets import augmentation
+from .results import ResultsNotSaved
 from .summary import printout
-
-
-DEFAULT_OUT = "bench-results"
-
-
-_DATA_CACHE: dict = {}
-
-
-def _dataset(name: str, device: torch.device, root=None):
-    key = (name, str(device), root)
-    if key not in _DATA_CACHE:
-        _DATA_CACHE.clear()                    # one dataset resident at a time
-        _DATA_CACHE[key] = datasets.load(name, device=device, root=root)
-    return _DATA_CACHE[key]
 
 
 def run_one(run: PlannedRun, *, root=None, co2: bool = True, idle_s: float = 0.0) -> Record:
@@ -62,7 +41,7 @@ def run_one(run: PlannedRun, *, root=None, co2: bool = True, idle_s: float = 0.0
     record = {"key": run.key, "spec": spec.record(), "entries": [str(e) for e in run.entries], "status": "ok",
               "schema": SCHEMA, "configuration": configuration_of(spec),
               "machine": machine(spec.device), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    data = _dataset(spec.dataset, torch.device(spec.device), root)   # outside the try: the data's
+    data = resident(spec.dataset, spec.device, root)   # outside the try: the data's
     record["augmentation"] = augmentation(data.augment, spec.augment)  # failures stop the benchmark
     try:
         warm_up(spec, data)
@@ -103,57 +82,11 @@ def run_one(run: PlannedRun, *, root=None, co2: bool = True, idle_s: float = 0.0
     return Record.from_mapping(record)      # checked as every reader will check it, before it is written
 
 
-@dataclasses.dataclass(frozen=True)
-class Prepared:
-    """A benchmark ready to train: its device, its entries' specs (seed 0), every planned run and
-    the local results log."""
-    device: str
-    idle_s: float
-    specs: list[RunSpec]
-    seeds: int
-    log: ResultsLog
-
-    def runs(self, seeds: int | None = None) -> list[PlannedRun]:
-        return plan(self.specs, seeds or self.seeds)
-
-
-def prepare(preset: str = "quick", *, dataset=None, algorithms=None, seeds: int | None = None,
-            protocol: str = "converge", out: str | Path = DEFAULT_OUT, device: str | None = None,
-            cuda_graphs: bool = True, epochs: int | None = None, root=None, idle_s: float | None = None,
-            params=None, verbose: bool = True) -> Prepared:
-    """Check the input and the environment, and plan: a missing device, unreadable data or an
-    unwritable OUT stops the benchmark here with its reason, before anything trains and before
-    anything is recorded."""
-    preset_obj, dataset_names, names = check_input(preset, dataset, algorithms, protocol, seeds, epochs, idle_s)
-    device_name = str(pick_device(device))
-    if idle_s is None:
-        idle_s = 3.0 if device_name.startswith("cuda") else 0.0
-    log = ResultsLog(Path(out) / "results.jsonl")
-    dataset_names = _present(dataset_names, root, verbose)
-    for name in dataset_names:
-        data = _dataset(name, torch.device(device_name), root)   # read once: corrupt files fail here
-        if verbose:
-            print(f"data: {data.source}")
-    specs = specs_of(preset_obj, dataset_names, names, protocol=protocol, epochs=epochs, device=device_name,
-                     cuda_graphs=cuda_graphs, params=params, verbose=verbose)
-    seeds = seeds if seeds is not None else preset_obj.seeds
-    return Prepared(device_name, idle_s, specs, seeds, log)
-
-
-def specs_of(preset_obj, dataset_names, names, *, params=None, verbose: bool = True, **settings) -> list[RunSpec]:
-    """The spec of every selected entry (seed 0), tuned parameters merged in."""
-    specs = preset_specs(preset_obj, dataset_names, names, **settings)
-    if not specs:
-        raise ValueError(f"nothing to run: preset {preset_obj.name} has no run for {', '.join(names or ())} "
-                         f"on {', '.join(dataset_names)}")
-    return apply_params(specs, load_params(params), verbose) if params else specs
-
-
-def train_logged(item: PlannedRun, log: ResultsLog, left: int, *, root=None, co2: bool = True,
-                 idle_s: float = 0.0) -> Record:
-    """Train one run and append its record to the log before anything else happens to it."""
+def train_logged(item: PlannedRun, benchmark: Benchmark, left: int, *, co2: bool = True) -> Record:
+    """Train one run and append its record to the benchmark's log before anything else happens to it."""
+    log = benchmark.log
     with log.reserved() as release:     # room for the record, held while the run trains
-        record = run_one(item, root=root, co2=co2, idle_s=idle_s)
+        record = run_one(item, root=benchmark.root, co2=co2, idle_s=benchmark.idle_s)
         release()
     try:
         log.append(record)
@@ -176,26 +109,17 @@ def outcome(record: dict) -> str:
             + (f"; CONTAMINATED: {contamination(record)}" if contamination(record) else ""))
 
 
-def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
-        algorithms: str | list[str] | None = None, seeds: int | None = None,
-        protocol: str = "converge", out: str | Path = DEFAULT_OUT, device: str | None = None,
-        cuda_graphs: bool = True, epochs: int | None = None, root=None, co2: bool = True,
-        idle_s: float | None = None, retry_failed: bool = False, rerun_contaminated: bool = False,
-        params=None, report: bool = True, verbose: bool = True, margins: dict | None = None) -> list[dict]:
-    """Run a benchmark (resuming what OUT already holds) and write its report. Returns records.
+def run(benchmark: Benchmark, *, co2: bool = True, retry_failed: bool = False, rerun_contaminated: bool = False,
+        report: bool = True, verbose: bool = True, margins: dict | None = None) -> list[Record]:
+    """Run a benchmark (resuming what its OUT already holds) and write its report. Returns records.
 
-    idle_s: seconds of idle-power baseline before each run, for idle-subtracted energy
-    (default: 3 on CUDA, where energy is measured; 0 elsewhere).
-    params: best-parameters file(s) of `fwdlib tune`, merged into the runs they fit.
-    margins: the verdicts' practical margins (default `verdicts.MARGINS`).
+    co2: measure with CodeCarbon too; retry_failed: run again the runs recorded as failed;
     rerun_contaminated: run again each pair (at its seed) with a run whose time and energy other
     work on the machine spoiled (`contamination`), whole and back to back; the new records
-    replace the old ones in the report.
+    replace the old ones in the report. margins: the verdicts' practical margins (default
+    `verdicts.MARGINS`).
     """
-    ready = prepare(preset, dataset=dataset, algorithms=algorithms, seeds=seeds, protocol=protocol, out=out,
-                    device=device, cuda_graphs=cuda_graphs, epochs=epochs, root=root, idle_s=idle_s,
-                    params=params, verbose=verbose)
-    log, runs = ready.log, ready.runs()
+    log, runs = benchmark.log, benchmark.runs()
     with log.lock():
         latest = log.latest()
         spoiled = {r["key"] for r in latest if rerun_contaminated and contamination(r)}
@@ -205,71 +129,17 @@ def run(preset: str = "quick", *, dataset: str | list[str] | None = None,
         done = {r["key"] for r in latest if (r["status"] == "ok" or not retry_failed) and r["key"] not in again}
         todo = [r for r in runs if r.key not in done]
         if verbose:
-            print(f"bench {preset}: {len(runs)} runs, {len(runs) - len(todo)} already in {log.path}, "
-                  f"{len(todo)} to go; protocol {protocol}, device {ready.device}")
+            print(f"bench {benchmark.preset}: {len(runs)} runs, {len(runs) - len(todo)} already in {log.path}, "
+                  f"{len(todo)} to go; protocol {benchmark.protocol}, device {benchmark.device}")
         for i, item in enumerate(todo, 1):
-            record = train_logged(item, log, len(todo) - i + 1, root=root, co2=co2, idle_s=ready.idle_s)
+            record = train_logged(item, benchmark, len(todo) - i + 1, co2=co2)
             if verbose:
                 print(f"  [{i}/{len(todo)}] {run_name(record)}: {outcome(record)}", flush=True)
     keys = {r.key for r in runs}
     records = [r for r in log.latest() if r["key"] in keys]
     if report:
-        write_report(records, out, title=f"preset {preset}, protocol {protocol}", margins=margins)
+        write_report(records, benchmark.out, title=f"preset {benchmark.preset}, protocol {benchmark.protocol}",
+                     margins=margins)
         if verbose:
-            print(printout(out))
+            print(printout(benchmark.out))
     return records
-
-
-def check_input(preset, dataset, algorithm_list, protocol, seeds, epochs, idle_s=None):
-    """The preset, its datasets and the algorithms named, each checked: (preset, datasets, names)."""
-    if preset == "speed":
-        raise ValueError("the speed profiler is a command of its own: fwdlib speed")
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-    if seeds is not None and not 1 <= seeds <= MAX_SEEDS:
-        raise BadValue("seeds", f"must be from 1 to {MAX_SEEDS}, got {seeds}")
-    if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
-        raise BadValue("epochs", f"must be from 1 to {MAX_EPOCHS}, got {epochs}")
-    if idle_s is not None and not 0 <= idle_s < math.inf:
-        raise BadValue("idle_s", f"must be a finite number of seconds, 0 or more, got {idle_s}")
-    for name, value in (("dataset", dataset), ("algorithms", algorithm_list)):
-        if value is not None and not as_tuple(value):
-            raise BadValue(name, "is empty; name at least one, or leave it out to run them all")
-    preset_obj = PRESETS[preset]
-    names = as_tuple(dataset) or preset_obj.datasets
-    for name in names:
-        if name not in preset_obj.datasets:
-            raise ValueError(f"unknown dataset {name!r} for preset {preset!r}; choose from {', '.join(preset_obj.datasets)}")
-    algos = as_tuple(algorithm_list)
-    variants = sorted({str(e.rival_entry) for d in preset_obj.datasets for e in entries_of(preset_obj, d)
-                       if e.variant})
-    for name in algos or ():
-        if name not in registry.NAMES and name not in variants:
-            raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join((*registry.NAMES, *variants))}")
-    return preset_obj, names, algos
-
-
-def _present(names, root, verbose) -> tuple[str, ...]:
-    """Datasets whose files are here (the `paper` preset runs those present)."""
-    present, missing = [], []
-    if root is not None and datasets.SAMPLE_NAME in names and verbose:
-        print(f"bench: --data-root is not used for {datasets.SAMPLE_NAME}: it is embedded in fwdlib")
-    for name in names:
-        if datasets.available(name, root):     # a file check: the run itself reads the data
-            present.append(name)
-            continue
-        try:
-            datasets.locate(name, root, download=True)
-            present.append(name)
-        except datasets.DataError as err:
-            if len(names) == 1:
-                raise
-            missing.append(f"{name}: " + str(err).replace("\n", "\n    "))
-            if verbose:
-                print(f"bench: skipping {name}: {str(err).splitlines()[0]}")
-    if not present:
-        raise datasets.DataError("none of the datasets is here, so there is nothing to run:\n  "
-                                 + "\n  ".join(missing) + "\nFix: install or download one (see the README's Data section)")
-    return tuple(present)

@@ -1,10 +1,10 @@
-"""The course's clock: every minute a lesson, an exercise or a lab plan states has its home here.
+"""The course's clock: every minute a lesson, an exercise or a lab session states has its home here.
 
 Reading minutes are the authors' estimates for a first-time student (time a teaching assistant's
 first run before the term and adjust them here); compute seconds are measured, not typed: `make
 outputs` runs each lesson in quick mode, stores the time in the notebook's metadata and writes
-every header, the README's course map and the instructor guide's plans from this module
-(scripts/store_outputs.py). tests/test_timetable.py checks that every plan keeps its slack and
+every header, the README's course map and the instructor guide's sessions from this module
+(scripts/store_outputs.py). tests/test_timetable.py checks that every session keeps its slack and
 teaches no lesson before the one it builds on.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SESSION_MINUTES = 90
-SLACK_MINUTES = 10          # a plan that fills the session exactly has no room for a question
+SLACK_MINUTES = 10          # a session that fills the session exactly has no room for a question
 
 LESSON_MINUTES = {"00": 20, "01": 20, "02": 25, "03": 30, "04": 25, "05": 25, "06": 45, "07": 20}
 # what each lesson builds on (the instructor guide's "needs" column)
@@ -64,7 +64,7 @@ def exercises(*numbers: str) -> Slot:
     return Slot("exercises " + ", ".join(numbers))
 
 
-PLANS = (
+SESSIONS = (
     Session("A 90-minute lab: Forward-Forward in one session",
             before=(lesson("00"),),
             slots=(lesson("01"), exercises("1.1", "1.2", "1.3"), lesson("02"), exercises("2.2"),
@@ -77,10 +77,10 @@ PLANS = (
 )
 
 
-def problems(plans: tuple[Session, ...] = PLANS) -> list[str]:
-    """Why a plan would not work in a room: too little slack, or a lesson before what it needs."""
+def problems(sessions: tuple[Session, ...] = SESSIONS) -> list[str]:
+    """Why a session would not work in a room: too little slack, or a lesson before what it needs."""
     found, taught = [], set()
-    for session in plans:
+    for session in sessions:
         used = sum(slot.minutes() for slot in session.slots)
         if used > SESSION_MINUTES - SLACK_MINUTES:
             found.append(f"{session.title}: {used} minutes leave {SESSION_MINUTES - used} of slack "
@@ -98,7 +98,7 @@ def problems(plans: tuple[Session, ...] = PLANS) -> list[str]:
     return found
 
 
-def plan_table(session: Session) -> str:
+def session_table(session: Session) -> str:
     """The session as a Markdown table of contiguous slots, the slack last."""
     rows, start = ["| minutes | what | estimate |", "|---|---|---|"], 0
     for slot in session.slots:

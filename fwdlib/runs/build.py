@@ -1,4 +1,4 @@
-"""One spec, built and trained: the benchmark's runs, the tuner's trials, the speed profiler's
+"""One spec, built and trained: the benchmark's runs, the tuner's trials, the speed command's
 cases and the GPU check all train a `RunSpec` through these few lines, so none of them can train it
 differently."""
 from __future__ import annotations

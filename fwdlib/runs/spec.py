@@ -2,7 +2,7 @@
 
 A spec is built in one place (`plan.spec_of`: preset + pair + published tuning + tuned
 parameters + overrides) and frozen. The benchmark trains it, the tuner's trials train it with
-their sampled values, the speed profiler times it, the report and the GPU check read it; none of
+their sampled values, the speed command times it, the report and the GPU check read it; none of
 them merges settings again. Its record is what results.jsonl stores under "spec", and the hash of
 that record is the run's key: the same spec is the same run.
 """

@@ -12,7 +12,9 @@ from .. import data as datasets
 from ..launch import ACTIONS, exit_code_of
 from ..commandline import Parser, as_tuple, hide_secrets, said_by_command
 from . import search
-from .search import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S, NoCompletedTrial, tune
+from ..coordination import GRACE_S, HEARTBEAT_S
+from .search import NoCompletedTrial, tune
+from .search_spec import DEFAULT_STORAGE, SearchSpec
 from .workers import status
 
 
@@ -66,11 +68,12 @@ def main(argv=None) -> int:
         if args.status:
             print(status(args.study or f"{args.algorithm}-{args.dataset}", args.storage))
             return 0
-        tune(args.algorithm, args.dataset, trials=args.trials, epochs=args.epochs, storage=args.storage,
-             study=args.study, seed=args.seed, worker=args.worker, out=args.out, pruner=args.pruner,
-             only=as_tuple(args.only), overrides=parse_overrides(args.set), device=args.device,
-             root=args.data_root, figures=not args.no_figures, heartbeat_s=args.heartbeat, grace_s=args.grace,
-             preset=args.preset)
+        wanted = SearchSpec.of(args.algorithm, args.dataset, trials=args.trials, epochs=args.epochs,
+                                 preset=args.preset, storage=args.storage, study=args.study, seed=args.seed,
+                                 worker=args.worker, out=args.out, pruner=args.pruner, only=as_tuple(args.only),
+                                 overrides=parse_overrides(args.set), device=args.device,
+                                 heartbeat_s=args.heartbeat, grace_s=args.grace)
+        tune(wanted, root=args.data_root, figures=not args.no_figures)
     except KeyboardInterrupt as stop:
         print(f"\ntune: {str(stop) or 'interrupted'}. To resume, run the same command again.", file=sys.stderr)
         return exit_code_of(stop)

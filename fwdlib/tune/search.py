@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import sys
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -38,22 +37,18 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from .. import algorithms as registry
 from .. import data as datasets
-from ..runs.entry import Entry
 from ..bench.figures import save_png
-from ..bench.params import UNPINNED, params_record
-from ..bench.plan import entries_of, spec_of
-from ..bench.presets import PRESETS
+from ..bench.params import params_record
 from ..runs.build import build_model, fit_spec
 from ..runs.spec import RunSpec
 from ..train import TrainingDiverged, evaluate, progress_bar, show_progress
 from ..launch import Stopped
-from ..commandline import BadValue, format_settings, redact
-from ..files import as_json, atomic_write, writable_folder
-from ..session import pick_device, seed_all
-from .space import sampler_seed, search_space
-from ..coordination import GRACE_S, HEARTBEAT_S
+from ..commandline import format_settings, redact
+from ..files import atomic_write
+from ..session import seed_all
+from .space import sampler_seed
+from .search_spec import SearchSpec
 from .storage import has_heartbeat, open_storage
 from .workers import (
     Interrupts,
@@ -67,78 +62,6 @@ from .workers import (
 
 class NoCompletedTrial(RuntimeError):
     """Every trial was pruned, diverged or failed: the algorithm's outcome, not bad input."""
-
-
-DEFAULT_DIR = Path("tune-results")
-DEFAULT_STORAGE = f"sqlite:///{DEFAULT_DIR}/studies.db"
-PRUNERS = ("median", "none")
-
-
-def default_preset(dataset: str) -> str:
-    """The first preset that runs `dataset`: quick for the sample, paper-fmnist for Fashion-MNIST."""
-    if dataset not in datasets.NAMES:
-        raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(datasets.NAMES)}")
-    return next(name for name, preset in PRESETS.items() if dataset in preset.pairs)
-
-
-def base_spec(name: str, dataset: str, preset: str | None = None, *, epochs: int | None = None,
-              overrides: dict | None = None, device: str = "cpu", seed: int = 0) -> tuple[RunSpec, tuple[Entry, ...]]:
-    """The spec the benchmark runs for `name` (an algorithm, or an entry such as "bp-mlp@mf" or
-    "mf+per-batch") on `dataset` in `preset`, and every entry that trains that same run, so that
-    the tuned parameters fit exactly what the benchmark will train. `overrides` (--set) change
-    its config; the benchmark then refuses the file unless it runs the same."""
-    preset = default_preset(dataset) if preset is None else preset
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    if dataset not in PRESETS[preset].pairs:
-        raise ValueError(f"preset {preset} does not run {dataset}; it runs {', '.join(PRESETS[preset].pairs)}")
-    specs = {entry: spec_of(PRESETS[preset], dataset, entry, epochs=epochs, device=device, seed=seed)
-             for entry in entries_of(PRESETS[preset], dataset)}
-    try:
-        entry = Entry.parse(name)
-    except ValueError:
-        entry = None
-    if entry in specs:
-        chosen = [entry]
-    elif name in registry.NAMES:
-        chosen = [e for e in specs if e.algorithm == name]
-    else:
-        raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(registry.NAMES)}, "
-                         f"or an entry of preset {preset} on {dataset}: {', '.join(map(str, specs))}")
-    if not chosen:
-        raise ValueError(f"preset {preset} runs no {name} on {dataset}, so the benchmark could not use what is "
-                         f"tuned; its entries there: {', '.join(map(str, specs))}")
-    if len({specs[e].key for e in chosen}) > 1:
-        raise ValueError(f"{name} runs with different configurations in preset {preset} on {dataset} "
-                         f"({', '.join(map(str, chosen))}); name the one to tune, e.g. --algorithm {chosen[0]}")
-    spec = specs[chosen[0]]
-    entries = tuple(e for e in specs if specs[e].key == spec.key)
-    return (spec.with_config(**overrides) if overrides else spec), entries
-
-
-def searched_spec(spec: RunSpec, searched: dict) -> RunSpec:
-    """The spec every trial shares: the benchmark's, without the values a trial samples. (An epoch
-    count the cap leaves one value for is not searched; the spec's own applies, as in the benchmark.)"""
-    return spec.replace(config={k: v for k, v in spec.config.items() if k not in searched})
-
-
-def setup_of(spec: RunSpec, entries, searched: dict, pruner: str) -> dict:
-    """Everything that must match for trials to be comparable; stored with the study. The seed
-    and the device are left out: workers on different machines share one study."""
-    settings = {k: v for k, v in spec.settings().items() if k not in UNPINNED}
-    return as_json({"spec": settings, "entries": [str(e) for e in entries], "space": searched, "pruner": pruner})
-
-
-def check_config(spec: RunSpec, searched: dict) -> None:
-    """Build the model once, on the CPU, before anything is stored: a bad --set fails here
-    with the constructor's message instead of leaving a study behind."""
-    shape = datasets.SPECS["fashion_mnist" if spec.dataset == datasets.SAMPLE_NAME else spec.dataset]
-    try:
-        registry.build(spec.algorithm, input_shape=shape.input_shape, num_classes=shape.num_classes,
-                       **spec.config, **{name: low for name, (low, _, _) in searched.items()})
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"the configuration to tune ({format_settings(dict(spec.config))}; change it with --set) "
-                         f"is not one {spec.algorithm} accepts: {err}") from None
 
 
 def _make_pruner(name: str):
@@ -210,51 +133,21 @@ def _flat(setup: dict) -> dict:
             **{f"spec.{k}": v for k, v in (setup.get("spec") or {}).items()}}
 
 
-def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 20, epochs: int | None = None,
-         storage: str = DEFAULT_STORAGE, study: str | None = None, seed: int = 0, worker: int = 0,
-         out: str | Path | None = None, pruner: str = "median", only=None, overrides: dict | None = None,
-         device: str | None = None, root=None, figures: bool = True, progress: bool | None = None,
-         verbose: bool = True, heartbeat_s: float = HEARTBEAT_S, grace_s: float = GRACE_S,
-         preset: str | None = None) -> dict:
-    """Run (or resume) a search until the study holds `trials` finished trials; write the best
-    parameters to `out` (default tune-results/STUDY.json) and return what was written.
-    preset: the benchmark preset whose run is tuned (default: the first that runs `dataset`).
-    heartbeat_s, grace_s: database storage only (see the module's docstring)."""
-
-    if trials < 1:
-        raise BadValue("trials", f"must be at least 1, got {trials}")
-    if pruner not in PRUNERS:
-        raise ValueError(f"unknown pruner {pruner!r}; choose one of {', '.join(PRUNERS)}")
-    if epochs is not None and epochs < 1:
-        raise BadValue("epochs", f"must be at least 1, got {epochs}")
-    if out is not None and not str(out).strip():
-        raise BadValue("out", "is empty; name the .json file for the best parameters, or leave it out")
-    if only is not None and not only:
-        raise BadValue("only", "is empty; name the parameters to search, or leave it out to search them all")
-    spec, entries = base_spec(algorithm, dataset, preset, epochs=epochs, overrides=overrides,
-                              device=str(pick_device(device)), seed=seed)
-    searched, _ = search_space(spec.algorithm, spec.config, spec.rule.epochs, only)
-    for key in sorted(set(overrides or {}) & set(searched)):
-        print(f"tune: warning: --set {key}={overrides[key]!r} is ignored, because {key} is searched; "
-              f"leave it out of the search with --only to fix it at that value", file=sys.stderr)
-    spec = searched_spec(spec, searched)
-    setup = setup_of(spec, entries, searched, pruner)
-    check_config(spec, searched)
-    study_name = study or f"{entries[0] if len(entries) == 1 else spec.algorithm}-{dataset}"
-    out = Path(out) if out else DEFAULT_DIR / f"{study_name}.json"
-    # Everything a search needs is checked before a study is stored: where the best parameters
-    # go, the device (chosen above) and the data.
-    writable_folder(out.parent, what=f"the folder of --out {out}")
-    if out.is_dir():
-        raise BadValue("out", f"{out} is a folder; name the .json file to write, e.g. {out / (study_name + '.json')}")
-    data = datasets.load(dataset, device=torch.device(spec.device), root=root)
+def tune(search: SearchSpec, *, root=None, figures: bool = True, progress: bool | None = None,
+         verbose: bool = True) -> dict:
+    """Run (or resume) `search` until its study holds `search.trials` finished trials; write the
+    best parameters to `search.out` and return what was written. root: the datasets' folder."""
+    spec, setup, storage, study_name, out, trials = (search.spec, search.setup, search.storage, search.study,
+                                                     search.out, search.trials)
+    data = datasets.load(spec.dataset, device=torch.device(spec.device), root=root)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store = open_storage(storage, heartbeat_s, grace_s)
-    the_study = optuna.create_study(study_name=study_name, storage=store, pruner=_make_pruner(pruner),
+    store = open_storage(storage, search.heartbeat_s, search.grace_s)
+    the_study = optuna.create_study(study_name=study_name, storage=store, pruner=_make_pruner(search.pruner),
                                     direction="maximize", load_if_exists=True)
     _check_setup(the_study, setup, storage)
-    sampling_seed = sampler_seed(study_name, seed, worker, stored=len(the_study.get_trials(deepcopy=False)))
+    sampling_seed = sampler_seed(study_name, search.seed, search.worker,
+                                 stored=len(the_study.get_trials(deepcopy=False)))
     the_study.sampler = optuna.samplers.TPESampler(seed=sampling_seed, constant_liar=True)
     retried = [] if has_heartbeat(store) else recover_abandoned(the_study, store)
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -269,7 +162,7 @@ def tune(algorithm: str, dataset: str = datasets.SAMPLE_NAME, *, trials: int = 2
         callbacks = [lambda s, t: _advance(bar, s, t)]
         try:
             with Interrupts() as interrupts:
-                fill(the_study, store, objective(spec, data, searched, trials, interrupts), trials,
+                fill(the_study, store, objective(spec, data, search.space, trials, interrupts), trials,
                      callbacks=callbacks, verbose=verbose, interrupts=interrupts)
         except KeyboardInterrupt as stop:   # Optuna has marked the running trial failed; keep the best so far
             saved = bool(the_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))

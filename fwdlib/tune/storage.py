@@ -9,14 +9,14 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
-from ..coordination import DRIVER_HINT, GRACE_S, HEARTBEAT_S, check_liveness, engine_options, sqlite_file
+from ..coordination import (DRIVER_HINT, GRACE_S, HEARTBEAT_S, MAX_ATTEMPTS, check_liveness, engine_options,
+                            sqlite_file)
 from ..commandline import hide_secrets, redact
 
 # Database storage: a running trial writes a heartbeat every HEARTBEAT_S; once it has been silent
-# for GRACE_S, any live worker fails it and queues its parameters again (at most MAX_RETRIES times,
-# so a trial that kills every worker it meets is not retried forever). Both defaults are the pooled
-# benchmark's too (coordination.py).
-MAX_RETRIES = 2
+# for GRACE_S, any live worker fails it and queues its parameters again (MAX_ATTEMPTS runs in all,
+# so a trial that kills every worker it meets is not retried forever): coordination.py's rule, the
+# pooled benchmark's too.
 # A server that does not answer a connection, a statement or a lock within this, or a network that
 # drops, fails the call instead of holding the worker (coordination.py). Optuna makes the calls, so
 # a server frozen outright (SIGSTOP) can still hold a tuning worker: the pooled benchmark bounds that too.
@@ -64,9 +64,9 @@ def _heartbeat_options(heartbeat_s: float, grace_s: float) -> dict:
     Optuna 4.9, and the kit accepts Optuna from 4.0 on."""
     storages = optuna.storages
     if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
-        retry = {"heartbeat_stale_trial_callback": storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)}
+        retry = {"heartbeat_stale_trial_callback": storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_ATTEMPTS - 1)}
     else:
-        retry = {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=MAX_RETRIES)}
+        retry = {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=MAX_ATTEMPTS - 1)}
     return {"heartbeat_interval": heartbeat_s, "grace_period": grace_s, **retry}
 
 

@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 import warnings
@@ -18,8 +17,8 @@ from optuna.trial import TrialState
 
 from ..launch import Stopped
 from ..commandline import redact
-from ..processes import process_gone, process_start, worker_id
-from ..coordination import Waiter, ago, sqlite_file, status_line
+from ..processes import process_start, worker_id
+from ..coordination import Waiter, ago, local_pid, local_worker_gone, sqlite_file, status_line
 from .storage import has_heartbeat, open_storage, retry_of
 
 
@@ -30,18 +29,8 @@ def mark_worker(trial) -> None:
 
 
 def worker_gone(trial) -> bool:
-    """Whether the worker of a running trial of this machine is gone: its process has exited, its
-    id now belongs to a later process (a reused id: its start time differs), or it is this very
-    process, which runs no trial while it looks (an earlier process with the same id left it,
-    as after a container restart). Workers on other machines are never judged gone here."""
-    pid = local_pid(trial)
-    return pid is not None and (pid == os.getpid() or process_gone(pid, trial.user_attrs.get("worker_start")))
-
-
-def local_pid(trial) -> int | None:
-    """The process id of the trial's worker if that worker runs on this machine, else None."""
-    host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
-    return int(pid) if host == socket.gethostname() and pid.isdigit() else None
+    """Whether the worker of a running trial is a gone process of this machine (`local_worker_gone`)."""
+    return local_worker_gone(trial.user_attrs.get("worker", ""), trial.user_attrs.get("worker_start"))
 
 
 def recover_abandoned(study, storage) -> list[int]:
@@ -146,7 +135,7 @@ def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float 
                 study.optimize(run_trial, n_trials=1, callbacks=callbacks, catch=(StudyFull,))
             continue
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if not heartbeat and all(local_pid(t) is None for t in running):
+        if not heartbeat and all(local_pid(t.user_attrs.get("worker", "")) is None for t in running):
             return
         waiter.wait([(t.number, f"trial {t.number}", t.user_attrs.get("worker", "?")) for t in running])
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...coordination import GRACE_S
-from ...bench.pool import MAX_ATTEMPTS
+from ...coordination import MAX_ATTEMPTS
 from ...bench.study import STUDY
 from .engine import Result, verdict
 

@@ -1,4 +1,4 @@
-"""The speed profiler: every case of the `paper` preset timed, beside the study and the FLOP floor."""
+"""The speed command (fwdlib speed): every case of the `paper` preset timed, beside the study and the FLOP floor."""
 from __future__ import annotations
 
 import argparse

@@ -15,27 +15,27 @@ from ..meters.process import contamination
 from ..runs.record import Record
 from ..commandline import one_line, redact
 from ..processes import worker_id
-from .plan import PlannedRun, plan
-from ..coordination import Waiter, ago, status_line
+from .benchmark import Benchmark
+from .plan import PlannedRun
+from ..coordination import Waiter, ago, silent, status_line
 from .pool import RERUN_NOTE, Heartbeat, Pool
 from .units import Unit, neutral, plan_key, plan_record, units_of
 from .report import title_of, write_report
 from .results import ResultsLog
-from .runner import check_input, outcome, prepare, run_name, specs_of, train_logged
+from .runner import outcome, run_name, train_logged
 from .summary import printout
 
 
-def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool = False,
-         rerun_contaminated: bool = False, root=None, co2: bool = True, margins: dict | None = None,
-         verbose: bool = True, **settings) -> list[dict]:
+def work(ready: Benchmark, pool: Pool, *, plan_only: bool = False, retry_failed: bool = False,
+         rerun_contaminated: bool = False, co2: bool = True, margins: dict | None = None,
+         verbose: bool = True) -> list[Record]:
     """Join (or create) the study, upload what OUT kept, then claim and run units until none is
     left; write the pooled report into OUT. Returns the study's records."""
-    ready = prepare(preset, root=root, verbose=verbose, **settings)
-    plan = plan_record(preset, settings.get("protocol", "converge"), ready.specs)
+    plan = plan_record(ready.preset, ready.protocol, ready.specs)
     added, seeds = pool.join(plan, units_of(ready.runs()), retry_failed, rerun_contaminated)
     units = {u.key: u for u in units_of(ready.runs(seeds))}
     say = print if verbose else (lambda *a, **k: None)
-    say(f"bench {preset} in study {pool.study} ({redact(pool.url)}): {len(units)} units of (pair, seed) over "
+    say(f"bench {ready.preset} in study {pool.study} ({redact(pool.url)}): {len(units)} units of (pair, seed) over "
         f"{seeds} seeds, {added} added now; device {ready.device}")
     if plan_only:
         say(status(pool))
@@ -65,7 +65,7 @@ def work(preset: str, pool: Pool, *, plan_only: bool = False, retry_failed: bool
             beat = pool.heartbeat(key, token)
             try:
                 with beat:
-                    records = run_unit(unit, ready, beat, root=root, co2=co2, say=say,
+                    records = run_unit(unit, ready, beat, co2=co2, say=say,
                                        rerun=rerun_contaminated or RERUN_NOTE in (note or ""))
             except BaseException as stop:   # Ctrl-C, a full disk: the unit goes back to the plan at once
                 if not (beat.abandoned and isinstance(stop, KeyboardInterrupt)):
@@ -96,7 +96,7 @@ class UnitsFailed(RuntimeError):
     """The study has units that no worker will run again unless asked (--retry-failed)."""
 
 
-def run_unit(unit: Unit, ready, beat: Heartbeat, *, root, co2, say, rerun: bool = False) -> list[dict] | None:
+def run_unit(unit: Unit, ready: Benchmark, beat: Heartbeat, *, co2, say, rerun: bool = False) -> list[Record] | None:
     """Every run of a unit, back to back on this machine: one found finished in the local log (a
     unit whose upload the database missed) is taken from there, unless the unit is planned again
     because other work contaminated it: then its pair runs whole again, back to back. None if
@@ -109,8 +109,7 @@ def run_unit(unit: Unit, ready, beat: Heartbeat, *, root, co2, say, rerun: bool 
         local = run.spec.replace(device=ready.device)
         record = kept.get(local.key)
         if record is None:
-            record = train_logged(PlannedRun(local, run.entries), ready.log, len(unit.runs) - i, root=root,
-                                  co2=co2, idle_s=ready.idle_s)
+            record = train_logged(PlannedRun(local, run.entries), ready, len(unit.runs) - i, co2=co2)
             say(f"    {run_name(record)}: {outcome(record)}", flush=True)
         records.append(record)
     return records
@@ -141,24 +140,20 @@ def upload(pool: Pool, units, records: list[dict], worker: str) -> int:
     return stored
 
 
-def import_folder(preset: str, pool: Pool, folder: Path, *, dataset=None, algorithms=None, seeds=None,
-                  protocol: str = "converge", epochs=None, cuda_graphs: bool = True, params=None,
-                  verbose: bool = True) -> int:
+def import_folder(planned: Benchmark, pool: Pool, folder: Path, *, verbose: bool = True) -> int:
     """--import: store the whole units of FOLDER/results.jsonl (a machine's own benchmark, or a
-    worker's folder) in the study, planned as this command plans it; say what did not fit."""
+    worker's folder) in the study, planned as `planned` (on ANY_DEVICE); say what did not fit."""
     path = Path(folder) / "results.jsonl"
     if not path.exists():
         raise ValueError(f"no results in {path} to import; name the folder that holds results.jsonl")
     log = ResultsLog(path, write=False)
     records = log.latest()
-    preset_obj, dataset_names, names = check_input(preset, dataset, algorithms, protocol, seeds, epochs)
-    specs = specs_of(preset_obj, dataset_names, names, protocol=protocol, epochs=epochs, device="any",
-                     cuda_graphs=cuda_graphs, params=params, verbose=verbose)
-    _, planned_seeds = pool.join(plan_record(preset, protocol, specs), units_of(plan(specs, seeds or preset_obj.seeds)))
-    units = units_of(plan(specs, planned_seeds))
-    planned = {neutral(run.spec).key for u in units for run in u.runs}
+    _, planned_seeds = pool.join(plan_record(planned.preset, planned.protocol, planned.specs),
+                                 units_of(planned.runs()))
+    units = units_of(planned.runs(planned_seeds))
+    in_plan = {neutral(run.spec).key for u in units for run in u.runs}
     stored = upload(pool, units, records, f"imported from {folder}")
-    foreign = sum(plan_key(r) not in planned for r in records)
+    foreign = sum(plan_key(r) not in in_plan for r in records)
     if verbose:
         print(f"bench: imported {stored} unit(s) from {path} into study {pool.study}"
               + (f"; {foreign} record(s) are not in its plan (another preset or settings, or seeds beyond "
@@ -224,10 +219,9 @@ def status(pool: Pool) -> str:
     for u in units:
         now = u["now"]
         if u["state"] == "running":
-            silent = ago(now, u["heartbeat"])
-            late = not silent.endswith(" s") or float(silent[:-2]) > pool.grace_s
-            detail = (f"worker {u['worker']} for {ago(now, u['claimed'])}, heartbeat {silent} ago"
-                      + (" (silent past the grace period: the next worker reclaims it)" if late else ""))
+            detail = (f"worker {u['worker']} for {ago(now, u['claimed'])}, heartbeat {ago(now, u['heartbeat'])} ago"
+                      + (" (silent past the grace period: the next worker reclaims it)"
+                         if silent(u["heartbeat"], now, pool.grace_s) else ""))
         elif u["state"] in ("done", "failed") and u["finished"]:
             took = ago(u["finished"], u["claimed"])
             detail = f"by {u['worker']}" + (f" in {took}" if took.endswith(" s") else "")
