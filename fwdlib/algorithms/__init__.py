@@ -5,6 +5,7 @@ from .base import Algorithm, Stage, StageData
 from .bp import BPCNN, BPMLP
 from .cafo import CaFoDFA, CaFoRand
 from .ff import ForwardForward
+from .fg import ForwardGradient
 from .mf import MonoForward
 
 # The one registry: to add an algorithm, write its module (an Algorithm subclass with its name, twin,
@@ -12,7 +13,7 @@ from .mf import MonoForward
 # the quick preset, the tuner, the speed command's quick cases, the GPU check's graph cases and the
 # flow diagrams all read it from here.
 REGISTRY: dict[str, type[Algorithm]] = {cls.name: cls for cls in (
-    BPMLP, BPCNN, ForwardForward, MonoForward, CaFoRand, CaFoDFA)}
+    BPMLP, BPCNN, ForwardForward, MonoForward, CaFoRand, CaFoDFA, ForwardGradient)}
 
 
 def __getattr__(name: str):
