@@ -151,7 +151,7 @@ def ff_run(device, epochs: int = 5, root=None) -> dict:
 # What a Colab T4 session tolerates for each lesson in full mode (seconds): a student waits a few
 # minutes for a lesson, longer for the head-to-head benchmark and the class study, which train
 # every pair for several seeds.
-T4_BUDGET_S = {"00": 300, "01": 300, "02": 600, "03": 600, "04": 600, "05": 600, "06": 1800, "07": 900}
+T4_BUDGET_S = {"00": 300, "01": 300, "02": 600, "03": 600, "04": 600, "05": 600, "06": 1800, "07": 900, "08": 600}
 T4_FP32_FLOPS = 8.1e12          # NVIDIA T4's float32 peak (its datasheet)
 
 

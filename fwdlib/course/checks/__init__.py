@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from types import SimpleNamespace
 
-from . import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07
+from . import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07, lesson08
 from .compare import compare_tensors
 from .engine import Result, experiment_data, solved
 from .quizzes import QUIZZES, quiz
 
-EXERCISES = {name: fn for lesson in (lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07)
+EXERCISES = {name: fn for lesson in (lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07,
+                                                           lesson08)
              for name, fn in vars(lesson).items() if re.fullmatch(r"ex\d+_\d+", name)}
 check = SimpleNamespace(**EXERCISES, quiz=quiz, solved=solved, experiment_data=experiment_data)
 
