@@ -523,7 +523,25 @@ WRONG_ANSWERS = {
             (lambda runs: float(np.mean(_unit_ratios(runs))), "arithmetic mean of the per-unit ratios"),
             (lambda runs: float(np.median(_unit_ratios(runs))), "median of the per-unit ratios"),
             (lambda runs: float(np.exp(-np.mean(np.log(_unit_ratios(runs))))), "upside down")],
+    "8.1": [(lambda w, x, y, v: _autograd_gradient(w, x, y), "equals it only on average over tangents"),
+            (lambda w, x, y, v: _autograd_gradient(w, x, y) * v, "the slope is ONE number"),
+            (lambda w, x, y, v: (_autograd_gradient(w, x, y) * v).sum() * v / v.norm().clamp_min(1e-12),
+             "you normalised the tangent"),
+            (lambda w, x, y, v: (_autograd_gradient(w, x, y) * v).sum() * torch.ones_like(v), "the slope times the tangent")],
+    "8.2": [(lambda a, g: (g.T @ a, g.sum(0)), "divide both by the batch size"),
+            (lambda a, g: (a.T @ g / len(g), g.mean(0)), "dW is transposed"),
+            (lambda a, g: (g.T @ a / len(g), g.sum(0)), "db is the mean of g_z"),
+            (lambda a, g: (g.T @ a / len(g), g.mean(1)), "averages over the batch (dim 0)")],
+    "8.3": [(lambda n, e: int(np.ceil((n + 2) / e ** 2)), "the second moment"),
+            (lambda n, e: int(np.ceil((n + 1) / e)), "square the relative error"),
+            (lambda n, e: int((n + 1) / e ** 2), "round UP"),
+            (lambda n, e: int(np.ceil(n / e ** 2)), "(n + 1)|grad L|^2")],
 }
+
+
+def _autograd_gradient(w, x, y):
+    w = w.detach().clone().requires_grad_()
+    return torch.autograd.grad(F.cross_entropy(x @ w.T, y), w)[0]
 # Checks that rerun a training or a step: their wrong answers live in their own tests above.
 OWN_TESTS = {"1.5": "test_measured_experiments_are_rerun_by_the_check", "2.5": "test_ex2_5_a_whole_ff_step_for_one_layer",
              "3.5": "test_ex3_5_a_dfa_update_for_one_block", "4.5": "test_measured_experiments_are_rerun_by_the_check"}

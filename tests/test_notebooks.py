@@ -80,9 +80,13 @@ def bound_names(tree: ast.AST) -> set[str]:
     return names
 
 
+# read at collection, before any test starts an IPython shell (which adds display and get_ipython)
+BUILTINS = frozenset(dir(builtins))
+
+
 def undefined_names(cells: list[str]) -> list[str]:
     """Each name a cell loads that neither it nor a cell before it binds, nor Python's builtins."""
-    known, found = set(dir(builtins)), []
+    known, found = set(BUILTINS), []
     for index, source in enumerate(cells):
         tree = python_of(source)
         known |= bound_names(tree)
