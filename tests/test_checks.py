@@ -446,6 +446,16 @@ def _unit_ratios(runs):
     return [p["rival"] / p["twin"] for p in _by_unit(runs).values()]
 
 
+def _backprop_then_project(w, x, y, v):
+    """The right value, by a backward pass: the task asks for forward mode."""
+    return (_autograd_gradient(w, x, y) * v).sum() * v
+
+
+def _autograd_gradient(w, x, y):
+    w = w.detach().clone().requires_grad_()
+    return torch.autograd.grad(F.cross_entropy(x @ w.T, y), w)[0]
+
+
 # exercise -> plausible wrong answers, each with the words of the message that must name its mistake
 WRONG_ANSWERS = {
     "0.1": [(lambda e, g: e * g, "convert the joules to kWh first"),
@@ -525,9 +535,10 @@ WRONG_ANSWERS = {
             (lambda runs: float(np.exp(-np.mean(np.log(_unit_ratios(runs))))), "upside down")],
     "8.1": [(lambda w, x, y, v: _autograd_gradient(w, x, y), "equals it only on average over tangents"),
             (lambda w, x, y, v: _autograd_gradient(w, x, y) * v, "the slope is ONE number"),
-            (lambda w, x, y, v: (_autograd_gradient(w, x, y) * v).sum() * v / v.norm().clamp_min(1e-12),
+            (lambda w, x, y, v: (_autograd_gradient(w, x, y) * v).sum() * v / v.norm().clamp_min(1e-12) ** 2,
              "you normalised the tangent"),
-            (lambda w, x, y, v: (_autograd_gradient(w, x, y) * v).sum() * torch.ones_like(v), "the slope times the tangent")],
+            (lambda w, x, y, v: (_autograd_gradient(w, x, y) * v).sum(), "the slope grad L . V alone"),
+            (_backprop_then_project, "compute the slope with torch.func.jvp")],
     "8.2": [(lambda a, g: (g.T @ a, g.sum(0)), "divide both by the batch size"),
             (lambda a, g: (a.T @ g / len(g), g.mean(0)), "dW is transposed"),
             (lambda a, g: (g.T @ a / len(g), g.sum(0)), "db is the mean of g_z"),
@@ -537,11 +548,6 @@ WRONG_ANSWERS = {
             (lambda n, e: int((n + 1) / e ** 2), "round UP"),
             (lambda n, e: int(np.ceil(n / e ** 2)), "(n + 1)|grad L|^2")],
 }
-
-
-def _autograd_gradient(w, x, y):
-    w = w.detach().clone().requires_grad_()
-    return torch.autograd.grad(F.cross_entropy(x @ w.T, y), w)[0]
 # Checks that rerun a training or a step: their wrong answers live in their own tests above.
 OWN_TESTS = {"1.5": "test_measured_experiments_are_rerun_by_the_check", "2.5": "test_ex2_5_a_whole_ff_step_for_one_layer",
              "3.5": "test_ex3_5_a_dfa_update_for_one_block", "4.5": "test_measured_experiments_are_rerun_by_the_check"}

@@ -24,6 +24,23 @@ class Forbidden(Exception):
     """Raised inside the student's code when it calls a tool the task forbids."""
 
 
+@contextlib.contextmanager
+def backward_forbidden():
+    """Forward mode allowed, every backward refused: torch.autograd.grad, .backward() and
+    torch.autograd.functional.jvp (a double backward) all end in autograd's engine, swapped out
+    here (Exercise 8.1, and fwdlib.algorithms.fg's test)."""
+    class Refused:
+        def __getattr__(self, name):
+            raise Forbidden("a backward pass (torch.autograd.grad, .backward(), or torch.autograd.functional, "
+                            "which runs one)")
+
+    engine, Variable._execution_engine = Variable._execution_engine, Refused()
+    try:
+        yield
+    finally:
+        Variable._execution_engine = engine
+
+
 FORWARD_MODE = ("torch/_functorch/eager_transforms.py", "torch/autograd/forward_ad.py", "torch/autograd/functional.py")
 
 

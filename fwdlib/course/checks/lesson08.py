@@ -8,9 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch.func import jvp
 
+from .calls import Forbidden, StudentError, backward_forbidden
 from .compare import compare_tuple, scalar_compare
 from .contract import Case, Contract, check
 from .engine import Result, generator
+from .inputs import fresh
 
 
 def _loss(w, x, y):
@@ -48,19 +50,35 @@ def ex8_1(forward_gradient) -> Result:
         w = w.clone().requires_grad_()
         return torch.autograd.grad(_loss(w, x, y), w)[0]
 
+    def slope(w, x, y, v):
+        return jvp(lambda w: _loss(w, x, y), (w,), (v,))[1]
+
+    def forward_mode_only(call):
+        """The task's rule: forward mode, no backward pass (autograd's engine is refused)."""
+        try:
+            with backward_forbidden():
+                call(list(fresh(cases[0].args)))
+        except StudentError as err:
+            if isinstance(err.__cause__, Forbidden):
+                return (f"your function ran {err.__cause__}: compute the slope with torch.func.jvp, one forward "
+                        "pass, no backward", cases[0].label)
+            raise
+        return None
+
     return check(Contract("8.1", _forward_gradient, cases, params=("W", "x", "y", "V"), output="forward gradient",
-                          slips=[
-        (lambda w, x, y, v: jvp(lambda w: _loss(w, x, y), (w,), (v,))[1] + 0 * v,
-         "that is the slope grad L . V alone, spread over W's shape: the forward gradient is the slope times the "
-         "tangent, (grad L . V) V"),
+                          extra=[forward_mode_only], slips=[
+        (slope, "that is the slope grad L . V alone: the forward gradient is the slope times the tangent, "
+                "(grad L . V) V, the shape of W"),
         (exact, "that is the exact gradient (by autograd): the forward gradient is its projection on the tangent, "
                 "(grad L . V) V, which equals it only on average over tangents"),
         (lambda w, x, y, v: (exact(w, x, y, v) * v),
          "you multiplied the gradient by V element by element: the slope is ONE number, the sum "
          "(grad L * V).sum(), and it scales the whole tangent"),
+        (lambda w, x, y, v: _forward_gradient(w, x, y, v) / v.square().sum().clamp_min(1e-24),
+         "you normalised the tangent (V / |V|, twice: in the slope and in the direction): with V ~ N(0, I) as it "
+         "is, E[(grad L . V) V] = grad L; a unit tangent gives grad L / n on average"),
         (lambda w, x, y, v: _forward_gradient(w, x, y, v) / v.norm().clamp_min(1e-12),
-         "you normalised the tangent: with V ~ N(0, I) unnormalised, E[(grad L . V) V] = grad L; a unit tangent "
-         "gives grad L / n on average")]),
+         "you divided by |V|: the forward gradient is (grad L . V) V with V as it is drawn")]),
                  forward_gradient)
 
 
@@ -105,6 +123,7 @@ def ex8_3(tangents_needed) -> Result:
              Case((3, 0.25), "three values, a quarter of the norm"), Case((255, 0.125), "255 values, an eighth"),
              Case((100_000, 0.5), "a hundred thousand weights (a small MLP's), half the norm"),
              Case((5, 0.75), "five values, three quarters of the norm (K is no whole number: round up)"),
+             Case((6, 0.75), "six values, three quarters of the norm (12.4...: round UP, not to the nearest)"),
              Case((2, 2.0), "two values, twice the norm (one tangent will do)")]
     return check(Contract("8.3", _tangents_needed, cases, compare=scalar_compare(name="your K"),
                           params=("n", "relative_error"), output="K", slips=[
@@ -116,6 +135,8 @@ def ex8_3(tangents_needed) -> Result:
         (lambda n, e: math.ceil((n + 1) / e), "the root-mean-square error falls as 1 / sqrt(K): square the "
                                               "relative error"),
         (lambda n, e: int((n + 1) / e ** 2), "round UP: K must reach the bound, and int() rounds down"),
+        (lambda n, e: round((n + 1) / e ** 2), "round UP: K must reach the bound, and round() goes to the nearest"),
+        (lambda n, e: (n + 1) / e ** 2, "K counts directions, a whole number: round (n + 1) / relative_error^2 UP"),
         (lambda n, e: math.ceil(math.sqrt(n + 1) / e), "the mean square error (n + 1)|grad L|^2 / K is what K "
                                                        "divides; the root comes after")]),
                  tangents_needed)

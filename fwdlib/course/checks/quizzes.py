@@ -125,17 +125,17 @@ QUIZZES = {
              "d": "a unit's runs are never resumed by another machine: the pair runs whole, back to back on one "
                   "machine, so that its ratios are measured within that machine"}),
     "8.4": ("fg trained with less memory than its backprop twin with the same hidden layers. What does the "
-            "saving rest on, and how could a backprop twin match it with exact gradients?",
+            "saving rest on, and how could a backprop twin approach it with exact gradients?",
             {"a": "fg has fewer parameters than its twin; a twin with narrower layers would match it",
-             "b": "backprop keeps every layer's activations until its backward pass reaches them, forward mode "
-                  "keeps none (each layer's values and tangents are dropped once the next is computed); a twin "
-                  "with activation checkpointing keeps only some and computes the rest again, trading memory "
-                  "for a second forward",
+             "b": "backprop keeps every layer's activations until its backward pass reaches them; fg has no "
+                  "backward pass, and under its local losses each layer's values are dropped once the next layer "
+                  "has them; a twin with activation checkpointing keeps only some activations and computes the "
+                  "rest again (a second forward), and one with local losses (MF, lesson 04) keeps one layer's",
              "c": "forward mode stores its activations in lower precision; a twin in float16 would match it",
              "d": "fg's optimizer keeps no state; a twin trained with plain SGD would match it"}, "b",
-            "the saving is the activations a backward pass needs: a forward-only method drops them as it goes, "
-            "and a backprop twin can buy most of the same saving with checkpointing, paying a second forward "
-            "instead of exactness",
+            "the saving is what a backward pass needs kept: fg has none to feed and its local losses end each "
+            "layer's use of its values at the next layer; backprop can buy much of it back with checkpointing, "
+            "paying a second forward, or with local losses, paying end-to-end credit assignment",
             {"a": "the local heads give fg slightly MORE parameters than its twin, whose one head it replaces with "
                   "one per layer",
              "c": "every tensor here is float32, on both sides: the saving is what is kept, not how it is stored",
