@@ -4,9 +4,10 @@ worker's work (`silent`, `local_worker_gone`), its reading of storage URLs, its 
 call, how a worker waits for others and how a status line reads.
 
 Work is taken over in one way for both: a unit or trial is another worker's to run again when
-its worker's heartbeat has been silent for the grace period (by the database's clock), or at once
-when its worker is a process of this machine that is gone; after MAX_ATTEMPTS such takeovers it
-is failed instead (work that kills every worker it meets is not run forever).
+its worker's heartbeat has been silent for the grace period (by the database's clock; the
+tuner's database server does this through Optuna), or at once when the storage is this machine's
+own (SQLite, a journal file: every worker runs here) and its worker's process is gone. After
+MAX_ATTEMPTS runs it is failed instead: work that kills every worker it meets is not run forever.
 
 A database can fail in two ways that call for different advice. It can be *lost*: unreachable,
 restarting, or frozen (a stopped server process still accepts TCP, so without a bound a call
@@ -24,7 +25,6 @@ Three bounds, so that no call outlives `within` seconds:
 from __future__ import annotations
 
 import math
-import os
 import socket
 import threading
 import time
@@ -211,12 +211,18 @@ def silent_clause(heartbeat, now: float, grace_s: float):
 
 def local_worker_gone(worker: str, started: str | None = None) -> bool:
     """Whether `worker` (host:pid, `processes.worker_id`) is a process of this machine that is gone:
-    it exited, its id now names a later process (with `started`, `processes.process_start`), or it
-    is this very process, which runs nothing while it looks (an earlier process with its id left
-    the work, as after a container restart). Workers of other machines are never judged here:
-    only their heartbeat tells."""
+    it exited, or its id now names a later process (when `started`, its `processes.process_start`,
+    is known: a reused id, as after a container restart). Only for storage every worker shares on
+    this machine (`single_machine`): on a server, a worker of another machine may have this one's
+    host name (a cloned lab image, a container) and only its heartbeat tells."""
     pid = local_pid(worker)
-    return pid is not None and (pid == os.getpid() or process_gone(pid, started))
+    return pid is not None and process_gone(pid, started)
+
+
+def single_machine(url: str) -> bool:
+    """Whether a storage URL is a file of this machine (SQLite, an Optuna journal), so that every
+    worker of it runs here."""
+    return sqlite_file(url) is not None or str(url).startswith("journal:")
 
 
 def local_pid(worker: str) -> int | None:

@@ -96,3 +96,20 @@ def test_an_actions_value_and_what_follows_a_double_dash_are_no_actions(tmp_path
     assert bench_code(["--stud", "report", "--out", str(tmp_path)]) == 2
     assert "unrecognized arguments: --stud" in capsys.readouterr().err
 
+
+def test_a_benchmark_checks_the_device_and_its_folder_before_any_data(tmp_path, monkeypatch):
+    """Cheapest first: a device no machine has, then an OUT that cannot be written, are refused
+    before a dataset is located or loaded; a benchmark planned for no machine trains nothing."""
+    from fwdlib import bench
+    from fwdlib.bench import benchmark
+    monkeypatch.setattr(benchmark, "_present", lambda *a: pytest.fail("data looked at before the folder"))
+    with pytest.raises(ValueError, match="unknown device 'any'"):
+        bench.Benchmark.of("quick", device="any", out=tmp_path)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(OSError, match="cannot write to the results folder .*a-file"):
+        bench.Benchmark.of("quick", device="cpu", out=tmp_path / "a-file" / "sub")
+    planned = bench.Benchmark.planned("quick", algorithms="mf", seeds=2)
+    assert planned.log is None and len(planned.runs()) == 4
+    with pytest.raises(ValueError, match="planned for no machine"):
+        bench.run(planned, verbose=False)
+

@@ -109,6 +109,18 @@ def test_a_unit_whose_worker_process_here_is_gone_is_taken_at_once_by_the_tuners
     assert {u["unit"]: u["worker"] for u in db.units()} == {unit: "other-laptop:5", live: f"{socket.gethostname()}:1"}
 
 
+def test_a_live_worker_of_this_process_or_a_server_study_keeps_its_unit(tmp_path):
+    """The immediate takeover is for this machine's own file and a gone process only: this very
+    process (two workers in one notebook) is alive, and on a database server another machine may
+    share this one's host name (a cloned lab image), so there only the heartbeat tells."""
+    db = Pool(f"sqlite:///{tmp_path}/s.db", "lab", heartbeat_s=1, grace_s=600)
+    db.join(plan_record("quick", "converge", specs()), units(seeds=1)[:1])
+    db.claim(f"{socket.gethostname()}:{os.getpid()}")
+    assert db.claim("other:1") is None
+    assert coordination.single_machine(f"sqlite:///{tmp_path}/s.db") and coordination.single_machine("journal:x.log")
+    assert not coordination.single_machine("postgresql+psycopg://ann:pw@db.lab/class")
+
+
 @settings(max_examples=300, deadline=None)
 @given(beat=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
                       st.floats(min_value=-200, max_value=200).map(lambda d: 1000.0 + d)),

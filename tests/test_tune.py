@@ -15,6 +15,7 @@ from fwdlib import algorithms, bench, params, tune
 from fwdlib.runs.entry import Entry
 from fwdlib.bench.plan import entries_of, spec_of
 from fwdlib.runs.spec import RunSpec, StoppingRule, thaw
+from fwdlib import coordination
 from fwdlib.tune import search, search_spec, workers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,6 +212,30 @@ def test_divergence_counts_as_pruned(tmp_path, sample, diverging):
     study.optimize(search.objective(trial_spec(diverging, {}), sample, {"lr": (1e-4, 1e-3, "log")}), n_trials=1)
     trial = study.trials[0]
     assert trial.state == TrialState.PRUNED and "training diverged" in trial.user_attrs["diverged"].lower()
+
+
+def test_a_trial_whose_workers_keep_dying_is_retried_max_attempts_times_in_all(tmp_path):
+    """The pooled benchmark's rule (coordination.MAX_ATTEMPTS) for the tuner's file storages: the
+    third run of the same parameters that dies is failed and not queued again."""
+    store = tune.open_storage(f"sqlite:///{tmp_path}/s.db")
+    study = optuna.create_study(study_name="s", storage=store, direction="maximize")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    retries = []
+    for attempt in range(1, 4):
+        trial = study.ask()
+        trial.suggest_float("lr", 1e-5, 1e-2, log=True)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{dead.pid}")
+        if retries:
+            trial.set_user_attr("retry_of", retries[-1])
+        retried = tune.recover_abandoned(study, store)
+        assert retried == ([trial.number] if attempt < coordination.MAX_ATTEMPTS else []), attempt
+        if retried:
+            study.tell(study.ask().number, state=TrialState.FAIL)     # the queued retry is taken
+        retries.append(trial.number)
+    last = study.trials[retries[-1]]
+    assert last.state == TrialState.FAIL and "3 runs of these parameters; not retried" in last.user_attrs["abandoned"]
+    assert not [t for t in study.trials if t.state == TrialState.WAITING]
 
 
 def test_only_abandoned_trials_of_this_machine_are_failed_and_retried(tmp_path):

@@ -7,9 +7,8 @@ value (`BadValue` names the parameter; the command line names its flag).
 """
 from __future__ import annotations
 
-import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -27,13 +26,14 @@ DEFAULT_OUT = "bench-results"
 ANY_DEVICE = "any"      # a benchmark planned for no machine in particular (a pooled study's import)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Benchmark:
     """Every run of a preset's selection, ready to train on this machine.
 
     specs: one per selected entry at seed 0 (tuned parameters merged in); seeds: runs of each;
-    out: the results folder (OUT/results.jsonl is resumed); root: the datasets' folder;
-    idle_s: seconds of idle-power baseline before each run (3 on CUDA, where energy is measured)."""
+    out: the results folder and log its results log (OUT/results.jsonl, resumed); root: the
+    datasets' folder; idle_s: seconds of idle-power baseline before each run (3 on CUDA, where
+    energy is measured). A benchmark `planned` for no machine has no log and trains nothing."""
     preset: str
     protocol: str
     specs: tuple[RunSpec, ...]
@@ -42,47 +42,60 @@ class Benchmark:
     out: Path
     root: str | None = None
     idle_s: float = 0.0
+    log: ResultsLog | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, preset: str = "quick", *, dataset: str | list[str] | None = None,
            algorithms: str | list[str] | None = None, seeds: int | None = None, protocol: str = "converge",
            epochs: int | None = None, device: str | None = None, cuda_graphs: bool = True, params=None,
            out: str | Path = DEFAULT_OUT, root=None, idle_s: float | None = None, verbose: bool = True) -> Benchmark:
-        """Check the words and the machine: a missing device, unreadable data or an unknown name
-        stops the benchmark here with its reason, before anything trains or is recorded.
-        device=ANY_DEVICE plans without looking at this machine (neither device nor data)."""
+        """Check the words and the machine, cheapest first: an unknown name, a missing device, an
+        unwritable OUT, then missing or unreadable data stop the benchmark here with their reason,
+        before anything trains or is recorded."""
         preset_obj, dataset_names, names = check_input(preset, dataset, algorithms, protocol, seeds, epochs, idle_s)
         if not str(out).strip():
             raise BadValue("out", "is empty; name a folder (the default is bench-results)")
-        if device != ANY_DEVICE:
-            device = str(pick_device(device))
-            dataset_names = _present(dataset_names, root, verbose)
-            for name in dataset_names:
-                data = resident(name, device, root)     # read once: corrupt files fail here
-                if verbose:
-                    print(f"data: {data.source}")
-        specs = preset_specs(preset_obj, dataset_names, names, protocol=protocol, epochs=epochs, device=device,
-                             cuda_graphs=cuda_graphs)
-        if not specs:
-            raise ValueError(f"nothing to run: preset {preset} has no run for {', '.join(names)} "
-                             f"on {', '.join(dataset_names)}")
-        if params:
-            specs = apply_params(specs, load_params(params), verbose)
-        if idle_s is None:
-            idle_s = 3.0 if device.startswith("cuda") else 0.0
-        benchmark = cls(preset, protocol, tuple(specs), seeds if seeds is not None else preset_obj.seeds, device,
-                        Path(out), root, idle_s)
-        if device != ANY_DEVICE:
-            benchmark.log            # opened now: an unwritable OUT stops the benchmark before it trains
-        return benchmark
+        device = str(pick_device(device))
+        log = ResultsLog(Path(out) / "results.jsonl")         # an unwritable OUT stops it before any data loads
+        dataset_names = _present(dataset_names, root, verbose)
+        for name in dataset_names:
+            data = resident(name, device, root)     # read once: corrupt files fail here
+            if verbose:
+                print(f"data: {data.source}")
+        specs = _specs(preset_obj, dataset_names, names, protocol, epochs, device, cuda_graphs, params, verbose)
+        return cls(preset, protocol, specs, seeds if seeds is not None else preset_obj.seeds, device, Path(out), root,
+                   (3.0 if device.startswith("cuda") else 0.0) if idle_s is None else idle_s, log)
 
-    @functools.cached_property
-    def log(self) -> ResultsLog:
-        return ResultsLog(self.out / "results.jsonl")
+    @classmethod
+    def planned(cls, preset: str = "quick", *, dataset=None, algorithms=None, seeds: int | None = None,
+                protocol: str = "converge", epochs: int | None = None, cuda_graphs: bool = True, params=None,
+                verbose: bool = True) -> Benchmark:
+        """The same runs planned for no machine (device ANY_DEVICE, no data read, no log): what a
+        pooled study's import compares a folder's records with."""
+        preset_obj, dataset_names, names = check_input(preset, dataset, algorithms, protocol, seeds, epochs)
+        specs = _specs(preset_obj, dataset_names, names, protocol, epochs, ANY_DEVICE, cuda_graphs, params, verbose)
+        return cls(preset, protocol, specs, seeds if seeds is not None else preset_obj.seeds, ANY_DEVICE, Path("."))
 
     def runs(self, seeds: int | None = None) -> list[PlannedRun]:
         """Every run, seed-major and counterbalanced (`plan`); `seeds` instead of the benchmark's."""
         return plan(list(self.specs), seeds or self.seeds)
+
+    def ready_log(self) -> ResultsLog:
+        """The log the runs go to; a benchmark planned for no machine trains nothing."""
+        if self.log is None:
+            raise ValueError(f"this benchmark was planned for no machine (device {self.device}): build it with "
+                             "Benchmark.of to train it")
+        return self.log
+
+
+def _specs(preset_obj, dataset_names, names, protocol, epochs, device, cuda_graphs, params, verbose) -> tuple:
+    """The spec of every selected entry (seed 0), tuned parameters merged in."""
+    specs = preset_specs(preset_obj, dataset_names, names, protocol=protocol, epochs=epochs, device=device,
+                         cuda_graphs=cuda_graphs)
+    if not specs:
+        raise ValueError(f"nothing to run: preset {preset_obj.name} has no run for {', '.join(names)} "
+                         f"on {', '.join(dataset_names)}")
+    return tuple(apply_params(specs, load_params(params), verbose) if params else specs)
 
 
 _RESIDENT: dict = {}

@@ -13,7 +13,7 @@ from . import pool, runner, workers
 from .presets import PRESETS
 from .report import title_of, write_report
 from .results import ResultsLog, ResultsNotSaved
-from .benchmark import ANY_DEVICE, DEFAULT_OUT, Benchmark
+from .benchmark import DEFAULT_OUT, Benchmark
 from .runner import run
 from .summary import printout
 from .verdicts import MARGINS, parse_margins
@@ -133,10 +133,10 @@ def _failed(records: list[dict]) -> int:
     return 0
 
 
-def benchmark_of(args, device: str | None = None) -> Benchmark:
-    """The benchmark the flags describe, built here, at the edge (`device` instead of --device)."""
+def benchmark_of(args) -> Benchmark:
+    """The benchmark the flags describe, built here, at the edge."""
     return Benchmark.of(args.preset, dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds,
-                        protocol=args.protocol, epochs=args.epochs, device=device or args.device,
+                        protocol=args.protocol, epochs=args.epochs, device=args.device,
                         cuda_graphs=not args.no_cuda_graphs, params=args.params, out=args.out,
                         root=args.data_root, idle_s=args.idle_s)
 
@@ -154,7 +154,10 @@ def pooled_main(args, out: Path, margins: dict) -> int:
     elif args.remove_unit is not None:
         print(workers.remove_unit(study, args.remove_unit))
     elif args.import_dir:
-        workers.import_folder(benchmark_of(args, device=ANY_DEVICE), study, Path(args.import_dir))
+        workers.import_folder(Benchmark.planned(args.preset, dataset=args.dataset, algorithms=args.algorithms,
+                                                seeds=args.seeds, protocol=args.protocol, epochs=args.epochs,
+                                                cuda_graphs=not args.no_cuda_graphs, params=args.params),
+                              study, Path(args.import_dir))
     else:
         records = workers.work(benchmark_of(args), study, plan_only=args.plan_only, retry_failed=args.retry_failed,
                               rerun_contaminated=args.rerun_contaminated, co2=not args.no_co2, margins=margins)

@@ -5,8 +5,9 @@ machine, so every paired ratio of time, energy and memory is measured within one
 when the class's laptops differ. The plan is one table row per unit:
 
     planned --claim--> running --finish--> done (or failed: a run of it raised)
-                          |  silent heartbeat for the grace period, or its process on this
-                          |  machine gone (coordination.py's rule, the tuner's too): claimable again
+                          |  silent heartbeat for the grace period, or (SQLite: every worker on
+                          |  this machine) its process gone: claimable again (coordination.py's
+                          |  rule, the tuner's too)
                           '---------------------------------------------------------> running
 
 Coordination is the database's own: SQLAlchemy over PostgreSQL (or SQLite on one machine). A
@@ -35,7 +36,7 @@ from ..commandline import BadValue, hide_secrets, redact
 from ..files import writable_folder
 from ..coordination import (DRIVER_HINT, GRACE_S, HEARTBEAT_S, MAX_ATTEMPTS, DatabaseLost, DatabaseRefused, ago,
                             bound_of, bounded, check_liveness, engine_options, local_worker_gone, silent,
-                            silent_clause, sqlite_file, sqlite_immediate)
+                            silent_clause, single_machine, sqlite_file, sqlite_immediate)
 from ..runs.record import Record
 from ..meters.process import contamination
 from ..runs.spec import MAX_SEEDS
@@ -217,9 +218,10 @@ class Pool:
         while True:
             now = self._now(c)
             lapsed = and_(UNITS.c.state == "running", silent_clause(UNITS.c.heartbeat, now, self.grace_s))
-            # a unit whose worker is a gone process of this machine is taken at once (coordination.py)
+            # in this machine's own file a unit whose worker's process is gone is taken at once (coordination.py)
             dead = [w for w in c.execute(select(UNITS.c.worker).distinct().where(
-                UNITS.c.study == self.study, UNITS.c.state == "running")).scalars() if local_worker_gone(w)]
+                UNITS.c.study == self.study, UNITS.c.state == "running")).scalars()
+                    if single_machine(self.url) and local_worker_gone(w)]
             gone = and_(UNITS.c.state == "running", UNITS.c.worker.in_(dead))
             row = c.execute(select(UNITS).where(UNITS.c.study == self.study,
                                                 or_(UNITS.c.state == "planned", lapsed, gone))

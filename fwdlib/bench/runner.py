@@ -84,7 +84,7 @@ def run_one(run: PlannedRun, *, root=None, co2: bool = True, idle_s: float = 0.0
 
 def train_logged(item: PlannedRun, benchmark: Benchmark, left: int, *, co2: bool = True) -> Record:
     """Train one run and append its record to the benchmark's log before anything else happens to it."""
-    log = benchmark.log
+    log = benchmark.ready_log()
     with log.reserved() as release:     # room for the record, held while the run trains
         record = run_one(item, root=benchmark.root, co2=co2, idle_s=benchmark.idle_s)
         release()
@@ -119,7 +119,7 @@ def run(benchmark: Benchmark, *, co2: bool = True, retry_failed: bool = False, r
     replace the old ones in the report. margins: the verdicts' practical margins (default
     `verdicts.MARGINS`).
     """
-    log, runs = benchmark.log, benchmark.runs()
+    log, runs = benchmark.ready_log(), benchmark.runs()
     with log.lock():
         latest = log.latest()
         spoiled = {r["key"] for r in latest if rerun_contaminated and contamination(r)}

@@ -31,6 +31,7 @@ def work(ready: Benchmark, pool: Pool, *, plan_only: bool = False, retry_failed:
          verbose: bool = True) -> list[Record]:
     """Join (or create) the study, upload what OUT kept, then claim and run units until none is
     left; write the pooled report into OUT. Returns the study's records."""
+    log = ready.ready_log()
     plan = plan_record(ready.preset, ready.protocol, ready.specs)
     added, seeds = pool.join(plan, units_of(ready.runs()), retry_failed, rerun_contaminated)
     units = {u.key: u for u in units_of(ready.runs(seeds))}
@@ -41,8 +42,8 @@ def work(ready: Benchmark, pool: Pool, *, plan_only: bool = False, retry_failed:
         say(status(pool))
         return []
     me = worker_id()
-    with ready.log.lock():
-        uploaded = upload(pool, units.values(), ready.log.latest(), me)
+    with log.lock():
+        uploaded = upload(pool, units.values(), log.latest(), me)
         if uploaded:
             say(f"bench: uploaded {uploaded} unit(s) finished earlier and kept in {ready.log.path}")
         waiter = Waiter("bench", min(pool.heartbeat_s, 5), f"if that worker has stopped, its unit is run here once its "
@@ -142,7 +143,7 @@ def upload(pool: Pool, units, records: list[dict], worker: str) -> int:
 
 def import_folder(planned: Benchmark, pool: Pool, folder: Path, *, verbose: bool = True) -> int:
     """--import: store the whole units of FOLDER/results.jsonl (a machine's own benchmark, or a
-    worker's folder) in the study, planned as `planned` (on ANY_DEVICE); say what did not fit."""
+    worker's folder) in the study, as `planned` plans it (`Benchmark.planned`); say what did not fit."""
     path = Path(folder) / "results.jsonl"
     if not path.exists():
         raise ValueError(f"no results in {path} to import; name the folder that holds results.jsonl")

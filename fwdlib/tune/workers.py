@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from ..launch import Stopped
 from ..commandline import redact
 from ..processes import process_start, worker_id
-from ..coordination import Waiter, ago, local_pid, local_worker_gone, sqlite_file, status_line
+from ..coordination import MAX_ATTEMPTS, Waiter, ago, local_pid, local_worker_gone, sqlite_file, status_line
 from .storage import has_heartbeat, open_storage, retry_of
 
 
@@ -35,21 +35,34 @@ def worker_gone(trial) -> bool:
 
 def recover_abandoned(study, storage) -> list[int]:
     """Trials left running by a worker of this machine that no longer runs them (killed, crashed,
-    restarted; see `worker_gone`):
-    mark them failed and queue their parameters again, so the search resumes where it stopped.
-    Workers on other machines are left alone: only they know whether they still run."""
+    restarted; see `worker_gone`): mark them failed and queue their parameters again, so the
+    search resumes where it stopped, unless the trial has run MAX_ATTEMPTS times already (its
+    `retry_of` chain). For SQLite and journal files, where every worker runs on this machine."""
     study_id = storage.get_study_id_from_name(study.study_name)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     retried = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not worker_gone(trial):
+    for trial in trials.values():
+        if trial.state != TrialState.RUNNING or not worker_gone(trial):
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-        storage.set_trial_user_attr(trial_id, "abandoned", f"worker {trial.user_attrs['worker']} exited mid-trial")
+        attempts = attempts_of(trial, trials)
+        storage.set_trial_user_attr(trial_id, "abandoned", f"worker {trial.user_attrs['worker']} exited mid-trial"
+                                    + (f" ({attempts} runs of these parameters; not retried)"
+                                       if attempts >= MAX_ATTEMPTS else ""))
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
-        if trial.params:         # a worker killed before it sampled anything leaves nothing to retry
+        if trial.params and attempts < MAX_ATTEMPTS:   # a worker killed before it sampled leaves nothing
             study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
             retried.append(trial.number)
     return retried
+
+
+def attempts_of(trial, trials: dict) -> int:
+    """How many runs of these parameters this trial is: 1 plus the trials it retries, back along `retry_of`."""
+    count, seen = 1, {trial.number}
+    while (earlier := retry_of(trial)) is not None and earlier in trials and earlier not in seen:
+        trial, count = trials[earlier], count + 1
+        seen.add(earlier)
+    return count
 
 
 class StudyFull(Exception):
