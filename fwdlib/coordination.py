@@ -25,6 +25,7 @@ Three bounds, so that no call outlives `within` seconds:
 from __future__ import annotations
 
 import math
+import os
 import socket
 import threading
 import time
@@ -209,14 +210,16 @@ def silent_clause(heartbeat, now: float, grace_s: float):
     return or_(heartbeat.is_(None), heartbeat < now - grace_s, heartbeat > now + CLOCK_SLACK_S)
 
 
-def local_worker_gone(worker: str, started: str | None = None) -> bool:
+def local_worker_gone(worker: str, started: str | None = None, *, idle_here: bool = False) -> bool:
     """Whether `worker` (host:pid, `processes.worker_id`) is a process of this machine that is gone:
     it exited, or its id now names a later process (when `started`, its `processes.process_start`,
-    is known: a reused id, as after a container restart). Only for storage every worker shares on
-    this machine (`single_machine`): on a server, a worker of another machine may have this one's
-    host name (a cloned lab image, a container) and only its heartbeat tells."""
+    is known: a reused id, as after a container restart), or, where the asking process runs none
+    of the work while it looks (`idle_here`: the tuner between trials), it is the asker's own id,
+    left by an earlier process that had it. Only for storage every worker shares on this machine
+    (`single_machine`): on a server, a worker of another machine may have this one's host name (a
+    cloned lab image, a container) and only its heartbeat tells."""
     pid = local_pid(worker)
-    return pid is not None and process_gone(pid, started)
+    return pid is not None and ((idle_here and pid == os.getpid()) or process_gone(pid, started))
 
 
 def single_machine(url: str) -> bool:

@@ -29,8 +29,9 @@ def mark_worker(trial) -> None:
 
 
 def worker_gone(trial) -> bool:
-    """Whether the worker of a running trial is a gone process of this machine (`local_worker_gone`)."""
-    return local_worker_gone(trial.user_attrs.get("worker", ""), trial.user_attrs.get("worker_start"))
+    """Whether the worker of a running trial is a gone process of this machine (`local_worker_gone`;
+    this process runs no trial while it looks)."""
+    return local_worker_gone(trial.user_attrs.get("worker", ""), trial.user_attrs.get("worker_start"), idle_here=True)
 
 
 def recover_abandoned(study, storage) -> list[int]:
