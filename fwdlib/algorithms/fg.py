@@ -30,12 +30,20 @@ both save is memory: nothing is kept for a backward pass. tests/test_fg.py count
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, jvp
+
+# Forward mode loads torch's decompositions on its first use, scripting them with torch.jit.script,
+# which this torch deprecates: a FutureWarning of torch's own on a student's screen. Loaded here, quietly.
+with warnings.catch_warnings(), contextlib.suppress(ImportError):
+    warnings.simplefilter("ignore", FutureWarning)
+    from torch._decomp import decompositions_for_jvp  # noqa: F401
 
 from .base import LR_BP, WD_BP, Algorithm, accuracy_count, make_optimizer, mlp_layers
 
