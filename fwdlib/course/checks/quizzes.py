@@ -107,8 +107,8 @@ QUIZZES = {
              "c": "the seeds are not part of the plan the workers must agree on: --seeds adds units; other settings, "
                   "such as another --epochs, are what the study refuses",
              "d": "the units the study holds are never touched; only the units of the new seeds are added"}),
-    "7.2": ("A worker falls silent while it trains a unit: its process is killed, or its laptop's lid is shut. "
-            "What happens to that unit?",
+    "7.2": ("A worker falls silent while it trains a unit of the class's study on its database server: its "
+            "process is killed, or its laptop's lid is shut. What happens to that unit?",
             {"a": "it goes back to planned at once: the database notices that its worker died",
              "b": "it is marked failed, and the study ends one seed short",
              "c": f"--status shows it running under that worker, its heartbeat ever older; once the heartbeat has "
@@ -118,8 +118,9 @@ QUIZZES = {
             "a database cannot tell a dead worker from a slow one: only the heartbeat's silence says so, and the "
             "grace period decides when it has lasted long enough; the reclaimed unit runs whole, on one machine, so "
             "its pair is still measured back to back",
-            {"a": "a database sees no process die; only a worker that stops itself (Ctrl-C) gives its unit back at "
-                  "once",
+            {"a": "a database server sees no process die; only a worker that stops itself (Ctrl-C) gives its unit "
+                  "back at once (in an SQLite study on one machine the next worker also sees a killed process gone; "
+                  "a shut lid or a lost network still looks alive)",
              "b": f"failed means a run raised, or that {MAX_ATTEMPTS} workers in a row fell silent on the unit; "
                   "one silent worker only delays it",
              "d": "a unit's runs are never resumed by another machine: the pair runs whole, back to back on one "
