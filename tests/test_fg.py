@@ -134,3 +134,23 @@ def test_forward_gradients_learn_the_sample(loss):
                              lr=1e-3)
     fit(model, sample, epochs=3, batch_size=128, progress=False)
     assert evaluate(model, sample.test) > (0.5 if loss == "local" else 0.18)
+
+
+@pytest.mark.parametrize("loss", ["global", "local"])
+def test_the_memory_meter_counts_the_directions_forward_mode_holds(loss):
+    """Nothing is saved for a backward pass, so the step's memory would leave forward mode's own
+    cost out: the directions are counted (a whole parameter-sized one for the global loss, one
+    layer's activities at a time for the local one), and a backprop twin's saved activations are
+    what the global loss trades for its parameter-sized direction."""
+    sample = data.load(data.SAMPLE_NAME)
+    shape = dict(input_shape=sample.input_shape, num_classes=10, hidden=(64, 48))
+    model = algorithms.build("fg", **shape, loss=loss)
+    memory = fit(model, sample, epochs=1, batch_size=32, progress=False, measure_memory=True).step_memory
+    assert memory.saved_for_backward == 0
+    if loss == "global":
+        assert memory.tangents == memory.parameters
+    else:
+        assert memory.tangents == 32 * (64 + 10) * 4           # the widest layer's z and class scores
+    twin = fit(algorithms.build("bp-mlp", **shape), sample, epochs=1, batch_size=32, progress=False,
+               measure_memory=True).step_memory
+    assert twin.tangents == 0 and twin.saved_for_backward > 0

@@ -66,6 +66,7 @@ class Algorithm(nn.Module):
     flow: dict | None = None              # its diagram: layers, losses, detaches (fwdlib.course.flows)
     augments = True                       # False: it trains on cached features, which cannot be augmented
     initialisation = ""                   # how its layers start where that is not PyTorch's default (the report says)
+    tangent_bytes = 0                     # forward mode: the random directions a step holds at once (the meter counts them)
 
     def stages(self) -> list[Stage]:
         return [Stage("all")]

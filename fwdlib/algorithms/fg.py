@@ -31,6 +31,7 @@ both save is memory: nothing is kept for a backward pass. tests/test_fg.py count
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import warnings
 
@@ -43,7 +44,7 @@ from torch.func import functional_call, jvp
 # which this torch deprecates: a FutureWarning of torch's own on a student's screen. Loaded here, quietly.
 with warnings.catch_warnings(), contextlib.suppress(ImportError):
     warnings.simplefilter("ignore", FutureWarning)
-    from torch._decomp import decompositions_for_jvp  # noqa: F401
+    importlib.import_module("torch._decomp.decompositions_for_jvp")
 
 from .base import LR_BP, WD_BP, Algorithm, accuracy_count, make_optimizer, mlp_layers
 
@@ -106,13 +107,18 @@ class ForwardGradient(Algorithm):
             logits = functional_call(self, p, (x,))
             return F.cross_entropy(logits, y), logits.detach()
 
-        return forward_gradient(loss_of, {name: p.detach() for name, p in self.named_parameters()}, has_aux=True)
+        params = {name: p.detach() for name, p in self.named_parameters()}
+        self.tangent_bytes = sum(p.numel() * p.element_size() for p in params.values())   # one direction, whole
+        return forward_gradient(loss_of, params, has_aux=True)
 
     def local_step(self, x, y):
         """Per layer, on a detached input: the forward gradient of its own loss with respect to
         each example's pre-activation z and class scores s (the activities), then the weight
         gradients from them, one GEMM each."""
         a, total, grads, scale = x.flatten(1), 0.0, {}, 1.0 / len(y)
+        # one layer's directions at a time: each example's z and class scores
+        self.tangent_bytes = max(len(y) * (layer.out_features + self.heads[0].out_features) * a.element_size()
+                                 for layer in self.hidden)
         for i, (layer, head) in enumerate(zip(self.hidden, self.heads)):
             z, m = F.linear(a, layer.weight.detach(), layer.bias.detach()), head.weight.detach()
 

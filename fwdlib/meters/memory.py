@@ -5,7 +5,10 @@ A training step needs, besides the batch:
 - the parameters (and buffers), their gradients, and the optimizer's state (Adam: two tensors
   per parameter);
 - for algorithms trained in stages, the features or activations cached for the stage (CaFo's
-  block outputs, greedy MF's frozen layers' activations), held for the whole stage.
+  block outputs, greedy MF's frozen layers' activations), held for the whole stage;
+- for forward gradients, the random directions forward mode carries beside the values: nothing
+  autograd saves, so the algorithm counts them (`Algorithm.tangent_bytes`): a whole parameter-sized
+  direction for Baydin's global loss, one layer's activities at a time for the local one.
 
 The saved tensors are counted with `torch.autograd.graph.saved_tensors_hooks`: every tensor
 autograd packs is counted once (a ReLU's output that the next Linear also saves is one tensor,
@@ -30,6 +33,7 @@ class StepMemory:
     gradients: int
     optimizer_state: int
     stage_cache: int = 0
+    tangents: int = 0
 
     @property
     def total(self) -> int:
@@ -106,4 +110,4 @@ def step_memory(algorithm, saved: SavedTensors, stage_cache: int = 0) -> StepMem
     return StepMemory(saved_for_backward=saved.peak,
                       parameters=_bytes(algorithm.parameters()) + _bytes(algorithm.buffers()),
                       gradients=_bytes(p.grad for p in algorithm.parameters() if p.grad is not None),
-                      optimizer_state=_bytes(state), stage_cache=stage_cache)
+                      optimizer_state=_bytes(state), stage_cache=stage_cache, tangents=algorithm.tangent_bytes)
