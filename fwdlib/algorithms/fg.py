@@ -73,11 +73,11 @@ class ForwardGradient(Algorithm):
     # BP's space: learning rate and weight decay (the papers tune the learning rate alone)
     search_space = (LR_BP, WD_BP)
     quick = {"hidden": (256, 256)}
-    examples = {"": {"hidden": (64, 64)}, "local": {"hidden": (64, 64), "loss": "local"}}
-    flow = {"title": "Forward gradient (FG): a random direction, its slope by forward mode, no backward",
-            "layers": [("x", "input"), ("Linear+ReLU 1", "trained"), ("Linear+ReLU 2", "trained"),
-                       ("head", "trained")],
-            "losses": [("CE, slope along v", (1, 2, 3))], "detach": False}
+    examples = {"": {"hidden": (64, 64)}, "global": {"hidden": (64, 64), "loss": "global"}}
+    flow = {"title": "Forward gradient (FG, local losses): each layer's slope along a random direction, no backward",
+            "layers": [("x", "input"), ("layer 1", "trained"), ("layer 2", "trained")],
+            "losses": [("CE(a₁M₁ᵀ, y) along u₁", (1,)), ("CE(a₂M₂ᵀ, y) along u₂", (2,))],
+            "detach": True, "projections": True}
 
     def __init__(self, input_shape, num_classes, *, hidden=(1000, 1000), lr=3e-4, weight_decay=0.0,
                  optimizer="adamw", loss="local"):
