@@ -221,7 +221,7 @@ class Pool:
             # in this machine's own file a unit whose worker's process is gone is taken at once (coordination.py)
             dead = [w for w in c.execute(select(UNITS.c.worker).distinct().where(
                 UNITS.c.study == self.study, UNITS.c.state == "running")).scalars()
-                    if single_machine(self.url) and local_worker_gone(w)]
+                    if local_worker_gone(w)] if single_machine(self.url) else []
             gone = and_(UNITS.c.state == "running", UNITS.c.worker.in_(dead))
             row = c.execute(select(UNITS).where(UNITS.c.study == self.study,
                                                 or_(UNITS.c.state == "planned", lapsed, gone))
