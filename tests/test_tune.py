@@ -269,12 +269,37 @@ def test_only_abandoned_trials_of_this_machine_are_failed_and_retried(tmp_path):
     assert retry.suggest_float("lr", 1e-5, 1e-2, log=True) == drawn.params["lr"]
 
 
+def test_a_trial_no_worker_signed_is_waited_for_then_failed_after_the_grace_period(tmp_path):
+    """Optuna creates a trial before its worker signs it (`mark_worker`): a worker that finds the
+    study's last place taken by such a trial waits (it is being started here, not elsewhere), and
+    fails it once it has stayed unsigned for the grace period (its worker was killed in between)."""
+    store = tune.open_storage(f"sqlite:///{tmp_path}/s.db")
+    study = optuna.create_study(study_name="s", storage=store, direction="maximize")
+    starting = study.ask()
+    assert tune.recover_abandoned(study, store, grace_s=60) == []        # young: being started
+    ran = []
+
+    def run_trial(trial):
+        workers.mark_worker(trial)
+        ran.append(trial.number)
+        return 0.5
+
+    workers.fill(study, store, run_trial, trials=1, poll_s=0.05, grace_s=0.5, verbose=False)
+    unsigned = study.trials[starting.number]
+    assert unsigned.state == TrialState.FAIL and "no worker signed it within 0.5 s" in unsigned.user_attrs["abandoned"]
+    assert ran == [starting.number + 1]
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite:///{}/studies.db", "journal:{}/studies.log"])
 def test_an_interrupted_search_resumes_with_its_finished_trials_kept(tmp_path, kind):
     storage = kind.format(tmp_path)
-    # no pruner: a pruned trial is finished but not complete, and this test counts completed ones
+    # no pruner: a pruned trial is finished but not complete, and this test counts completed ones;
+    # a short grace: a kill between Optuna's creating a trial and its worker's signing it leaves an
+    # unsigned trial, failed after the grace period
     args = ["--algorithm", "mf", "--epochs", "1", "--storage", storage, "--study", "s", "--pruner", "none",
+            "--heartbeat", "1", "--grace", "5",
             "--out", str(tmp_path / "best.json"), "--no-figures"]
     proc = subprocess.Popen(_cli(*args, "--trials", "100"), cwd=tmp_path, env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

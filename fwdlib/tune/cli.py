@@ -55,8 +55,9 @@ def main(argv=None) -> int:
     parser.add_argument("--heartbeat", type=float, default=HEARTBEAT_S, metavar="S",
                         help=f"database storage: seconds between a running trial's heartbeats (default {HEARTBEAT_S})")
     parser.add_argument("--grace", type=float, default=GRACE_S, metavar="S",
-                        help="database storage: seconds of silence after which a trial's worker counts as "
-                             f"dead and the trial is failed and retried (default {GRACE_S})")
+                        help="seconds of silence after which a trial's worker counts as dead and the trial is "
+                             "failed and retried: on a database server, silent heartbeats; in a SQLite or journal "
+                             f"file, a trial no worker has signed (default {GRACE_S})")
     parser.add_argument("--status", action="store_true",
                         help="print every trial of the study (state, worker, value, running time, retries) and exit")
     args = parser.parse_args(argv)

@@ -149,7 +149,7 @@ def tune(search: SearchSpec, *, root=None, figures: bool = True, progress: bool 
     sampling_seed = sampler_seed(study_name, search.seed, search.worker,
                                  stored=len(the_study.get_trials(deepcopy=False)))
     the_study.sampler = optuna.samplers.TPESampler(seed=sampling_seed, constant_liar=True)
-    retried = [] if has_heartbeat(store) else recover_abandoned(the_study, store)
+    retried = [] if has_heartbeat(store) else recover_abandoned(the_study, store, search.grace_s)
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
     done = len(the_study.get_trials(deepcopy=False, states=finished_states))
     if verbose:
@@ -163,7 +163,7 @@ def tune(search: SearchSpec, *, root=None, figures: bool = True, progress: bool 
         try:
             with Interrupts() as interrupts:
                 fill(the_study, store, objective(spec, data, search.space, trials, interrupts), trials,
-                     callbacks=callbacks, verbose=verbose, interrupts=interrupts)
+                     callbacks=callbacks, grace_s=search.grace_s, verbose=verbose, interrupts=interrupts)
         except KeyboardInterrupt as stop:   # Optuna has marked the running trial failed; keep the best so far
             saved = bool(the_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
             if saved:

@@ -18,7 +18,8 @@ from optuna.trial import TrialState
 from ..launch import Stopped
 from ..commandline import redact
 from ..processes import process_start, worker_id
-from ..coordination import MAX_ATTEMPTS, Waiter, ago, local_pid, local_worker_gone, sqlite_file, status_line
+from ..coordination import (GRACE_S, MAX_ATTEMPTS, Waiter, ago, local_pid, local_worker_gone, silent, sqlite_file,
+                            status_line)
 from .storage import has_heartbeat, open_storage, retry_of
 
 
@@ -28,13 +29,23 @@ def mark_worker(trial) -> None:
     trial.set_user_attr("worker_start", process_start(os.getpid()))
 
 
-def worker_gone(trial) -> bool:
+def worker_gone(trial, grace_s: float = GRACE_S) -> bool:
     """Whether the worker of a running trial is a gone process of this machine (`local_worker_gone`;
-    this process runs no trial while it looks)."""
-    return local_worker_gone(trial.user_attrs.get("worker", ""), trial.user_attrs.get("worker_start"), idle_here=True)
+    this process runs no trial while it looks). A worker signs its trial just after the storage
+    creates it (`mark_worker`), so an unsigned trial is one being started, or one whose worker was
+    killed in between: it counts as gone once it has been unsigned for the grace period."""
+    if "worker" not in trial.user_attrs:
+        return silent(trial.datetime_start.timestamp() if trial.datetime_start else None, time.time(), grace_s)
+    return local_worker_gone(trial.user_attrs["worker"], trial.user_attrs.get("worker_start"), idle_here=True)
 
 
-def recover_abandoned(study, storage) -> list[int]:
+def elsewhere(trial) -> bool:
+    """Whether a running trial's worker runs on another machine; an unsigned trial (just started,
+    see `worker_gone`) is not known to."""
+    return "worker" in trial.user_attrs and local_pid(trial.user_attrs["worker"]) is None
+
+
+def recover_abandoned(study, storage, grace_s: float = GRACE_S) -> list[int]:
     """Trials left running by a worker of this machine that no longer runs them (killed, crashed,
     restarted; see `worker_gone`): mark them failed and queue their parameters again, so the
     search resumes where it stopped, unless the trial has run MAX_ATTEMPTS times already (its
@@ -43,11 +54,13 @@ def recover_abandoned(study, storage) -> list[int]:
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     retried = []
     for trial in trials.values():
-        if trial.state != TrialState.RUNNING or not worker_gone(trial):
+        if trial.state != TrialState.RUNNING or not worker_gone(trial, grace_s):
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         attempts = attempts_of(trial, trials)
-        storage.set_trial_user_attr(trial_id, "abandoned", f"worker {trial.user_attrs['worker']} exited mid-trial"
+        who = trial.user_attrs.get("worker")
+        storage.set_trial_user_attr(trial_id, "abandoned", (f"worker {who} exited mid-trial" if who else
+                                                            f"no worker signed it within {grace_s:g} s")
                                     + (f" ({attempts} runs of these parameters; not retried)"
                                        if attempts >= MAX_ATTEMPTS else ""))
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
@@ -116,7 +129,7 @@ class Interrupts:
             self.training = False
 
 
-def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float = 1.0,
+def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float = 1.0, grace_s: float = GRACE_S,
          verbose: bool = True, interrupts: Interrupts | None = None) -> None:
     """Run trials until the study holds `trials` finished ones (completed or pruned).
 
@@ -125,7 +138,8 @@ def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float 
     but trials still run, it waits for them, because one may belong to a dead worker: with a
     database server's heartbeats such a trial is failed and queued again once it has been silent
     for the grace period; with SQLite or a journal file, only a dead process of this machine can
-    be told (by its process id), so a worker stops waiting when the rest run elsewhere.
+    be told (by its process id), so a worker stops waiting when the rest run elsewhere (a trial
+    no worker has signed yet is waited for: it is being started, or is failed after `grace_s`).
     """
     heartbeat = has_heartbeat(storage)
     waiter = Waiter("tune", poll_s, "if that worker has stopped, its trial is failed and retried here "
@@ -139,7 +153,7 @@ def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float 
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)
         else:
-            recover_abandoned(study, storage)
+            recover_abandoned(study, storage, grace_s)
         states = Counter(t.state for t in study.get_trials(deepcopy=False))
         finished = states[TrialState.COMPLETE] + states[TrialState.PRUNED]
         if finished >= trials:
@@ -149,9 +163,9 @@ def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float 
                 study.optimize(run_trial, n_trials=1, callbacks=callbacks, catch=(StudyFull,))
             continue
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if not heartbeat and all(local_pid(t.user_attrs.get("worker", "")) is None for t in running):
+        if not heartbeat and all(elsewhere(t) for t in running):
             return
-        waiter.wait([(t.number, f"trial {t.number}", t.user_attrs.get("worker", "?")) for t in running])
+        waiter.wait([(t.number, f"trial {t.number}", t.user_attrs.get("worker", "starting")) for t in running])
 
 
 class _quiet_about:
