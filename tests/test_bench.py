@@ -210,7 +210,7 @@ def test_report_and_figures_from_a_fixture(tmp_path):
     wider = report.markdown(report.group_rows(fixture_records(), {**verdicts.MARGINS, "accuracy": 1.0}), "t")
     assert "Margins: accuracy 1 pp, time 5%" in wider
     csv_text = (tmp_path / "report.csv").read_text().splitlines()
-    assert csv_text[0].startswith("dataset,protocol,device,entry,seeds_ok,interval,test_acc_median,test_acc_lo,"
+    assert csv_text[0].startswith("dataset,protocol,device,entry,twin,seeds_ok,interval,test_acc_median,test_acc_lo,"
                                   "test_acc_hi,test_acc_confidence")
     assert "paired_test_acc_outcome" in csv_text[0] and "Student t" in csv_text[2]
     for name in ("accuracy_vs_energy.png", "time_energy.png", "memory.png", "learning_curves.png"):

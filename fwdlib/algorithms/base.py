@@ -67,6 +67,7 @@ class Algorithm(nn.Module):
     augments = True                       # False: it trains on cached features, which cannot be augmented
     initialisation = ""                   # how its layers start where that is not PyTorch's default (the report says)
     tangent_bytes = 0                     # forward mode: the random directions a step holds at once (the meter counts them)
+    variants: dict[str, dict] = {}        # named configurations it also runs as (a twin's "checkpoint": bp-mlp+checkpoint@mf)
 
     def stages(self) -> list[Stage]:
         return [Stage("all")]

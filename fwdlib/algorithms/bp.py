@@ -2,9 +2,15 @@
 
 One cross-entropy loss on the output; `loss.backward()` sends its gradient through every
 layer (this is exactly what FF, CaFo and MF avoid).
+
+Each twin also runs with activation checkpointing (`checkpoint=True`, the entry variant
+"bp-mlp+checkpoint@mf"): the memory-fair twin. Each block keeps only its input for the backward
+pass and is run a second time there, one block at a time (`Recomputed`): memory traded for a
+second forward. The gradients, and so the whole training, are the plain twin's.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -14,10 +20,56 @@ from torch import nn
 from .base import LR_BP, WD_BP, Algorithm, accuracy_count, conv_blocks, make_optimizer, mlp_layers, require_images
 
 
+class Recomputed(torch.autograd.Function):
+    """`block(x)` without its activations: the forward pass keeps only the block's input; the
+    backward pass runs the block again, with gradients on, and backpropagates through that copy.
+    While it does, the copy's activations exist: one block's at a time, on top of every block's
+    input (the memory meter counts both)."""
+
+    @staticmethod
+    def forward(ctx, block, x, *parameters):
+        ctx.block = block
+        ctx.save_for_backward(x)
+        with torch.no_grad():
+            return block(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        x = x.detach().requires_grad_(ctx.needs_input_grad[1])
+        with torch.enable_grad(), batch_statistics_only(ctx.block):
+            out = ctx.block(x)                                   # the second forward
+        inputs = [x] * x.requires_grad + list(ctx.block.parameters())
+        grads = list(torch.autograd.grad(out, inputs, grad))
+        return None, grads.pop(0) if x.requires_grad else None, *grads
+
+
+@contextlib.contextmanager
+def batch_statistics_only(block: nn.Module):
+    """The second forward normalises with the batch's statistics, as the first did, but leaves the
+    running averages alone: updated twice, they would make a different model from the plain twin."""
+    norms = [m for m in block.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    for m in norms:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in norms:
+            m.track_running_stats = True
+
+
+def run_block(block: nn.Module, x: torch.Tensor, checkpoint: bool) -> torch.Tensor:
+    """`block(x)`, recomputed in the backward pass when `checkpoint` (and gradients are on)."""
+    if checkpoint and torch.is_grad_enabled():
+        return Recomputed.apply(block, x, *block.parameters())
+    return block(x)
+
+
 class BackpropTwin(Algorithm):
     """Shared step: forward, one loss, full backward, one optimizer step."""
 
     search_space = (LR_BP, WD_BP)
+    variants = {"checkpoint": {"checkpoint": True}}
     flow = {"title": "Backprop (BP): one loss, gradients through every layer",
             "layers": [("x", "input"), ("Linear+ReLU 1", "trained"), ("Linear+ReLU 2", "trained"), ("head", "trained")],
             "losses": [("cross-entropy", (1, 2, 3))], "detach": False}
@@ -32,23 +84,27 @@ class BackpropTwin(Algorithm):
 
 
 class BPMLP(BackpropTwin):
-    """Linear+ReLU hidden layers (`hidden` widths) and a Linear head, AdamW."""
+    """Linear+ReLU hidden layers (`hidden` widths) and a Linear head, AdamW. With `checkpoint`,
+    each Linear+ReLU is a recomputed block: it kept only its input anyway (the ReLU's output is the
+    next Linear's input), so this saves nothing and adds one block's activations while it reruns."""
 
     name = "bp-mlp"
     architecture = ("hidden",)
-    examples = {"": {"hidden": (64, 64)}}
+    examples = {"": {"hidden": (64, 64)}, "checkpoint": {"hidden": (64, 64), "checkpoint": True}}
 
     def __init__(self, input_shape, num_classes, *, hidden=(1000, 1000), lr=1e-3,
-                 weight_decay=1e-4, optimizer="adamw"):
+                 weight_decay=1e-4, optimizer="adamw", checkpoint=False):
         super().__init__()
         self.hidden = mlp_layers(math.prod(input_shape), tuple(hidden))
         self.head = nn.Linear(hidden[-1], num_classes)
         self.optimizer = make_optimizer(self.parameters(), optimizer, lr, weight_decay)
+        self.checkpoint = bool(checkpoint)
+        self.blocks = [nn.Sequential(layer, nn.ReLU()) for layer in self.hidden]   # the same layers, not registered twice
 
     def logits(self, x):
         a = x.flatten(1)
-        for layer in self.hidden:
-            a = F.relu(layer(a))
+        for block in self.blocks:
+            a = run_block(block, a, self.checkpoint)
         return self.head(a)
 
 
@@ -57,11 +113,12 @@ class BPCNN(BackpropTwin):
 
     name = "bp-cnn"
     architecture = ("channels",)
-    examples = {"": {"channels": (4, 8, 8)}}
+    examples = {"": {"channels": (4, 8, 8)}, "checkpoint": {"channels": (4, 8, 8), "checkpoint": True}}
 
     def __init__(self, input_shape, num_classes, *, channels=(32, 128, 512), lr=1e-3,
-                 weight_decay=1e-4, optimizer="adamw"):
+                 weight_decay=1e-4, optimizer="adamw", checkpoint=False):
         super().__init__()
+        self.checkpoint = bool(checkpoint)
         self.blocks = conv_blocks(input_shape, tuple(channels))
         with torch.no_grad():
             out = self.features(torch.zeros(2, *input_shape))
@@ -70,7 +127,7 @@ class BPCNN(BackpropTwin):
 
     def features(self, x):
         for block in self.blocks:
-            x = block(x)
+            x = run_block(block, x, self.checkpoint)
         return x.flatten(1)
 
     def logits(self, x):

@@ -18,7 +18,7 @@ from ..commandline import BadValue, as_tuple
 from ..runs.spec import MAX_EPOCHS, MAX_SEEDS, PROTOCOLS, RunSpec
 from ..session import pick_device
 from .params import apply_params, load_params
-from .plan import PlannedRun, entries_of, plan, preset_specs
+from .plan import PlannedRun, check_twin_variants, entries_of, plan, preset_specs
 from .presets import PRESETS, Preset
 from .results import ResultsLog
 
@@ -48,11 +48,14 @@ class Benchmark:
     def of(cls, preset: str = "quick", *, dataset: str | list[str] | None = None,
            algorithms: str | list[str] | None = None, seeds: int | None = None, protocol: str = "converge",
            epochs: int | None = None, device: str | None = None, cuda_graphs: bool = True, params=None,
-           out: str | Path = DEFAULT_OUT, root=None, idle_s: float | None = None, verbose: bool = True) -> Benchmark:
+           out: str | Path = DEFAULT_OUT, root=None, idle_s: float | None = None, twin_variants=(),
+           verbose: bool = True) -> Benchmark:
         """Check the words and the machine, cheapest first: an unknown name, a missing device, an
         unwritable OUT, then missing or unreadable data stop the benchmark here with their reason,
-        before anything trains or is recorded."""
+        before anything trains or is recorded. twin_variants: each twin also runs that way
+        (("checkpoint",): the memory-fair twin beside the plain one)."""
         preset_obj, dataset_names, names = check_input(preset, dataset, algorithms, protocol, seeds, epochs, idle_s)
+        twin_variants = check_twin_variants(twin_variants)
         if not str(out).strip():
             raise BadValue("out", "is empty; name a folder (the default is bench-results)")
         device = str(pick_device(device))
@@ -62,18 +65,20 @@ class Benchmark:
             data = resident(name, device, root)     # read once: corrupt files fail here
             if verbose:
                 print(f"data: {data.source}")
-        specs = _specs(preset_obj, dataset_names, names, protocol, epochs, device, cuda_graphs, params, verbose)
+        specs = _specs(preset_obj, dataset_names, names, protocol, epochs, device, cuda_graphs, params, verbose,
+                       twin_variants)
         return cls(preset, protocol, specs, seeds if seeds is not None else preset_obj.seeds, device, Path(out), root,
                    (3.0 if device.startswith("cuda") else 0.0) if idle_s is None else idle_s, log)
 
     @classmethod
     def planned(cls, preset: str = "quick", *, dataset=None, algorithms=None, seeds: int | None = None,
                 protocol: str = "converge", epochs: int | None = None, cuda_graphs: bool = True, params=None,
-                verbose: bool = True) -> Benchmark:
+                twin_variants=(), verbose: bool = True) -> Benchmark:
         """The same runs planned for no machine (device ANY_DEVICE, no data read, no log): what a
         pooled study's import compares a folder's records with."""
         preset_obj, dataset_names, names = check_input(preset, dataset, algorithms, protocol, seeds, epochs)
-        specs = _specs(preset_obj, dataset_names, names, protocol, epochs, ANY_DEVICE, cuda_graphs, params, verbose)
+        specs = _specs(preset_obj, dataset_names, names, protocol, epochs, ANY_DEVICE, cuda_graphs, params, verbose,
+                       check_twin_variants(twin_variants))
         return cls(preset, protocol, specs, seeds if seeds is not None else preset_obj.seeds, ANY_DEVICE, Path("."))
 
     def runs(self, seeds: int | None = None) -> list[PlannedRun]:
@@ -88,10 +93,11 @@ class Benchmark:
         return self.log
 
 
-def _specs(preset_obj, dataset_names, names, protocol, epochs, device, cuda_graphs, params, verbose) -> tuple:
+def _specs(preset_obj, dataset_names, names, protocol, epochs, device, cuda_graphs, params, verbose,
+           twin_variants) -> tuple:
     """The spec of every selected entry (seed 0), tuned parameters merged in."""
-    specs = preset_specs(preset_obj, dataset_names, names, protocol=protocol, epochs=epochs, device=device,
-                         cuda_graphs=cuda_graphs)
+    specs = preset_specs(preset_obj, dataset_names, names, twin_variants, protocol=protocol, epochs=epochs,
+                         device=device, cuda_graphs=cuda_graphs)
     if not specs:
         raise ValueError(f"nothing to run: preset {preset_obj.name} has no run for {', '.join(names)} "
                          f"on {', '.join(dataset_names)}")

@@ -32,7 +32,8 @@ from .study import (CHANGE_FIELDS, study_entry, PAPER_CHANGES, REVISION, REVISIO
                     REVISION_STOPPING, family, readme_differences, revised_change)
 from .stats import MIN_DECISIVE_SEEDS
 from ..typed import ReadsAsMapping
-from .verdicts import PAIRED, outcome_text, where, value_text as verdicts_value
+from ..runs.entry import Entry
+from .verdicts import PAIRED, comparisons, outcome_text, where, value_text as verdicts_value
 
 ARXIV = "arXiv 2511.01061 v1"
 OVERHEAD = ("abstract: 'practical overhead can offset theoretical gains'; Section 5.2: 'the practical overhead "
@@ -254,9 +255,12 @@ def judge(rows: list) -> list[Judgement]:
     paired comparison here, the outcome and the size."""
     out = []
     by_entry = {(r["dataset"], r["protocol"], r["device"], r["entry"]): r for r in rows}
-    for row in rows:
-        if not row.get("paired") or row["study"] is None or row.get("twin_study") is None:
+    for row in comparisons(rows):
+        if row["study"] is None or row.get("twin_study") is None:
             continue
+        # against a twin variant (a checkpointed twin) only the memory claim: the paper's other claims are
+        # about its own twin, and this one asks whether backprop could have saved the memory itself
+        variant = Entry.parse(row["twin"]).twin_variant
         entry = row["spec"].entry
         not_study, revision_run = row["configuration"]["study"], row["configuration"]["revision"] is None
         change = PAPER_CHANGES.get((family(row["dataset"]), study_entry(entry)))
@@ -268,7 +272,7 @@ def judge(rows: list) -> list[Judgement]:
             item = row["paired"][metric]
             margin = item["margin_value"]               # the margin the comparison was decided against
             claim = claim_for(row["dataset"], study_entry(entry), metric, margin)
-            if claim is None:
+            if claim is None or (variant and claim.says != OFFSET):
                 continue
             figure = paper_figure(metric, change) if change else None
             found = {"dataset": row["dataset"], "where": where(row, rows), "rival": row["entry"], "twin": row["twin"],

@@ -29,6 +29,9 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="quick", help=f"one of: {', '.join(PRESETS)}")
     parser.add_argument("--dataset", help="comma-separated subset of the preset's datasets")
     parser.add_argument("--algorithms", help="comma-separated subset (twins follow their rival)")
+    parser.add_argument("--checkpointed-twins", action="store_true",
+                        help="also run each BP twin with activation checkpointing (bp-mlp+checkpoint@mf): "
+                             "the memory-fair twin, beside the plain one")
     parser.add_argument("--seeds", type=int, help="runs per configuration (default: preset's, 3)")
     parser.add_argument("--protocol", default="converge", help="converge (own early stop) or matched (same epochs)")
     parser.add_argument("--epochs", type=int, help="override the epoch cap (per stage)")
@@ -138,7 +141,11 @@ def benchmark_of(args) -> Benchmark:
     return Benchmark.of(args.preset, dataset=args.dataset, algorithms=args.algorithms, seeds=args.seeds,
                         protocol=args.protocol, epochs=args.epochs, device=args.device,
                         cuda_graphs=not args.no_cuda_graphs, params=args.params, out=args.out,
-                        root=args.data_root, idle_s=args.idle_s)
+                        root=args.data_root, idle_s=args.idle_s, twin_variants=twin_variants(args))
+
+
+def twin_variants(args) -> tuple[str, ...]:
+    return ("checkpoint",) if args.checkpointed_twins else ()
 
 
 def pooled_main(args, out: Path, margins: dict) -> int:
@@ -156,7 +163,8 @@ def pooled_main(args, out: Path, margins: dict) -> int:
     elif args.import_dir:
         workers.import_folder(Benchmark.planned(args.preset, dataset=args.dataset, algorithms=args.algorithms,
                                                 seeds=args.seeds, protocol=args.protocol, epochs=args.epochs,
-                                                cuda_graphs=not args.no_cuda_graphs, params=args.params),
+                                                cuda_graphs=not args.no_cuda_graphs, params=args.params,
+                                                twin_variants=twin_variants(args)),
                               study, Path(args.import_dir))
     else:
         records = workers.work(benchmark_of(args), study, plan_only=args.plan_only, retry_failed=args.retry_failed,

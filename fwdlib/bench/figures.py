@@ -14,7 +14,7 @@ from ..files import atomic_write
 from .claims import paper_figure
 from ..runs.entry import Entry
 from .study import CHANGE_FIELDS, PAPER_CHANGES, family, study_entry
-from .verdicts import MARGINS, PAIRED, where
+from .verdicts import MARGINS, PAIRED, comparisons, where
 
 
 def _errors(summaries: list[dict]) -> np.ndarray:
@@ -34,7 +34,7 @@ def distinct(rows: list[dict]) -> list[dict]:
         out.append(seen[key])
     for r in out:
         entry = Entry.parse(r["entry"])
-        r["label"] = f"{entry.twin} (twin of {', '.join(r['rivals'])})" if entry.is_twin else r["entry"]
+        r["label"] = f"{entry.twin_name} (twin of {', '.join(r['rivals'])})" if entry.is_twin else r["entry"]
     return out
 
 
@@ -114,7 +114,7 @@ def learning_curves(records: list[dict], metric: str = "val_acc") -> Figure:
 
 def measured_pairs(rows: list[dict], metric: str) -> list[dict]:
     """The rivals' rows whose paired comparison on `metric` has an estimate."""
-    return [r for r in rows if r.get("paired") and r["paired"][metric]["estimate"] is not None]
+    return [r for r in comparisons(rows) if r["paired"][metric]["estimate"] is not None]
 
 
 def paired_forest(rows: list[dict], pm, margin: float) -> Figure:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import data as datasets
+from .. import algorithms as registry, data as datasets
 from ..runs.entry import Entry
 from .presets import PRESETS, Pair, Preset
 from ..runs.spec import RunSpec, StoppingRule
@@ -21,9 +21,24 @@ def rule_of(preset: Preset, protocol: str = "converge", epochs: int | None = Non
                         preset.min_delta, protocol)
 
 
-def entries_of(preset: Preset, dataset: str) -> dict[Entry, tuple[Pair, dict]]:
-    """Every entry the preset runs on `dataset`: entry -> (its pair, its config)."""
-    return {entry: (pair, config) for pair in preset.pairs[dataset] for entry, config in pair.members()}
+def entries_of(preset: Preset, dataset: str, twin_variants=()) -> dict[Entry, tuple[Pair, dict]]:
+    """Every entry the preset runs on `dataset`: entry -> (its pair, its config); with
+    `twin_variants` (e.g. "checkpoint"), each twin that offers one also runs that way, beside itself."""
+    found = {entry: (pair, config) for pair in preset.pairs[dataset] for entry, config in pair.members()}
+    for entry, (pair, config) in list(found.items()):
+        offered = registry.REGISTRY[entry.twin].variants if entry.is_twin else {}
+        found.update({entry.twin_of(entry.twin, way): (pair, {**config, **offered[way]})
+                      for way in twin_variants if way in offered})
+    return found
+
+
+def check_twin_variants(names) -> tuple[str, ...]:
+    """`names` if some registered twin runs each of them, else an error naming the ones there are."""
+    offered = sorted({way for cls in registry.REGISTRY.values() for way in cls.variants})
+    for name in names:
+        if name not in offered:
+            raise ValueError(f"no twin runs a {name!r} variant; the twin variants: {', '.join(offered) or 'none'}")
+    return tuple(names)
 
 
 def spec_of(preset: Preset, dataset: str, entry: Entry | str, *, protocol: str = "converge",
@@ -31,7 +46,7 @@ def spec_of(preset: Preset, dataset: str, entry: Entry | str, *, protocol: str =
             overrides: dict | None = None, kernels: str = "fused") -> RunSpec:
     """The run of `entry` on `dataset` as `preset` runs it."""
     entry = Entry.parse(str(entry))
-    found = entries_of(preset, dataset)
+    found = entries_of(preset, dataset, check_twin_variants([entry.twin_variant] if entry.twin_variant else []))
     if entry not in found:
         raise ValueError(f"preset {preset.name} runs no {entry} on {dataset}; its entries: "
                          + ", ".join(map(str, found)))
@@ -49,10 +64,10 @@ def selected(entry: Entry, names) -> bool:
     return not names or bool({entry.algorithm, entry.rival, str(entry.rival_entry)} & set(names))
 
 
-def preset_specs(preset: Preset, dataset_names, names=None, **settings) -> list[RunSpec]:
-    """The spec of every selected entry of `preset` on each dataset (seed 0)."""
-    return [spec_of(preset, dataset, entry, **settings)
-            for dataset in dataset_names for entry in entries_of(preset, dataset) if selected(entry, names)]
+def preset_specs(preset: Preset, dataset_names, names=None, twin_variants=(), **settings) -> list[RunSpec]:
+    """The spec of every selected entry of `preset` on each dataset (seed 0), twin variants included."""
+    return [spec_of(preset, dataset, entry, **settings) for dataset in dataset_names
+            for entry in entries_of(preset, dataset, twin_variants) if selected(entry, names)]
 
 
 @dataclass(frozen=True)
@@ -116,7 +131,7 @@ REVISION_PRESETS = ("revision-fmnist",)
 def study_configuration(spec: RunSpec, presets: tuple[str, ...] = STUDY_PRESETS) -> str | None:
     """None when `spec` is how one of `presets` (default: v1's) runs its entry (seed, device and
     execution mode aside); otherwise why its outcome is about this run only."""
-    if spec.entry.variant:
+    if spec.entry.variant or spec.entry.twin_variant:
         return "the kit's variant, not the study's entry"
     reasons = []
     for name in presets:

@@ -90,7 +90,9 @@ def title_of(records: list[dict]) -> str:
 class Row(ReadsAsMapping):
     """One line of the report: an entry (a rival, or a rival's twin) on one dataset, protocol and
     device, over its seeds. `metrics` holds each METRICS summary, read by name too
-    (`row["test_acc"]`); a rival's row names its twin and holds its paired verdicts."""
+    (`row["test_acc"]`); a rival's row names its twin and holds its paired verdicts, and `also` the
+    same rival against its other twins (a checkpointed twin: `comparisons`). A twin variant's row
+    names its plain twin, to which its ratios are (what the variant costs or saves)."""
     dataset: str
     protocol: str
     device: str
@@ -115,6 +117,7 @@ class Row(ReadsAsMapping):
     twin: str | None = None
     twin_study: Published | None = None
     paired: Mapping = field(default_factory=dict)  # PAIRED metric -> Verdict (a rival with a twin)
+    also: tuple = ()                       # this row against each other twin of its rival (rows like this one)
 
     def __post_init__(self):
         for name in ("metrics", "paired"):
@@ -160,19 +163,23 @@ def _row(dataset, protocol, device, entry, runs) -> Row:
         metrics, by_machine)
 
 
-def _with_twin(row: Row, twin: Row | None, rival_runs, twin_runs, margins: dict) -> Row:
-    """A rival's row with its twin's name and study, each metric's ratio of medians to the twin's,
-    and its paired verdicts (not yet decided)."""
-    if twin is None:
-        return row.replace(twin=None, twin_study=None)
+def _ratios(row: Row, twin: Row) -> Row:
+    """The row with each metric's ratio of medians to `twin`'s, and its name and study."""
     metrics = {}
     for name, kept in row.metrics.items():
         mine, theirs = kept.median, twin.metrics[name].median
         ratio = mine / theirs if mine is not None and theirs else None
         metrics[name] = kept.replace(ratio=ratio if ratio is not None and math.isfinite(ratio) else None)  # a twin near 0
+    return row.replace(twin=twin.entry, twin_study=twin.study, metrics=metrics)
+
+
+def _with_twin(row: Row, twin: Row | None, rival_runs, twin_runs, margins: dict) -> Row:
+    """A rival's row with its twin's name and study, each metric's ratio of medians to the twin's,
+    and its paired verdicts (not yet decided)."""
+    if twin is None:
+        return row.replace(twin=None, twin_study=None)
     read = {m.name: m.read for m in METRICS}
-    return row.replace(twin=twin.entry, twin_study=twin.study, metrics=metrics,
-                       paired=verdicts.paired(rival_runs, twin_runs, read, margins))
+    return _ratios(row, twin).replace(paired=verdicts.paired(rival_runs, twin_runs, read, margins))
 
 
 def group_rows(records: list, margins: dict | None = None) -> list[Row]:
@@ -188,20 +195,40 @@ def group_rows(records: list, margins: dict | None = None) -> list[Row]:
             s = r["spec"]
             groups.setdefault((s["dataset"], s["protocol"], s["device"], entry), []).append(r)
     rows = {key: _row(*key, runs) for key, runs in groups.items()}
+
+    def twins_of(key, row):            # the plain twin first, then its variants (a checkpointed twin)
+        return sorted((t for t in rows.values() if t.spec.entry.is_twin and t.spec.entry.rival_entry == row.spec.entry
+                       and (t.dataset, t.protocol, t.device) == key[:3]), key=lambda t: t.spec.entry.twin_variant or "")
+
     for key, row in rows.items():
-        if row.spec.entry.is_twin:
+        entry = row.spec.entry
+        if entry.twin_variant:
+            plain = rows.get((*key[:3], str(entry.plain_twin)))
+            rows[key] = _ratios(row, plain) if plain else row
             continue
-        twin = next((t for t in rows.values() if t.spec.entry.is_twin and t.spec.entry.rival_entry == row.spec.entry
-                     and (t.dataset, t.protocol, t.device) == key[:3]), None)
-        rows[key] = _with_twin(row, twin, groups[key], groups[(*key[:3], twin.entry)] if twin else [], margins)
-    # one family: every rival's verdicts are decided together (Holm), then given back to their rows
-    places = [(key, metric) for key, row in rows.items() for metric in row.paired]
-    decided = verdicts.decide([rows[key].paired[metric] for key, metric in places])
+        if entry.is_twin:
+            continue
+        twins = [t for t in twins_of(key, row) if not t.spec.entry.twin_variant]
+        also = [_with_twin(row, t, groups[key], groups[(*key[:3], t.entry)], margins)
+                for t in twins_of(key, row) if t.spec.entry.twin_variant]
+        twin = twins[0] if twins else None
+        rows[key] = _with_twin(row, twin, groups[key], groups[(*key[:3], twin.entry)] if twin else [],
+                               margins).replace(also=tuple(also))
+    # one family: every comparison's verdicts are decided together (Holm), then given back to their rows
+    places = [(key, i, metric) for key, row in rows.items() for i, c in enumerate((row, *row.also))
+              for metric in c.paired]
+    decided = verdicts.decide([(rows[key], *rows[key].also)[i].paired[metric] for key, i, metric in places])
     found: dict = {}
-    for (key, metric), verdict in zip(places, decided):
-        found.setdefault(key, {})[metric] = verdict
-    rows = [row.replace(paired=found[key]) if key in found else row for key, row in rows.items()]
-    return sorted(rows, key=lambda r: (r.dataset, r.protocol, str(r.spec.entry.rival_entry), r.spec.entry.is_twin))
+    for (key, i, metric), verdict in zip(places, decided):
+        found.setdefault((key, i), {})[metric] = verdict
+
+    def settled(key, row):
+        also = tuple(c.replace(paired=found[(key, i + 1)]) for i, c in enumerate(row.also))
+        return row.replace(paired=found.get((key, 0), row.paired), also=also)
+
+    rows = [settled(key, row) for key, row in rows.items()]
+    return sorted(rows, key=lambda r: (r.dataset, r.protocol, str(r.spec.entry.rival_entry), r.spec.entry.is_twin,
+                                       r.spec.entry.twin_variant or ""))
 
 
 def _fmt(summary: Summary, digits: int = 2) -> str:
@@ -223,7 +250,8 @@ def markdown(rows: list[dict], title: str, records: list[dict] = ()) -> str:
            summary.TABLES, "",
            "Median over seeds [interval]: a distribution-free order-statistic interval for the median, its "
            "achieved confidence in the seeds column (the range of 3 seeds is a 75% interval; 95% needs 6 "
-           "seeds). (xR) = ratio of medians to the BP twin. Study: Spyra & Dzwinel 2025, mean of 3 runs on an "
+           "seeds). (xR) = ratio of medians to the BP twin (a twin variant's, e.g. bp-mlp+checkpoint@mf, to "
+           "its plain twin: what the variant costs or saves). Study: Spyra & Dzwinel 2025, mean of 3 runs on an "
            "A100 (full datasets; its configuration is named).", ""]
     for dataset in sorted({r["dataset"] for r in rows}):
         subset = [r for r in rows if r["dataset"] == dataset]
@@ -245,6 +273,7 @@ def markdown(rows: list[dict], title: str, records: list[dict] = ()) -> str:
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     margins = {p["kind"]: p["margin"] for r in rows for p in r.get("paired", {}).values()}   # as compared
+    compared = verdicts.comparisons(rows)
     out += ["### Each rival against its twin, paired by seed", "",
             f"Per seed, the rival's value against its twin's of the same seed. Interval: {verdicts.METHOD}. "
             "Outcome: rival or twin better when the interval lies wholly beyond the margin on that side, "
@@ -255,12 +284,10 @@ def markdown(rows: list[dict], title: str, records: list[dict] = ()) -> str:
             "Margins: " + ", ".join(f"{kind} {text}" for kind, text in margins.items())
             + f"; {verdicts.TOST_LEVEL}. Multiple comparisons: Holm's correction over every tested comparison "
             "of this report, the claims below included (one family, family-wise error 5%); ESTIMATED energy is "
-            "shown, not tested.", "",
+            "shown, not tested. A rival with a twin variant (a checkpointed twin) is compared with each twin.", "",
             "| dataset | rival vs twin | " + " | ".join(pm.label for pm in verdicts.PAIRED) + " |",
             "|---|---|" + "---|" * len(verdicts.PAIRED)] if margins else []
-    for r in rows:
-        if not r.get("paired"):
-            continue
+    for r in compared:
         cells = []
         for pm in verdicts.PAIRED:
             p = r["paired"][pm.metric]
@@ -331,10 +358,11 @@ def by_machine_table(rows: list[dict]) -> list[str]:
 
 def write_csv(rows: list[dict]) -> str:
     """One line per entry: each metric's median, interval and its achieved confidence, the ratio to
-    the twin; for a rival, each paired comparison's estimate, 95% interval and outcome."""
+    the twin it names; for a rival, each paired comparison's estimate, 95% interval and outcome, and
+    one more line for each other twin it is compared with (a checkpointed twin)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    header = ["dataset", "protocol", "device", "entry", "seeds_ok", "interval"]
+    header = ["dataset", "protocol", "device", "entry", "twin", "seeds_ok", "interval"]
     for name in (m.name for m in METRICS):
         header += [f"{name}_median", f"{name}_lo", f"{name}_hi", f"{name}_confidence", f"{name}_ratio_to_twin"]
     header += ["paired_method"]
@@ -343,8 +371,9 @@ def write_csv(rows: list[dict]) -> str:
                                                               "seeds_needed")]
     header += ["study_config", "study_acc", "study_time_s", "study_energy_wh", "study_epochs"]
     writer.writerow(header)
-    for r in rows:
-        line = [r["dataset"], r["protocol"], r["device"], r["entry"], r["seeds_ok"], r["test_acc"]["interval"]]
+    for r in (c for row in rows for c in (row, *row.also)):
+        line = [r["dataset"], r["protocol"], r["device"], r["entry"], r["twin"] or "", r["seeds_ok"],
+                r["test_acc"]["interval"]]
         for name in (m.name for m in METRICS):
             s = r[name]
             line += [s["median"], s["lo"], s["hi"], s["confidence"], s.get("ratio")]

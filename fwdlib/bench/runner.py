@@ -20,6 +20,7 @@ import time
 import traceback
 
 from ..runs.build import build_model, fit_spec, warm_up
+from ..runs.entry import Entry
 from ..runs.record import SCHEMA, Record
 from ..meters.energy import EnergyMeter
 from ..meters.process import CpuWindow, contamination, machine
@@ -98,8 +99,9 @@ def train_logged(item: PlannedRun, benchmark: Benchmark, left: int, *, co2: bool
 
 
 def run_name(record: dict) -> str:
-    spec = record["spec"]
-    return f"{spec['dataset']} {spec['algorithm']} seed {spec['seed']}"
+    """"fashion_mnist bp-mlp+checkpoint seed 0": the dataset, the rival or the twin as the report names it."""
+    spec, entry = record["spec"], Entry.parse(record["entries"][0])
+    return f"{spec['dataset']} {entry.twin_name or entry} seed {spec['seed']}"
 
 
 def outcome(record: dict) -> str:

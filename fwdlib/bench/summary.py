@@ -106,7 +106,7 @@ def claims_line(found: list[dict]) -> str:
 def summary(rows: list[dict], records: list[dict], found: list[dict], title: str) -> list[str]:
     """The summary's lines (at most MAX_LINES)."""
     family = sum(p["p"] is not None and p["comparison"].n >= stats.MIN_DECISIVE_SEEDS
-                 for r in rows for p in r.get("paired", {}).values())
+                 for r in verdicts.comparisons(rows) for p in r["paired"].values())
     margins = {p["kind"]: p["margin"] for r in rows for p in r.get("paired", {}).values()}
     head = [f"# fwdlib benchmark: {title}", "", "## Summary", "", configuration_line(found), "",
             *machines_line(rows), *([runs_line(records), ""] if records else []),
@@ -114,7 +114,7 @@ def summary(rows: list[dict], records: list[dict], found: list[dict], title: str
                 f"{k} {v}" for k, v in margins.items()) + ("; " + (f"one Holm family of {family} tested comparisons "
                 "(the claims' included)." if family else f"nothing is tested yet: no pair has {stats.MIN_DECISIVE_SEEDS} "
                 "paired seeds.")), ""]
-    pairs = [pair_line(r, rows) for r in rows if r.get("paired")]
+    pairs = [pair_line(r, rows) for r in verdicts.comparisons(rows)]
     tail = ["", claims_line(found), "", "Figures: `paired_<metric>.png` (each pair's estimate and interval, the "
             "margin shaded, the paper's figure marked). The tables follow.", ""]
     room = MAX_LINES - len(head) - len(tail)

@@ -225,6 +225,12 @@ def outcome_text(item: Verdict, name=lambda side: side) -> str:
     return name(outcome) + (" (identical across seeds: compared by value)" if c.deterministic else "")
 
 
+def comparisons(rows: list[dict]) -> list[dict]:
+    """Every rival against every twin it has: each rival's row, then its rows against its other
+    twins (`also`: a checkpointed twin)."""
+    return [c for r in rows if r.get("paired") for c in (r, *r.get("also", ()))]
+
+
 def where(row: dict, rows: list[dict]) -> str:
     """A pair's dataset, with its protocol and device where the report holds more than one."""
     protocols, devices = {r["protocol"] for r in rows}, {r["device"] for r in rows}
