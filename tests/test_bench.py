@@ -51,14 +51,23 @@ def test_runs_are_interleaved_and_keys_unique():
 
 
 def test_the_entry_grammar_has_one_parser_and_one_formatter():
-    for text, parts in (("mf", ("mf", None, None)), ("mf+per-batch", ("mf", None, "per-batch")),
-                        ("bp-mlp@mf", ("mf", "bp-mlp", None)), ("bp-mlp@mf+per-batch", ("mf", "bp-mlp", "per-batch"))):
+    for text, parts in (("mf", ("mf", None, None, None)), ("mf+per-batch", ("mf", None, "per-batch", None)),
+                        ("bp-mlp@mf", ("mf", "bp-mlp", None, None)),
+                        ("bp-mlp@mf+per-batch", ("mf", "bp-mlp", "per-batch", None)),
+                        ("bp-mlp+checkpoint@mf", ("mf", "bp-mlp", None, "checkpoint")),
+                        ("bp-mlp+checkpoint@mf+per-batch", ("mf", "bp-mlp", "per-batch", "checkpoint"))):
         entry = Entry.parse(text)
-        assert (entry.rival, entry.twin, entry.variant) == parts and str(entry) == text
+        assert (entry.rival, entry.twin, entry.variant, entry.twin_variant) == parts and str(entry) == text
+    way = Entry.parse("bp-mlp+checkpoint@mf+per-batch")
+    assert (way.algorithm, way.twin_name, str(way.plain_twin), str(way.rival_entry)) == (
+        "bp-mlp", "bp-mlp+checkpoint", "bp-mlp@mf+per-batch", "mf+per-batch")
+    assert study.study_entry(way) == "bp-mlp@mf" and Entry("mf").twin_of("bp-mlp", "checkpoint") == Entry.parse("bp-mlp+checkpoint@mf")
+    with pytest.raises(ValueError, match="needs a twin"):
+        Entry("mf", twin_variant="checkpoint")
     twin = Entry.parse("bp-mlp@ff+kit")
     assert (twin.algorithm, twin.is_twin, str(twin.rival_entry), study.study_entry(twin)) == ("bp-mlp", True, "ff+kit", "bp-mlp@ff")
     assert study.study_entry("bp-cnn@cafo-dfa") == "bp-cnn" and Entry("mf").twin_of("bp-mlp") == Entry.parse("bp-mlp@mf")
-    for bad in ("", "@mf", "mf+", "a@b@c", "MF", "mf+x+y"):
+    for bad in ("", "@mf", "mf+", "a@b@c", "MF", "mf+x+y", "+checkpoint@mf", "bp-mlp+@mf", "bp-mlp+a+b@mf"):
         with pytest.raises(ValueError, match="not an entry"):
             Entry.parse(bad)
 

@@ -39,9 +39,10 @@ class Recomputed(torch.autograd.Function):
         x = x.detach().requires_grad_(ctx.needs_input_grad[1])
         with torch.enable_grad(), batch_statistics_only(ctx.block):
             out = ctx.block(x)                                   # the second forward
-        inputs = [x] * x.requires_grad + list(ctx.block.parameters())
-        grads = list(torch.autograd.grad(out, inputs, grad))
-        return None, grads.pop(0) if x.requires_grad else None, *grads
+        # into the parameters' .grad, as the plain backward pass puts them (the parameters are inputs
+        # above only so that the pass reaches this block when its input needs no gradient)
+        torch.autograd.backward(out, grad)
+        return None, x.grad, *(None for _ in ctx.block.parameters())
 
 
 @contextlib.contextmanager

@@ -13,7 +13,8 @@ import torch
 
 from .. import data as datasets
 from ..algorithms.base import KERNELS, implementation_of
-from ..bench.plan import entries_of, selected, spec_of
+from .. import algorithms as registry
+from ..bench.plan import check_twin_variants, entries_of, selected, spec_of
 from ..bench.presets import PRESETS
 from ..runs.entry import Entry
 from ..runs.build import build_model, fit_spec
@@ -40,15 +41,17 @@ SPEED_CASES = (
 def case_specs(cases=SPEED_CASES, *, epochs: int = 3, device: str = "cpu",
                cuda_graphs: bool = True, kernels: str = "fused") -> list[tuple[RunSpec, str | None]]:
     """(spec, its twin's run key or None) of each case: the benchmark's spec under a matched budget
-    of `epochs` (no early stop). The twin is found by key: one BP-CNN run is both CaFo's twin."""
+    of `epochs` (no early stop). The twin is found by key: one BP-CNN run is both CaFo's twin; a twin
+    variant's (bp-mlp+checkpoint@mf) is its plain twin, so its ratio is what the variant costs."""
     out = []
     for preset_name, dataset, entry in cases:
         preset = PRESETS[preset_name]
         settings = {"protocol": "matched", "epochs": epochs, "device": device, "cuda_graphs": cuda_graphs,
                     "kernels": kernels}
         spec = spec_of(preset, dataset, entry, **settings)
-        pair = entries_of(preset, dataset)[spec.entry][0]
-        twin = None if spec.entry.is_twin else spec_of(preset, dataset, spec.entry.twin_of(pair.twin), **settings).key
+        pair = entries_of(preset, dataset)[spec.entry.plain_twin][0]
+        twin = (spec_of(preset, dataset, spec.entry.plain_twin, **settings).key if spec.entry.twin_variant else
+                None if spec.entry.is_twin else spec_of(preset, dataset, spec.entry.twin_of(pair.twin), **settings).key)
         out.append((spec, twin))
     return out
 
@@ -228,15 +231,19 @@ def describe(row: Mapping) -> str:
             f"{row['flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * row['fraction_of_peak']:.0f}% of the {row['peak_kind']} peak")
 
 
-def preset_cases(preset: str) -> tuple[tuple[str, str, str], ...]:
+def preset_cases(preset: str, twin_variants=()) -> tuple[tuple[str, str, str], ...]:
     """The cases of a preset: the study's architectures (SPEED_CASES) for `paper`, else every entry
-    the preset runs on its first dataset (`quick`: every registered algorithm and its twin)."""
+    the preset runs on its first dataset (`quick`: every registered algorithm and its twin); with
+    `twin_variants`, each twin run that way too (`plan.entries_of`)."""
     if preset == "paper":
-        return SPEED_CASES
+        twins = [(p, d, Entry.parse(e)) for p, d, e in SPEED_CASES if Entry.parse(e).is_twin]
+        return SPEED_CASES + tuple((p, d, str(e.twin_of(e.twin, way))) for way in check_twin_variants(twin_variants)
+                                   for p, d, e in twins if way in registry.REGISTRY[e.twin].variants)
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     dataset = PRESETS[preset].datasets[0]
-    return tuple((preset, dataset, str(entry)) for entry in entries_of(PRESETS[preset], dataset))
+    return tuple((preset, dataset, str(entry))
+                 for entry in entries_of(PRESETS[preset], dataset, check_twin_variants(twin_variants)))
 
 
 def main(argv=None) -> int:
@@ -245,6 +252,8 @@ def main(argv=None) -> int:
                         help="paper: the study's architectures (default); another preset: each of its entries")
     parser.add_argument("--only", help="comma-separated entries of the cases, e.g. mf+per-batch (its twin follows), "
                                        "or algorithms, e.g. mf")
+    parser.add_argument("--checkpointed-twins", action="store_true",
+                        help="also time each BP twin with activation checkpointing, against the plain twin")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per stage (the first is warm-up; default 3)")
     parser.add_argument("--out", default="speed-results", help="folder for speed.json")
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
@@ -255,7 +264,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         only = as_tuple(args.only)
-        known = preset_cases(args.preset)
+        known = preset_cases(args.preset, ("checkpoint",) if args.checkpointed_twins else ())
         # an entry by its name, or as the benchmark's --algorithms picks: a rival's twin follows it
         cases = [c for c in known if not only or c[2] in only or selected(Entry.parse(c[2]), only)]
         if not cases:

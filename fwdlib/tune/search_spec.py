@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import algorithms as registry
 from .. import data as datasets
 from ..bench.params import UNPINNED
-from ..bench.plan import entries_of, spec_of
+from ..bench.plan import check_twin_variants, entries_of, spec_of
 from ..bench.presets import PRESETS
 from ..commandline import BadValue, format_settings
 from ..coordination import GRACE_S, HEARTBEAT_S, check_liveness
@@ -47,12 +47,13 @@ def base_spec(name: str, dataset: str, preset: str | None = None, *, epochs: int
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if dataset not in PRESETS[preset].pairs:
         raise ValueError(f"preset {preset} does not run {dataset}; it runs {', '.join(PRESETS[preset].pairs)}")
-    specs = {entry: spec_of(PRESETS[preset], dataset, entry, epochs=epochs, device=device, seed=seed)
-             for entry in entries_of(PRESETS[preset], dataset)}
     try:
         entry = Entry.parse(name)
     except ValueError:
         entry = None
+    ways = check_twin_variants([entry.twin_variant]) if entry and entry.twin_variant else ()     # bp-cnn+checkpoint@...
+    specs = {entry: spec_of(PRESETS[preset], dataset, entry, epochs=epochs, device=device, seed=seed)
+             for entry in entries_of(PRESETS[preset], dataset, ways)}
     if entry in specs:
         chosen = [entry]
     elif name in registry.NAMES:
@@ -144,7 +145,7 @@ class SearchSpec:
                   f"leave it out of the search with --only to fix it at that value", file=sys.stderr)
         spec = searched_spec(spec, space)
         check_config(spec, space)
-        study = study or f"{entries[0] if len(entries) == 1 else spec.algorithm}-{dataset}"
+        study = study or f"{entries[0] if len(entries) == 1 else entries[0].twin_name or spec.algorithm}-{dataset}"
         out = Path(out) if out else DEFAULT_DIR / f"{study}.json"
         writable_folder(out.parent, what=f"the folder of --out {out}")
         if out.is_dir():
