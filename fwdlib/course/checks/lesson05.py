@@ -1,4 +1,5 @@
-"""Lesson 05's checks: energy by the trapezoid rule, from a counter, and an MLP's forward FLOPs."""
+"""Lesson 05's checks: energy by the trapezoid rule, from a counter, an MLP's forward FLOPs and the peak of a
+checkpointed chain of blocks."""
 from __future__ import annotations
 
 import numpy as np
@@ -80,3 +81,38 @@ def ex5_3(mlp_forward_flops) -> Result:
                                  (lambda batch, sizes: 2 * batch * sizes[0] * sizes[1],
                                   "only the first layer: sum over every pair of neighbouring sizes")]),
                  mlp_forward_flops)
+
+
+def _checkpointed_peak(inputs, kept):
+    return max(sum(inputs[:k]) + kept[k] for k in range(len(kept)))
+
+
+def ex5_5(checkpointed_peak) -> Result:
+    """checkpointed_peak(inputs, kept): the peak bytes a checkpointed chain of blocks keeps for the
+    backward pass, block k keeping inputs[k] bytes (its input) in the forward pass and kept[k]
+    (its input among them) while the backward pass reruns it."""
+    def chain(seed, n, label):
+        rng = np.random.default_rng(seed)
+        inputs = rng.integers(1, 1000, n).tolist()
+        return Case((inputs, [i + int(extra) for i, extra in zip(inputs, rng.integers(0, 5000, n))]), label)
+
+    cases = [Case(([100, 50, 25], [900, 450, 225]), "three blocks, each keeping 9x its input (a CNN's)"),
+             Case(([4, 4, 4], [4, 4, 4]), "blocks that keep only their input (Linear+ReLU: nothing to save)"),
+             Case(([10], [70]), "one block (checkpointing it saves nothing)"),
+             Case(([1, 1000, 1], [2, 1001, 3000]), "the last block is the largest: its rerun is the peak"),
+             Case(([500, 400, 300, 200], [600, 450, 320, 205]), "the peak at the last block, every input below it kept"),
+             Case(([5, 5, 5, 5], [5000, 6, 6, 6]), "the first block is by far the largest"),
+             chain(1, 8, "eight random blocks"), chain(2, 30, "thirty random blocks")]
+    return check(Contract("5.5", _checkpointed_peak, cases, compare=scalar_compare(rel=0, name="your peak"),
+                          params=("inputs", "kept"), output="peak bytes", slips=[
+        (lambda inputs, kept: sum(kept), "that is plain backprop's peak, every block's bytes kept at the end of "
+                                         "the forward pass"),
+        (lambda inputs, kept: sum(inputs) + max(kept), "the inputs of the blocks above k are gone by the time the "
+                                                       "pass reruns block k: it released each block's bytes once it "
+                                                       "went through it"),
+        (lambda inputs, kept: max(kept), "the inputs of the blocks below k are still kept while block k reruns"),
+        (lambda inputs, kept: max(sum(inputs[:k + 1]) + kept[k] for k in range(len(kept))),
+         "block k's input is among its kept[k] bytes: counted twice"),
+        (lambda inputs, kept: max(sum(inputs), max(kept)), "while block k reruns, the inputs below it are kept "
+                                                           "as well: add them to its bytes")]),
+                 checkpointed_peak)
