@@ -226,3 +226,20 @@ def test_the_tuner_tunes_the_checkpointed_twin_for_every_rival_it_serves(tmp_pat
     assert [str(e) for e in search.entries] == ["bp-cnn+checkpoint@cafo-rand", "bp-cnn+checkpoint@cafo-dfa"]
     best = tune(search, figures=False, progress=False, verbose=False)
     assert best["entries"] == ["bp-cnn+checkpoint@cafo-rand", "bp-cnn+checkpoint@cafo-dfa"]
+
+
+def test_a_twins_tuned_values_reach_its_checkpointed_variant():
+    from fwdlib.bench.params import apply_params
+    quick = PRESETS["quick"]
+    plain = spec_of(quick, quick.datasets[0], "bp-cnn@cafo-rand")
+    specs = preset_specs(quick, quick.datasets[0:1], ["cafo-rand"], ("checkpoint",))
+    tuned = [{"path": "bp-cnn.json", "dataset": plain.dataset, "entries": ["bp-cnn@cafo-rand"], "spec": plain,
+              "params": {"lr": 0.0123}}]
+    got = {str(s.entry): s.config.get("lr") for s in apply_params(specs, tuned, verbose=False)}
+    assert got["bp-cnn@cafo-rand"] == got["bp-cnn+checkpoint@cafo-rand"] == 0.0123 and got["cafo-rand"] != 0.0123
+
+
+def test_a_rival_whose_plain_twin_is_missing_is_still_compared_with_its_checkpointed_one():
+    rows = report.group_rows([r for r in records() if r["entries"] != ["bp-mlp@mf"]])
+    md = report.markdown(rows, "t", [])
+    assert "**mf vs bp-mlp+checkpoint@mf**" in md and "| fashion_mnist | mf vs bp-mlp+checkpoint@mf |" in md

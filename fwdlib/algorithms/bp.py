@@ -24,7 +24,10 @@ class Recomputed(torch.autograd.Function):
     """`block(x)` without its activations: the forward pass keeps only the block's input; the
     backward pass runs the block again, with gradients on, and backpropagates through that copy.
     While it does, the copy's activations exist: one block's at a time, on top of every block's
-    input (the memory meter counts both)."""
+    input (the memory meter counts both). The gradients go to the parameters' .grad, as
+    loss.backward() puts them (torch.autograd.grad through a block is not supported), and the rerun
+    must compute what the first run did: no dropout or autocast inside a block (the twins have none;
+    torch.utils.checkpoint keeps their state for the rerun, at the price of a longer story)."""
 
     @staticmethod
     def forward(ctx, block, x, *parameters):

@@ -258,12 +258,12 @@ def judge(rows: list) -> list[Judgement]:
     for row in comparisons(rows):
         if row["study"] is None or row.get("twin_study") is None:
             continue
-        # against a twin variant (a checkpointed twin) only the memory claim: the paper's other claims are
-        # about its own twin, and this one asks whether backprop could have saved the memory itself
+        # against a twin variant (a checkpointed twin) only the memory claim, and none of the paper's figures:
+        # they are about its own twin; this row asks whether backprop could have saved the memory itself
         variant = Entry.parse(row["twin"]).twin_variant
         entry = row["spec"].entry
         not_study, revision_run = row["configuration"]["study"], row["configuration"]["revision"] is None
-        change = PAPER_CHANGES.get((family(row["dataset"]), study_entry(entry)))
+        change = None if variant else PAPER_CHANGES.get((family(row["dataset"]), study_entry(entry)))
         twin_study = study_entry(row["twin"])
         readme = readme_differences(row["dataset"], study_entry(entry), twin_study)
         twin = by_entry[(row["dataset"], row["protocol"], row["device"], row["twin"])]
@@ -280,8 +280,9 @@ def judge(rows: list) -> list[Judgement]:
                      "sentence": claim.sentence, "place": claim.place, "figure": figure, "change": change,
                      "readme": readme.get(metric), "not_study": not_study, "revision_run": revision_run,
                      "seeds": item["n"],
-                     "revision": revision_text(metric, claim, revised_change(row["dataset"], study_entry(entry), twin_study,
-                                                                            metric), margin, revised_n, figure),
+                     "revision": f"neither version ran a {variant} twin" if variant else
+                     revision_text(metric, claim, revised_change(row["dataset"], study_entry(entry), twin_study,
+                                                                 metric), margin, revised_n, figure),
                      "margin": item["margin"], "size": size_text(metric, figure, item)}
             if claim.says == OFFSET:
                 found.update(memory_claim(row, twin, item, margin))

@@ -134,7 +134,8 @@ def paired_forest(rows: list[dict], pm, margin: float) -> Figure:
         ax.errorbar([item["estimate"]], [i], xerr=[[item["estimate"] - lo], [hi - item["estimate"]]], fmt="o",
                     color="tab:blue", capsize=3, label="here: estimate, 95% interval" if i == y[0] else None)
         ax.annotate(item["outcome"], (1.02, i), xycoords=("axes fraction", "data"), fontsize=8, va="center")
-        change = PAPER_CHANGES.get((family(r["dataset"]), study_entry(r["spec"].entry)))
+        plain = not Entry.parse(r["twin"]).twin_variant          # the paper's figures are against its own twin
+        change = PAPER_CHANGES.get((family(r["dataset"]), study_entry(r["spec"].entry))) if plain else None
         if change is not None and pm.metric in CHANGE_FIELDS and pm.kind != "memory":   # NVML's: no direction
             ax.plot([paper_figure(pm.metric, change)], [i], "x", color="tab:red", ms=8,
                     label="the paper's figure (Appendix A)" if i == y[0] else None)

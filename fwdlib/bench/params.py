@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .. import algorithms as registry
 from ..commandline import BadValue, as_tuple, format_settings
 from ..files import regular_file
 from ..runs.entry import Entry
@@ -70,7 +71,8 @@ def apply_params(specs: list[RunSpec], tuned: list[dict], verbose: bool = True) 
     """The specs with tuned parameters set where a file was tuned for them.
 
     A file applies to its entries on its dataset, and only to a spec that is the one it was
-    tuned with, the tuned values aside."""
+    tuned with, the tuned values aside; a twin's file applies to its variants too (a checkpointed
+    twin computes the same gradients: its plain twin's values are its own)."""
     specs = list(specs)
     datasets = sorted({s.dataset for s in specs})
     tuned_entries = set()
@@ -81,9 +83,11 @@ def apply_params(specs: list[RunSpec], tuned: list[dict], verbose: bool = True) 
         entries = {Entry.parse(e) for e in t["entries"]}
         applied = []
         for i, spec in enumerate(specs):
-            if spec.dataset != t["dataset"] or spec.entry not in entries:
+            if spec.dataset != t["dataset"] or not {spec.entry, spec.entry.plain_twin} & entries:
                 continue
-            ignore = (*UNPINNED, *(f"config.{k}" for k in t["params"]))
+            way = registry.REGISTRY[spec.algorithm].variants.get(spec.entry.twin_variant, {}) \
+                if spec.entry not in entries else {}
+            ignore = (*UNPINNED, *(f"config.{k}" for k in (*t["params"], *way)))
             refused = [d for d in spec.differences(t["spec"], ignore=ignore) if not d.startswith(NOTED)]
             if refused:
                 raise BadValue("params", f"{t['path']} was tuned for {spec.entry} on another run than this "

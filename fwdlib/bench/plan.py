@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import algorithms as registry, data as datasets
+from ..commandline import as_tuple
 from ..runs.entry import Entry
 from .presets import PRESETS, Pair, Preset
 from ..runs.spec import RunSpec, StoppingRule
@@ -33,7 +34,9 @@ def entries_of(preset: Preset, dataset: str, twin_variants=()) -> dict[Entry, tu
 
 
 def check_twin_variants(names) -> tuple[str, ...]:
-    """`names` if some registered twin runs each of them, else an error naming the ones there are."""
+    """`names` ("checkpoint", or a sequence) if some registered twin runs each of them, else an error
+    naming the ones there are."""
+    names = as_tuple(names) or ()
     offered = sorted({way for cls in registry.REGISTRY.values() for way in cls.variants})
     for name in names:
         if name not in offered:

@@ -228,7 +228,7 @@ def outcome_text(item: Verdict, name=lambda side: side) -> str:
 def comparisons(rows: list[dict]) -> list[dict]:
     """Every rival against every twin it has: each rival's row, then its rows against its other
     twins (`also`: a checkpointed twin)."""
-    return [c for r in rows if r.get("paired") for c in (r, *r.get("also", ()))]
+    return [c for r in rows for c in ((r,) if r.get("paired") else ()) + tuple(r.get("also", ()))]
 
 
 def where(row: dict, rows: list[dict]) -> str:

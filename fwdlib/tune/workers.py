@@ -18,8 +18,7 @@ from optuna.trial import TrialState
 from ..launch import Stopped
 from ..commandline import redact
 from ..processes import process_start, worker_id
-from ..coordination import (GRACE_S, MAX_ATTEMPTS, Waiter, ago, local_pid, local_worker_gone, silent, sqlite_file,
-                            status_line)
+from ..coordination import GRACE_S, MAX_ATTEMPTS, Waiter, ago, local_pid, local_worker_gone, sqlite_file, status_line
 from .storage import has_heartbeat, open_storage, retry_of
 
 
@@ -29,14 +28,19 @@ def mark_worker(trial) -> None:
     trial.set_user_attr("worker_start", process_start(os.getpid()))
 
 
-def worker_gone(trial, grace_s: float = GRACE_S) -> bool:
+def worker_gone(trial, grace_s: float = GRACE_S, study: str = "") -> bool:
     """Whether the worker of a running trial is a gone process of this machine (`local_worker_gone`;
     this process runs no trial while it looks). A worker signs its trial just after the storage
     creates it (`mark_worker`), so an unsigned trial is one being started, or one whose worker was
-    killed in between: it counts as gone once it has been unsigned for the grace period."""
-    if "worker" not in trial.user_attrs:
-        return silent(trial.datetime_start.timestamp() if trial.datetime_start else None, time.time(), grace_s)
-    return local_worker_gone(trial.user_attrs["worker"], trial.user_attrs.get("worker_start"), idle_here=True)
+    killed in between: it counts as gone once this process has seen it unsigned for the grace
+    period, by this process's own clock (the trial's start time is another machine's local time)."""
+    if "worker" in trial.user_attrs:
+        return local_worker_gone(trial.user_attrs["worker"], trial.user_attrs.get("worker_start"), idle_here=True)
+    first = _UNSIGNED_SINCE.setdefault((study, trial.number), time.monotonic())
+    return time.monotonic() - first > grace_s
+
+
+_UNSIGNED_SINCE: dict = {}      # (study, trial number) -> when this process first saw it unsigned
 
 
 def elsewhere(trial) -> bool:
@@ -54,7 +58,7 @@ def recover_abandoned(study, storage, grace_s: float = GRACE_S) -> list[int]:
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     retried = []
     for trial in trials.values():
-        if trial.state != TrialState.RUNNING or not worker_gone(trial, grace_s):
+        if trial.state != TrialState.RUNNING or not worker_gone(trial, grace_s, study.study_name):
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         attempts = attempts_of(trial, trials)
