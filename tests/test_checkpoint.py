@@ -243,3 +243,4 @@ def test_a_rival_whose_plain_twin_is_missing_is_still_compared_with_its_checkpoi
     rows = report.group_rows([r for r in records() if r["entries"] != ["bp-mlp@mf"]])
     md = report.markdown(rows, "t", [])
     assert "**mf vs bp-mlp+checkpoint@mf**" in md and "| fashion_mnist | mf vs bp-mlp+checkpoint@mf |" in md
+    assert "| dataset | rival vs twin |" in md and "margins accuracy 0.5 pp" in md

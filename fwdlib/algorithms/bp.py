@@ -23,8 +23,9 @@ from .base import LR_BP, WD_BP, Algorithm, accuracy_count, conv_blocks, make_opt
 class Recomputed(torch.autograd.Function):
     """`block(x)` without its activations: the forward pass keeps only the block's input; the
     backward pass runs the block again, with gradients on, and backpropagates through that copy.
-    While it does, the copy's activations exist: one block's at a time, on top of every block's
-    input (the memory meter counts both). The gradients go to the parameters' .grad, as
+    While it does, the copy's activations exist, one block's at a time, on top of the inputs of the
+    blocks before it (those after it were released as the pass went through them; the memory
+    meter counts all of it). The gradients go to the parameters' .grad, as
     loss.backward() puts them (torch.autograd.grad through a block is not supported), and the rerun
     must compute what the first run did: no dropout or autocast inside a block (the twins have none;
     torch.utils.checkpoint keeps their state for the rerun, at the price of a longer story)."""
@@ -33,8 +34,7 @@ class Recomputed(torch.autograd.Function):
     def forward(ctx, block, x, *parameters):
         ctx.block = block
         ctx.save_for_backward(x)
-        with torch.no_grad():
-            return block(x)
+        return block(x)                  # a Function's forward records no graph: nothing else is kept
 
     @staticmethod
     def backward(ctx, grad):
@@ -45,7 +45,7 @@ class Recomputed(torch.autograd.Function):
         # into the parameters' .grad, as the plain backward pass puts them (the parameters are inputs
         # above only so that the pass reaches this block when its input needs no gradient)
         torch.autograd.backward(out, grad)
-        return None, x.grad, *(None for _ in ctx.block.parameters())
+        return None, x.grad, *(None for _ in ctx.block.parameters())   # x.grad: None for the images
 
 
 @contextlib.contextmanager
@@ -90,7 +90,8 @@ class BackpropTwin(Algorithm):
 class BPMLP(BackpropTwin):
     """Linear+ReLU hidden layers (`hidden` widths) and a Linear head, AdamW. With `checkpoint`,
     each Linear+ReLU is a recomputed block: it kept only its input anyway (the ReLU's output is the
-    next Linear's input), so this saves nothing and adds one block's activations while it reruns."""
+    next Linear's input), so this saves nothing: while a block reruns its activations come back, and
+    the peak is the plain twin's."""
 
     name = "bp-mlp"
     architecture = ("hidden",)

@@ -196,10 +196,6 @@ def group_rows(records: list, margins: dict | None = None) -> list[Row]:
             groups.setdefault((s["dataset"], s["protocol"], s["device"], entry), []).append(r)
     rows = {key: _row(*key, runs) for key, runs in groups.items()}
 
-    def twins_of(key, row):            # the plain twin first, then its variants (a checkpointed twin)
-        return sorted((t for t in rows.values() if t.spec.entry.is_twin and t.spec.entry.rival_entry == row.spec.entry
-                       and (t.dataset, t.protocol, t.device) == key[:3]), key=lambda t: t.spec.entry.twin_variant or "")
-
     for key, row in rows.items():
         entry = row.spec.entry
         if entry.twin_variant:
@@ -208,10 +204,11 @@ def group_rows(records: list, margins: dict | None = None) -> list[Row]:
             continue
         if entry.is_twin:
             continue
-        twins = [t for t in twins_of(key, row) if not t.spec.entry.twin_variant]
+        twins = sorted((t for t in rows.values() if t.spec.entry.is_twin and t.spec.entry.rival_entry == entry
+                        and (t.dataset, t.protocol, t.device) == key[:3]), key=lambda t: t.spec.entry.twin_variant or "")
         also = [_with_twin(row, t, groups[key], groups[(*key[:3], t.entry)], margins)
-                for t in twins_of(key, row) if t.spec.entry.twin_variant]
-        twin = twins[0] if twins else None
+                for t in twins if t.spec.entry.twin_variant]
+        twin = next((t for t in twins if not t.spec.entry.twin_variant), None)     # the plain twin
         rows[key] = _with_twin(row, twin, groups[key], groups[(*key[:3], twin.entry)] if twin else [],
                                margins).replace(also=tuple(also))
     # one family: every comparison's verdicts are decided together (Holm), then given back to their rows
@@ -272,8 +269,8 @@ def markdown(rows: list[dict], title: str, records: list[dict] = ()) -> str:
                                  + (f" ({r['study'].config})" if m.name == "test_acc" else ""))
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
-    margins = {p["kind"]: p["margin"] for r in rows for p in r.get("paired", {}).values()}   # as compared
     compared = verdicts.comparisons(rows)
+    margins = {p["kind"]: p["margin"] for r in compared for p in r["paired"].values()}   # as compared
     out += ["### Each rival against its twin, paired by seed", "",
             f"Per seed, the rival's value against its twin's of the same seed. Interval: {verdicts.METHOD}. "
             "Outcome: rival or twin better when the interval lies wholly beyond the margin on that side, "

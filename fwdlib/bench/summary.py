@@ -107,7 +107,7 @@ def summary(rows: list[dict], records: list[dict], found: list[dict], title: str
     """The summary's lines (at most MAX_LINES)."""
     family = sum(p["p"] is not None and p["comparison"].n >= stats.MIN_DECISIVE_SEEDS
                  for r in verdicts.comparisons(rows) for p in r["paired"].values())
-    margins = {p["kind"]: p["margin"] for r in rows for p in r.get("paired", {}).values()}
+    margins = {p["kind"]: p["margin"] for r in verdicts.comparisons(rows) for p in r["paired"].values()}
     head = [f"# fwdlib benchmark: {title}", "", "## Summary", "", configuration_line(found), "",
             *machines_line(rows), *([runs_line(records), ""] if records else []),
             "Paired by seed: the rival against its twin, 95% interval; margins " + ", ".join(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 SESSION_MINUTES = 90
 SLACK_MINUTES = 10          # a session that fills the session exactly has no room for a question
 
-LESSON_MINUTES = {"00": 20, "01": 20, "02": 25, "03": 30, "04": 25, "05": 25, "06": 45, "07": 20, "08": 20}
+LESSON_MINUTES = {"00": 20, "01": 20, "02": 25, "03": 30, "04": 25, "05": 30, "06": 45, "07": 20, "08": 20}
 # what each lesson builds on (the instructor guide's "needs" column)
 PREREQUISITES = {"00": (), "01": ("00",), "02": ("01",), "03": ("02",), "04": ("03",),
                  "05": ("04",), "06": ("05",), "07": ("06",),
@@ -75,7 +75,7 @@ SESSIONS = (
     Session("A second session: from the cost of a step to the head-to-head",
             before=(lesson("03"), exercises("3.1", "3.3"), lesson("04"), exercises("4.2")),
             slots=(lesson("05"), lesson("06"), exercises("6.7")),
-            after=(exercises("4.4", "5.3", "6.3", "6.6"),)),
+            after=(exercises("4.4", "5.3", "5.5", "6.3", "6.6"),)),
 )
 
 

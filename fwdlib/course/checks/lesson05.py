@@ -107,10 +107,19 @@ def ex5_5(checkpointed_peak) -> Result:
                           params=("inputs", "kept"), output="peak bytes", slips=[
         (lambda inputs, kept: sum(kept), "that is plain backprop's peak, every block's bytes kept at the end of "
                                          "the forward pass"),
-        (lambda inputs, kept: sum(inputs) + max(kept), "the inputs of the blocks above k are gone by the time the "
+        (lambda inputs, kept: sum(inputs) + max(kept), "the inputs of the blocks after k are gone by the time the "
                                                        "pass reruns block k: it released each block's bytes once it "
                                                        "went through it"),
-        (lambda inputs, kept: max(kept), "the inputs of the blocks below k are still kept while block k reruns"),
+        (lambda inputs, kept: max(kept), "the inputs of the blocks before k (0..k-1) are still kept while block k "
+                                         "reruns"),
+        (lambda inputs, kept: max(sum(inputs[k + 1:]) + kept[k] for k in range(len(kept))),
+         "the inputs still kept while block k reruns are those of the blocks BEFORE it (0..k-1): the pass goes "
+         "from the last block back, and has released those after k"),
+        (lambda inputs, kept: sum(inputs[:-1]) + kept[-1], "the peak need not come at the last block's rerun: "
+                                                           "take the largest over every block"),
+        (lambda inputs, kept: sum(inputs) + max(k - i for i, k in zip(inputs, kept)),
+         "while block k reruns, the inputs of the blocks after it are already released: the inputs before k plus "
+         "kept[k], the largest over k"),
         (lambda inputs, kept: max(sum(inputs[:k + 1]) + kept[k] for k in range(len(kept))),
          "block k's input is among its kept[k] bytes: counted twice"),
         (lambda inputs, kept: max(sum(inputs), max(kept)), "while block k reruns, the inputs below it are kept "
