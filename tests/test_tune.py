@@ -428,3 +428,19 @@ def test_staged_algorithms_are_never_pruned(tmp_path, sample):
                                  ("mf", {"hidden": [16]}, False)):
         study.optimize(search.objective(trial_spec(name, config), sample, {"lr": (1e-3, 1e-2, "log")}), n_trials=1)
         assert bool(study.trials[-1].intermediate_values) is not staged
+
+
+def test_a_signal_during_the_pruners_storage_call_waits_for_it_then_stops_the_trial():
+    """The CI failure of 2026-12-05: SIGTERM landed inside trial.report (a commit, inside the training
+    window), cut it in half and left SQLite's write lock held; the trial could not be marked failed."""
+    from fwdlib.launch import Stopped
+    finished = []
+    with workers.Interrupts() as interrupts, interrupts.training_window():
+        with pytest.raises(Stopped):
+            with interrupts.storage_call():
+                os.kill(os.getpid(), signal.SIGTERM)      # delivered here: held, not raised mid-call
+                finished.append("the storage call")
+        assert finished == ["the storage call"]
+        with pytest.raises(Stopped):                      # training again: a signal stops it at once
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)

@@ -100,8 +100,10 @@ def train_trial(trial: optuna.Trial, spec: RunSpec, data, interrupts: Interrupts
         step += 1
         if staged:     # CaFo's blocks, greedy MF's layers: step k of one trial may be block 2
             return     # while step k of another is block 1, so the pruner could only mislead
-        trial.report(record["val_acc"], step)
-        if trial.should_prune():
+        with interrupts.storage_call() if interrupts else contextlib.nullcontext():
+            trial.report(record["val_acc"], step)
+            prune = trial.should_prune()
+        if prune:
             raise optuna.TrialPruned(f"pruned at epoch {step}: val_acc {record['val_acc']:.4f}")
 
     try:

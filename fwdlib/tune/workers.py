@@ -132,6 +132,18 @@ class Interrupts:
         finally:
             self.training = False
 
+    @contextlib.contextmanager
+    def storage_call(self):
+        """A storage call inside the training window (the pruner's report after an epoch): a signal
+        waits until it is over, then stops the trial. Raised inside it, it could cut a commit in half
+        and leave the file's write lock held, so that the trial could not even be marked failed."""
+        training, self.training = self.training, False
+        try:
+            yield
+        finally:
+            self.training = training
+        self.check()
+
 
 def fill(study, storage, run_trial, trials: int, *, callbacks=(), poll_s: float = 1.0, grace_s: float = GRACE_S,
          verbose: bool = True, interrupts: Interrupts | None = None) -> None:
