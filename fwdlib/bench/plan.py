@@ -27,10 +27,15 @@ def entries_of(preset: Preset, dataset: str, twin_variants=()) -> dict[Entry, tu
     `twin_variants` (e.g. "checkpoint"), each twin that offers one also runs that way, beside itself."""
     found = {entry: (pair, config) for pair in preset.pairs[dataset] for entry, config in pair.members()}
     for entry, (pair, config) in list(found.items()):
-        offered = registry.REGISTRY[entry.twin].variants if entry.is_twin else {}
-        found.update({entry.twin_of(entry.twin, way): (pair, {**config, **offered[way]})
-                      for way in twin_variants if way in offered})
+        found.update({variant: (pair, {**config, **change}) for variant, change in variants_of(entry, twin_variants)})
     return found
+
+
+def variants_of(entry: Entry, twin_variants) -> list[tuple[Entry, dict]]:
+    """A twin entry's variants among `twin_variants` that its algorithm offers, each with what it
+    changes in the twin's configuration: [(bp-mlp+checkpoint@mf, {"checkpoint": True})]."""
+    offered = registry.REGISTRY[entry.twin].variants if entry.is_twin else {}
+    return [(entry.twin_of(entry.twin, way), offered[way]) for way in twin_variants if way in offered]
 
 
 def check_twin_variants(names) -> tuple[str, ...]:

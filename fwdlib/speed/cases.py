@@ -13,8 +13,7 @@ import torch
 
 from .. import data as datasets
 from ..algorithms.base import KERNELS, implementation_of
-from .. import algorithms as registry
-from ..bench.plan import check_twin_variants, entries_of, selected, spec_of
+from ..bench.plan import check_twin_variants, entries_of, selected, spec_of, variants_of
 from ..bench.presets import PRESETS
 from ..runs.entry import Entry
 from ..runs.build import build_model, fit_spec
@@ -49,10 +48,10 @@ def case_specs(cases=SPEED_CASES, *, epochs: int = 3, device: str = "cpu",
         settings = {"protocol": "matched", "epochs": epochs, "device": device, "cuda_graphs": cuda_graphs,
                     "kernels": kernels}
         spec = spec_of(preset, dataset, entry, **settings)
-        pair = entries_of(preset, dataset)[spec.entry.plain_twin][0]
-        twin = (spec_of(preset, dataset, spec.entry.plain_twin, **settings).key if spec.entry.twin_variant else
-                None if spec.entry.is_twin else spec_of(preset, dataset, spec.entry.twin_of(pair.twin), **settings).key)
-        out.append((spec, twin))
+        entry = spec.entry
+        twin = (entry.plain_twin if entry.twin_variant else None if entry.is_twin
+                else entry.twin_of(entries_of(preset, dataset)[entry][0].twin))
+        out.append((spec, twin and spec_of(preset, dataset, twin, **settings).key))
     return out
 
 
@@ -236,9 +235,9 @@ def preset_cases(preset: str, twin_variants=()) -> tuple[tuple[str, str, str], .
     the preset runs on its first dataset (`quick`: every registered algorithm and its twin); with
     `twin_variants`, each twin run that way too (`plan.entries_of`)."""
     if preset == "paper":
-        twins = [(p, d, Entry.parse(e)) for p, d, e in SPEED_CASES if Entry.parse(e).is_twin]
-        return SPEED_CASES + tuple((p, d, str(e.twin_of(e.twin, way))) for way in check_twin_variants(twin_variants)
-                                   for p, d, e in twins if way in registry.REGISTRY[e.twin].variants)
+        ways = check_twin_variants(twin_variants)
+        return SPEED_CASES + tuple((p, d, str(variant)) for p, d, e in SPEED_CASES
+                                   for variant, _ in variants_of(Entry.parse(e), ways))
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     dataset = PRESETS[preset].datasets[0]
